@@ -1,0 +1,315 @@
+// Package boltstore is the embedded dedupe store: one bbolt file on the local disk.
+//
+// Durability is sized to what a record promises. A claim lives only in memory: if the
+// process dies the claim is gone, which is what an expired claim means anyway. A processed
+// mark is written to the file by a background flusher that groups every mark of the last
+// FlushInterval into one transaction (one fsync), so the request path never waits for the
+// disk; a power cut can lose at most that interval's marks, i.e. let one duplicate through.
+// A clean stop flushes everything.
+package boltstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/receiver/dedupe"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketMarks  = []byte("dedupe")         // key -> expiry (unix nanos, big endian)
+	bucketExpiry = []byte("dedupe_by_expiry") // expiry || key -> nothing, for sweeping
+)
+
+// Defaults.
+const (
+	DefaultFlushInterval = 20 * time.Millisecond
+	DefaultSweepInterval = time.Minute
+)
+
+// Options tune a Store.
+type Options struct {
+	// FlushInterval is how long marks gather before one write. Default 20ms.
+	FlushInterval time.Duration
+	// SweepInterval is how often expired marks are deleted. Default 1m.
+	SweepInterval time.Duration
+}
+
+type claim struct {
+	tok     dedupe.Token
+	expires time.Time
+}
+
+// Store is the embedded dedupe store.
+type Store struct {
+	h    *boltdb.Handle
+	opts Options
+
+	mu       sync.Mutex
+	inflight map[string]claim
+	pending  map[string]time.Time // committed, not yet on disk
+	started  bool
+
+	kick chan struct{}
+	stop chan struct{}
+	done sync.WaitGroup
+	once sync.Once
+}
+
+var _ dedupe.Store = (*Store)(nil)
+
+// New returns a store over h. The file is opened, and the background flusher and sweeper
+// started, on first use; Close stops them and flushes.
+func New(h *boltdb.Handle, opts Options) *Store {
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = DefaultSweepInterval
+	}
+	return &Store{
+		h:        h,
+		opts:     opts,
+		inflight: map[string]claim{},
+		pending:  map[string]time.Time{},
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+}
+
+// db returns the open file, starting the background goroutines on first success.
+// Callers hold s.mu.
+func (s *Store) db() (*bolt.DB, error) {
+	db, err := s.h.DB()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", dedupe.ErrUnavailable, err)
+	}
+	if !s.started {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(bucketMarks); err != nil {
+				return err
+			}
+			_, err := tx.CreateBucketIfNotExists(bucketExpiry)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("%w: preparing buckets: %v", dedupe.ErrUnavailable, err)
+		}
+		s.started = true
+		s.done.Add(2)
+		go s.flusher(db)
+		go s.sweeper(db)
+	}
+	return db, nil
+}
+
+// Open opens the file now, so that configuration errors surface at start.
+func (s *Store) Open() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.db()
+	return err
+}
+
+func newToken() dedupe.Token {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return dedupe.Token(hex.EncodeToString(b[:]))
+}
+
+// Claim implements dedupe.Store.
+func (s *Store) Claim(_ context.Context, key string, ttl time.Duration) (dedupe.State, dedupe.Token, error) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	db, err := s.db()
+	if err != nil {
+		return 0, "", err
+	}
+	if c, ok := s.inflight[key]; ok && now.Before(c.expires) {
+		return dedupe.InFlight, "", nil
+	}
+	if exp, ok := s.pending[key]; ok && now.Before(exp) {
+		return dedupe.Processed, "", nil
+	}
+	processed := false
+	if err := db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMarks).Get([]byte(key)); len(v) == 8 {
+			processed = now.UnixNano() < int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	}); err != nil {
+		return 0, "", fmt.Errorf("%w: reading: %v", dedupe.ErrUnavailable, err)
+	}
+	if processed {
+		return dedupe.Processed, "", nil
+	}
+	tok := newToken()
+	s.inflight[key] = claim{tok: tok, expires: now.Add(ttl)}
+	return dedupe.New, tok, nil
+}
+
+// Commit implements dedupe.Store.
+func (s *Store) Commit(_ context.Context, key string, window time.Duration) error {
+	s.mu.Lock()
+	if _, err := s.db(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	delete(s.inflight, key)
+	s.pending[key] = time.Now().Add(window)
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Release implements dedupe.Store.
+func (s *Store) Release(_ context.Context, key string, tok dedupe.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.inflight[key]; ok && c.tok == tok {
+		delete(s.inflight, key)
+	}
+	return nil
+}
+
+func (s *Store) flusher(db *bolt.DB) {
+	defer s.done.Done()
+	for {
+		select {
+		case <-s.kick:
+		case <-s.stop:
+			_ = s.flush(db)
+			return
+		}
+		// Let more marks gather: one transaction, one fsync, for all of them.
+		select {
+		case <-time.After(s.opts.FlushInterval):
+		case <-s.stop:
+		}
+		_ = s.flush(db)
+	}
+}
+
+// flush writes the pending marks in one transaction. On failure they stay pending and
+// are retried on the next flush.
+func (s *Store) flush(db *bolt.DB) error {
+	s.mu.Lock()
+	if len(s.pending) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	batch := make(map[string]time.Time, len(s.pending))
+	for k, v := range s.pending {
+		batch[k] = v
+	}
+	s.mu.Unlock()
+	err := db.Update(func(tx *bolt.Tx) error {
+		marks, byExp := tx.Bucket(bucketMarks), tx.Bucket(bucketExpiry)
+		for k, exp := range batch {
+			if old := marks.Get([]byte(k)); len(old) == 8 {
+				_ = byExp.Delete(expiryKey(int64(binary.BigEndian.Uint64(old)), k))
+			}
+			var v [8]byte
+			binary.BigEndian.PutUint64(v[:], uint64(exp.UnixNano()))
+			if err := marks.Put([]byte(k), v[:]); err != nil {
+				return err
+			}
+			if err := byExp.Put(expiryKey(exp.UnixNano(), k), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		select { // try again later
+		case s.kick <- struct{}{}:
+		default:
+		}
+		return err
+	}
+	s.mu.Lock()
+	for k, v := range batch {
+		if cur, ok := s.pending[k]; ok && cur.Equal(v) {
+			delete(s.pending, k)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func expiryKey(exp int64, key string) []byte {
+	b := make([]byte, 8+len(key))
+	binary.BigEndian.PutUint64(b, uint64(exp))
+	copy(b[8:], key)
+	return b
+}
+
+func (s *Store) sweeper(db *bolt.DB) {
+	defer s.done.Done()
+	t := time.NewTicker(s.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.Sweep(db)
+		}
+	}
+}
+
+// Sweep deletes expired marks from the file and expired claims from memory. It runs in the
+// background every SweepInterval.
+func (s *Store) Sweep(db *bolt.DB) {
+	now := time.Now()
+	s.mu.Lock()
+	for k, c := range s.inflight {
+		if !now.Before(c.expires) {
+			delete(s.inflight, k)
+		}
+	}
+	s.mu.Unlock()
+	for {
+		n := 0
+		_ = db.Update(func(tx *bolt.Tx) error {
+			marks, byExp := tx.Bucket(bucketMarks), tx.Bucket(bucketExpiry)
+			c := byExp.Cursor()
+			for k, _ := c.First(); k != nil && n < 1000; k, _ = c.First() {
+				if int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
+					break
+				}
+				key := append([]byte(nil), k[8:]...)
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				if v := marks.Get(key); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.UnixNano() {
+					if err := marks.Delete(key); err != nil {
+						return err
+					}
+				}
+				n++
+			}
+			return nil
+		})
+		if n < 1000 {
+			return
+		}
+	}
+}
+
+// Close stops the background goroutines after a last flush. It does not close the file,
+// which its opener owns.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	s.done.Wait()
+	return nil
+}

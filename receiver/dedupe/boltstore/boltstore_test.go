@@ -1,0 +1,100 @@
+package boltstore_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/receiver/dedupe"
+	"github.com/hookgate/hookgate/receiver/dedupe/boltstore"
+	"github.com/hookgate/hookgate/receiver/dedupe/dedupetest"
+	bolt "go.etcd.io/bbolt"
+)
+
+type opened struct {
+	*boltstore.Store
+	h *boltdb.Handle
+}
+
+func open(t *testing.T, path string) opened {
+	h := boltdb.New(path)
+	s := boltstore.New(h, boltstore.Options{SweepInterval: 50 * time.Millisecond})
+	t.Cleanup(func() { s.Close(); h.Close() })
+	return opened{s, h}
+}
+
+func TestConformance(t *testing.T) {
+	dedupetest.Run(t, dedupetest.Harness{
+		New: func(t *testing.T) dedupe.Store { return open(t, filepath.Join(t.TempDir(), "store.db")) },
+		Reopen: func(t *testing.T, s dedupe.Store) dedupe.Store {
+			o := s.(opened)
+			path := o.h.Path()
+			o.Close()
+			o.h.Close()
+			return open(t, path)
+		},
+	})
+}
+
+func TestSweepDeletesExpiredMarks(t *testing.T) {
+	o := open(t, filepath.Join(t.TempDir(), "store.db"))
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c"} {
+		if _, _, err := o.Claim(ctx, k, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Commit(ctx, k, 50*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		db, _ := o.h.DB()
+		n := 0
+		_ = db.View(func(tx *bolt.Tx) error {
+			n = tx.Bucket([]byte("dedupe")).Stats().KeyN + tx.Bucket([]byte("dedupe_by_expiry")).Stats().KeyN
+			return nil
+		})
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d expired records still in the file", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestLockedFileIsUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	first := open(t, path)
+	if err := first.Open(); err != nil {
+		t.Fatal(err)
+	}
+	second := boltstore.New(boltdb.New(path), boltstore.Options{})
+	defer second.Close()
+	_, _, err := second.Claim(context.Background(), "k", time.Minute)
+	if err == nil || !errors.Is(err, dedupe.ErrUnavailable) {
+		t.Fatalf("claim on a locked file: err = %v, want ErrUnavailable", err)
+	}
+}
+
+func BenchmarkClaimCommit(b *testing.B) {
+	h := boltdb.New(filepath.Join(b.TempDir(), "store.db"))
+	s := boltstore.New(h, boltstore.Options{})
+	defer func() { s.Close(); h.Close() }()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			k := time.Now().String() + string(rune(i))
+			_, _, _ = s.Claim(ctx, k, time.Minute)
+			_ = s.Commit(ctx, k, time.Hour)
+		}
+	})
+}

@@ -1,0 +1,94 @@
+// Package redisstore is the dedupe store on Redis, shared by every Caddy instance that
+// points at the same server or cluster.
+//
+// Each operation is one round trip on one key, so it works unchanged on Redis Cluster:
+// Claim is `SET key i:<token> NX PX ttl GET` (Redis ≥ 7.0), whose reply tells new,
+// in flight and processed apart; Commit is `SET key p PX window`; Release is a one-key
+// script that deletes the key only if it still holds the caller's token.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookgate/hookgate/receiver/dedupe"
+	"github.com/redis/go-redis/v9"
+)
+
+// Store is the Redis dedupe store.
+type Store struct {
+	c      redis.UniversalClient
+	prefix string
+}
+
+var _ dedupe.Store = (*Store)(nil)
+
+// New returns a store on client c; every key starts with prefix + "dedupe:".
+func New(c redis.UniversalClient, prefix string) *Store {
+	return &Store{c: c, prefix: prefix + "dedupe:"}
+}
+
+const processed = "p"
+
+var releaseScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+	return redis.call("DEL", KEYS[1])
+end
+return 0`)
+
+// Classify wraps err with dedupe.ErrUnavailable when it means the store cannot be used
+// right now (network errors, timeouts, a closed client, a server that is loading, down
+// or read-only), and with context otherwise.
+func Classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		msg := rerr.Error()
+		for _, p := range []string{"LOADING", "CLUSTERDOWN", "READONLY", "MASTERDOWN", "TRYAGAIN", "BUSY"} {
+			if strings.HasPrefix(msg, p) {
+				return fmt.Errorf("%w: redis %s: %v", dedupe.ErrUnavailable, op, err)
+			}
+		}
+		return fmt.Errorf("redis %s: %w", op, err)
+	}
+	return fmt.Errorf("%w: redis %s: %v", dedupe.ErrUnavailable, op, err)
+}
+
+// Claim implements dedupe.Store.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (dedupe.State, dedupe.Token, error) {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	tok := dedupe.Token(hex.EncodeToString(b[:]))
+	prev, err := s.c.SetArgs(ctx, s.prefix+key, "i:"+string(tok), redis.SetArgs{Mode: "NX", TTL: ttl, Get: true}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return dedupe.New, tok, nil
+	case err != nil:
+		return 0, "", Classify("claim", err)
+	case prev == processed:
+		return dedupe.Processed, "", nil
+	default:
+		return dedupe.InFlight, "", nil
+	}
+}
+
+// Commit implements dedupe.Store.
+func (s *Store) Commit(ctx context.Context, key string, window time.Duration) error {
+	return Classify("commit", s.c.Set(ctx, s.prefix+key, processed, window).Err())
+}
+
+// Release implements dedupe.Store.
+func (s *Store) Release(ctx context.Context, key string, tok dedupe.Token) error {
+	err := releaseScript.Run(ctx, s.c, []string{s.prefix + key}, "i:"+string(tok)).Err()
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
+	return Classify("release", err)
+}

@@ -1,0 +1,156 @@
+package receiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"unicode/utf8"
+)
+
+// Limits on what a JSON body may contain, checked in one pass before decoding so that
+// hostile input is refused before it costs memory or time.
+const (
+	// MaxDepth is the deepest nesting of arrays and objects a body may have.
+	MaxDepth = 64
+	// maxNumberLen bounds the length of one number literal.
+	maxNumberLen = 100
+	// maxExponent bounds the decimal exponent of a number literal (float64 tops out near 308).
+	maxExponent = 400
+)
+
+func invalidJSON(offset int64, detail string) *Problem {
+	p := newProblem(http.StatusBadRequest, ReasonInvalidJSON, "Invalid JSON", detail)
+	p.Offset = &offset
+	return p
+}
+
+// precheck scans body once: valid UTF-8, nesting no deeper than MaxDepth, no absurd
+// number literals. It does not check the grammar; the decoder does that.
+func precheck(body []byte) *Problem {
+	if !utf8.Valid(body) {
+		off := 0
+		for off < len(body) {
+			r, size := utf8.DecodeRune(body[off:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			off += size
+		}
+		return invalidJSON(int64(off), fmt.Sprintf("invalid UTF-8 at byte offset %d", off))
+	}
+	depth := 0
+	inString, escaped := false, false
+	numStart, expStart := -1, -1
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		isNum := (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+		if isNum {
+			if numStart < 0 {
+				numStart, expStart = i, -1
+			}
+			if c == 'e' || c == 'E' {
+				expStart = i + 1
+			}
+			if i-numStart >= maxNumberLen {
+				return invalidJSON(int64(numStart), fmt.Sprintf("number at byte offset %d is longer than %d characters", numStart, maxNumberLen))
+			}
+			continue
+		}
+		if numStart >= 0 {
+			if p := checkExponent(body, expStart, i); p != nil {
+				return p
+			}
+			numStart = -1
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > MaxDepth {
+				return invalidJSON(int64(i), fmt.Sprintf("nesting deeper than %d levels at byte offset %d", MaxDepth, i))
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	if numStart >= 0 {
+		return checkExponent(body, expStart, len(body))
+	}
+	return nil
+}
+
+func checkExponent(body []byte, expStart, end int) *Problem {
+	if expStart < 0 {
+		return nil
+	}
+	e := 0
+	for _, c := range body[expStart:end] {
+		if c >= '0' && c <= '9' {
+			e = e*10 + int(c-'0')
+			if e > maxExponent {
+				return invalidJSON(int64(expStart), fmt.Sprintf("number exponent at byte offset %d is out of range (at most %d)", expStart, maxExponent))
+			}
+		}
+	}
+	return nil
+}
+
+// parseJSON checks and decodes body. Numbers stay json.Number, as the schema validator
+// expects. decode=false only checks the grammar (cheaper when nothing needs the value).
+func parseJSON(body []byte, decode bool) (any, *Problem) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, invalidJSON(0, "the body is empty")
+	}
+	if p := precheck(body); p != nil {
+		return nil, p
+	}
+	if !decode {
+		if json.Valid(body) {
+			return nil, nil
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, jsonError(err, dec.InputOffset(), len(body))
+	}
+	// Exactly one value: anything but white space after it is an error.
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		off := dec.InputOffset()
+		if err == nil {
+			off -= int64(len(extra))
+			return nil, invalidJSON(off, fmt.Sprintf("unexpected data after the JSON value at byte offset %d", off))
+		}
+		return nil, jsonError(err, off, len(body))
+	}
+	return v, nil
+}
+
+func jsonError(err error, off int64, n int) *Problem {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return invalidJSON(se.Offset, fmt.Sprintf("%s (at byte offset %d)", se.Error(), se.Offset))
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return invalidJSON(int64(n), fmt.Sprintf("unexpected end of JSON input at byte offset %d", n))
+	default:
+		return invalidJSON(off, fmt.Sprintf("%s (at byte offset %d)", err.Error(), off))
+	}
+}

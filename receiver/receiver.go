@@ -1,0 +1,339 @@
+// Package receiver is Hookgate's inbound core: it authenticates a webhook request, checks
+// and validates its JSON body, computes its event id, dedupes it, and hands it on.
+//
+// The package knows nothing of Caddy: the Caddy module translates its config into Options
+// and calls Handle from its ServeHTTP.
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hookgate/hookgate/receiver/dedupe"
+	"github.com/hookgate/hookgate/schemas"
+	"github.com/santhosh-tekuri/jsonschema/v5"
+)
+
+// Defaults.
+const (
+	DefaultDedupeWindow = 24 * time.Hour
+	DefaultClaimTTL     = 5 * time.Minute
+	// storeTimeout bounds one store call on the request path.
+	storeTimeout = 3 * time.Second
+	// retryAfterInFlight and retryAfterStore are the Retry-After seconds of 409 and 503.
+	retryAfterInFlight = "10"
+	retryAfterStore    = "30"
+)
+
+// Options configure a Receiver. Secrets in Auth must already be resolved.
+type Options struct {
+	// Source names the sender (the preset, or "webhook"); it is the dedupe scope by default
+	// and labels logs and metrics.
+	Source string
+	// Auth lists the credential lines; a request passes if one matches. Required.
+	Auth []AuthSpec
+	// Schema is an embedded schema name or a JSON Schema file; "" validates nothing
+	// beyond JSON syntax.
+	Schema string
+	// EventID lists the event id sources; several make a composite key.
+	EventID []string
+	// MaxBody limits the body size in bytes. Default DefaultMaxBody.
+	MaxBody int64
+	// Dedupe is the dedupe window. 0 means DefaultDedupeWindow; negative turns dedupe off.
+	Dedupe time.Duration
+	// DedupeScope namespaces event ids in the store. Default Source.
+	DedupeScope string
+	// ClaimTTL bounds how long an id stays claimed while its request is handed on.
+	// Default DefaultClaimTTL.
+	ClaimTTL time.Duration
+	// Store is the dedupe store; required when dedupe is on and an event id is known.
+	Store dedupe.Store
+	// AcceptOnStoreError hands a request on without dedupe when the store fails, instead
+	// of answering 503.
+	AcceptOnStoreError bool
+	// OnStoreError, if set, is told of every store failure (for logs).
+	OnStoreError func(error)
+}
+
+// Receiver handles webhook requests for one route. It is safe for concurrent use.
+type Receiver struct {
+	source   string
+	scope    string
+	auth     *authenticator
+	schema   *jsonschema.Schema
+	eventID  *eventIDSpec
+	maxBody  int64
+	window   time.Duration
+	claimTTL time.Duration
+	store    dedupe.Store
+	accept   bool
+	onErr    func(error)
+}
+
+// New checks opts and compiles everything a request needs (schema, credentials, id sources).
+func New(opts Options) (*Receiver, error) {
+	rc := &Receiver{
+		source:   opts.Source,
+		scope:    opts.DedupeScope,
+		maxBody:  opts.MaxBody,
+		window:   opts.Dedupe,
+		claimTTL: opts.ClaimTTL,
+		store:    opts.Store,
+		accept:   opts.AcceptOnStoreError,
+		onErr:    opts.OnStoreError,
+	}
+	if rc.source == "" {
+		rc.source = "webhook"
+	}
+	if rc.scope == "" {
+		rc.scope = rc.source
+	}
+	if rc.maxBody <= 0 {
+		rc.maxBody = DefaultMaxBody
+	}
+	if rc.window == 0 {
+		rc.window = DefaultDedupeWindow
+	}
+	if rc.claimTTL <= 0 {
+		rc.claimTTL = DefaultClaimTTL
+	}
+	var err error
+	if rc.auth, err = newAuthenticator(opts.Auth); err != nil {
+		return nil, err
+	}
+	if opts.Schema != "" {
+		if rc.schema, err = schemas.Compile(opts.Schema); err != nil {
+			return nil, err
+		}
+	}
+	if rc.eventID, err = newEventIDSpec(opts.EventID); err != nil {
+		return nil, err
+	}
+	if rc.dedupeOn() && rc.store == nil {
+		return nil, errors.New("dedupe is on but no store was given")
+	}
+	return rc, nil
+}
+
+func (rc *Receiver) dedupeOn() bool { return rc.window > 0 && rc.eventID != nil }
+
+// Source returns the receiver's source name.
+func (rc *Receiver) Source() string { return rc.source }
+
+// Event is what a handed-on request carries.
+type Event struct {
+	Source   string
+	ID       string
+	Verified bool
+}
+
+// Result tells how a request ended.
+type Result struct {
+	Reason    Reason
+	Status    int
+	EventID   string
+	Verified  bool
+	Duplicate bool
+	// Stages holds how long each stage took: auth, parse, validate, store.
+	Stages Stages
+}
+
+// Stages are stage latencies of one request.
+type Stages struct {
+	Auth, Parse, Validate, Store time.Duration
+}
+
+// Next hands an accepted request on. It must answer the request, or return an error that
+// the caller's server turns into an answer.
+type Next func(w http.ResponseWriter, r *http.Request, ev *Event) error
+
+// Handle runs one webhook request through the receiver. It answers refusals and duplicates
+// itself (problem+json) and calls next for an accepted request; next's error is returned.
+func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (res Result, err error) {
+	if r.Method != http.MethodPost {
+		p := newProblem(http.StatusMethodNotAllowed, ReasonMethod, "Method Not Allowed",
+			"webhooks are delivered with POST, not "+r.Method).withHeader("Allow", "POST")
+		return rc.refuse(w, p, res)
+	}
+	t0 := time.Now()
+	ok, pending := rc.auth.checkHeaders(r)
+	res.Stages.Auth = time.Since(t0)
+	if !ok && !pending {
+		return rc.refuse(w, rc.auth.unauthorized(), res)
+	}
+	if p := checkContentType(r.Header.Get("Content-Type")); p != nil {
+		return rc.refuse(w, p, res)
+	}
+	body, p := readBody(r, rc.maxBody)
+	if p != nil {
+		return rc.refuse(w, p, res)
+	}
+	if !ok {
+		t1 := time.Now()
+		ok = rc.auth.checkBody(r, body)
+		res.Stages.Auth += time.Since(t1)
+		if !ok {
+			return rc.refuse(w, rc.auth.unauthorized(), res)
+		}
+	}
+	res.Verified = !rc.auth.open
+
+	t1 := time.Now()
+	decode := rc.schema != nil || (rc.eventID != nil && rc.eventID.needsJSON())
+	doc, p := parseJSON(body, decode)
+	res.Stages.Parse = time.Since(t1)
+	if p != nil {
+		return rc.refuse(w, p, res)
+	}
+	if rc.schema != nil {
+		t2 := time.Now()
+		verr := rc.schema.Validate(doc)
+		res.Stages.Validate = time.Since(t2)
+		if verr != nil {
+			return rc.refuse(w, schemaProblem(verr), res)
+		}
+	}
+	ev := &Event{Source: rc.source, Verified: res.Verified}
+	if rc.eventID != nil {
+		id, found := rc.eventID.compute(r, body, doc)
+		if !found && rc.dedupeOn() {
+			return rc.refuse(w, newProblem(http.StatusBadRequest, ReasonMissingEventID, "Missing Event Id",
+				"the event id ("+rc.eventID.describe()+") is missing or empty in this request"), res)
+		}
+		ev.ID = id
+		res.EventID = id
+	}
+	restoreBody(r, body)
+	if !rc.dedupeOn() {
+		return rc.handOn(w, r, next, ev, res)
+	}
+	return rc.handOnOnce(w, r, next, ev, res)
+}
+
+func (rc *Receiver) refuse(w http.ResponseWriter, p *Problem, res Result) (Result, error) {
+	p.Write(w)
+	res.Reason, res.Status = p.reason, p.Status
+	return res, nil
+}
+
+func (rc *Receiver) handOn(w http.ResponseWriter, r *http.Request, next Next, ev *Event, res Result) (Result, error) {
+	sw := &statusWriter{ResponseWriter: w}
+	err := next(sw, r, ev)
+	res.Reason, res.Status = ReasonAccepted, sw.statusOr200()
+	return res, err
+}
+
+// handOnOnce claims the event id, hands the request on, then commits the id on a 2xx and
+// releases it on anything else (an error, a non-2xx status, a panic).
+func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next, ev *Event, res Result) (Result, error) {
+	key := rc.scope + ":" + ev.ID
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	state, tok, err := rc.store.Claim(ctx, key, rc.claimTTL)
+	cancel()
+	res.Stages.Store = time.Since(t0)
+	if err != nil {
+		if rc.onErr != nil {
+			rc.onErr(fmt.Errorf("claiming event %q: %w", ev.ID, err))
+		}
+		if rc.accept {
+			return rc.handOn(w, r, next, ev, res)
+		}
+		return rc.refuse(w, newProblem(http.StatusServiceUnavailable, ReasonStoreUnavailable, "Service Unavailable",
+			"the dedupe store cannot be reached; retry later").withHeader("Retry-After", retryAfterStore), res)
+	}
+	switch state {
+	case dedupe.Processed:
+		writeDuplicate(w, ev.ID)
+		res.Reason, res.Status, res.Duplicate = ReasonDuplicate, http.StatusOK, true
+		return res, nil
+	case dedupe.InFlight:
+		res.Duplicate = true
+		return rc.refuse(w, newProblem(http.StatusConflict, ReasonInFlight, "Conflict",
+			"this event is being handed on right now; retry later").withHeader("Retry-After", retryAfterInFlight), res)
+	}
+
+	sw := &statusWriter{ResponseWriter: w}
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		// Not a 2xx, an error, a panic: forget the claim so the sender's retry gets through.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
+		if err := rc.store.Release(ctx, key, tok); err != nil && rc.onErr != nil {
+			rc.onErr(fmt.Errorf("releasing event %q: %w", ev.ID, err))
+		}
+		cancel()
+	}()
+	err = next(sw, r, ev)
+	res.Reason, res.Status = ReasonAccepted, sw.statusOr200()
+	if err == nil && res.Status >= 200 && res.Status < 300 {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
+		t1 := time.Now()
+		cerr := rc.store.Commit(ctx, key, rc.window)
+		res.Stages.Store += time.Since(t1)
+		cancel()
+		if cerr != nil {
+			// The event was handed on; a missing mark costs at most one duplicate later.
+			if rc.onErr != nil {
+				rc.onErr(fmt.Errorf("committing event %q: %w", ev.ID, cerr))
+			}
+		} else {
+			committed = true
+		}
+	}
+	return res, err
+}
+
+func writeDuplicate(w http.ResponseWriter, id string) {
+	b := []byte(`{"id":` + strconv.Quote(id) + `,"duplicate":true}`)
+	h := w.Header()
+	h.Set("Webhook-Duplicate", "true")
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// statusWriter records the status a handler answered with. Unwrap lets
+// http.ResponseController reach the underlying writer (flushing, deadlines, hijacking).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Flush implements http.Flusher for handlers that assert it directly.
+func (s *statusWriter) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) statusOr200() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
