@@ -23,7 +23,7 @@ import (
 )
 
 var (
-	bucketMarks  = []byte("dedupe")         // key -> expiry (unix nanos, big endian)
+	bucketMarks  = []byte("dedupe")           // key -> expiry (unix nanos, big endian)
 	bucketExpiry = []byte("dedupe_by_expiry") // expiry || key -> nothing, for sweeping
 )
 
