@@ -1,0 +1,124 @@
+// Package caddymodule plugs Hookgate into Caddy: the `webhooks` app, the `webhook_receive`
+// handler, their Caddyfile syntax and placeholders. It only translates configuration and
+// calls the core packages (receiver, …); it is the only package that imports Caddy.
+package caddymodule
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/hookgate/hookgate/receiver/dedupe"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `webhooks` app: the state every Hookgate handler shares. It owns the store
+// (embedded file or Redis) that dedupe uses. Handlers find it with ctx.App("webhooks"); when
+// no `webhooks` global option is configured, an empty app with the embedded store is made.
+type App struct {
+	// Store selects where dedupe state (and, later, the delivery queue) lives. Default: the
+	// embedded store, a file "hookgate/store.db" in Caddy's data directory.
+	Store *StoreConfig `json:"store,omitempty"`
+
+	store  *sharedStore
+	logger *zap.Logger
+}
+
+// StoreConfig chooses the store. Exactly one of Embedded and Redis may be set; neither
+// means Embedded with its defaults.
+type StoreConfig struct {
+	// Embedded is a single bbolt file on this machine. One Caddy process at a time.
+	Embedded *EmbeddedStoreConfig `json:"embedded,omitempty"`
+	// Redis is a Redis server or cluster shared by every Caddy instance pointed at it.
+	Redis *RedisStoreConfig `json:"redis,omitempty"`
+}
+
+// EmbeddedStoreConfig configures the embedded store.
+type EmbeddedStoreConfig struct {
+	// Path is the store file. Default: "hookgate/store.db" in Caddy's data directory.
+	Path string `json:"path,omitempty"`
+}
+
+// RedisStoreConfig configures the Redis store.
+type RedisStoreConfig struct {
+	// URL is the server, as redis://[user:password@]host:port[/db] or rediss:// for TLS.
+	// With Cluster, extra nodes may be given as ?addr=host:port query parameters.
+	// Placeholders such as {env.REDIS_URL} are expanded at provision time, so a password
+	// never appears in the JSON config. Required.
+	URL string `json:"url,omitempty"`
+	// KeyPrefix starts every key Hookgate writes. Default "hookgate:".
+	KeyPrefix string `json:"key_prefix,omitempty"`
+	// Cluster connects to a Redis Cluster. Default false.
+	Cluster bool `json:"cluster,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "webhooks",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision sets up the store. It opens nothing: the embedded file is opened on first use
+// (or at Start), and go-redis dials lazily, so `caddy validate` has no side effects.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.Store == nil {
+		a.Store = &StoreConfig{}
+	}
+	if a.Store.Embedded != nil && a.Store.Redis != nil {
+		return fmt.Errorf("store: choose embedded or redis, not both")
+	}
+	var err error
+	if a.Store.Redis != nil {
+		a.store, err = loadRedisStore(*a.Store.Redis)
+	} else {
+		path := ""
+		if a.Store.Embedded != nil {
+			path = a.Store.Embedded.Path
+		}
+		if path == "" {
+			path = filepath.Join(caddy.AppDataDir(), "hookgate", "store.db")
+		}
+		a.store, err = loadEmbeddedStore(path)
+	}
+	return err
+}
+
+// Start opens the embedded store file, so a locked or unwritable file fails the config
+// load instead of the first request.
+func (a *App) Start() error {
+	if err := a.store.open(); err != nil {
+		return fmt.Errorf("webhooks store: %w", err)
+	}
+	a.logger.Info("webhooks store ready", zap.String("store", a.store.describe))
+	return nil
+}
+
+// Stop does nothing: the store is shared with the config that replaces this one and is
+// released in Cleanup.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's reference to the store; the last reference closes it.
+func (a *App) Cleanup() error {
+	if a.store == nil {
+		return nil
+	}
+	err := a.store.release()
+	a.store = nil
+	return err
+}
+
+// DedupeStore returns the dedupe store.
+func (a *App) DedupeStore() dedupe.Store { return a.store.dedupe }
+
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

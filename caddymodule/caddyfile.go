@@ -1,0 +1,288 @@
+package caddymodule
+
+import (
+	"encoding/json"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("webhook_receive", parseReceive)
+	// After every request-rewriting and authentication directive, before encode, the
+	// handle/route blocks and every terminal handler (respond, reverse_proxy, …), so it runs
+	// before reverse_proxy in the same block and can guard a whole site from the top.
+	httpcaddyfile.RegisterDirectiveOrder("webhook_receive", httpcaddyfile.After, "request_header")
+	httpcaddyfile.RegisterGlobalOption("webhooks", parseWebhooksOption)
+}
+
+func parseReceive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	r := new(Receive)
+	err := r.UnmarshalCaddyfile(h.Dispenser)
+	return r, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	webhook_receive [<matcher>] [<preset>] {
+//		validation_key <key>
+//		auth header <Header-Name> <value>
+//		auth bearer <token>
+//		auth basic <user> <password>
+//		auth query <param> <value>
+//		auth hmac <scheme> <secret> [<secret>…] {
+//			header <Header-Name>
+//			algorithm sha256|sha512
+//			tolerance <duration>
+//		}
+//		auth none
+//		schema <name-or-file>
+//		event_id <source> [<source>…]
+//		dedupe <window>|off
+//		dedupe_scope <name>
+//		claim_timeout <duration>
+//		max_body <size>
+//		mode sync|async
+//		deliver_to <url>
+//		on_store_error reject|accept
+//	}
+//
+// Placeholders in secrets ({env.NAME}, {file./path}) are kept as written and expanded at
+// provision time.
+func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		h.Preset = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "validation_key":
+			var key string
+			if !d.Args(&key) || d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Auth = append(h.Auth, AuthConfig{Method: "validation_key", Secret: key})
+		case "auth":
+			a, err := parseAuthLine(d)
+			if err != nil {
+				return err
+			}
+			h.Auth = append(h.Auth, a)
+		case "schema":
+			if !d.Args(&h.Schema) || d.NextArg() {
+				return d.ArgErr()
+			}
+		case "event_id":
+			h.EventID = d.RemainingArgs()
+			if len(h.EventID) == 0 {
+				return d.ArgErr()
+			}
+		case "dedupe":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			if v == "off" {
+				h.DedupeOff = true
+				continue
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return d.Errf("dedupe: %q is not a positive duration or 'off'", v)
+			}
+			h.Dedupe = caddy.Duration(dur)
+		case "dedupe_scope":
+			if !d.Args(&h.DedupeScope) || d.NextArg() {
+				return d.ArgErr()
+			}
+		case "claim_timeout":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			h.ClaimTimeout = dur
+		case "max_body":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(v)
+			if err != nil || size == 0 {
+				return d.Errf("max_body: %q is not a size (e.g. 5MB)", v)
+			}
+			h.MaxBody = int64(size)
+		case "mode":
+			if !d.Args(&h.Mode) || d.NextArg() {
+				return d.ArgErr()
+			}
+			if h.Mode != "sync" && h.Mode != "async" {
+				return d.Errf("mode: sync or async, not %q", h.Mode)
+			}
+		case "deliver_to":
+			if !d.Args(&h.DeliverTo) || d.NextArg() {
+				return d.ArgErr()
+			}
+		case "on_store_error":
+			if !d.Args(&h.OnStoreError) || d.NextArg() {
+				return d.ArgErr()
+			}
+			if h.OnStoreError != "reject" && h.OnStoreError != "accept" {
+				return d.Errf("on_store_error: reject or accept, not %q", h.OnStoreError)
+			}
+		default:
+			return d.Errf("unrecognized webhook_receive option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	var v string
+	if !d.Args(&v) || d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("%s: %q is not a positive duration", d.Val(), v)
+	}
+	return caddy.Duration(dur), nil
+}
+
+func parseAuthLine(d *caddyfile.Dispenser) (AuthConfig, error) {
+	if !d.NextArg() {
+		return AuthConfig{}, d.ArgErr()
+	}
+	a := AuthConfig{Method: d.Val()}
+	switch a.Method {
+	case "header", "query":
+		if !d.Args(&a.Name, &a.Secret) || d.NextArg() {
+			return a, d.Errf("auth %s <name> <value>", a.Method)
+		}
+	case "bearer":
+		if !d.Args(&a.Secret) || d.NextArg() {
+			return a, d.Errf("auth bearer <token>")
+		}
+	case "basic":
+		if !d.Args(&a.User, &a.Secret) || d.NextArg() {
+			return a, d.Errf("auth basic <user> <password>")
+		}
+	case "none":
+		if d.NextArg() {
+			return a, d.ArgErr()
+		}
+	case "hmac":
+		if !d.Args(&a.Scheme) {
+			return a, d.Errf("auth hmac <scheme> <secret> [<secret>…]")
+		}
+		a.Secrets = d.RemainingArgs()
+		if len(a.Secrets) == 0 {
+			return a, d.Errf("auth hmac %s: at least one secret", a.Scheme)
+		}
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			switch d.Val() {
+			case "header":
+				if !d.Args(&a.Header) || d.NextArg() {
+					return a, d.ArgErr()
+				}
+			case "algorithm":
+				if !d.Args(&a.Algorithm) || d.NextArg() {
+					return a, d.ArgErr()
+				}
+			case "tolerance":
+				dur, err := durationArg(d)
+				if err != nil {
+					return a, err
+				}
+				a.Tolerance = dur
+			default:
+				return a, d.Errf("unrecognized auth hmac option %q", d.Val())
+			}
+		}
+	default:
+		return a, d.Errf("auth %q: header, bearer, basic, query, hmac or none", a.Method)
+	}
+	return a, nil
+}
+
+// parseWebhooksOption parses the `webhooks` global option into the webhooks app:
+//
+//	webhooks {
+//		store embedded [<file>]
+//		store redis <url> {
+//			key_prefix <prefix>
+//			cluster
+//		}
+//	}
+func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if existing != nil {
+		if prev, ok := existing.(httpcaddyfile.App); ok {
+			if err := json.Unmarshal(prev.Value, app); err != nil {
+				return nil, err
+			}
+		}
+	}
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "store":
+			if app.Store != nil {
+				return nil, d.Err("store is already set")
+			}
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			switch d.Val() {
+			case "embedded":
+				e := &EmbeddedStoreConfig{}
+				if d.NextArg() {
+					e.Path = d.Val()
+				}
+				if d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				app.Store = &StoreConfig{Embedded: e}
+			case "redis":
+				r := &RedisStoreConfig{}
+				if !d.Args(&r.URL) || d.NextArg() {
+					return nil, d.Errf("store redis <url>")
+				}
+				for n2 := d.Nesting(); d.NextBlock(n2); {
+					switch d.Val() {
+					case "key_prefix":
+						if !d.Args(&r.KeyPrefix) || d.NextArg() {
+							return nil, d.ArgErr()
+						}
+					case "cluster":
+						if d.NextArg() {
+							return nil, d.ArgErr()
+						}
+						r.Cluster = true
+					default:
+						return nil, d.Errf("unrecognized store redis option %q", d.Val())
+					}
+				}
+				app.Store = &StoreConfig{Redis: r}
+			default:
+				return nil, d.Errf("store %q: embedded or redis", d.Val())
+			}
+		default:
+			return nil, d.Errf("unrecognized webhooks option %q", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "webhooks", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+var _ caddyfile.Unmarshaler = (*Receive)(nil)
+
+var _ caddyfile.Unmarshaler = (*Receive)(nil)

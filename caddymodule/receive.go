@@ -1,0 +1,251 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/receiver"
+	"github.com/hookgate/hookgate/receiver/signature"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+func init() {
+	caddy.RegisterModule(Receive{})
+}
+
+// Receive is the `webhook_receive` handler: it authenticates a webhook, checks its JSON
+// body against the sender's schema, computes its event id and dedupes it, then hands the
+// request to the next handler (normally reverse_proxy) with the body intact.
+//
+// Refusals are answered with application/problem+json: 405 (not POST), 401 (no valid
+// credential), 413 (body over max_body), 415 (not JSON), 400 (invalid JSON, with the byte
+// offset; or a missing event id), 422 (schema violations, each with its JSON pointer). A
+// processed duplicate gets 200 with `Webhook-Duplicate: true` and is not handed on; one
+// still in flight gets 409 with Retry-After; an unreachable store gets 503 with
+// Retry-After (or, with on_store_error accept, the request is handed on undeduped).
+//
+// Placeholders set for later handlers and logs: {http.webhook.source},
+// {http.webhook.event_id}, {http.webhook.verified}, {http.webhook.duplicate},
+// {http.webhook.outcome}.
+type Receive struct {
+	// Preset names a known sender (ploomes, totvs_crm, sintegre, rubeus, standard, github,
+	// stripe) whose schema and event id become the defaults. Optional.
+	Preset string `json:"preset,omitempty"`
+	// Auth lists the credential lines; a request passes if any one matches. At least one
+	// is required ("none" to opt out explicitly).
+	Auth []AuthConfig `json:"auth,omitempty"`
+	// Schema is an embedded schema name or a JSON Schema file path. Default: the preset's.
+	Schema string `json:"schema,omitempty"`
+	// EventID lists the event id sources (header:<Name>, json:<pointer>, body_sha256);
+	// several make a composite key. Default: the preset's.
+	EventID []string `json:"event_id,omitempty"`
+	// Dedupe is how long a processed event id is remembered. Default 24h.
+	Dedupe caddy.Duration `json:"dedupe,omitempty"`
+	// DedupeOff turns dedupe off. Default false (dedupe is on whenever an event id is known).
+	DedupeOff bool `json:"dedupe_off,omitempty"`
+	// DedupeScope namespaces this route's event ids in the store, so two routes that
+	// receive the same event each hand it on once. Default: the preset name, or "webhook".
+	DedupeScope string `json:"dedupe_scope,omitempty"`
+	// ClaimTimeout is how long an event id stays claimed while its request is handed on;
+	// if Caddy dies mid-request the claim expires after this. Default 5m.
+	ClaimTimeout caddy.Duration `json:"claim_timeout,omitempty"`
+	// MaxBody is the largest body accepted, in bytes. Default 5MB (5242880).
+	MaxBody int64 `json:"max_body,omitempty"`
+	// Mode is "sync" (hand on to the next handler). Default "sync".
+	Mode string `json:"mode,omitempty"`
+	// DeliverTo is the internal URL that async mode delivers to.
+	DeliverTo string `json:"deliver_to,omitempty"`
+	// OnStoreError is "reject" (503) or "accept" (hand on without dedupe, log a warning)
+	// when the store cannot be reached. Default "reject".
+	OnStoreError string `json:"on_store_error,omitempty"`
+
+	rc     *receiver.Receiver
+	logger *zap.Logger
+}
+
+// AuthConfig is one credential line. Secrets should be placeholders ({env.NAME},
+// {file./path}): they are expanded at provision, so the JSON config never holds them.
+type AuthConfig struct {
+	// Method is validation_key, header, bearer, basic, query, hmac or none.
+	Method string `json:"method"`
+	// Name is the header name (header) or query parameter (query).
+	Name string `json:"name,omitempty"`
+	// User is the user name (basic).
+	User string `json:"user,omitempty"`
+	// Secret is the key, header value, token, password or query value.
+	Secret string `json:"secret,omitempty"`
+	// Scheme is the signature scheme (hmac): standard, github, stripe, shopify, slack, generic.
+	Scheme string `json:"scheme,omitempty"`
+	// Secrets are the signing secrets (hmac); several allow rotation.
+	Secrets []string `json:"secrets,omitempty"`
+	// Header is the signature header (hmac generic).
+	Header string `json:"header,omitempty"`
+	// Algorithm is sha256 or sha512 (hmac generic). Default sha256.
+	Algorithm string `json:"algorithm,omitempty"`
+	// Tolerance bounds timestamp skew (hmac standard, stripe, slack). Default 5m.
+	Tolerance caddy.Duration `json:"tolerance,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Receive) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.webhook_receive",
+		New: func() caddy.Module { return new(Receive) },
+	}
+}
+
+// expandSecret resolves a secret's placeholders; an unset or empty one is an error that
+// names the placeholder, never the value.
+func expandSecret(repl *caddy.Replacer, what, s string, logger *zap.Logger) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	out, err := repl.ReplaceOrErr(s, true, true)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", what, err)
+	}
+	if out == s && !strings.Contains(s, "{") {
+		logger.Warn("a secret is written literally in the config; it is visible in the admin API's /config/: use {env.NAME} or {file./path}",
+			zap.String("where", what))
+	}
+	return out, nil
+}
+
+// options translates the JSON config into the core's options.
+func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
+	o := receiver.Options{
+		Source:      h.Preset,
+		Schema:      h.Schema,
+		EventID:     h.EventID,
+		MaxBody:     h.MaxBody,
+		Dedupe:      time.Duration(h.Dedupe),
+		DedupeScope: h.DedupeScope,
+		ClaimTTL:    time.Duration(h.ClaimTimeout),
+	}
+	if h.Preset != "" {
+		p, ok := receiver.Presets[h.Preset]
+		if !ok {
+			return o, fmt.Errorf("unknown preset %q (known: %s)", h.Preset, strings.Join(receiver.PresetNames(), ", "))
+		}
+		if o.Schema == "" {
+			o.Schema = p.Schema
+		}
+		if len(o.EventID) == 0 {
+			o.EventID = p.EventID
+		}
+	}
+	if h.DedupeOff {
+		o.Dedupe = -1
+	}
+	switch h.Mode {
+	case "", "sync":
+	case "async":
+		return o, fmt.Errorf("mode async is not available in this build yet (it needs the delivery queue); use mode sync")
+	default:
+		return o, fmt.Errorf("mode %q: sync or async", h.Mode)
+	}
+	switch h.OnStoreError {
+	case "", "reject":
+	case "accept":
+		o.AcceptOnStoreError = true
+	default:
+		return o, fmt.Errorf("on_store_error %q: reject or accept", h.OnStoreError)
+	}
+	repl := caddy.NewReplacer()
+	for i, a := range h.Auth {
+		what := fmt.Sprintf("auth line %d (%s)", i+1, a.Method)
+		spec := receiver.AuthSpec{Kind: receiver.AuthKind(a.Method), Name: a.Name, User: a.User,
+			Scheme: a.Scheme, Header: a.Header, Tolerance: time.Duration(a.Tolerance)}
+		var err error
+		if spec.Secret, err = expandSecret(repl, what, a.Secret, logger); err != nil {
+			return o, err
+		}
+		if spec.User, err = repl.ReplaceOrErr(a.User, true, true); err != nil {
+			return o, fmt.Errorf("%s user: %v", what, err)
+		}
+		for _, s := range a.Secrets {
+			v, err := expandSecret(repl, what, s, logger)
+			if err != nil {
+				return o, err
+			}
+			spec.Secrets = append(spec.Secrets, v)
+		}
+		if a.Algorithm != "" {
+			if a.Scheme != signature.Generic {
+				return o, fmt.Errorf("%s: algorithm is only for the generic scheme", what)
+			}
+		}
+		o.Auth = append(o.Auth, spec)
+	}
+	return o, nil
+}
+
+// Provision compiles the schema, resolves secrets and finds the store.
+func (h *Receive) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	o, err := h.options(h.logger)
+	if err != nil {
+		return err
+	}
+	for i, a := range h.Auth {
+		if a.Algorithm != "" {
+			o.Auth[i].Header = a.Header
+		}
+	}
+	if o.Dedupe >= 0 && len(o.EventID) > 0 {
+		appIface, err := ctx.App("webhooks")
+		if err != nil {
+			return fmt.Errorf("loading the webhooks app: %v", err)
+		}
+		o.Store = appIface.(*App).DedupeStore()
+	}
+	logger := h.logger
+	o.OnStoreError = func(err error) {
+		logger.Warn("webhook store error", zap.Error(err), zap.Bool("accepted_without_dedupe", o.AcceptOnStoreError))
+	}
+	h.rc, err = receiver.New(o)
+	if err != nil {
+		return fmt.Errorf("webhook_receive: %w", err)
+	}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	start := time.Now()
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl != nil {
+		repl.Set("http.webhook.source", h.rc.Source())
+		repl.Set("http.webhook.duplicate", false)
+		repl.Set("http.webhook.verified", false)
+	}
+	res, err := h.rc.Handle(w, r, func(w http.ResponseWriter, r *http.Request, ev *receiver.Event) error {
+		if repl != nil {
+			repl.Set("http.webhook.event_id", ev.ID)
+			repl.Set("http.webhook.verified", ev.Verified)
+		}
+		return next.ServeHTTP(w, r)
+	})
+	if repl != nil {
+		repl.Set("http.webhook.event_id", res.EventID)
+		repl.Set("http.webhook.verified", res.Verified)
+		repl.Set("http.webhook.duplicate", res.Duplicate)
+		repl.Set("http.webhook.outcome", string(res.Reason))
+	}
+	if ce := h.logger.Check(zapcore.DebugLevel, "webhook"); ce != nil {
+		ce.Write(zap.String("source", h.rc.Source()), zap.String("event_id", res.EventID),
+			zap.String("outcome", string(res.Reason)), zap.Int("status", res.Status),
+			zap.Duration("latency", time.Since(start)), zap.Error(err))
+	}
+	return err
+}
+
+var (
+	_ caddy.Provisioner           = (*Receive)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Receive)(nil)
+)

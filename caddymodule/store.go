@@ -1,0 +1,130 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/receiver/dedupe"
+	"github.com/hookgate/hookgate/receiver/dedupe/boltstore"
+	"github.com/hookgate/hookgate/receiver/dedupe/redisstore"
+	"github.com/redis/go-redis/v9"
+)
+
+// stores shares opened stores between configs: Caddy provisions a new config before it
+// cleans up the old one, so an unchanged store is never closed and reopened on reload
+// (the embedded file's lock would block the second open; a Redis client would reconnect).
+var stores = caddy.NewUsagePool()
+
+// sharedStore is one store as held in the pool.
+type sharedStore struct {
+	key      string
+	describe string
+	dedupe   dedupe.Store
+	open     func() error
+	close    func() error
+}
+
+// Destruct implements caddy.Destructor: the last config using the store closes it.
+func (s *sharedStore) Destruct() error { return s.close() }
+
+func (s *sharedStore) release() error {
+	_, err := stores.Delete(s.key)
+	return err
+}
+
+func loadEmbeddedStore(path string) (*sharedStore, error) {
+	key := "embedded:" + path
+	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		h := boltdb.New(path)
+		ds := boltstore.New(h, boltstore.Options{})
+		return &sharedStore{
+			key:      key,
+			describe: "embedded " + path,
+			dedupe:   ds,
+			open:     ds.Open,
+			close: func() error {
+				_ = ds.Close()
+				return h.Close()
+			},
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*sharedStore), nil
+}
+
+// redisOptions turns the config into go-redis options, expanding placeholders.
+func redisOptions(cfg RedisStoreConfig) (*redis.UniversalOptions, string, error) {
+	raw, err := caddy.NewReplacer().ReplaceOrErr(cfg.URL, true, true)
+	if err != nil {
+		return nil, "", fmt.Errorf("redis url: %w", err)
+	}
+	if raw == "" {
+		return nil, "", fmt.Errorf("redis url is required")
+	}
+	redacted := raw
+	if u, err := url.Parse(raw); err == nil {
+		redacted = u.Redacted()
+	}
+	var o redis.UniversalOptions
+	if cfg.Cluster {
+		co, err := redis.ParseClusterURL(raw)
+		if err != nil {
+			return nil, "", fmt.Errorf("redis cluster url %s: %v", redacted, err)
+		}
+		o = redis.UniversalOptions{
+			Addrs: co.Addrs, Username: co.Username, Password: co.Password, TLSConfig: co.TLSConfig,
+			IsClusterMode: true,
+		}
+	} else {
+		so, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, "", fmt.Errorf("redis url %s: %v", redacted, err)
+		}
+		o = redis.UniversalOptions{
+			Addrs: []string{so.Addr}, Username: so.Username, Password: so.Password, DB: so.DB, TLSConfig: so.TLSConfig,
+		}
+	}
+	// Fail fast when Redis is away: a request must not wait long to learn the store is down.
+	o.DialTimeout = 2 * time.Second
+	o.ReadTimeout = 2 * time.Second
+	o.WriteTimeout = 2 * time.Second
+	o.MaxRetries = 1
+	return &o, redacted, nil
+}
+
+func loadRedisStore(cfg RedisStoreConfig) (*sharedStore, error) {
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "hookgate:"
+	}
+	opts, redacted, err := redisOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The pool key covers everything that makes a client different, secrets included,
+	// but only as a hash.
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%v|%s|%s|%s|%d|%v|%s", cfg.Cluster, strings.Join(opts.Addrs, ","),
+		opts.Username, opts.Password, opts.DB, opts.TLSConfig != nil, cfg.KeyPrefix)))
+	key := "redis:" + hex.EncodeToString(sum[:])
+	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		c := redis.NewUniversalClient(opts)
+		return &sharedStore{
+			key:      key,
+			describe: "redis " + redacted,
+			dedupe:   redisstore.New(c, cfg.KeyPrefix),
+			open:     func() error { return nil }, // go-redis dials lazily; Redis may come later
+			close:    c.Close,
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*sharedStore), nil
+}
