@@ -210,7 +210,7 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	}
 	h.rc, err = receiver.New(o)
 	if err != nil {
-		return fmt.Errorf("webhook_receive: %w", err)
+		return err
 	}
 	return nil
 }

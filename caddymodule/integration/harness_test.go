@@ -1,0 +1,276 @@
+// Package integration drives the real Caddy binary (built from ./cmd/caddy) over HTTP.
+// It imports nothing from Caddy, so its test binary stays small.
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var caddyBin string
+
+func TestMain(m *testing.M) {
+	if p := os.Getenv("HOOKGATE_CADDY"); p != "" {
+		caddyBin = p
+	} else {
+		dir, err := os.MkdirTemp("", "hookgate-caddy")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		caddyBin = filepath.Join(dir, "caddy")
+		cmd := exec.Command("go", "build", "-o", caddyBin, "../../cmd/caddy")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building caddy:", err)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(dir)
+	}
+	code := m.Run()
+	os.Exit(code)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Caddy is one running Caddy process.
+type Caddy struct {
+	t       testing.TB
+	Port    int
+	Admin   int
+	DataDir string
+	cfgPath string
+	env     []string
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
+	logMu   *sync.Mutex
+	stopped bool
+}
+
+// Base is the gateway's base URL.
+func (c *Caddy) Base() string { return "http://127.0.0.1:" + strconv.Itoa(c.Port) }
+
+// AdminURL is the admin endpoint's base URL.
+func (c *Caddy) AdminURL() string { return "http://127.0.0.1:" + strconv.Itoa(c.Admin) }
+
+// startCaddy writes caddyfile (with {PORT}, {ADMIN} and {DATA} substituted) and runs Caddy
+// on it with env, a private data directory and free ports.
+func startCaddy(t testing.TB, caddyfile string, env ...string) *Caddy {
+	t.Helper()
+	dir := t.TempDir()
+	c := &Caddy{t: t, Port: freePort(t), Admin: freePort(t), DataDir: filepath.Join(dir, "data"), env: env,
+		log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+	cfg := strings.NewReplacer("{PORT}", strconv.Itoa(c.Port), "{ADMIN}", strconv.Itoa(c.Admin), "{DATA}", c.DataDir).Replace(caddyfile)
+	c.cfgPath = filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(c.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.start()
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// sharedDataDir makes two instances use the same data directory (for restarts).
+func (c *Caddy) start() {
+	c.t.Helper()
+	c.cmd = exec.Command(caddyBin, "run", "--config", c.cfgPath, "--adapter", "caddyfile")
+	c.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+c.DataDir, "XDG_CONFIG_HOME="+c.DataDir+"-config", "HOME="+c.DataDir)
+	c.cmd.Env = append(c.cmd.Env, c.env...)
+	w := &lockedWriter{b: c.log, mu: c.logMu}
+	c.cmd.Stdout, c.cmd.Stderr = w, w
+	if err := c.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.stopped = false
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(c.AdminURL() + "/config/")
+		if err == nil {
+			resp.Body.Close()
+			if conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.Port)); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.Stop()
+			c.t.Fatalf("caddy did not come up:\n%s", c.Log())
+		}
+		if c.cmd.ProcessState != nil {
+			c.t.Fatalf("caddy exited:\n%s", c.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop stops Caddy gracefully (SIGTERM), killing it if it does not exit.
+func (c *Caddy) Stop() {
+	if c.stopped || c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	c.stopped = true
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Kill stops Caddy with SIGKILL.
+func (c *Caddy) Kill() {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
+}
+
+// Restart starts Caddy again on the same config, ports and data directory.
+func (c *Caddy) Restart() {
+	c.Stop()
+	c.start()
+}
+
+// Log returns what Caddy printed.
+func (c *Caddy) Log() string {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	return c.log.String()
+}
+
+type lockedWriter struct {
+	b  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// Backend is an internal app that records what reaches it.
+type Backend struct {
+	URL    string
+	Addr   string
+	mu     sync.Mutex
+	got    []Received
+	status func(n int) int // status for the n-th request (1-based)
+	delay  time.Duration
+	srv    *http.Server
+}
+
+// Received is one request that reached the backend.
+type Received struct {
+	Body   []byte
+	Header http.Header
+	Length int64
+	Path   string
+}
+
+func startBackend(t testing.TB) *Backend {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Backend{Addr: l.Addr().String(), URL: "http://" + l.Addr().String()}
+	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		b.mu.Lock()
+		b.got = append(b.got, Received{Body: body, Header: r.Header.Clone(), Length: r.ContentLength, Path: r.URL.Path})
+		n, status, delay := len(b.got), b.status, b.delay
+		b.mu.Unlock()
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		code := 200
+		if status != nil {
+			code = status(n)
+		}
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	})}
+	go func() { _ = b.srv.Serve(l) }()
+	t.Cleanup(func() { _ = b.srv.Close() })
+	return b
+}
+
+// Count returns how many requests reached the backend.
+func (b *Backend) Count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.got)
+}
+
+// Got returns the received requests.
+func (b *Backend) Got() []Received {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Received(nil), b.got...)
+}
+
+// SetStatus sets how the backend answers the n-th request.
+func (b *Backend) SetStatus(f func(n int) int) {
+	b.mu.Lock()
+	b.status = f
+	b.mu.Unlock()
+}
+
+func sample(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "samples", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// send POSTs body with headers (name, value pairs) and returns status, headers and body.
+func send(t testing.TB, url string, body []byte, hdr ...string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] == "" {
+			req.Header.Del(hdr[i])
+			continue
+		}
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, rb
+}
