@@ -1,9 +1,15 @@
 package integration
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
 )
 
 // runCmd runs a command with a private data directory and returns its combined output.
@@ -17,4 +23,41 @@ func runCmd(name string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "HOME="+dir)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func writeTemp(t testing.TB, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// jsonOnly keeps the JSON document of `caddy adapt` output (it may print warnings too).
+func jsonOnly(out string) []byte {
+	i := strings.Index(out, "{\"")
+	j := strings.LastIndex(out, "}")
+	if i < 0 || j < i {
+		return []byte(out)
+	}
+	// Warnings are JSON log lines too: take the line that holds "apps".
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"apps"`) {
+			return []byte(line)
+		}
+	}
+	return []byte(out[i : j+1])
+}
+
+func postJSON(url string, body []byte) (int, error) {
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.ReadAll(resp.Body)
+	return resp.StatusCode, nil
 }
