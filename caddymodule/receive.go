@@ -9,7 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/hookgate/hookgate/receiver"
-	"github.com/hookgate/hookgate/receiver/signature"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -160,7 +159,7 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	for i, a := range h.Auth {
 		what := fmt.Sprintf("auth line %d (%s)", i+1, a.Method)
 		spec := receiver.AuthSpec{Kind: receiver.AuthKind(a.Method), Name: a.Name, User: a.User,
-			Scheme: a.Scheme, Header: a.Header, Tolerance: time.Duration(a.Tolerance)}
+			Scheme: a.Scheme, Header: a.Header, Algorithm: a.Algorithm, Tolerance: time.Duration(a.Tolerance)}
 		var err error
 		if spec.Secret, err = expandSecret(repl, what, a.Secret, logger); err != nil {
 			return o, err
@@ -175,11 +174,6 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 			}
 			spec.Secrets = append(spec.Secrets, v)
 		}
-		if a.Algorithm != "" {
-			if a.Scheme != signature.Generic {
-				return o, fmt.Errorf("%s: algorithm is only for the generic scheme", what)
-			}
-		}
 		o.Auth = append(o.Auth, spec)
 	}
 	return o, nil
@@ -191,11 +185,6 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	o, err := h.options(h.logger)
 	if err != nil {
 		return err
-	}
-	for i, a := range h.Auth {
-		if a.Algorithm != "" {
-			o.Auth[i].Header = a.Header
-		}
 	}
 	if o.Dedupe >= 0 && len(o.EventID) > 0 {
 		appIface, err := ctx.App("webhooks")

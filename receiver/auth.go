@@ -38,10 +38,11 @@ type AuthSpec struct {
 	User string
 	// Secret is the key, value, token or password.
 	Secret string
-	// Scheme, Secrets, Header and Tolerance configure an hmac line.
+	// Scheme, Secrets, Header, Algorithm and Tolerance configure an hmac line.
 	Scheme    string
 	Secrets   []string
 	Header    string
+	Algorithm string
 	Tolerance time.Duration
 }
 
@@ -153,7 +154,7 @@ func newAuthenticator(specs []AuthSpec) (*authenticator, error) {
 			a.header = append(a.header, queryCred{param: s.Name, want: sha256.Sum256([]byte(s.Secret))})
 		case AuthHMAC:
 			v, err := signature.NewVerifier(signature.Config{
-				Scheme: s.Scheme, Secrets: s.Secrets, Header: s.Header, Tolerance: s.Tolerance,
+				Scheme: s.Scheme, Secrets: s.Secrets, Header: s.Header, Algorithm: s.Algorithm, Tolerance: s.Tolerance,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("auth line %d: %w", i+1, err)
