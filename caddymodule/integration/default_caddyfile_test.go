@@ -1,0 +1,67 @@
+package integration
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestDefaultCaddyfile runs the repository's top-level Caddyfile (ports moved to free ones)
+// with examples/dev.env and sends each sender's sample as the README's curl commands do.
+func TestDefaultCaddyfile(t *testing.T) {
+	raw, err := os.ReadFile("../../Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := freePort(t)
+	cfg := strings.NewReplacer("localhost:2019", "127.0.0.1:{ADMIN}", "8080", "{PORT}", "9090", itoa(app)).Replace(string(raw))
+	var env []string
+	f, err := os.Open("../../examples/dev.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			env = append(env, l)
+		}
+	}
+	f.Close()
+	c := startCaddy(t, cfg, env...)
+	cases := []struct {
+		path, sample string
+		hdr          []string
+	}{
+		{"/webhooks/ploomes", "ploomes/contact-update.json", []string{"X-Ploomes-Validation-Key", "dev-ploomes-key"}},
+		{"/webhooks/totvs", "totvs_crm/opportunity-won.json", []string{"Authorization", "dev-totvs-token"}},
+		{"/webhooks/sintegre", "sintegre/ipdo-daily.json", []string{"Authorization", "Basic b25zOmRldi1zaW50ZWdyZS1wYXNzd29yZA=="}},
+		{"/webhooks/sintegre", "sintegre/ipdo-daily.json", []string{"Authorization", "dev-sintegre-token"}},
+		{"/webhooks/rubeus?key=dev-rubeus-key", "rubeus/contato.json", nil},
+	}
+	for i, tc := range cases {
+		body := sample(t, tc.sample)
+		code, h, rb := send(t, c.Base()+tc.path, body, tc.hdr...)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", tc.path, code, rb)
+		}
+		if i == 3 { // the same SINtegre product again, with the token: a duplicate
+			if h.Get("Webhook-Duplicate") != "true" {
+				t.Fatalf("resend of the SINtegre product was not a duplicate")
+			}
+			continue
+		}
+		var got struct {
+			From  string `json:"received_from"`
+			ID    string `json:"event_id"`
+			Bytes int    `json:"bytes"`
+		}
+		if err := json.Unmarshal(rb, &got); err != nil || got.ID == "" || got.Bytes != len(body) {
+			t.Fatalf("%s: the internal app answered %s (%v)", tc.path, rb, err)
+		}
+	}
+	if code, _, _ := send(t, c.Base()+"/webhooks/totvs", sample(t, "totvs_crm/opportunity-won.json"), "Authorization", "wrong"); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+}
