@@ -5,7 +5,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
-	_ "github.com/hookgate/hookgate/caddymodule"
+	_ "github.com/hookgate/hookgate"
 )
 
 func main() {
