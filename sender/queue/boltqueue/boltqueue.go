@@ -1,0 +1,625 @@
+// Package boltqueue is the delivery queue in the embedded bbolt file.
+//
+// Accepted events are written with bbolt's Batch, which groups concurrent writers into one
+// transaction and one fsync, and returns only when the data is on disk: an event is durable
+// before its 202. Leases live in memory: one process at a time holds the file, and if it
+// dies its leases die with it, so every unfinished delivery is due again at the next start.
+package boltqueue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/sender/queue"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bEvents     = []byte("q_events")     // event id -> body hash
+	bDeliveries = []byte("q_deliveries") // delivery id -> record (JSON)
+	bDue        = []byte("q_due")        // endpoint 0 nextAt id -> nil  (pending)
+	bDead       = []byte("q_dead")       // endpoint 0 deadAt id -> nil
+	bRecent     = []byte("q_recent")     // endpoint 0 created id -> nil (every kept delivery)
+	bExpiry     = []byte("q_expiry")     // expiry id -> nil (delivered records to delete)
+	bLatest     = []byte("q_latest")     // endpoint 0 type -> event (JSON)
+	bEndpoints  = []byte("q_endpoints")  // endpoint -> status (JSON)
+	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints}
+)
+
+// Options tune a Store.
+type Options struct {
+	// Retention is how long delivered deliveries stay listed. Default 72h.
+	Retention time.Duration
+	// SweepInterval is how often expired deliveries are deleted. Default 1m.
+	SweepInterval time.Duration
+}
+
+type lease struct {
+	token string
+	until time.Time
+}
+
+// Store is the embedded queue.
+type Store struct {
+	h    *boltdb.Handle
+	opts Options
+
+	mu     sync.Mutex
+	leases map[string]lease
+	seq    atomic.Uint64
+
+	startOnce sync.Once
+	stop      chan struct{}
+	done      sync.WaitGroup
+	closeOnce sync.Once
+}
+
+var _ queue.Store = (*Store)(nil)
+
+// New returns a queue in the file behind h. Nothing is opened until first use.
+func New(h *boltdb.Handle, opts Options) *Store {
+	if opts.Retention <= 0 {
+		opts.Retention = 72 * time.Hour
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = time.Minute
+	}
+	return &Store{h: h, opts: opts, leases: map[string]lease{}, stop: make(chan struct{})}
+}
+
+// record is a delivery as stored.
+type record struct {
+	ID       string          `json:"id"`
+	Endpoint string          `json:"ep"`
+	Event    queue.Event     `json:"ev"`
+	State    queue.State     `json:"st"`
+	N        int             `json:"n"`
+	Attempts []queue.Attempt `json:"att,omitempty"`
+	NextAt   int64           `json:"next"`
+	Created  int64           `json:"cr"`
+	DeadAt   int64           `json:"dead,omitempty"`
+	Expires  int64           `json:"exp,omitempty"`
+}
+
+type epStatus struct {
+	Disabled  bool           `json:"disabled,omitempty"`
+	Reason    string         `json:"reason,omitempty"`
+	Delivered int64          `json:"delivered,omitempty"`
+	Last      *queue.Attempt `json:"last,omitempty"`
+}
+
+func (s *Store) db() (*bolt.DB, error) {
+	db, err := s.h.DB()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", queue.ErrUnavailable, err)
+	}
+	var initErr error
+	s.startOnce.Do(func() {
+		initErr = db.Update(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if initErr == nil {
+			s.done.Add(1)
+			go s.sweeper()
+		}
+	})
+	if initErr != nil {
+		return nil, fmt.Errorf("creating queue buckets: %w", initErr)
+	}
+	return db, nil
+}
+
+// Open opens the file now (instead of on first use).
+func (s *Store) Open() error {
+	_, err := s.db()
+	return err
+}
+
+// Close stops the sweeper. The file itself belongs to the handle.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	s.done.Wait()
+	return nil
+}
+
+func (s *Store) sweeper() {
+	defer s.done.Done()
+	t := time.NewTicker(s.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			_ = s.Sweep(time.Now())
+		}
+	}
+}
+
+// Sweep deletes delivered deliveries whose retention ended before now.
+func (s *Store) Sweep(now time.Time) error {
+	db, err := s.db()
+	if err != nil {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bExpiry).Cursor()
+		limit := u64(now.UnixNano())
+		n := 0
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit) <= 0 && n < 10000; k, _ = c.Next() {
+			id := string(k[8:])
+			if r, ok := getRecord(tx, id); ok && r.State == queue.Delivered {
+				_ = tx.Bucket(bRecent).Delete(epKey(r.Endpoint, r.Created, id))
+				_ = tx.Bucket(bDeliveries).Delete([]byte(id))
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+}
+
+func u64(v int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(v))
+	return b[:]
+}
+
+// epKey is endpoint 0 time id.
+func epKey(ep string, t int64, id string) []byte {
+	k := make([]byte, 0, len(ep)+1+8+len(id))
+	k = append(k, ep...)
+	k = append(k, 0)
+	k = append(k, u64(t)...)
+	return append(k, id...)
+}
+
+func epPrefix(ep string) []byte { return append([]byte(ep), 0) }
+
+func getRecord(tx *bolt.Tx, id string) (record, bool) {
+	v := tx.Bucket(bDeliveries).Get([]byte(id))
+	if v == nil {
+		return record{}, false
+	}
+	var r record
+	if json.Unmarshal(v, &r) != nil {
+		return record{}, false
+	}
+	return r, true
+}
+
+func putRecord(tx *bolt.Tx, r *record) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bDeliveries).Put([]byte(r.ID), v)
+}
+
+func getStatus(tx *bolt.Tx, ep string) epStatus {
+	var st epStatus
+	if v := tx.Bucket(bEndpoints).Get([]byte(ep)); v != nil {
+		_ = json.Unmarshal(v, &st)
+	}
+	return st
+}
+
+func putStatus(tx *bolt.Tx, ep string, st epStatus) error {
+	v, _ := json.Marshal(st)
+	return tx.Bucket(bEndpoints).Put([]byte(ep), v)
+}
+
+// queueNew writes a new pending delivery of ev to ep, due now.
+func queueNew(tx *bolt.Tx, id, ep string, ev queue.Event, now int64) error {
+	r := record{ID: id, Endpoint: ep, Event: ev, State: queue.Pending, NextAt: now, Created: ev.Created.UnixNano()}
+	if err := putRecord(tx, &r); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bDue).Put(epKey(ep, r.NextAt, id), nil); err != nil {
+		return err
+	}
+	return tx.Bucket(bRecent).Put(epKey(ep, r.Created, id), nil)
+}
+
+// Enqueue implements queue.Store.
+func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string) (int, error) {
+	db, err := s.db()
+	if err != nil {
+		return 0, err
+	}
+	if ev.Created.IsZero() {
+		ev.Created = time.Now().UTC()
+	}
+	hash := []byte(ev.BodyHash())
+	latest, _ := json.Marshal(ev)
+	created := 0
+	err = db.Batch(func(tx *bolt.Tx) error {
+		created = 0 // Batch may run this function again
+		evs := tx.Bucket(bEvents)
+		if old := evs.Get([]byte(ev.ID)); old != nil && !bytes.Equal(old, hash) {
+			return queue.ErrConflict
+		}
+		if err := evs.Put([]byte(ev.ID), hash); err != nil {
+			return err
+		}
+		now := time.Now().UnixNano()
+		for _, ep := range endpoints {
+			id := queue.DeliveryID(ep, ev.ID)
+			if tx.Bucket(bDeliveries).Get([]byte(id)) != nil {
+				continue
+			}
+			if err := queueNew(tx, id, ep, ev, now); err != nil {
+				return err
+			}
+			lk := append(epPrefix(ep), ev.Type...)
+			if err := tx.Bucket(bLatest).Put(lk, latest); err != nil {
+				return err
+			}
+			created++
+		}
+		return nil
+	})
+	if err == queue.ErrConflict {
+		return 0, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("enqueue %s: %w", ev.ID, err)
+	}
+	return created, nil
+}
+
+// Lease implements queue.Store.
+func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]queue.Delivery, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	var out []queue.Delivery
+	err = db.View(func(tx *bolt.Tx) error {
+		if getStatus(tx, endpoint).Disabled {
+			return nil
+		}
+		prefix := epPrefix(endpoint)
+		limit := append(append([]byte{}, prefix...), u64(now.UnixNano())...)
+		c := tx.Bucket(bDue).Cursor()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
+			if bytes.Compare(k[:len(prefix)+8], limit) > 0 {
+				break
+			}
+			id := string(k[len(prefix)+8:])
+			if l, ok := s.leases[id]; ok && l.until.After(now) {
+				continue
+			}
+			r, ok := getRecord(tx, id)
+			if !ok {
+				continue
+			}
+			tok := strconv.FormatUint(s.seq.Add(1), 10)
+			s.leases[id] = lease{token: tok, until: now.Add(leaseFor)}
+			out = append(out, toDelivery(r, false, tok))
+		}
+		return nil
+	})
+	return out, err
+}
+
+func toDelivery(r record, attempts bool, tok string) queue.Delivery {
+	d := queue.Delivery{ID: r.ID, Endpoint: r.Endpoint, Event: r.Event, State: r.State, AttemptCount: r.N,
+		Created: time.Unix(0, r.Created).UTC(), Lease: tok}
+	if r.State == queue.Pending {
+		d.NextAt = time.Unix(0, r.NextAt).UTC()
+	}
+	if attempts {
+		d.Attempts = r.Attempts
+	}
+	return d
+}
+
+// held reports whether tok still holds id's lease.
+func (s *Store) held(id, tok string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.leases[id]
+	return ok && l.token == tok
+}
+
+// Finish implements queue.Store.
+func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
+	db, err := s.db()
+	if err != nil {
+		return err
+	}
+	var done []queue.Result
+	err = db.Batch(func(tx *bolt.Tx) error {
+		done = done[:0]
+		for _, res := range results {
+			if !s.held(res.Delivery.ID, res.Delivery.Lease) {
+				continue
+			}
+			r, ok := getRecord(tx, res.Delivery.ID)
+			if !ok || r.State != queue.Pending {
+				continue
+			}
+			if err := tx.Bucket(bDue).Delete(epKey(r.Endpoint, r.NextAt, r.ID)); err != nil {
+				return err
+			}
+			r.N++
+			r.Attempts = append(r.Attempts, res.Attempt)
+			if len(r.Attempts) > queue.MaxAttemptsKept {
+				r.Attempts = r.Attempts[len(r.Attempts)-queue.MaxAttemptsKept:]
+			}
+			st := getStatus(tx, r.Endpoint)
+			a := res.Attempt
+			st.Last = &a
+			switch res.Outcome {
+			case queue.Done:
+				r.State = queue.Delivered
+				r.Expires = time.Now().Add(s.opts.Retention).UnixNano()
+				st.Delivered++
+				if err := tx.Bucket(bExpiry).Put(append(u64(r.Expires), r.ID...), nil); err != nil {
+					return err
+				}
+			case queue.Retry:
+				r.NextAt = res.NextAt.UnixNano()
+				if err := tx.Bucket(bDue).Put(epKey(r.Endpoint, r.NextAt, r.ID), nil); err != nil {
+					return err
+				}
+			default:
+				r.State = queue.Dead
+				r.DeadAt = time.Now().UnixNano()
+				if err := tx.Bucket(bDead).Put(epKey(r.Endpoint, r.DeadAt, r.ID), nil); err != nil {
+					return err
+				}
+			}
+			if err := putStatus(tx, r.Endpoint, st); err != nil {
+				return err
+			}
+			if err := putRecord(tx, &r); err != nil {
+				return err
+			}
+			done = append(done, res)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("finish: %w", err)
+	}
+	s.mu.Lock()
+	for _, res := range done {
+		if l, ok := s.leases[res.Delivery.ID]; ok && l.token == res.Delivery.Lease {
+			delete(s.leases, res.Delivery.ID)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Release implements queue.Store.
+func (s *Store) Release(ctx context.Context, leased []queue.Delivery) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range leased {
+		if l, ok := s.leases[d.ID]; ok && l.token == d.Lease {
+			delete(s.leases, d.ID)
+		}
+	}
+	return nil
+}
+
+// Get implements queue.Store.
+func (s *Store) Get(ctx context.Context, id string) (queue.Delivery, error) {
+	db, err := s.db()
+	if err != nil {
+		return queue.Delivery{}, err
+	}
+	var d queue.Delivery
+	err = db.View(func(tx *bolt.Tx) error {
+		r, ok := getRecord(tx, id)
+		if !ok {
+			return queue.ErrNotFound
+		}
+		d = toDelivery(r, true, "")
+		return nil
+	})
+	return d, err
+}
+
+// List implements queue.Store.
+func (s *Store) List(ctx context.Context, f queue.Filter) ([]queue.Delivery, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	index := bRecent
+	switch f.State {
+	case queue.Pending:
+		index = bDue
+	case queue.Dead:
+		index = bDead
+	}
+	var out []queue.Delivery
+	err = db.View(func(tx *bolt.Tx) error {
+		for _, ep := range f.Endpoints {
+			prefix := epPrefix(ep)
+			c := tx.Bucket(index).Cursor()
+			// Walk newest first: seek past the prefix, then step back.
+			end := append(append([]byte{}, prefix[:len(prefix)-1]...), 1)
+			k, _ := c.Seek(end)
+			if k == nil {
+				k, _ = c.Last()
+			} else {
+				k, _ = c.Prev()
+			}
+			n := 0
+			for ; k != nil && bytes.HasPrefix(k, prefix) && n < f.Limit; k, _ = c.Prev() {
+				r, ok := getRecord(tx, string(k[len(prefix)+8:]))
+				if !ok || (f.State != "" && r.State != f.State) {
+					continue
+				}
+				out = append(out, toDelivery(r, true, ""))
+				n++
+			}
+		}
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, err
+}
+
+// requeue makes r pending, due now, in tx.
+func (s *Store) requeue(tx *bolt.Tx, r record) error {
+	switch r.State {
+	case queue.Pending:
+		return nil
+	case queue.Dead:
+		if err := tx.Bucket(bDead).Delete(epKey(r.Endpoint, r.DeadAt, r.ID)); err != nil {
+			return err
+		}
+	case queue.Delivered:
+		if err := tx.Bucket(bExpiry).Delete(append(u64(r.Expires), r.ID...)); err != nil {
+			return err
+		}
+	}
+	r.State, r.DeadAt, r.Expires = queue.Pending, 0, 0
+	r.NextAt = time.Now().UnixNano()
+	if err := tx.Bucket(bDue).Put(epKey(r.Endpoint, r.NextAt, r.ID), nil); err != nil {
+		return err
+	}
+	return putRecord(tx, &r)
+}
+
+// Requeue implements queue.Store.
+func (s *Store) Requeue(ctx context.Context, id string) error {
+	db, err := s.db()
+	if err != nil {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		r, ok := getRecord(tx, id)
+		if !ok {
+			return queue.ErrNotFound
+		}
+		return s.requeue(tx, r)
+	})
+}
+
+// RequeueDead implements queue.Store.
+func (s *Store) RequeueDead(ctx context.Context, endpoint string) (int, error) {
+	db, err := s.db()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = db.Update(func(tx *bolt.Tx) error {
+		prefix := epPrefix(endpoint)
+		var ids []string
+		c := tx.Bucket(bDead).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			ids = append(ids, string(k[len(prefix)+8:]))
+		}
+		for _, id := range ids {
+			if r, ok := getRecord(tx, id); ok {
+				if err := s.requeue(tx, r); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Resend implements queue.Store.
+func (s *Store) Resend(ctx context.Context, endpoint string) (int, error) {
+	db, err := s.db()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = db.Update(func(tx *bolt.Tx) error {
+		n = 0
+		prefix := epPrefix(endpoint)
+		c := tx.Bucket(bLatest).Cursor()
+		now := time.Now()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var ev queue.Event
+			if json.Unmarshal(v, &ev) != nil {
+				continue
+			}
+			ev.Created = now.UTC()
+			if err := queueNew(tx, queue.NewDeliveryID(endpoint), endpoint, ev, now.UnixNano()); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+func countPrefix(tx *bolt.Tx, bucket []byte, ep string) int64 {
+	prefix := epPrefix(ep)
+	var n int64
+	c := tx.Bucket(bucket).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+// Status implements queue.Store.
+func (s *Store) Status(ctx context.Context, endpoint string) (queue.EndpointStatus, error) {
+	db, err := s.db()
+	if err != nil {
+		return queue.EndpointStatus{}, err
+	}
+	var out queue.EndpointStatus
+	err = db.View(func(tx *bolt.Tx) error {
+		st := getStatus(tx, endpoint)
+		out = queue.EndpointStatus{Disabled: st.Disabled, Reason: st.Reason, Delivered: st.Delivered, Last: st.Last,
+			Pending: countPrefix(tx, bDue, endpoint), Dead: countPrefix(tx, bDead, endpoint)}
+		return nil
+	})
+	return out, err
+}
+
+// SetDisabled implements queue.Store.
+func (s *Store) SetDisabled(ctx context.Context, endpoint string, disabled bool, reason string) error {
+	db, err := s.db()
+	if err != nil {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		st := getStatus(tx, endpoint)
+		st.Disabled, st.Reason = disabled, reason
+		if !disabled {
+			st.Reason = ""
+		}
+		return putStatus(tx, endpoint, st)
+	})
+}

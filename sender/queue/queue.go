@@ -1,0 +1,232 @@
+// Package queue defines the durable delivery queue that outbound delivery and inbound
+// `mode async` share, and the types it stores. Two implementations pass one conformance
+// suite (queuetest): boltqueue (the embedded file) and redisqueue (shared by many
+// instances).
+//
+// The model: an Event is stored once per Enqueue call and fanned out into one Delivery per
+// endpoint. A Delivery is pending until a worker leases it; a lease hides it from other
+// workers (on any instance) until the lease ends, so a worker that dies simply lets the
+// lease lapse and another worker resumes the delivery. Finish records an attempt and moves
+// the delivery to delivered, to a later retry, or to the dead letters, but only if the
+// caller still holds the lease.
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// State is where a delivery stands.
+type State string
+
+// The states of a delivery.
+const (
+	// Pending deliveries wait for their next attempt (or are being attempted now).
+	Pending State = "pending"
+	// Delivered deliveries got a 2xx.
+	Delivered State = "delivered"
+	// Dead deliveries used up their retry schedule; they are kept until requeued.
+	Dead State = "dead"
+)
+
+// Errors.
+var (
+	// ErrNotFound: no such delivery.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: an event id (an Idempotency-Key) was reused with a different body.
+	ErrConflict = errors.New("event id already used with a different body")
+	// ErrUnavailable: the store cannot be reached right now.
+	ErrUnavailable = errors.New("queue store unavailable")
+)
+
+// Event is what was published (or received, in inbound async mode).
+type Event struct {
+	// ID is the event id, the same on every delivery and attempt (the webhook-id header).
+	ID string `json:"id"`
+	// Type is the event type, matched against endpoints' event patterns.
+	Type string `json:"type"`
+	// Body is the exact body to deliver.
+	Body []byte `json:"body"`
+	// Header holds extra headers to send with every attempt (inbound async keeps some of
+	// the sender's headers here). Usually nil.
+	Header http.Header `json:"header,omitempty"`
+	// Created is when the event was accepted.
+	Created time.Time `json:"created"`
+}
+
+// BodyHash is the hex SHA-256 of the body, used to detect an id reused for another body.
+func (e Event) BodyHash() string {
+	s := sha256.Sum256(e.Body)
+	return hex.EncodeToString(s[:])
+}
+
+// Attempt is one try at delivering.
+type Attempt struct {
+	// At is when the attempt started.
+	At time.Time `json:"at"`
+	// Status is the HTTP status answered, 0 when there was none.
+	Status int `json:"status,omitempty"`
+	// Latency is how long the attempt took.
+	Latency time.Duration `json:"latency_ns"`
+	// Error is why the attempt failed without a status (DNS, refused, timeout, blocked…).
+	Error string `json:"error,omitempty"`
+}
+
+// Delivery is one event on its way to one endpoint.
+type Delivery struct {
+	// ID identifies the delivery; it starts with the endpoint name and "~".
+	ID string `json:"id"`
+	// Endpoint is the endpoint's name.
+	Endpoint string `json:"endpoint"`
+	// Event is the event delivered.
+	Event Event `json:"event"`
+	// State is where the delivery stands.
+	State State `json:"state"`
+	// AttemptCount is the number of attempts made so far.
+	AttemptCount int `json:"attempt_count"`
+	// Attempts is the attempt history (the last 50), filled in by Get and List.
+	Attempts []Attempt `json:"attempts,omitempty"`
+	// NextAt is when a pending delivery is next due.
+	NextAt time.Time `json:"next_at,omitzero"`
+	// Created is when the delivery was queued.
+	Created time.Time `json:"created"`
+	// Lease identifies the lease held on a delivery returned by Lease.
+	Lease string `json:"-"`
+}
+
+// Outcome is what Finish does with a delivery.
+type Outcome int
+
+// Outcomes.
+const (
+	// Done: delivered.
+	Done Outcome = iota
+	// Retry: pending again, due at Result.NextAt.
+	Retry
+	// Kill: dead-lettered.
+	Kill
+)
+
+// Result is the outcome of one attempt on a leased delivery.
+type Result struct {
+	// Delivery is the leased delivery (its ID, Endpoint and Lease are used).
+	Delivery Delivery
+	// Attempt is recorded in the delivery's history.
+	Attempt Attempt
+	// Outcome says where the delivery goes next.
+	Outcome Outcome
+	// NextAt is the next due time when Outcome is Retry.
+	NextAt time.Time
+}
+
+// EndpointStatus is what the store knows about one endpoint.
+type EndpointStatus struct {
+	// Disabled endpoints get no attempts until enabled again.
+	Disabled bool `json:"disabled"`
+	// Reason says why the endpoint was disabled.
+	Reason string `json:"reason,omitempty"`
+	// Pending, Delivered and Dead count deliveries by state (Delivered counts every
+	// delivery ever delivered, not only those still kept).
+	Pending   int64 `json:"pending"`
+	Delivered int64 `json:"delivered"`
+	Dead      int64 `json:"dead"`
+	// Last is the endpoint's latest attempt, if any.
+	Last *Attempt `json:"last_attempt,omitempty"`
+}
+
+// Filter selects deliveries for List.
+type Filter struct {
+	// Endpoints to look at (required: the caller knows the configured endpoints).
+	Endpoints []string
+	// State, if set, keeps only deliveries in that state.
+	State State
+	// Limit caps the answer; newest first. Default 50.
+	Limit int
+}
+
+// Store is a durable delivery queue.
+type Store interface {
+	// Enqueue stores ev durably and queues one delivery per endpoint, due now. It is
+	// idempotent: a delivery of ev.ID to an endpoint that already exists is not queued
+	// again (created counts the new ones). It returns ErrConflict when ev.ID is already
+	// stored with a different body.
+	Enqueue(ctx context.Context, ev Event, endpoints []string) (created int, err error)
+	// Lease returns up to max deliveries of endpoint that are due at now, and hides them
+	// from every other Lease call until now+leaseFor. It returns none while the endpoint is
+	// disabled.
+	Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]Delivery, error)
+	// Finish records the attempts and outcomes of leased deliveries. A result whose lease
+	// is no longer held (it lapsed and someone else leased the delivery) is ignored.
+	Finish(ctx context.Context, results []Result) error
+	// Release ends leases without an attempt, making the deliveries due again now.
+	Release(ctx context.Context, leased []Delivery) error
+	// Get returns one delivery with its attempts, or ErrNotFound.
+	Get(ctx context.Context, id string) (Delivery, error)
+	// List returns deliveries with their attempts, newest first.
+	List(ctx context.Context, f Filter) ([]Delivery, error)
+	// Requeue makes a dead or delivered delivery pending again, due now. A pending
+	// delivery is left alone. ErrNotFound if it is gone.
+	Requeue(ctx context.Context, id string) error
+	// RequeueDead requeues every dead delivery of endpoint and returns how many.
+	RequeueDead(ctx context.Context, endpoint string) (int, error)
+	// Resend queues a new delivery, due now, of the latest event of each event type that
+	// was queued for endpoint, and returns how many.
+	Resend(ctx context.Context, endpoint string) (int, error)
+	// Status returns the endpoint's counts, last attempt and disabled state.
+	Status(ctx context.Context, endpoint string) (EndpointStatus, error)
+	// SetDisabled disables (with a reason) or enables an endpoint.
+	SetDisabled(ctx context.Context, endpoint string, disabled bool, reason string) error
+}
+
+// MaxAttemptsKept is how many attempts a delivery's history keeps.
+const MaxAttemptsKept = 50
+
+var endpointName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ValidEndpointName reports whether name can name an endpoint: 1 to 64 letters, digits,
+// '_', '-' or '.', starting with a letter or digit.
+func ValidEndpointName(name string) bool { return endpointName.MatchString(name) }
+
+// DeliveryID is the id of the delivery of event id to endpoint: the same for the same
+// pair, so Enqueue is idempotent.
+func DeliveryID(endpoint, eventID string) string {
+	s := sha256.Sum256([]byte(eventID + "\x00" + endpoint))
+	return endpoint + "~" + hex.EncodeToString(s[:10])
+}
+
+// NewDeliveryID returns a fresh random delivery id for endpoint (used by Resend).
+func NewDeliveryID(endpoint string) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return endpoint + "~" + hex.EncodeToString(b[:])
+}
+
+// EndpointOf returns the endpoint part of a delivery id.
+func EndpointOf(id string) (string, bool) {
+	i := strings.LastIndexByte(id, '~')
+	if i <= 0 {
+		return "", false
+	}
+	return id[:i], true
+}
+
+// NewEventID returns a fresh random event id, "evt_" and 26 characters.
+func NewEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "evt_" + hex.EncodeToString(b[:13])
+}
+
+// IdempotentEventID derives the event id of a publish carrying an Idempotency-Key, so a
+// repeat maps to the same event.
+func IdempotentEventID(key string) string {
+	s := sha256.Sum256([]byte("idempotency\x00" + key))
+	return "evt_" + hex.EncodeToString(s[:13])
+}

@@ -1,0 +1,372 @@
+// Package queuetest is the conformance suite every queue.Store must pass: the embedded
+// and the Redis queue run these same tests.
+package queuetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/sender/queue"
+)
+
+// Factory returns a fresh, empty store. Reopen, when not nil, closes the store and opens
+// it again on the same data, to prove durability.
+type Factory func(t *testing.T) (s queue.Store, reopen func() queue.Store)
+
+func event(id, typ, body string) queue.Event {
+	return queue.Event{ID: id, Type: typ, Body: []byte(body), Created: time.Now().UTC()}
+}
+
+func ids(ds []queue.Delivery) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.ID)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Run runs the suite.
+func Run(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	lease := time.Minute
+
+	t.Run("EnqueueLeaseFinish", func(t *testing.T) {
+		s, _ := newStore(t)
+		ev := event("evt_1", "contact.created", `{"a":1}`)
+		ev.Header = http.Header{"X-Source": {"ploomes"}}
+		n, err := s.Enqueue(ctx, ev, []string{"a", "b"})
+		if err != nil || n != 2 {
+			t.Fatalf("Enqueue = %d, %v; want 2", n, err)
+		}
+		got, err := s.Lease(ctx, "a", 10, time.Now(), lease)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("Lease = %v, %v; want one", got, err)
+		}
+		d := got[0]
+		if d.ID != queue.DeliveryID("a", "evt_1") || d.Endpoint != "a" || string(d.Event.Body) != `{"a":1}` ||
+			d.Event.Type != "contact.created" || d.Event.ID != "evt_1" || d.Event.Header.Get("X-Source") != "ploomes" || d.Lease == "" {
+			t.Fatalf("leased delivery = %+v", d)
+		}
+		if again, _ := s.Lease(ctx, "a", 10, time.Now(), lease); len(again) != 0 {
+			t.Fatalf("a leased delivery was leased again: %v", ids(again))
+		}
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		if err := s.Finish(ctx, []queue.Result{{Delivery: d, Outcome: queue.Done, Attempt: queue.Attempt{At: at, Status: 204, Latency: 3 * time.Millisecond}}}); err != nil {
+			t.Fatal(err)
+		}
+		g, err := s.Get(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.State != queue.Delivered || g.AttemptCount != 1 || len(g.Attempts) != 1 || g.Attempts[0].Status != 204 ||
+			g.Attempts[0].Latency != 3*time.Millisecond || !g.Attempts[0].At.Equal(at) {
+			t.Fatalf("after Done: %+v", g)
+		}
+		if later, _ := s.Lease(ctx, "a", 10, time.Now().Add(2*lease), lease); len(later) != 0 {
+			t.Fatalf("a delivered delivery was leased again")
+		}
+		st, err := s.Status(ctx, "a")
+		if err != nil || st.Delivered != 1 || st.Pending != 0 || st.Dead != 0 || st.Last == nil || st.Last.Status != 204 {
+			t.Fatalf("Status(a) = %+v, %v", st, err)
+		}
+		st, _ = s.Status(ctx, "b")
+		if st.Pending != 1 || st.Last != nil {
+			t.Fatalf("Status(b) = %+v", st)
+		}
+	})
+
+	t.Run("EnqueueIsIdempotent", func(t *testing.T) {
+		s, _ := newStore(t)
+		ev := event("evt_idem", "t", `{"x":true}`)
+		if n, err := s.Enqueue(ctx, ev, []string{"a"}); err != nil || n != 1 {
+			t.Fatalf("first Enqueue = %d, %v", n, err)
+		}
+		if n, err := s.Enqueue(ctx, ev, []string{"a", "b"}); err != nil || n != 1 {
+			t.Fatalf("repeat Enqueue = %d, %v; want only b created", n, err)
+		}
+		if n, err := s.Enqueue(ctx, ev, []string{"a", "b"}); err != nil || n != 0 {
+			t.Fatalf("third Enqueue = %d, %v; want 0", n, err)
+		}
+		other := event("evt_idem", "t", `{"x":false}`)
+		if _, err := s.Enqueue(ctx, other, []string{"a"}); !errors.Is(err, queue.ErrConflict) {
+			t.Fatalf("same id, other body: err = %v, want ErrConflict", err)
+		}
+		got, _ := s.Lease(ctx, "a", 10, time.Now(), lease)
+		if len(got) != 1 {
+			t.Fatalf("leased %d deliveries for a, want 1", len(got))
+		}
+	})
+
+	t.Run("LapsedLeaseIsResumedAndStaleFinishIgnored", func(t *testing.T) {
+		s, _ := newStore(t)
+		if _, err := s.Enqueue(ctx, event("evt_l", "t", `{}`), []string{"a"}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		first, _ := s.Lease(ctx, "a", 1, now, lease)
+		if len(first) != 1 {
+			t.Fatal("nothing leased")
+		}
+		// The first worker "dies"; after the lease lapses a second worker takes over.
+		second, _ := s.Lease(ctx, "a", 1, now.Add(lease+time.Second), lease)
+		if len(second) != 1 || second[0].ID != first[0].ID || second[0].Lease == first[0].Lease {
+			t.Fatalf("after the lease lapsed: %+v", second)
+		}
+		// The first worker comes back late: its result is ignored.
+		if err := s.Finish(ctx, []queue.Result{{Delivery: first[0], Outcome: queue.Kill, Attempt: queue.Attempt{At: now, Status: 500}}}); err != nil {
+			t.Fatal(err)
+		}
+		if g, _ := s.Get(ctx, first[0].ID); g.State != queue.Pending || g.AttemptCount != 0 {
+			t.Fatalf("a stale Finish changed the delivery: %+v", g)
+		}
+		if err := s.Finish(ctx, []queue.Result{{Delivery: second[0], Outcome: queue.Done, Attempt: queue.Attempt{At: now, Status: 200}}}); err != nil {
+			t.Fatal(err)
+		}
+		if g, _ := s.Get(ctx, first[0].ID); g.State != queue.Delivered {
+			t.Fatalf("state = %s", g.State)
+		}
+	})
+
+	t.Run("RetryIsScheduled", func(t *testing.T) {
+		s, _ := newStore(t)
+		_, _ = s.Enqueue(ctx, event("evt_r", "t", `{}`), []string{"a"})
+		now := time.Now()
+		got, _ := s.Lease(ctx, "a", 1, now, lease)
+		next := now.Add(10 * time.Minute)
+		if err := s.Finish(ctx, []queue.Result{{Delivery: got[0], Outcome: queue.Retry, NextAt: next, Attempt: queue.Attempt{At: now, Error: "timeout"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if early, _ := s.Lease(ctx, "a", 1, now.Add(9*time.Minute), lease); len(early) != 0 {
+			t.Fatal("a retry was leased before it was due")
+		}
+		g, _ := s.Get(ctx, got[0].ID)
+		if g.State != queue.Pending || g.AttemptCount != 1 || g.Attempts[0].Error != "timeout" || g.NextAt.Sub(next).Abs() > time.Millisecond {
+			t.Fatalf("after Retry: %+v", g)
+		}
+		due, _ := s.Lease(ctx, "a", 1, next.Add(time.Second), lease)
+		if len(due) != 1 {
+			t.Fatal("a due retry was not leased")
+		}
+	})
+
+	t.Run("DeadLettersKeptAndRequeued", func(t *testing.T) {
+		s, _ := newStore(t)
+		for i := 0; i < 3; i++ {
+			_, _ = s.Enqueue(ctx, event(fmt.Sprintf("evt_d%d", i), "t", `{}`), []string{"a"})
+		}
+		now := time.Now()
+		got, _ := s.Lease(ctx, "a", 10, now, lease)
+		if len(got) != 3 {
+			t.Fatalf("leased %d", len(got))
+		}
+		var rs []queue.Result
+		for _, d := range got {
+			rs = append(rs, queue.Result{Delivery: d, Outcome: queue.Kill, Attempt: queue.Attempt{At: now, Status: 500}})
+		}
+		if err := s.Finish(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := s.Status(ctx, "a"); st.Dead != 3 || st.Pending != 0 {
+			t.Fatalf("status = %+v", st)
+		}
+		dead, err := s.List(ctx, queue.Filter{Endpoints: []string{"a"}, State: queue.Dead})
+		if err != nil || len(dead) != 3 || dead[0].Attempts[0].Status != 500 {
+			t.Fatalf("List dead = %+v, %v", dead, err)
+		}
+		if later, _ := s.Lease(ctx, "a", 10, now.Add(24*time.Hour), lease); len(later) != 0 {
+			t.Fatal("a dead delivery was leased")
+		}
+		if err := s.Requeue(ctx, got[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := s.Status(ctx, "a"); st.Dead != 2 || st.Pending != 1 {
+			t.Fatalf("after Requeue: %+v", st)
+		}
+		if n, err := s.RequeueDead(ctx, "a"); err != nil || n != 2 {
+			t.Fatalf("RequeueDead = %d, %v", n, err)
+		}
+		again, _ := s.Lease(ctx, "a", 10, time.Now(), lease)
+		if len(again) != 3 {
+			t.Fatalf("after requeue leased %d, want 3", len(again))
+		}
+		if err := s.Requeue(ctx, "a~nosuchdelivery"); !errors.Is(err, queue.ErrNotFound) {
+			t.Fatalf("Requeue(unknown) = %v", err)
+		}
+		if _, err := s.Get(ctx, "nonsense"); !errors.Is(err, queue.ErrNotFound) {
+			t.Fatalf("Get(nonsense) = %v", err)
+		}
+	})
+
+	t.Run("ReleaseMakesDueNow", func(t *testing.T) {
+		s, _ := newStore(t)
+		_, _ = s.Enqueue(ctx, event("evt_rel", "t", `{}`), []string{"a"})
+		got, _ := s.Lease(ctx, "a", 1, time.Now(), lease)
+		if err := s.Release(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := s.Lease(ctx, "a", 1, time.Now(), lease)
+		if len(again) != 1 {
+			t.Fatal("a released delivery was not leasable")
+		}
+	})
+
+	t.Run("EndpointsAreIndependent", func(t *testing.T) {
+		s, _ := newStore(t)
+		for i := 0; i < 50; i++ {
+			_, _ = s.Enqueue(ctx, event(fmt.Sprintf("evt_slow%d", i), "t", `{}`), []string{"slow"})
+		}
+		_, _ = s.Enqueue(ctx, event("evt_fast", "t", `{}`), []string{"fast"})
+		if got, _ := s.Lease(ctx, "fast", 10, time.Now(), lease); len(got) != 1 {
+			t.Fatalf("fast endpoint leased %d", len(got))
+		}
+	})
+
+	t.Run("DisabledEndpointIsNotLeased", func(t *testing.T) {
+		s, _ := newStore(t)
+		_, _ = s.Enqueue(ctx, event("evt_dis", "t", `{}`), []string{"a"})
+		if err := s.SetDisabled(ctx, "a", true, "410 Gone"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Lease(ctx, "a", 1, time.Now(), lease); len(got) != 0 {
+			t.Fatal("a disabled endpoint was leased")
+		}
+		if st, _ := s.Status(ctx, "a"); !st.Disabled || st.Reason != "410 Gone" || st.Pending != 1 {
+			t.Fatalf("status = %+v", st)
+		}
+		_ = s.SetDisabled(ctx, "a", false, "")
+		if got, _ := s.Lease(ctx, "a", 1, time.Now(), lease); len(got) != 1 {
+			t.Fatal("an enabled endpoint was not leased")
+		}
+	})
+
+	t.Run("ResendLatestPerType", func(t *testing.T) {
+		s, _ := newStore(t)
+		_, _ = s.Enqueue(ctx, event("evt_x1", "x", `{"v":1}`), []string{"a"})
+		time.Sleep(2 * time.Millisecond)
+		_, _ = s.Enqueue(ctx, event("evt_x2", "x", `{"v":2}`), []string{"a"})
+		_, _ = s.Enqueue(ctx, event("evt_y1", "y", `{"v":3}`), []string{"a"})
+		got, _ := s.Lease(ctx, "a", 10, time.Now(), lease)
+		var rs []queue.Result
+		for _, d := range got {
+			rs = append(rs, queue.Result{Delivery: d, Outcome: queue.Done, Attempt: queue.Attempt{At: time.Now(), Status: 200}})
+		}
+		_ = s.Finish(ctx, rs)
+		n, err := s.Resend(ctx, "a")
+		if err != nil || n != 2 {
+			t.Fatalf("Resend = %d, %v; want 2", n, err)
+		}
+		again, _ := s.Lease(ctx, "a", 10, time.Now(), lease)
+		bodies := map[string]string{}
+		for _, d := range again {
+			bodies[d.Event.ID] = string(d.Event.Body)
+		}
+		if len(again) != 2 || bodies["evt_x2"] != `{"v":2}` || bodies["evt_y1"] != `{"v":3}` {
+			t.Fatalf("resent: %v", bodies)
+		}
+	})
+
+	t.Run("ListNewestFirstWithLimit", func(t *testing.T) {
+		s, _ := newStore(t)
+		for i := 0; i < 5; i++ {
+			ev := event(fmt.Sprintf("evt_list%d", i), "t", `{}`)
+			ev.Created = time.Now().UTC().Add(time.Duration(i) * time.Second)
+			_, _ = s.Enqueue(ctx, ev, []string{"a", "b"})
+		}
+		got, err := s.List(ctx, queue.Filter{Endpoints: []string{"a", "b"}, Limit: 3})
+		if err != nil || len(got) != 3 {
+			t.Fatalf("List = %d, %v", len(got), err)
+		}
+		if got[0].Event.ID != "evt_list4" || got[2].Event.ID != "evt_list3" {
+			t.Fatalf("order: %s, %s, %s", got[0].Event.ID, got[1].Event.ID, got[2].Event.ID)
+		}
+		onlyA, _ := s.List(ctx, queue.Filter{Endpoints: []string{"a"}, State: queue.Pending, Limit: 100})
+		if len(onlyA) != 5 {
+			t.Fatalf("pending for a = %d", len(onlyA))
+		}
+		for _, d := range onlyA {
+			if d.Endpoint != "a" {
+				t.Fatalf("filter leaked endpoint %s", d.Endpoint)
+			}
+		}
+	})
+
+	t.Run("ConcurrentWorkersNeverShareALease", func(t *testing.T) {
+		s, _ := newStore(t)
+		const n = 200
+		for i := 0; i < n; i++ {
+			_, _ = s.Enqueue(ctx, event(fmt.Sprintf("evt_c%d", i), "t", `{}`), []string{"a"})
+		}
+		var mu sync.Mutex
+		seen := map[string]int{}
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					got, err := s.Lease(ctx, "a", 7, time.Now(), lease)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(got) == 0 {
+						return
+					}
+					var rs []queue.Result
+					mu.Lock()
+					for _, d := range got {
+						seen[d.ID]++
+						rs = append(rs, queue.Result{Delivery: d, Outcome: queue.Done, Attempt: queue.Attempt{At: time.Now(), Status: 200}})
+					}
+					mu.Unlock()
+					if err := s.Finish(ctx, rs); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if len(seen) != n {
+			t.Fatalf("%d distinct deliveries leased, want %d", len(seen), n)
+		}
+		for id, c := range seen {
+			if c != 1 {
+				t.Fatalf("%s leased %d times", id, c)
+			}
+		}
+		if st, _ := s.Status(ctx, "a"); st.Delivered != n || st.Pending != 0 {
+			t.Fatalf("status = %+v", st)
+		}
+	})
+
+	t.Run("DurableAcrossReopen", func(t *testing.T) {
+		s, reopen := newStore(t)
+		if reopen == nil {
+			t.Skip("no reopen for this store")
+		}
+		_, _ = s.Enqueue(ctx, event("evt_keep", "t", `{"k":1}`), []string{"a"})
+		// Leased when the process "died": after reopening it is due again at once.
+		if got, _ := s.Lease(ctx, "a", 1, time.Now(), lease); len(got) != 1 {
+			t.Fatal("nothing leased")
+		}
+		_, _ = s.Enqueue(ctx, event("evt_dead", "t", `{}`), []string{"b"})
+		got, _ := s.Lease(ctx, "b", 1, time.Now(), lease)
+		_ = s.Finish(ctx, []queue.Result{{Delivery: got[0], Outcome: queue.Kill, Attempt: queue.Attempt{At: time.Now(), Status: 500}}})
+		s = reopen()
+		again, err := s.Lease(ctx, "a", 1, time.Now().Add(lease+time.Second), lease)
+		if err != nil || len(again) != 1 || string(again[0].Event.Body) != `{"k":1}` {
+			t.Fatalf("after reopen: %+v, %v", again, err)
+		}
+		if st, _ := s.Status(ctx, "b"); st.Dead != 1 {
+			t.Fatalf("dead letter lost: %+v", st)
+		}
+	})
+}

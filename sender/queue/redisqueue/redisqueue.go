@@ -1,0 +1,469 @@
+// Package redisqueue is the delivery queue on Redis, shared by every Caddy instance that
+// points at the same server or cluster.
+//
+// Every key of one endpoint carries the hash tag {<prefix>q:<endpoint>}, so each script
+// touches one Cluster slot; an event's id record has its own tag. Per endpoint:
+//
+//	due     sorted set: pending delivery id -> due time (ms); a lease moves the score to the
+//	        lease's end, so a worker that dies lets the delivery come due again by itself
+//	dead    sorted set: dead delivery id -> time it died
+//	recent  sorted set: delivery id -> created (ms), trimmed to the retention
+//	d:<id>  hash: the delivery (event, body, state, attempt count, lease counter)
+//	a:<id>  list: the attempt history (JSON, last 50)
+//	latest  hash: event type -> latest event (JSON), for resend
+//	ep      hash: disabled, reason, delivered count, last attempt
+//
+// Durability is Redis's own: run it with appendonly yes (and appendfsync always to make a
+// 202 survive a power cut, not only a crash of Caddy).
+package redisqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hookgate/hookgate/receiver/dedupe"
+	"github.com/hookgate/hookgate/receiver/dedupe/redisstore"
+	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/redis/go-redis/v9"
+)
+
+// Options tune a Store.
+type Options struct {
+	// Retention is how long delivered deliveries (and idempotency records) are kept.
+	// Default 72h.
+	Retention time.Duration
+}
+
+// Store is the Redis queue.
+type Store struct {
+	c      redis.UniversalClient
+	prefix string
+	opts   Options
+}
+
+var _ queue.Store = (*Store)(nil)
+
+// New returns a queue on client c; every key starts with prefix.
+func New(c redis.UniversalClient, prefix string, opts Options) *Store {
+	if opts.Retention <= 0 {
+		opts.Retention = 72 * time.Hour
+	}
+	return &Store{c: c, prefix: prefix, opts: opts}
+}
+
+func (s *Store) tag(ep string) string { return s.prefix + "{" + s.prefix + "q:" + ep + "}:" }
+
+func classify(op string, err error) error {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return nil
+	}
+	err = redisstore.Classify(op, err)
+	if errors.Is(err, dedupe.ErrUnavailable) {
+		return fmt.Errorf("%w: %v", queue.ErrUnavailable, err)
+	}
+	return err
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// KEYS: d, due, recent, latest. ARGV: id, ev, type, body, hdr, created, now, latestJSON, trimBefore
+var enqueueScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ev', ARGV[2], 'type', ARGV[3], 'body', ARGV[4], 'hdr', ARGV[5],
+	'created', ARGV[6], 'state', 'pending', 'n', 0, 'next', ARGV[7], 'lease', 0)
+redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[8]) end
+return 1`)
+
+// Enqueue implements queue.Store.
+func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string) (int, error) {
+	if ev.Created.IsZero() {
+		ev.Created = time.Now().UTC()
+	}
+	hash := ev.BodyHash()
+	evKey := s.prefix + "qe{" + ev.ID + "}"
+	prev, err := s.c.SetArgs(ctx, evKey, hash, redis.SetArgs{Mode: "NX", Get: true, TTL: s.opts.Retention}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, classify("enqueue", err)
+	}
+	if err == nil && prev != hash {
+		return 0, queue.ErrConflict
+	}
+	return s.enqueue(ctx, ev, endpoints, func(ep string) string { return queue.DeliveryID(ep, ev.ID) }, true)
+}
+
+func (s *Store) enqueue(ctx context.Context, ev queue.Event, endpoints []string, idOf func(string) string, setLatest bool) (int, error) {
+	hdr := ""
+	if len(ev.Header) > 0 {
+		b, _ := json.Marshal(ev.Header)
+		hdr = string(b)
+	}
+	latest := ""
+	if setLatest {
+		b, _ := json.Marshal(ev)
+		latest = string(b)
+	}
+	now := time.Now()
+	cmds := make([]*redis.Cmd, len(endpoints))
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, ep := range endpoints {
+			t := s.tag(ep)
+			id := idOf(ep)
+			cmds[i] = enqueueScript.Eval(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
+				id, ev.ID, ev.Type, ev.Body, hdr, ms(ev.Created), ms(now), latest, ms(now.Add(-s.opts.Retention)))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, classify("enqueue", err)
+	}
+	n := 0
+	for _, c := range cmds {
+		if v, _ := c.Int(); v == 1 {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// KEYS: due, ep. ARGV: now, until, max, dprefix
+var leaseScript = redis.NewScript(`
+if redis.call('HGET', KEYS[2], 'disabled') == '1' then return {} end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+	local k = ARGV[4] .. id
+	if redis.call('EXISTS', k) == 0 then
+		redis.call('ZREM', KEYS[1], id)
+	else
+		redis.call('ZADD', KEYS[1], ARGV[2], id)
+		local l = redis.call('HINCRBY', k, 'lease', 1)
+		local v = redis.call('HMGET', k, 'ev', 'type', 'body', 'hdr', 'n', 'created', 'next')
+		out[#out+1] = {id, tostring(l), v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+	end
+end
+return out`)
+
+// Lease implements queue.Store.
+func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]queue.Delivery, error) {
+	t := s.tag(endpoint)
+	v, err := leaseScript.Run(ctx, s.c, []string{t + "due", t + "ep"}, ms(now), ms(now.Add(leaseFor)), max, t+"d:").Slice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, classify("lease", err)
+	}
+	out := make([]queue.Delivery, 0, len(v))
+	for _, row := range v {
+		f, _ := row.([]any)
+		if len(f) != 9 {
+			continue
+		}
+		str := func(i int) string { s, _ := f[i].(string); return s }
+		d := queue.Delivery{ID: str(0), Endpoint: endpoint, Lease: str(1), State: queue.Pending,
+			Event: queue.Event{ID: str(2), Type: str(3), Body: []byte(str(4))}}
+		if h := str(5); h != "" {
+			_ = json.Unmarshal([]byte(h), &d.Event.Header)
+		}
+		d.AttemptCount, _ = strconv.Atoi(str(6))
+		d.Created = fromMS(str(7))
+		d.Event.Created = d.Created
+		d.NextAt = fromMS(str(8))
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func fromMS(s string) time.Time {
+	v, _ := strconv.ParseInt(s, 10, 64)
+	return time.UnixMilli(v).UTC()
+}
+
+// KEYS: d, a, due, dead, ep. ARGV: id, lease, outcome, next, attemptJSON, now, retentionMS
+var finishScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[5])
+redis.call('LTRIM', KEYS[2], -50, -1)
+redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('HINCRBY', KEYS[1], 'lease', 1)
+redis.call('HSET', KEYS[5], 'last', ARGV[5])
+if ARGV[3] == 'done' then
+	redis.call('ZREM', KEYS[3], ARGV[1])
+	redis.call('HSET', KEYS[1], 'state', 'delivered')
+	redis.call('PEXPIRE', KEYS[1], ARGV[7])
+	redis.call('PEXPIRE', KEYS[2], ARGV[7])
+	redis.call('HINCRBY', KEYS[5], 'delivered', 1)
+elseif ARGV[3] == 'retry' then
+	redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+	redis.call('HSET', KEYS[1], 'next', ARGV[4])
+else
+	redis.call('ZREM', KEYS[3], ARGV[1])
+	redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
+	redis.call('HSET', KEYS[1], 'state', 'dead')
+end
+return 1`)
+
+// Finish implements queue.Store.
+func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
+	if len(results) == 0 {
+		return nil
+	}
+	now := ms(time.Now())
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range results {
+			t := s.tag(r.Delivery.Endpoint)
+			id := r.Delivery.ID
+			att, _ := json.Marshal(r.Attempt)
+			outcome := map[queue.Outcome]string{queue.Done: "done", queue.Retry: "retry", queue.Kill: "dead"}[r.Outcome]
+			finishScript.Eval(ctx, p, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"},
+				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, s.opts.Retention.Milliseconds())
+		}
+		return nil
+	})
+	return classify("finish", err)
+}
+
+// KEYS: due, d. ARGV: id, lease, now
+var releaseScript = redis.NewScript(`
+if redis.call('HGET', KEYS[2], 'lease') == ARGV[2] then
+	redis.call('HINCRBY', KEYS[2], 'lease', 1)
+	redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+	return 1
+end
+return 0`)
+
+// Release implements queue.Store.
+func (s *Store) Release(ctx context.Context, leased []queue.Delivery) error {
+	if len(leased) == 0 {
+		return nil
+	}
+	now := ms(time.Now())
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, d := range leased {
+			t := s.tag(d.Endpoint)
+			releaseScript.Eval(ctx, p, []string{t + "due", t + "d:" + d.ID}, d.ID, d.Lease, now)
+		}
+		return nil
+	})
+	return classify("release", err)
+}
+
+// fetch reads deliveries (with attempts) of one endpoint by id, skipping vanished ones.
+func (s *Store) fetch(ctx context.Context, ep string, ids []string) ([]queue.Delivery, error) {
+	t := s.tag(ep)
+	hs := make([]*redis.MapStringStringCmd, len(ids))
+	as := make([]*redis.StringSliceCmd, len(ids))
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			hs[i] = p.HGetAll(ctx, t+"d:"+id)
+			as[i] = p.LRange(ctx, t+"a:"+id, 0, -1)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, classify("read", err)
+	}
+	var out []queue.Delivery
+	for i := range ids {
+		h := hs[i].Val()
+		if len(h) == 0 {
+			continue
+		}
+		d := queue.Delivery{ID: h["id"], Endpoint: ep, State: queue.State(h["state"]),
+			Event: queue.Event{ID: h["ev"], Type: h["type"], Body: []byte(h["body"])}}
+		if h["hdr"] != "" {
+			_ = json.Unmarshal([]byte(h["hdr"]), &d.Event.Header)
+		}
+		d.AttemptCount, _ = strconv.Atoi(h["n"])
+		d.Created = fromMS(h["created"])
+		d.Event.Created = d.Created
+		if d.State == queue.Pending {
+			d.NextAt = fromMS(h["next"])
+		}
+		for _, a := range as[i].Val() {
+			var at queue.Attempt
+			if json.Unmarshal([]byte(a), &at) == nil {
+				d.Attempts = append(d.Attempts, at)
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Get implements queue.Store.
+func (s *Store) Get(ctx context.Context, id string) (queue.Delivery, error) {
+	ep, ok := queue.EndpointOf(id)
+	if !ok {
+		return queue.Delivery{}, queue.ErrNotFound
+	}
+	ds, err := s.fetch(ctx, ep, []string{id})
+	if err != nil {
+		return queue.Delivery{}, err
+	}
+	if len(ds) == 0 {
+		return queue.Delivery{}, queue.ErrNotFound
+	}
+	return ds[0], nil
+}
+
+// List implements queue.Store.
+func (s *Store) List(ctx context.Context, f queue.Filter) ([]queue.Delivery, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	index := "recent"
+	switch f.State {
+	case queue.Pending:
+		index = "due"
+	case queue.Dead:
+		index = "dead"
+	}
+	var out []queue.Delivery
+	for _, ep := range f.Endpoints {
+		// Pending deliveries are ordered by due time, not creation: read them all (bounded).
+		n := int64(f.Limit)
+		if f.State != "" {
+			n = 5000
+		}
+		ids, err := s.c.ZRevRange(ctx, s.tag(ep)+index, 0, n-1).Result()
+		if err != nil {
+			return nil, classify("list", err)
+		}
+		ds, err := s.fetch(ctx, ep, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			if f.State == "" || d.State == f.State {
+				out = append(out, d)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// KEYS: d, a, due, dead. ARGV: id, now
+var requeueScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return -1 end
+if st == 'pending' then return 0 end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[2])
+redis.call('HSET', KEYS[1], 'state', 'pending', 'next', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'lease', 1)
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return 1`)
+
+func (s *Store) requeue(ctx context.Context, c redis.Scripter, ep, id string) *redis.Cmd {
+	t := s.tag(ep)
+	return requeueScript.Eval(ctx, c, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead"}, id, ms(time.Now()))
+}
+
+// Requeue implements queue.Store.
+func (s *Store) Requeue(ctx context.Context, id string) error {
+	ep, ok := queue.EndpointOf(id)
+	if !ok {
+		return queue.ErrNotFound
+	}
+	v, err := s.requeue(ctx, s.c, ep, id).Int()
+	if err != nil {
+		return classify("requeue", err)
+	}
+	if v < 0 {
+		return queue.ErrNotFound
+	}
+	return nil
+}
+
+// RequeueDead implements queue.Store.
+func (s *Store) RequeueDead(ctx context.Context, endpoint string) (int, error) {
+	ids, err := s.c.ZRange(ctx, s.tag(endpoint)+"dead", 0, -1).Result()
+	if err != nil {
+		return 0, classify("requeue", err)
+	}
+	cmds := make([]*redis.Cmd, len(ids))
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = s.requeue(ctx, p, endpoint, id)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, classify("requeue", err)
+	}
+	n := 0
+	for _, c := range cmds {
+		if v, _ := c.Int(); v == 1 {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Resend implements queue.Store.
+func (s *Store) Resend(ctx context.Context, endpoint string) (int, error) {
+	latest, err := s.c.HGetAll(ctx, s.tag(endpoint)+"latest").Result()
+	if err != nil {
+		return 0, classify("resend", err)
+	}
+	n := 0
+	for _, v := range latest {
+		var ev queue.Event
+		if json.Unmarshal([]byte(v), &ev) != nil {
+			continue
+		}
+		ev.Created = time.Now().UTC()
+		c, err := s.enqueue(ctx, ev, []string{endpoint}, queue.NewDeliveryID, false)
+		if err != nil {
+			return n, err
+		}
+		n += c
+	}
+	return n, nil
+}
+
+// Status implements queue.Store.
+func (s *Store) Status(ctx context.Context, endpoint string) (queue.EndpointStatus, error) {
+	t := s.tag(endpoint)
+	var pending, dead *redis.IntCmd
+	var ep *redis.MapStringStringCmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		pending = p.ZCard(ctx, t+"due")
+		dead = p.ZCard(ctx, t+"dead")
+		ep = p.HGetAll(ctx, t+"ep")
+		return nil
+	})
+	if err != nil {
+		return queue.EndpointStatus{}, classify("status", err)
+	}
+	h := ep.Val()
+	st := queue.EndpointStatus{Pending: pending.Val(), Dead: dead.Val(), Disabled: h["disabled"] == "1", Reason: h["reason"]}
+	st.Delivered, _ = strconv.ParseInt(h["delivered"], 10, 64)
+	if h["last"] != "" {
+		var a queue.Attempt
+		if json.Unmarshal([]byte(h["last"]), &a) == nil {
+			st.Last = &a
+		}
+	}
+	return st, nil
+}
+
+// SetDisabled implements queue.Store.
+func (s *Store) SetDisabled(ctx context.Context, endpoint string, disabled bool, reason string) error {
+	k := s.tag(endpoint) + "ep"
+	if disabled {
+		return classify("disable", s.c.HSet(ctx, k, "disabled", "1", "reason", reason).Err())
+	}
+	return classify("enable", s.c.HDel(ctx, k, "disabled", "reason").Err())
+}
