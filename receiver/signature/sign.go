@@ -24,6 +24,12 @@ func Sign(cfg Config, msg Message) (http.Header, error) {
 	if err != nil {
 		return nil, err
 	}
+	return v.Sign(msg)
+}
+
+// Sign returns the headers a sender using v's scheme and secrets would put on msg (see
+// the package-level Sign); the secrets were decoded once by NewVerifier.
+func (v *Verifier) Sign(msg Message) (http.Header, error) {
 	h := http.Header{}
 	ts := strconv.FormatInt(msg.Time.Unix(), 10)
 	switch v.scheme {

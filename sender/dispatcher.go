@@ -1,0 +1,382 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookgate/hookgate/sender/queue"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// Observer is told about every attempt, for metrics. Outcome is one of "delivered",
+// "retry", "dead" or "gone" (a 410, which disables the endpoint).
+type Observer interface {
+	Attempted(endpoint, outcome string, status int, latency time.Duration)
+}
+
+// Options configure a Dispatcher.
+type Options struct {
+	// PollInterval is how often an idle endpoint looks for due deliveries (retries that
+	// came due, events queued by other instances). Default 250ms.
+	PollInterval time.Duration
+	// StopGrace is how long Stop lets attempts in progress finish before cancelling them.
+	// Default 5s.
+	StopGrace time.Duration
+	// Logger receives delivery failures. Default: no logging.
+	Logger *zap.Logger
+	// Observer, if set, is told about every attempt.
+	Observer Observer
+}
+
+// Dispatcher runs the workers of a set of endpoints over one queue. Several dispatchers
+// (old and new config during a reload, or several instances on Redis) may run over the
+// same queue at once: leases decide who attempts what.
+type Dispatcher struct {
+	store     queue.Store
+	opts      Options
+	endpoints map[string]*Endpoint
+	order     []string
+	runners   map[string]*runner
+
+	ctx     context.Context // cancelled when attempts must stop
+	cancel  context.CancelFunc
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	started atomic.Bool
+	once    sync.Once
+}
+
+// NewDispatcher returns a dispatcher for endpoints (already Prepared) over store.
+func NewDispatcher(store queue.Store, endpoints []*Endpoint, opts Options) (*Dispatcher, error) {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	d := &Dispatcher{store: store, opts: opts, endpoints: map[string]*Endpoint{}, runners: map[string]*runner{}, stop: make(chan struct{})}
+	for _, e := range endpoints {
+		if _, dup := d.endpoints[e.Name]; dup {
+			return nil, fmt.Errorf("endpoint %s is defined twice", e.Name)
+		}
+		if e.client == nil {
+			return nil, fmt.Errorf("endpoint %s was not prepared", e.Name)
+		}
+		d.endpoints[e.Name] = e
+		d.order = append(d.order, e.Name)
+	}
+	return d, nil
+}
+
+// Endpoint returns the named endpoint.
+func (d *Dispatcher) Endpoint(name string) (*Endpoint, bool) {
+	e, ok := d.endpoints[name]
+	return e, ok
+}
+
+// Endpoints returns the endpoints in their configured order.
+func (d *Dispatcher) Endpoints() []*Endpoint {
+	out := make([]*Endpoint, 0, len(d.order))
+	for _, n := range d.order {
+		out = append(out, d.endpoints[n])
+	}
+	return out
+}
+
+// Store returns the queue.
+func (d *Dispatcher) Store() queue.Store { return d.store }
+
+// Start starts every endpoint's workers.
+func (d *Dispatcher) Start() {
+	if !d.started.CompareAndSwap(false, true) {
+		return
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	for _, name := range d.order {
+		r := newRunner(d, d.endpoints[name])
+		d.runners[name] = r
+		r.start()
+	}
+}
+
+// Stop stops leasing, lets attempts in progress finish for up to StopGrace, then cancels
+// them; deliveries not attempted are released so another dispatcher takes them at once.
+// It returns when every goroutine has ended.
+func (d *Dispatcher) Stop() {
+	if !d.started.Load() {
+		return
+	}
+	d.once.Do(func() {
+		close(d.stop)
+		done := make(chan struct{})
+		go func() { d.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(d.opts.StopGrace):
+			d.cancel()
+			<-done
+		}
+		d.cancel()
+	})
+}
+
+// Notify tells the named endpoints that deliveries were queued, so idle workers look now
+// instead of at the next poll.
+func (d *Dispatcher) Notify(endpoints []string) {
+	for _, n := range endpoints {
+		if r, ok := d.runners[n]; ok {
+			r.poke()
+		}
+	}
+}
+
+// Match returns the names of the endpoints that take events of type typ.
+func (d *Dispatcher) Match(typ string) []string {
+	var out []string
+	for _, n := range d.order {
+		if d.endpoints[n].Matches(typ) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// runner is one endpoint's workers: a leaser feeding a pool of senders, whose results a
+// finisher writes back to the queue in batches.
+type runner struct {
+	d        *Dispatcher
+	e        *Endpoint
+	limiter  *rate.Limiter
+	jobs     chan queue.Delivery
+	results  chan queue.Result
+	wake     chan struct{}
+	inflight atomic.Int64
+}
+
+func newRunner(d *Dispatcher, e *Endpoint) *runner {
+	r := &runner{d: d, e: e, jobs: make(chan queue.Delivery, e.Concurrency), results: make(chan queue.Result, e.Concurrency),
+		wake: make(chan struct{}, 1)}
+	if e.RatePerSecond > 0 {
+		burst := int(e.RatePerSecond)
+		if burst < 1 {
+			burst = 1
+		}
+		r.limiter = rate.NewLimiter(rate.Limit(e.RatePerSecond), burst)
+	}
+	return r
+}
+
+func (r *runner) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *runner) start() {
+	var workers sync.WaitGroup
+	r.d.wg.Add(2)
+	go func() {
+		defer r.d.wg.Done()
+		r.lease()
+		close(r.jobs)
+		workers.Wait()
+		close(r.results)
+	}()
+	for i := 0; i < r.e.Concurrency; i++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			r.work()
+		}()
+	}
+	go func() {
+		defer r.d.wg.Done()
+		r.finish()
+	}()
+}
+
+func (r *runner) stopping() bool {
+	select {
+	case <-r.d.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) lease() {
+	log := r.d.opts.Logger
+	failures := 0
+	for !r.stopping() {
+		free := int64(r.e.Concurrency) - r.inflight.Load()
+		if free > 0 {
+			got, err := r.d.store.Lease(r.d.ctx, r.e.Name, int(free), time.Now(), r.e.leaseFor())
+			if err != nil {
+				failures++
+				if failures == 1 || failures%100 == 0 {
+					log.Warn("cannot lease deliveries", zap.String("endpoint", r.e.Name), zap.Error(err))
+				}
+			} else {
+				failures = 0
+			}
+			for _, dl := range got {
+				r.inflight.Add(1)
+				r.jobs <- dl
+			}
+			if int64(len(got)) == free {
+				continue
+			}
+		}
+		select {
+		case <-r.d.stop:
+			return
+		case <-r.wake:
+		case <-time.After(r.d.opts.PollInterval):
+		}
+	}
+}
+
+func (r *runner) work() {
+	var unstarted []queue.Delivery
+	for dl := range r.jobs {
+		if r.stopping() {
+			unstarted = append(unstarted, dl)
+			continue
+		}
+		if r.limiter != nil {
+			if err := r.limiter.Wait(r.d.ctx); err != nil {
+				unstarted = append(unstarted, dl)
+				continue
+			}
+		}
+		a := r.e.send(r.d.ctx, dl.Event)
+		if r.d.ctx.Err() != nil && !a.ok() {
+			// Cancelled by Stop: not the endpoint's fault, not an attempt.
+			unstarted = append(unstarted, dl)
+			continue
+		}
+		r.results <- r.judge(dl, a)
+	}
+	if len(unstarted) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = r.d.store.Release(ctx, unstarted)
+		cancel()
+		r.inflight.Add(-int64(len(unstarted)))
+	}
+}
+
+// judge decides what an attempt means for the delivery.
+func (r *runner) judge(dl queue.Delivery, a attempt) queue.Result {
+	res := queue.Result{Delivery: dl, Attempt: a.Attempt}
+	outcome := ""
+	switch {
+	case a.ok():
+		res.Outcome, outcome = queue.Done, "delivered"
+	case a.Status == 410:
+		// The endpoint is gone: disable it and keep the delivery for when it is enabled.
+		res.Outcome, res.NextAt, outcome = queue.Retry, time.Now(), "gone"
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := r.d.store.SetDisabled(ctx, r.e.Name, true, fmt.Sprintf("410 Gone at %s", time.Now().UTC().Format(time.RFC3339)))
+		cancel()
+		r.d.opts.Logger.Warn("endpoint answered 410 Gone: disabled until enabled again", zap.String("endpoint", r.e.Name), zap.Error(err))
+	default:
+		delay, more := r.e.nextDelay(dl.AttemptCount + 1)
+		if !more {
+			res.Outcome, outcome = queue.Kill, "dead"
+			break
+		}
+		if a.retryAfter > 0 {
+			delay = min(max(a.retryAfter, time.Second), MaxRetryAfter)
+		}
+		res.Outcome, res.NextAt, outcome = queue.Retry, time.Now().Add(delay), "retry"
+	}
+	if outcome != "delivered" {
+		r.d.opts.Logger.Debug("delivery attempt failed", zap.String("endpoint", r.e.Name), zap.String("delivery", dl.ID),
+			zap.String("event_id", dl.Event.ID), zap.Int("status", a.Status), zap.String("diagnosis", a.diagnosis), zap.String("next", outcome))
+	}
+	if o := r.d.opts.Observer; o != nil {
+		o.Attempted(r.e.Name, outcome, a.Status, a.Latency)
+	}
+	return res
+}
+
+func (r *runner) finish() {
+	batch := make([]queue.Result, 0, 128)
+	for res := range r.results {
+		batch = append(batch[:0], res)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case more, ok := <-r.results:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, more)
+			default:
+				break drain
+			}
+		}
+		r.write(batch)
+		r.inflight.Add(-int64(len(batch)))
+		r.poke()
+	}
+}
+
+// write records results, retrying while the store is unavailable. If it stays away
+// until the dispatcher is cancelled, the results are dropped: their leases lapse and the
+// deliveries are attempted again (at least once, never lost).
+func (r *runner) write(batch []queue.Result) {
+	backoff := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := r.d.store.Finish(ctx, batch)
+		cancel()
+		if err == nil {
+			return
+		}
+		r.d.opts.Logger.Warn("cannot record delivery results; retrying", zap.String("endpoint", r.e.Name), zap.Error(err))
+		select {
+		case <-r.d.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// TestResult is what a test send found.
+type TestResult struct {
+	// OK is true for a 2xx answer.
+	OK bool `json:"ok"`
+	// Status is the HTTP status, 0 when there was no answer.
+	Status int `json:"status,omitempty"`
+	// LatencyMS is the attempt's duration in milliseconds.
+	LatencyMS float64 `json:"latency_ms"`
+	// Answer holds the first bytes of the answer.
+	Answer string `json:"answer,omitempty"`
+	// Diagnosis says in plain words what happened: ok, DNS, refused, TLS, timeout, non-2xx, blocked.
+	Diagnosis string `json:"diagnosis"`
+}
+
+// Test sends a test event to the named endpoint now, outside the queue.
+func (d *Dispatcher) Test(ctx context.Context, name string) (TestResult, error) {
+	e, ok := d.endpoints[name]
+	if !ok {
+		return TestResult{}, errors.New("no such endpoint")
+	}
+	now := time.Now().UTC()
+	ev := queue.Event{ID: queue.NewEventID(), Type: "webhook.test", Created: now,
+		Body: fmt.Appendf(nil, `{"type":"webhook.test","timestamp":%q,"data":{"endpoint":%q}}`, now.Format(time.RFC3339), name)}
+	a := e.send(ctx, ev)
+	return TestResult{OK: a.ok(), Status: a.Status, LatencyMS: float64(a.Latency.Microseconds()) / 1000,
+		Answer: string(a.answer), Diagnosis: a.diagnosis}, nil
+}

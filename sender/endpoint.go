@@ -1,0 +1,125 @@
+// Package sender delivers queued events to HTTP endpoints: the workers behind outbound
+// webhooks and inbound `mode async`. It never imports Caddy; the Caddy glue builds
+// Endpoints from the config and runs a Dispatcher between the app's Start and Stop.
+package sender
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"path"
+	"time"
+
+	"github.com/hookgate/hookgate/receiver/signature"
+	"github.com/hookgate/hookgate/sender/queue"
+)
+
+// Defaults.
+var (
+	// DefaultRetry is the retry schedule: the delays before the 2nd, 3rd, … attempt.
+	DefaultRetry = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+)
+
+// Default values of Endpoint fields.
+const (
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultResponseTimeout = 60 * time.Second
+	DefaultConcurrency     = 16
+	// MaxRetryAfter caps how long a Retry-After answer can push a retry out.
+	MaxRetryAfter = time.Hour
+)
+
+// Endpoint is one delivery target.
+type Endpoint struct {
+	// Name identifies the endpoint (see queue.ValidEndpointName).
+	Name string
+	// URL is where events are POSTed (http or https).
+	URL string
+	// Events are glob patterns (path.Match) on the event type; empty means every event.
+	Events []string
+	// Header is added to every attempt.
+	Header http.Header
+	// SigningSecrets, when set, sign every attempt with Standard Webhooks (whsec_…).
+	SigningSecrets []string
+	// ConnectTimeout bounds DNS, TCP and TLS. Default 5s.
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds the wait for the answer's headers. Default 60s.
+	ResponseTimeout time.Duration
+	// Retry is the retry schedule. Default DefaultRetry.
+	Retry []time.Duration
+	// RatePerSecond limits attempts per second on this instance; 0 means no limit.
+	RatePerSecond float64
+	// AllowPrivate permits loopback, private and other non-public targets.
+	AllowPrivate bool
+	// Concurrency is how many attempts run at once on this instance. Default 16.
+	Concurrency int
+
+	signer *signature.Verifier
+	client *http.Client
+}
+
+// Prepare validates the endpoint and fills in defaults.
+func (e *Endpoint) Prepare() error {
+	if !queue.ValidEndpointName(e.Name) {
+		return fmt.Errorf("endpoint name %q: use 1-64 letters, digits, '_', '-' or '.'", e.Name)
+	}
+	u, err := url.Parse(e.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("endpoint %s: url %q must be an absolute http or https URL", e.Name, e.URL)
+	}
+	for _, p := range e.Events {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("endpoint %s: bad event pattern %q: %v", e.Name, p, err)
+		}
+	}
+	if e.ConnectTimeout <= 0 {
+		e.ConnectTimeout = DefaultConnectTimeout
+	}
+	if e.ResponseTimeout <= 0 {
+		e.ResponseTimeout = DefaultResponseTimeout
+	}
+	if e.Retry == nil {
+		e.Retry = DefaultRetry
+	}
+	if e.Concurrency <= 0 {
+		e.Concurrency = DefaultConcurrency
+	}
+	if len(e.SigningSecrets) > 0 {
+		v, err := signature.NewVerifier(signature.Config{Scheme: signature.Standard, Secrets: e.SigningSecrets})
+		if err != nil {
+			return fmt.Errorf("endpoint %s: sign: %w", e.Name, err)
+		}
+		e.signer = v
+	}
+	e.client = newClient(e.ConnectTimeout, e.ResponseTimeout, e.AllowPrivate, e.Concurrency)
+	return nil
+}
+
+// Matches reports whether the endpoint takes events of type typ.
+func (e *Endpoint) Matches(typ string) bool {
+	if len(e.Events) == 0 {
+		return true
+	}
+	for _, p := range e.Events {
+		if ok, _ := path.Match(p, typ); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// leaseFor is how long a delivery stays leased: longer than any attempt can take.
+func (e *Endpoint) leaseFor() time.Duration {
+	return e.ConnectTimeout + e.ResponseTimeout + 30*time.Second
+}
+
+// nextDelay is the delay before the attempt after attempt number n (1-based), with ±20%
+// jitter, and false when the schedule is used up.
+func (e *Endpoint) nextDelay(n int) (time.Duration, bool) {
+	if n > len(e.Retry) {
+		return 0, false
+	}
+	d := e.Retry[n-1]
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64())), true
+}
