@@ -4,11 +4,18 @@
 package caddymodule
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/hookgate/hookgate/receiver/dedupe"
+	"github.com/hookgate/hookgate/sender"
+	"github.com/hookgate/hookgate/sender/queue"
 	"go.uber.org/zap"
 )
 
@@ -23,9 +30,16 @@ type App struct {
 	// Store selects where dedupe state (and, later, the delivery queue) lives. Default: the
 	// embedded store, a file "hookgate/store.db" in Caddy's data directory.
 	Store *StoreConfig `json:"store,omitempty"`
+	// Endpoints are the outbound endpoints that published events are delivered to.
+	// Default: none.
+	Endpoints []EndpointConfig `json:"endpoints,omitempty"`
 
-	store  *sharedStore
-	logger *zap.Logger
+	store      *sharedStore
+	logger     *zap.Logger
+	endpoints  []*sender.Endpoint                 // configured, then inbound async targets
+	public     map[string]bool                    // names of configured (not inbound) endpoints
+	dispatcher *atomic.Pointer[sender.Dispatcher] // set in Provision
+	observer   sender.Observer
 }
 
 // StoreConfig chooses the store. Exactly one of Embedded and Redis may be set; neither
@@ -68,6 +82,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // (or at Start), and go-redis dials lazily, so `caddy validate` has no side effects.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.dispatcher = new(atomic.Pointer[sender.Dispatcher])
 	if a.Store == nil {
 		a.Store = &StoreConfig{}
 	}
@@ -87,8 +102,71 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.store, err = loadEmbeddedStore(path)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	a.public = map[string]bool{}
+	for _, c := range a.Endpoints {
+		e, err := c.build(a.logger)
+		if err != nil {
+			return err
+		}
+		if a.public[e.Name] {
+			return fmt.Errorf("endpoint %s is defined twice", e.Name)
+		}
+		a.public[e.Name] = true
+		a.endpoints = append(a.endpoints, e)
+	}
+	return nil
 }
+
+// registerInbound adds the target of a `webhook_receive … mode async` route, a trusted
+// internal URL (the SSRF guard does not apply), and returns its endpoint name. Routes with
+// the same scope and URL share one endpoint.
+func (a *App) registerInbound(scope, target string) (string, error) {
+	if a.dispatcher.Load() != nil {
+		return "", fmt.Errorf("the webhooks app is already running")
+	}
+	sum := sha256.Sum256([]byte(target))
+	clean := strings.Map(func(r rune) rune {
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
+			return r
+		}
+		return '_'
+	}, scope)
+	if len(clean) > 40 {
+		clean = clean[:40]
+	}
+	name := "inbound-" + clean + "-" + hex.EncodeToString(sum[:4])
+	for _, e := range a.endpoints {
+		if e.Name == name {
+			return name, nil
+		}
+	}
+	if a.public[name] {
+		return "", fmt.Errorf("endpoint name %s is taken by an outbound endpoint", name)
+	}
+	e := &sender.Endpoint{Name: name, URL: target, AllowPrivate: true}
+	if err := e.Prepare(); err != nil {
+		return "", fmt.Errorf("deliver_to: %w", err)
+	}
+	a.endpoints = append(a.endpoints, e)
+	return name, nil
+}
+
+// match returns the configured endpoints that take events of type typ.
+func (a *App) match(typ string) []string {
+	var out []string
+	for _, e := range a.endpoints {
+		if a.public[e.Name] && e.Matches(typ) {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+// Queue returns the delivery queue.
+func (a *App) Queue() queue.Store { return a.store.queue }
 
 // Start opens the embedded store file, so a locked or unwritable file fails the config
 // load instead of the first request.
@@ -97,12 +175,26 @@ func (a *App) Start() error {
 		return fmt.Errorf("webhooks store: %w", err)
 	}
 	a.logger.Info("webhooks store ready", zap.String("store", a.store.describe))
+	d, err := sender.NewDispatcher(a.store.queue, a.endpoints, sender.Options{Logger: a.logger, Observer: a.observer})
+	if err != nil {
+		return err
+	}
+	a.dispatcher.Store(d)
+	d.Start()
 	return nil
 }
 
-// Stop does nothing: the store is shared with the config that replaces this one and is
-// released in Cleanup.
-func (a *App) Stop() error { return nil }
+// Stop stops the delivery workers (attempts in progress get a few seconds to finish);
+// the store is shared with the config that replaces this one and is released in Cleanup.
+func (a *App) Stop() error {
+	if a.dispatcher == nil {
+		return nil
+	}
+	if d := a.dispatcher.Load(); d != nil {
+		d.Stop()
+	}
+	return nil
+}
 
 // Cleanup releases this config's reference to the store; the last reference closes it.
 func (a *App) Cleanup() error {
@@ -122,3 +214,13 @@ var (
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// notify wakes the workers of the named endpoints after an enqueue.
+func (a *App) notify(names ...string) {
+	if a.dispatcher == nil {
+		return
+	}
+	if d := a.dispatcher.Load(); d != nil {
+		d.Notify(names)
+	}
+}

@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"net/http"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -18,6 +20,157 @@ func init() {
 	// before reverse_proxy in the same block and can guard a whole site from the top.
 	httpcaddyfile.RegisterDirectiveOrder("webhook_receive", httpcaddyfile.After, "request_header")
 	httpcaddyfile.RegisterGlobalOption("webhooks", parseWebhooksOption)
+	httpcaddyfile.RegisterHandlerDirective("webhook_publish", parsePublish)
+	// Terminal handlers, like respond.
+	httpcaddyfile.RegisterDirectiveOrder("webhook_publish", httpcaddyfile.Before, "respond")
+}
+
+func parsePublish(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	p := new(Publish)
+	err := p.UnmarshalCaddyfile(h.Dispenser)
+	return p, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	webhook_publish [<matcher>] {
+//		max_body <size>
+//	}
+func (p *Publish) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "max_body":
+			size, err := sizeArg(d)
+			if err != nil {
+				return err
+			}
+			p.MaxBody = size
+		default:
+			return d.Errf("unrecognized webhook_publish option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func sizeArg(d *caddyfile.Dispenser) (int64, error) {
+	opt := d.Val()
+	var v string
+	if !d.Args(&v) || d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	size, err := humanize.ParseBytes(v)
+	if err != nil || size == 0 {
+		return 0, d.Errf("%s: %q is not a size (e.g. 5MB)", opt, v)
+	}
+	return int64(size), nil
+}
+
+// parseEndpoint parses one `endpoint <name> { … }` block of the webhooks option.
+func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
+	var e EndpointConfig
+	if !d.Args(&e.Name) || d.NextArg() {
+		return e, d.Errf("endpoint <name> { url <url> … }")
+	}
+	for n := d.Nesting(); d.NextBlock(n); {
+		opt := d.Val()
+		switch opt {
+		case "url":
+			if !d.Args(&e.URL) || d.NextArg() {
+				return e, d.ArgErr()
+			}
+		case "events":
+			e.Events = append(e.Events, d.RemainingArgs()...)
+			if len(e.Events) == 0 {
+				return e, d.ArgErr()
+			}
+		case "header":
+			var k, v string
+			if !d.Args(&k, &v) || d.NextArg() {
+				return e, d.Errf("header <Header-Name> <value>")
+			}
+			if e.Headers == nil {
+				e.Headers = http.Header{}
+			}
+			e.Headers.Add(k, v)
+		case "basic_auth":
+			var b BasicAuthConfig
+			if !d.Args(&b.Username, &b.Password) || d.NextArg() {
+				return e, d.Errf("basic_auth <user> <password>")
+			}
+			e.BasicAuth = &b
+		case "sign":
+			var scheme string
+			if !d.Args(&scheme) {
+				return e, d.ArgErr()
+			}
+			if scheme != "standard" {
+				return e, d.Errf("sign %q: only 'standard' (Standard Webhooks) signs deliveries", scheme)
+			}
+			secrets := d.RemainingArgs()
+			if len(secrets) == 0 {
+				return e, d.Errf("sign standard <whsec_secret> [<whsec_secret>…]")
+			}
+			e.Sign = &SignConfig{Scheme: scheme, Secrets: secrets}
+		case "connect_timeout", "response_timeout":
+			dur, err := durationArg(d)
+			if err != nil {
+				return e, err
+			}
+			if opt == "connect_timeout" {
+				e.ConnectTimeout = dur
+			} else {
+				e.ResponseTimeout = dur
+			}
+		case "retry":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return e, d.ArgErr()
+			}
+			if len(args) == 1 && args[0] == "off" {
+				e.RetryOff = true
+				continue
+			}
+			for _, a := range args {
+				dur, err := caddy.ParseDuration(a)
+				if err != nil || dur <= 0 {
+					return e, d.Errf("retry: %q is not a positive duration", a)
+				}
+				e.Retry = append(e.Retry, caddy.Duration(dur))
+			}
+		case "rate_limit":
+			if !d.Args(&e.RateLimit) || d.NextArg() {
+				return e, d.ArgErr()
+			}
+			if _, err := parseRate(e.RateLimit); err != nil {
+				return e, d.Err(err.Error())
+			}
+		case "allow_private":
+			if d.NextArg() {
+				return e, d.ArgErr()
+			}
+			e.AllowPrivate = true
+		case "concurrency":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return e, d.ArgErr()
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 || n > 1024 {
+				return e, d.Errf("concurrency: %q is not a number from 1 to 1024", v)
+			}
+			e.Concurrency = n
+		default:
+			return e, d.Errf("unrecognized endpoint option %q", opt)
+		}
+	}
+	if e.URL == "" {
+		return e, d.Errf("endpoint %s: url is required", e.Name)
+	}
+	return e, nil
 }
 
 func parseReceive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -109,15 +262,11 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.ClaimTimeout = dur
 		case "max_body":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
+			size, err := sizeArg(d)
+			if err != nil {
+				return err
 			}
-			size, err := humanize.ParseBytes(v)
-			if err != nil || size == 0 {
-				return d.Errf("max_body: %q is not a size (e.g. 5MB)", v)
-			}
-			h.MaxBody = int64(size)
+			h.MaxBody = size
 		case "mode":
 			if !d.Args(&h.Mode) || d.NextArg() {
 				return d.ArgErr()
@@ -219,6 +368,19 @@ func parseAuthLine(d *caddyfile.Dispenser) (AuthConfig, error) {
 //			key_prefix <prefix>
 //			cluster
 //		}
+//		endpoint <name> {
+//			url <url>
+//			events <pattern> [<pattern>…]
+//			header <Header-Name> <value>
+//			basic_auth <user> <password>
+//			sign standard <whsec_secret> [<whsec_secret>…]
+//			connect_timeout <duration>
+//			response_timeout <duration>
+//			retry <duration> [<duration>…] | off
+//			rate_limit <n>/<unit>
+//			allow_private
+//			concurrency <n>
+//		}
 //	}
 func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
@@ -276,6 +438,17 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			default:
 				return nil, d.Errf("store %q: embedded or redis", d.Val())
 			}
+		case "endpoint":
+			e, err := parseEndpoint(d)
+			if err != nil {
+				return nil, err
+			}
+			for _, x := range app.Endpoints {
+				if x.Name == e.Name {
+					return nil, d.Errf("endpoint %s is defined twice", e.Name)
+				}
+			}
+			app.Endpoints = append(app.Endpoints, e)
 		default:
 			return nil, d.Errf("unrecognized webhooks option %q", d.Val())
 		}
@@ -283,6 +456,7 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	return httpcaddyfile.App{Name: "webhooks", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-var _ caddyfile.Unmarshaler = (*Receive)(nil)
-
-var _ caddyfile.Unmarshaler = (*Receive)(nil)
+var (
+	_ caddyfile.Unmarshaler = (*Receive)(nil)
+	_ caddyfile.Unmarshaler = (*Publish)(nil)
+)

@@ -55,9 +55,11 @@ type Receive struct {
 	ClaimTimeout caddy.Duration `json:"claim_timeout,omitempty"`
 	// MaxBody is the largest body accepted, in bytes. Default 5MB (5242880).
 	MaxBody int64 `json:"max_body,omitempty"`
-	// Mode is "sync" (hand on to the next handler). Default "sync".
+	// Mode is "sync" (hand on to the next handler) or "async" (answer 202 once the event
+	// is durable in the queue, then deliver it to DeliverTo with retries). Default "sync".
 	Mode string `json:"mode,omitempty"`
-	// DeliverTo is the internal URL that async mode delivers to.
+	// DeliverTo is the internal URL that async mode delivers to (required there). It is
+	// trusted: the private-address guard of outbound endpoints does not apply.
 	DeliverTo string `json:"deliver_to,omitempty"`
 	// OnStoreError is "reject" (503) or "accept" (hand on without dedupe, log a warning)
 	// when the store cannot be reached. Default "reject".
@@ -65,6 +67,9 @@ type Receive struct {
 
 	rc     *receiver.Receiver
 	logger *zap.Logger
+	app    *App
+	target string // async: the endpoint name of DeliverTo
+	strip  map[string]bool
 }
 
 // AuthConfig is one credential line. Secrets should be placeholders ({env.NAME},
@@ -144,9 +149,14 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	switch h.Mode {
 	case "", "sync":
 	case "async":
-		return o, fmt.Errorf("mode async is not available in this build yet (it needs the delivery queue); use mode sync")
+		if h.DeliverTo == "" {
+			return o, fmt.Errorf("mode async needs deliver_to <url>: where queued events are delivered")
+		}
 	default:
 		return o, fmt.Errorf("mode %q: sync or async", h.Mode)
+	}
+	if h.DeliverTo != "" && h.Mode != "async" {
+		return o, fmt.Errorf("deliver_to is for mode async; in sync mode the next handler (reverse_proxy) delivers")
 	}
 	switch h.OnStoreError {
 	case "", "reject":
@@ -186,12 +196,31 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Dedupe >= 0 && len(o.EventID) > 0 {
+	if (o.Dedupe >= 0 && len(o.EventID) > 0) || h.Mode == "async" {
 		appIface, err := ctx.App("webhooks")
 		if err != nil {
 			return fmt.Errorf("loading the webhooks app: %v", err)
 		}
-		o.Store = appIface.(*App).DedupeStore()
+		h.app = appIface.(*App)
+		o.Store = h.app.DedupeStore()
+	}
+	if h.Mode == "async" {
+		repl := caddy.NewReplacer()
+		target, err := repl.ReplaceOrErr(h.DeliverTo, true, true)
+		if err != nil {
+			return fmt.Errorf("deliver_to: %v", err)
+		}
+		scope := h.DedupeScope
+		if scope == "" {
+			scope = h.Preset
+		}
+		if scope == "" {
+			scope = "webhook"
+		}
+		if h.target, err = h.app.registerInbound(scope, target); err != nil {
+			return err
+		}
+		h.strip = strippedHeaders(o.Auth)
 	}
 	logger := h.logger
 	o.OnStoreError = func(err error) {
@@ -218,8 +247,14 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			repl.Set("http.webhook.event_id", ev.ID)
 			repl.Set("http.webhook.verified", ev.Verified)
 		}
+		if h.target != "" {
+			return h.enqueue(w, r, ev)
+		}
 		return next.ServeHTTP(w, r)
 	})
+	if h.target != "" && res.Reason == receiver.ReasonAccepted && res.Status == http.StatusAccepted {
+		res.Reason = receiver.ReasonQueued
+	}
 	if repl != nil {
 		repl.Set("http.webhook.event_id", res.EventID)
 		repl.Set("http.webhook.verified", res.Verified)

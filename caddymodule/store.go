@@ -13,6 +13,9 @@ import (
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/dedupe/boltstore"
 	"github.com/hookgate/hookgate/receiver/dedupe/redisstore"
+	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/hookgate/hookgate/sender/queue/boltqueue"
+	"github.com/hookgate/hookgate/sender/queue/redisqueue"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -26,6 +29,7 @@ type sharedStore struct {
 	key      string
 	describe string
 	dedupe   dedupe.Store
+	queue    queue.Store
 	open     func() error
 	close    func() error
 }
@@ -43,12 +47,20 @@ func loadEmbeddedStore(path string) (*sharedStore, error) {
 	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		h := boltdb.New(path)
 		ds := boltstore.New(h, boltstore.Options{})
+		qs := boltqueue.New(h, boltqueue.Options{})
 		return &sharedStore{
 			key:      key,
 			describe: "embedded " + path,
 			dedupe:   ds,
-			open:     ds.Open,
+			queue:    qs,
+			open: func() error {
+				if err := ds.Open(); err != nil {
+					return err
+				}
+				return qs.Open()
+			},
 			close: func() error {
+				_ = qs.Close()
 				_ = ds.Close()
 				return h.Close()
 			},
@@ -119,6 +131,7 @@ func loadRedisStore(cfg RedisStoreConfig) (*sharedStore, error) {
 			key:      key,
 			describe: "redis " + redacted,
 			dedupe:   redisstore.New(c, cfg.KeyPrefix),
+			queue:    redisqueue.New(c, cfg.KeyPrefix, redisqueue.Options{}),
 			open:     func() error { return nil }, // go-redis dials lazily; Redis may come later
 			close:    c.Close,
 		}, nil

@@ -24,6 +24,9 @@ const (
 	ReasonMissingEventID   Reason = "missing_event_id"
 	ReasonStoreUnavailable Reason = "store_unavailable"
 	ReasonBodyRead         Reason = "body_read_error"
+	ReasonQueued           Reason = "queued"
+	ReasonMissingType      Reason = "missing_event_type"
+	ReasonConflict         Reason = "idempotency_conflict"
 )
 
 // Violation is one schema violation: where in the body (a JSON pointer) and what is wrong.

@@ -126,9 +126,14 @@ func (rc *Receiver) Source() string { return rc.source }
 
 // Event is what a handed-on request carries.
 type Event struct {
-	Source   string
-	ID       string
+	// Source is the receiver's source name.
+	Source string
+	// ID is the event id ("" when no event id source is configured).
+	ID string
+	// Verified is true when a credential was checked (not `auth none`).
 	Verified bool
+	// Body is the exact body received; it must not be modified.
+	Body []byte
 }
 
 // Result tells how a request ended.
@@ -197,7 +202,7 @@ func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (r
 			return rc.refuse(w, schemaProblem(verr), res)
 		}
 	}
-	ev := &Event{Source: rc.source, Verified: res.Verified}
+	ev := &Event{Source: rc.source, Verified: res.Verified, Body: body}
 	if rc.eventID != nil {
 		id, found := rc.eventID.compute(r, body, doc)
 		if !found && rc.dedupeOn() {

@@ -1,0 +1,161 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/hookgate/hookgate/sender"
+	"go.uber.org/zap"
+)
+
+// EndpointConfig is one outbound endpoint: where published events of matching types are
+// delivered.
+type EndpointConfig struct {
+	// Name identifies the endpoint in the admin API, metrics and delivery ids: 1-64
+	// letters, digits, '_', '-' or '.'. Required.
+	Name string `json:"name"`
+	// URL is where events are POSTed (http or https). Required.
+	URL string `json:"url"`
+	// Events are glob patterns on the event type ("contact.*"). Default: every event.
+	Events []string `json:"events,omitempty"`
+	// Headers are added to every delivery. Values may be placeholders ({env.NAME}),
+	// expanded at provision.
+	Headers http.Header `json:"headers,omitempty"`
+	// BasicAuth sends HTTP Basic credentials. The password should be a placeholder.
+	BasicAuth *BasicAuthConfig `json:"basic_auth,omitempty"`
+	// Sign signs every delivery. Only the "standard" scheme (Standard Webhooks) exists.
+	Sign *SignConfig `json:"sign,omitempty"`
+	// ConnectTimeout bounds DNS, TCP connect and TLS. Default 5s.
+	ConnectTimeout caddy.Duration `json:"connect_timeout,omitempty"`
+	// ResponseTimeout bounds the wait for the answer. Default 60s.
+	ResponseTimeout caddy.Duration `json:"response_timeout,omitempty"`
+	// Retry is the retry schedule: the delay before each further attempt; the delivery
+	// is dead-lettered after the last. Default 5s 5m 30m 2h 5h 10h 10h, each with ±20%
+	// jitter.
+	Retry []caddy.Duration `json:"retry,omitempty"`
+	// RetryOff makes the first failed attempt final (dead-lettered). Default false.
+	RetryOff bool `json:"retry_off,omitempty"`
+	// RateLimit caps attempts, as "<n>/<unit>" (unit s, m or h), per Caddy instance.
+	// Default: no limit.
+	RateLimit string `json:"rate_limit,omitempty"`
+	// AllowPrivate permits loopback, private, link-local, unique-local, CGNAT and
+	// cloud-metadata targets. Default false: such addresses are refused at dial time.
+	AllowPrivate bool `json:"allow_private,omitempty"`
+	// Concurrency is how many attempts to this endpoint run at once per instance.
+	// Default 16.
+	Concurrency int `json:"concurrency,omitempty"`
+}
+
+// BasicAuthConfig holds HTTP Basic credentials.
+type BasicAuthConfig struct {
+	// Username is the user name.
+	Username string `json:"username"`
+	// Password is the password; use a placeholder ({env.NAME}).
+	Password string `json:"password"`
+}
+
+// SignConfig configures delivery signatures.
+type SignConfig struct {
+	// Scheme is "standard" (Standard Webhooks). Default "standard".
+	Scheme string `json:"scheme,omitempty"`
+	// Secrets are whsec_ secrets; every one signs (rotation). Use placeholders.
+	Secrets []string `json:"secrets"`
+}
+
+// parseRate reads "<n>/<unit>" as events per second.
+func parseRate(s string) (float64, error) {
+	n, unit, ok := strings.Cut(s, "/")
+	v, err := strconv.ParseFloat(n, 64)
+	if !ok || err != nil || v <= 0 {
+		return 0, fmt.Errorf("rate_limit %q: want <n>/<unit>, e.g. 10/s or 600/m", s)
+	}
+	switch unit {
+	case "s", "sec", "second":
+		return v, nil
+	case "m", "min", "minute":
+		return v / 60, nil
+	case "h", "hour":
+		return v / 3600, nil
+	}
+	return 0, fmt.Errorf("rate_limit %q: unit must be s, m or h", s)
+}
+
+// build turns the config into a prepared sender.Endpoint, expanding placeholders.
+func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
+	repl := caddy.NewReplacer()
+	e := &sender.Endpoint{
+		Name:            c.Name,
+		Events:          c.Events,
+		ConnectTimeout:  time.Duration(c.ConnectTimeout),
+		ResponseTimeout: time.Duration(c.ResponseTimeout),
+		AllowPrivate:    c.AllowPrivate,
+		Concurrency:     c.Concurrency,
+		Header:          http.Header{},
+	}
+	var err error
+	if e.URL, err = repl.ReplaceOrErr(c.URL, true, true); err != nil {
+		return nil, fmt.Errorf("endpoint %s: url: %v", c.Name, err)
+	}
+	for k, vs := range c.Headers {
+		for _, v := range vs {
+			x, err := repl.ReplaceOrErr(v, true, true)
+			if err != nil {
+				return nil, fmt.Errorf("endpoint %s: header %s: %v", c.Name, k, err)
+			}
+			e.Header.Add(k, x)
+		}
+	}
+	what := "endpoint " + c.Name
+	if c.BasicAuth != nil {
+		user, err := repl.ReplaceOrErr(c.BasicAuth.Username, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("%s: basic_auth user: %v", what, err)
+		}
+		pass, err := expandSecret(repl, what+" basic_auth", c.BasicAuth.Password, logger)
+		if err != nil {
+			return nil, err
+		}
+		r := http.Request{Header: http.Header{}}
+		r.SetBasicAuth(user, pass)
+		e.Header.Set("Authorization", r.Header.Get("Authorization"))
+	}
+	if c.Sign != nil {
+		if c.Sign.Scheme != "" && c.Sign.Scheme != "standard" {
+			return nil, fmt.Errorf("%s: sign %q: only 'standard' (Standard Webhooks) signs deliveries", what, c.Sign.Scheme)
+		}
+		if len(c.Sign.Secrets) == 0 {
+			return nil, fmt.Errorf("%s: sign standard needs at least one whsec_ secret", what)
+		}
+		for _, s := range c.Sign.Secrets {
+			v, err := expandSecret(repl, what+" sign", s, logger)
+			if err != nil {
+				return nil, err
+			}
+			e.SigningSecrets = append(e.SigningSecrets, v)
+		}
+	}
+	if c.RetryOff {
+		e.Retry = []time.Duration{}
+	} else if c.Retry != nil {
+		e.Retry = []time.Duration{}
+		for _, d := range c.Retry {
+			if d <= 0 {
+				return nil, fmt.Errorf("%s: retry delays must be positive", what)
+			}
+			e.Retry = append(e.Retry, time.Duration(d))
+		}
+	}
+	if c.RateLimit != "" {
+		if e.RatePerSecond, err = parseRate(c.RateLimit); err != nil {
+			return nil, fmt.Errorf("%s: %v", what, err)
+		}
+	}
+	if err := e.Prepare(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}

@@ -1,0 +1,37 @@
+package receiver
+
+import "net/http"
+
+// ReadJSONBody applies the inbound body rules to a request that is not a webhook (the
+// outbound publish endpoint uses it): POST only (405), a JSON content type (415), at most
+// maxBody bytes (413, read stops there), valid JSON within the depth and number limits
+// (400 with the byte offset). It returns the exact body bytes, or the problem to answer.
+func ReadJSONBody(r *http.Request, maxBody int64) ([]byte, *Problem) {
+	if r.Method != http.MethodPost {
+		return nil, newProblem(http.StatusMethodNotAllowed, ReasonMethod, "Method Not Allowed",
+			"events are published with POST, not "+r.Method).withHeader("Allow", "POST")
+	}
+	if p := checkContentType(r.Header.Get("Content-Type")); p != nil {
+		return nil, p
+	}
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	body, p := readBody(r, maxBody)
+	if p != nil {
+		return nil, p
+	}
+	if _, p := parseJSON(body, false); p != nil {
+		return nil, p
+	}
+	return body, nil
+}
+
+// NewProblem returns a problem with the given status, reason, title and detail, for
+// handlers outside this package that answer in the same format.
+func NewProblem(status int, reason Reason, title, detail string) *Problem {
+	return newProblem(status, reason, title, detail)
+}
+
+// WithHeader adds a header to send with the problem.
+func (p *Problem) WithHeader(k, v string) *Problem { return p.withHeader(k, v) }
