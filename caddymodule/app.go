@@ -83,6 +83,10 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.dispatcher = new(atomic.Pointer[sender.Dispatcher])
+	a.observer = observer{}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	if a.Store == nil {
 		a.Store = &StoreConfig{}
 	}
@@ -181,12 +185,14 @@ func (a *App) Start() error {
 	}
 	a.dispatcher.Store(d)
 	d.Start()
+	activeApp.Store(a)
 	return nil
 }
 
 // Stop stops the delivery workers (attempts in progress get a few seconds to finish);
 // the store is shared with the config that replaces this one and is released in Cleanup.
 func (a *App) Stop() error {
+	activeApp.CompareAndSwap(a, nil)
 	if a.dispatcher == nil {
 		return nil
 	}
@@ -223,4 +229,23 @@ func (a *App) notify(names ...string) {
 	if d := a.dispatcher.Load(); d != nil {
 		d.Notify(names)
 	}
+}
+
+// notifyAll wakes every endpoint's workers.
+func (a *App) notifyAll() {
+	names := make([]string, 0, len(a.endpoints))
+	for _, e := range a.endpoints {
+		names = append(names, e.Name)
+	}
+	a.notify(names...)
+}
+
+// endpoint returns the named endpoint (configured or inbound).
+func (a *App) endpoint(name string) (*sender.Endpoint, bool) {
+	for _, e := range a.endpoints {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return nil, false
 }

@@ -192,6 +192,9 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 // Provision compiles the schema, resolves secrets and finds the store.
 func (h *Receive) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	o, err := h.options(h.logger)
 	if err != nil {
 		return err
@@ -261,7 +264,8 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.webhook.duplicate", res.Duplicate)
 		repl.Set("http.webhook.outcome", string(res.Reason))
 	}
-	if ce := h.logger.Check(zapcore.DebugLevel, "webhook"); ce != nil {
+	observeInbound(h.rc.Source(), res)
+	if ce := h.logger.Check(zapcore.InfoLevel, "webhook"); ce != nil {
 		ce.Write(zap.String("source", h.rc.Source()), zap.String("event_id", res.EventID),
 			zap.String("outcome", string(res.Reason)), zap.Int("status", res.Status),
 			zap.Duration("latency", time.Since(start)), zap.Error(err))

@@ -1,0 +1,312 @@
+package integration
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/redistest"
+)
+
+const outboundCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		{STORE}
+		endpoint erp {
+			url {SINK}/erp
+			events contact.* deal.won
+			header X-Partner-Key {env.PARTNER_KEY}
+			sign standard {env.ERP_WHSEC}
+			retry 100ms 100ms 100ms
+			allow_private
+		}
+		endpoint all {
+			url {SINK}/all
+			retry 100ms
+			allow_private
+			{ALL_EXTRA}
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /publish {
+		webhook_publish {
+			max_body 64KB
+		}
+	}
+	handle /ploomes {
+		webhook_receive ploomes {
+			validation_key {env.PLOOMES_KEY}
+			mode async
+			deliver_to {SINK}/inbound
+		}
+	}
+}
+`
+
+var whsec = "whsec_" + base64.StdEncoding.EncodeToString([]byte("integration-test-secret-32-bytes"))
+
+func outboundConfig(store, sink, allExtra string) string {
+	return strings.NewReplacer("{STORE}", store, "{SINK}", sink, "{ALL_EXTRA}", allExtra).Replace(outboundCaddyfile)
+}
+
+var outboundEnv = []string{"PARTNER_KEY=pk-1", "ERP_WHSEC=" + whsec, "PLOOMES_KEY=pl-123"}
+
+// verifyStandard is an independent Standard Webhooks check (spec: HMAC-SHA256 of
+// "id.timestamp.body" keyed by the base64 part of whsec_, "v1,<base64>" entries).
+func verifyStandard(secret string, h http.Header, body []byte) bool {
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "%s.%s.%s", h.Get("Webhook-Id"), h.Get("Webhook-Timestamp"), body)
+	want := base64.StdEncoding.EncodeToString(m.Sum(nil))
+	for _, p := range strings.Fields(h.Get("Webhook-Signature")) {
+		if v, sig, _ := strings.Cut(p, ","); v == "v1" && hmac.Equal([]byte(sig), []byte(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func byPath(got []Received, path string) []Received {
+	var out []Received
+	for _, r := range got {
+		if r.Path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestPublishDeliversSignedToMatchingEndpoints(t *testing.T) {
+	be := startBackend(t)
+	c := startCaddy(t, outboundConfig("store embedded", be.URL, ""), outboundEnv...)
+	body := []byte(`{"contact":{"id":42,"name":"Ana"}}`)
+	code, _, rb := send(t, c.Base()+"/publish", body, "Webhook-Event-Type", "contact.created")
+	var ans struct {
+		ID        string `json:"id"`
+		Endpoints int    `json:"endpoints"`
+	}
+	_ = json.Unmarshal(rb, &ans)
+	if code != 202 || ans.Endpoints != 2 || !strings.HasPrefix(ans.ID, "evt_") {
+		t.Fatalf("publish: %d %s", code, rb)
+	}
+	waitUntil(t, "two deliveries", 10*time.Second, func() bool { return be.Count() == 2 })
+	erp := byPath(be.Got(), "/erp")
+	if len(erp) != 1 {
+		t.Fatalf("erp got %d", len(erp))
+	}
+	r := erp[0]
+	if string(r.Body) != string(body) || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Webhook-Id") != ans.ID ||
+		r.Header.Get("X-Partner-Key") != "pk-1" || !verifyStandard(whsec, r.Header, r.Body) {
+		t.Fatalf("erp delivery: %+v %s", r.Header, r.Body)
+	}
+	if all := byPath(be.Got(), "/all"); len(all) != 1 || all[0].Header.Get("Webhook-Signature") != "" {
+		t.Fatalf("'all' delivery: %+v", all)
+	}
+
+	// A type only "all" takes, via ?type=.
+	code, _, rb = send(t, c.Base()+"/publish?type=invoice.paid", []byte(`{"n":1}`))
+	if code != 202 || !strings.Contains(string(rb), `"endpoints":1`) {
+		t.Fatalf("?type=: %d %s", code, rb)
+	}
+	waitUntil(t, "third delivery", 10*time.Second, func() bool { return be.Count() == 3 })
+}
+
+func TestPublishIdempotencyAndBadInput(t *testing.T) {
+	be := startBackend(t)
+	c := startCaddy(t, outboundConfig("store embedded", be.URL, ""), outboundEnv...)
+	u := c.Base() + "/publish"
+	body := []byte(`{"deal":7}`)
+	code, h1, rb1 := send(t, u, body, "Webhook-Event-Type", "deal.won", "Idempotency-Key", "order-7")
+	code2, h2, rb2 := send(t, u, body, "Webhook-Event-Type", "deal.won", "Idempotency-Key", "order-7")
+	if code != 202 || code2 != 202 || string(rb1) != string(rb2) || h1.Get("Idempotent-Replayed") != "" || h2.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("repeat publish: %d %s / %d %s %v", code, rb1, code2, rb2, h2)
+	}
+	waitUntil(t, "deliveries", 10*time.Second, func() bool { return be.Count() == 2 })
+	time.Sleep(300 * time.Millisecond)
+	if be.Count() != 2 {
+		t.Fatalf("a repeated publish was delivered again: %d deliveries", be.Count())
+	}
+	cases := []struct {
+		name   string
+		url    string
+		body   string
+		hdr    []string
+		status int
+		detail string
+	}{
+		{"same key, other body", u, `{"deal":8}`, []string{"Webhook-Event-Type", "deal.won", "Idempotency-Key", "order-7"}, 422, "different body"},
+		{"no type", u, `{}`, nil, 400, "Webhook-Event-Type"},
+		{"type with spaces", u, `{}`, []string{"Webhook-Event-Type", "a b"}, 400, "printable"},
+		{"not JSON type", u, `{}`, []string{"Content-Type", "text/plain", "Webhook-Event-Type", "x"}, 415, ""},
+		{"invalid JSON", u, `{"a":}`, []string{"Webhook-Event-Type", "x"}, 400, ""},
+		{"too large", u, `{"a":"` + strings.Repeat("x", 70000) + `"}`, []string{"Webhook-Event-Type", "x"}, 413, ""},
+	}
+	for _, tc := range cases {
+		code, h, rb := send(t, tc.url, []byte(tc.body), tc.hdr...)
+		if code != tc.status || h.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(rb), tc.detail) {
+			t.Errorf("%s: %d %s %s", tc.name, code, h.Get("Content-Type"), rb)
+		}
+	}
+	req, _ := http.NewRequest("GET", u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
+		t.Fatalf("GET: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	var invalid map[string]any
+	_, _, rb := send(t, u, []byte(`{"a":}`), "Webhook-Event-Type", "x")
+	_ = json.Unmarshal(rb, &invalid)
+	if invalid["offset"] != float64(5) {
+		t.Fatalf("invalid JSON offset: %s", rb)
+	}
+}
+
+func TestAsyncInboundQueuesThenDelivers(t *testing.T) {
+	be := startBackend(t)
+	be.SetStatus(func(n int) int {
+		if n == 1 {
+			return 503
+		}
+		return 200
+	})
+	c := startCaddy(t, outboundConfig("store embedded", be.URL, ""), outboundEnv...)
+	ev := sample(t, "ploomes/contact-update.json")
+	code, _, rb := send(t, c.Base()+"/ploomes", ev, "X-Ploomes-Validation-Key", "pl-123")
+	if code != 202 || !strings.Contains(string(rb), `"id"`) {
+		t.Fatalf("async receive: %d %s", code, rb)
+	}
+	var ans struct{ ID string }
+	_ = json.Unmarshal(rb, &ans)
+	// The first attempt gets 503; the retry (5s by default) delivers it.
+	waitUntil(t, "the retry", 15*time.Second, func() bool { return be.Count() == 2 })
+	r := be.Got()[1]
+	if r.Path != "/inbound" || string(r.Body) != string(ev) || r.Header.Get("X-Webhook-Event-Id") != ans.ID ||
+		r.Header.Get("X-Webhook-Source") != "ploomes" || r.Header.Get("X-Ploomes-Validation-Key") != "" || r.Header.Get("Webhook-Id") == "" {
+		t.Fatalf("delivered: %s %v", r.Path, r.Header)
+	}
+	// A duplicate is answered from the dedupe store and not queued again.
+	code, h, _ := send(t, c.Base()+"/ploomes", ev, "X-Ploomes-Validation-Key", "pl-123")
+	if code != 200 || h.Get("Webhook-Duplicate") != "true" {
+		t.Fatalf("duplicate: %d %v", code, h)
+	}
+	// Refusals are the same as in sync mode.
+	if code, _, _ := send(t, c.Base()+"/ploomes", ev, "X-Ploomes-Validation-Key", "wrong"); code != 401 {
+		t.Fatalf("wrong key: %d", code)
+	}
+}
+
+func TestPrivateTargetRefusedWithoutAllowPrivate(t *testing.T) {
+	be := startBackend(t)
+	cfg := strings.Replace(outboundConfig("store embedded", be.URL, ""), "retry 100ms\n\t\t\tallow_private", "retry off", 1)
+	c := startCaddy(t, cfg, outboundEnv...)
+	if code, _, rb := send(t, c.Base()+"/publish", []byte(`{}`), "Webhook-Event-Type", "invoice.paid"); code != 202 {
+		t.Fatalf("publish: %d %s", code, rb)
+	}
+	waitUntil(t, "a dead letter", 10*time.Second, func() bool {
+		var ds []map[string]any
+		getJSON(t, c.AdminURL()+"/webhooks/deliveries?endpoint=all&state=dead", &ds)
+		return len(ds) == 1 && strings.Contains(fmt.Sprint(ds[0]["attempts"]), "blocked")
+	})
+	if be.Count() != 0 {
+		t.Fatalf("a loopback target got %d requests without allow_private", be.Count())
+	}
+}
+
+// publishMany publishes n events with distinct Idempotency-Keys, 16 at a time, and
+// returns their ids; every one must get a 202.
+func publishMany(t *testing.T, url string, n int) []string {
+	ids := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				code, _, rb := send(t, url, []byte(fmt.Sprintf(`{"n":%d}`, i)), "Webhook-Event-Type", "invoice.paid", "Idempotency-Key", fmt.Sprint("k", i))
+				var ans struct{ ID string }
+				if code != 202 || json.Unmarshal(rb, &ans) != nil {
+					t.Errorf("publish %d: %d %s", i, code, rb)
+					return
+				}
+				ids[i] = ans.ID
+			}
+		}()
+	}
+	wg.Wait()
+	return ids
+}
+
+// Publish 2,000 events, kill -9 Caddy twice while they are being delivered, restart it:
+// every event reaches the sink at least once.
+func TestKill9DuringDeliveryLosesNothing(t *testing.T) {
+	for _, store := range []string{"embedded", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			storeLine := "store embedded"
+			if store == "redis" {
+				storeLine = "store redis " + redistest.Start(t).URL()
+			}
+			be := startBackend(t)
+			be.delay = 2 * time.Millisecond
+			// Only the "all" endpoint takes invoice.paid.
+			c := startCaddy(t, outboundConfig(storeLine, be.URL, "concurrency 4"), outboundEnv...)
+			const n = 2000
+			ids := publishMany(t, c.Base()+"/publish", n)
+			for kill := 1; kill <= 2; kill++ {
+				at := be.Count() + 200
+				waitUntil(t, "deliveries in progress", 60*time.Second, func() bool { return be.Count() >= at })
+				c.Kill()
+				t.Logf("kill -9 #%d after %d deliveries", kill, be.Count())
+				c.start()
+			}
+			seen := map[string]int{}
+			waitUntil(t, "every event delivered", 120*time.Second, func() bool {
+				for k := range seen {
+					delete(seen, k)
+				}
+				for _, r := range be.Got() {
+					seen[r.Header.Get("Webhook-Id")]++
+				}
+				for _, id := range ids {
+					if seen[id] == 0 {
+						return false
+					}
+				}
+				return true
+			})
+			twice := 0
+			for _, id := range ids {
+				if seen[id] > 1 {
+					twice++
+				}
+			}
+			t.Logf("%s: %d events published, all %d delivered, %d arrived more than once (%d requests)", store, n, n, twice, be.Count())
+		})
+	}
+}

@@ -1,0 +1,197 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hookgate/hookgate/receiver"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The collectors are created once per process and registered on every config's registry
+// (Caddy makes a fresh one per config load), ignoring "already registered": series survive
+// reloads and no registration ever panics.
+var (
+	inboundRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhook", Name: "inbound_requests_total",
+		Help: "Inbound webhook requests by source (preset) and outcome (accepted, queued, duplicate, or the rejection reason).",
+	}, []string{"source", "outcome"})
+	inboundStages = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy", Subsystem: "webhook", Name: "inbound_stage_duration_seconds",
+		Help:    "Time spent in each inbound stage: auth, parse, validate, store.",
+		Buckets: []float64{.00001, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5},
+	}, []string{"source", "stage"})
+	outboundAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhook", Name: "outbound_attempts_total",
+		Help: "Delivery attempts by endpoint and outcome (delivered, retry, dead, gone).",
+	}, []string{"endpoint", "outcome"})
+	deliveryDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy", Subsystem: "webhook", Name: "delivery_duration_seconds",
+		Help:    "Duration of delivery attempts by endpoint.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"endpoint"})
+	queueDepthDesc = prometheus.NewDesc("caddy_webhook_queue_depth",
+		"Deliveries in the queue by endpoint and state (pending, dead; delivered counts every delivery ever delivered).",
+		[]string{"endpoint", "state"}, nil)
+)
+
+// queueDepth reads the running app's queue at scrape time.
+type queueDepth struct{}
+
+func (queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepthDesc }
+
+func (queueDepth) Collect(ch chan<- prometheus.Metric) {
+	app := activeApp.Load()
+	if app == nil {
+		return
+	}
+	for _, e := range app.endpoints {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := app.Queue().Status(ctx, e.Name)
+		cancel()
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending), e.Name, "pending")
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Dead), e.Name, "dead")
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Delivered), e.Name, "delivered")
+	}
+}
+
+var collectors = []prometheus.Collector{inboundRequests, inboundStages, outboundAttempts, deliveryDuration, queueDepth{}}
+
+// registerMetrics registers Hookgate's collectors on a config's registry.
+func registerMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// observer feeds delivery attempts to the metrics.
+type observer struct{}
+
+func (observer) Attempted(endpoint, outcome string, status int, latency time.Duration) {
+	outboundAttempts.WithLabelValues(endpoint, outcome).Inc()
+	deliveryDuration.WithLabelValues(endpoint).Observe(latency.Seconds())
+}
+
+// sourceMetrics holds one source's pre-resolved series, so the request path does no label
+// lookups for stages.
+type sourceMetrics struct {
+	auth, parse, validate, store prometheus.Observer
+}
+
+var sourceSeries sync.Map // source -> *sourceMetrics
+
+func seriesFor(source string) *sourceMetrics {
+	if v, ok := sourceSeries.Load(source); ok {
+		return v.(*sourceMetrics)
+	}
+	m := &sourceMetrics{
+		auth:     inboundStages.WithLabelValues(source, "auth"),
+		parse:    inboundStages.WithLabelValues(source, "parse"),
+		validate: inboundStages.WithLabelValues(source, "validate"),
+		store:    inboundStages.WithLabelValues(source, "store"),
+	}
+	v, _ := sourceSeries.LoadOrStore(source, m)
+	return v.(*sourceMetrics)
+}
+
+// observeInbound records one inbound request in the metrics and the admin counters.
+func observeInbound(source string, res receiver.Result) {
+	inboundRequests.WithLabelValues(source, string(res.Reason)).Inc()
+	m := seriesFor(source)
+	if res.Stages.Auth > 0 {
+		m.auth.Observe(res.Stages.Auth.Seconds())
+	}
+	if res.Stages.Parse > 0 {
+		m.parse.Observe(res.Stages.Parse.Seconds())
+	}
+	if res.Stages.Validate > 0 {
+		m.validate.Observe(res.Stages.Validate.Seconds())
+	}
+	if res.Stages.Store > 0 {
+		m.store.Observe(res.Stages.Store.Seconds())
+	}
+	inbound.add(source, res)
+}
+
+// inboundCounters are the per-route counters of GET /webhooks/inbound, kept for the life
+// of the process (across reloads).
+type inboundCounters struct {
+	mu     sync.Mutex
+	routes map[string]*routeCounters
+}
+
+type routeCounters struct {
+	Received   int64            `json:"received"`
+	Accepted   int64            `json:"accepted"`
+	Queued     int64            `json:"queued"`
+	Duplicates int64            `json:"duplicates"`
+	Rejected   map[string]int64 `json:"rejected"`
+	LastAt     *time.Time       `json:"last_at,omitempty"`
+}
+
+var inbound = &inboundCounters{routes: map[string]*routeCounters{}}
+
+func (c *inboundCounters) add(source string, res receiver.Result) {
+	now := time.Now().UTC()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rc := c.routes[source]
+	if rc == nil {
+		rc = &routeCounters{Rejected: map[string]int64{}}
+		c.routes[source] = rc
+	}
+	rc.Received++
+	rc.LastAt = &now
+	switch res.Reason {
+	case receiver.ReasonAccepted:
+		if res.Status >= 200 && res.Status < 300 {
+			rc.Accepted++
+		} else {
+			rc.Rejected["backend_"+strconv.Itoa(res.Status)]++
+		}
+	case receiver.ReasonQueued:
+		rc.Queued++
+	case receiver.ReasonDuplicate, receiver.ReasonInFlight:
+		rc.Duplicates++
+	default:
+		rc.Rejected[string(res.Reason)]++
+	}
+}
+
+// routeJSON is one route in GET /webhooks/inbound.
+type routeJSON struct {
+	Route string `json:"route"`
+	routeCounters
+}
+
+func (c *inboundCounters) snapshot() []routeJSON {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := []routeJSON{}
+	for name, rc := range c.routes {
+		cp := *rc
+		cp.Rejected = map[string]int64{}
+		for k, v := range rc.Rejected {
+			cp.Rejected[k] = v
+		}
+		out = append(out, routeJSON{Route: name, routeCounters: cp})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Route < out[j].Route })
+	return out
+}
