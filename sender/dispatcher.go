@@ -162,7 +162,7 @@ type runner struct {
 }
 
 func newRunner(d *Dispatcher, e *Endpoint) *runner {
-	r := &runner{d: d, e: e, jobs: make(chan queue.Delivery, e.Concurrency), results: make(chan queue.Result, e.Concurrency),
+	r := &runner{d: d, e: e, jobs: make(chan queue.Delivery, e.Concurrency), results: make(chan queue.Result, 4*e.Concurrency),
 		wake: make(chan struct{}, 1)}
 	if e.RatePerSecond > 0 {
 		burst := int(e.RatePerSecond)
@@ -216,9 +216,13 @@ func (r *runner) stopping() bool {
 func (r *runner) lease() {
 	log := r.d.opts.Logger
 	failures := 0
+	// Lease in batches: wait until a quarter of the slots are free (or all work is done)
+	// rather than making one store call per freed slot.
+	batch := max(int64(r.e.Concurrency)/4, 1)
 	for !r.stopping() {
-		free := int64(r.e.Concurrency) - r.inflight.Load()
-		if free > 0 {
+		inflight := r.inflight.Load()
+		free := int64(r.e.Concurrency) - inflight
+		if free >= batch || (free > 0 && inflight == 0) {
 			got, err := r.d.store.Lease(r.d.ctx, r.e.Name, int(free), time.Now(), r.e.leaseFor())
 			if err != nil {
 				failures++
@@ -264,7 +268,11 @@ func (r *runner) work() {
 			unstarted = append(unstarted, dl)
 			continue
 		}
+		// The slot frees now; the delivery stays leased in the store until its result is
+		// written, so nobody else attempts it meanwhile.
 		r.results <- r.judge(dl, a)
+		r.inflight.Add(-1)
+		r.poke()
 	}
 	if len(unstarted) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -310,7 +318,7 @@ func (r *runner) judge(dl queue.Delivery, a attempt) queue.Result {
 }
 
 func (r *runner) finish() {
-	batch := make([]queue.Result, 0, 128)
+	batch := make([]queue.Result, 0, 512)
 	for res := range r.results {
 		batch = append(batch[:0], res)
 	drain:
@@ -326,8 +334,6 @@ func (r *runner) finish() {
 			}
 		}
 		r.write(batch)
-		r.inflight.Add(-int64(len(batch)))
-		r.poke()
 	}
 }
 

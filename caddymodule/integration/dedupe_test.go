@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -204,6 +205,8 @@ func TestReloadKeepsEmbeddedStore(t *testing.T) {
 	if err != nil || resp != 200 {
 		t.Fatalf("reload: %d %v\n%s", resp, err, c.Log())
 	}
+	// The old server closed its connections; do not race a reused one.
+	http.DefaultClient.CloseIdleConnections()
 	code, h, _ := send(t, c.Base()+"/totvs", ev, "X-Api-Key", "tk-456")
 	if code != 200 || h.Get("Webhook-Duplicate") != "true" {
 		t.Fatalf("after reload: %d dup=%q\n%s", code, h.Get("Webhook-Duplicate"), c.Log())

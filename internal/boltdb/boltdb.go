@@ -13,6 +13,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// BatchDelay is how long bbolt's Batch waits for more writers before committing.
+const BatchDelay = time.Millisecond
+
 // Handle is a lazily opened bbolt file. It is safe for concurrent use.
 type Handle struct {
 	path string
@@ -52,6 +55,11 @@ func (h *Handle) DB() (*bolt.DB, error) {
 		}
 		return nil, fmt.Errorf("opening store file %s: %w", h.path, err)
 	}
+	// Batch (used to make accepted events durable) groups concurrent writers into one
+	// commit. Its default 10ms wait for company caps each writer at 100 commits/s; a
+	// commit here costs one fsync, and writers that arrive while one runs join the next
+	// batch anyway, so a short wait is enough to group them.
+	db.MaxBatchDelay = BatchDelay
 	h.db = db
 	return db, nil
 }

@@ -7,12 +7,14 @@ package redistest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,15 +48,36 @@ func Binary(t testing.TB) string {
 }
 
 // FreePort returns a loopback port that was free a moment ago.
+//
+// Ports come from 20000-31999, below Linux's ephemeral range (32768-60999): a port from
+// the ephemeral range can be taken by any outgoing connection's local end while a server
+// that was killed is being restarted on it. A port is never handed out twice by one
+// process.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for i := 0; i < 1000; i++ {
+		p := 20000 + rand.IntN(12000)
+		if portsUsed[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsUsed[p] = true
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-31999")
+	return 0
 }
+
+var (
+	portMu    sync.Mutex
+	portsUsed = map[int]bool{}
+)
 
 // Start starts a redis-server with no persistence on a free port; it is stopped when the
 // test ends. Extra arguments are passed to redis-server.

@@ -196,16 +196,31 @@ func ValidEndpointName(name string) bool { return endpointName.MatchString(name)
 
 // DeliveryID is the id of the delivery of event id to endpoint: the same for the same
 // pair, so Enqueue is idempotent.
+//
+// For ids made by NewEventID the delivery id reuses the event id's time-ordered
+// characters, so the stores insert in key order (far fewer pages written per commit);
+// other ids are hashed.
 func DeliveryID(endpoint, eventID string) string {
+	if len(eventID) == 4+2*idBytes && strings.HasPrefix(eventID, "evt_") && isHex(eventID[4:]) {
+		return endpoint + "~" + eventID[4:]
+	}
 	s := sha256.Sum256([]byte(eventID + "\x00" + endpoint))
-	return endpoint + "~" + hex.EncodeToString(s[:10])
+	return endpoint + "~h" + hex.EncodeToString(s[:12])
 }
 
-// NewDeliveryID returns a fresh random delivery id for endpoint (used by Resend).
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewDeliveryID returns a fresh delivery id for endpoint (used by Resend).
 func NewDeliveryID(endpoint string) string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return endpoint + "~" + hex.EncodeToString(b[:])
+	return endpoint + "~" + NewEventID()[4:]
 }
 
 // EndpointOf returns the endpoint part of a delivery id.
@@ -217,16 +232,25 @@ func EndpointOf(id string) (string, bool) {
 	return id[:i], true
 }
 
-// NewEventID returns a fresh random event id, "evt_" and 26 characters.
+// idBytes is the size of an event id: 6 bytes of milliseconds, 7 random bytes.
+const idBytes = 13
+
+// NewEventID returns a fresh event id: "evt_" and 26 hex characters, the first 12 the
+// time in milliseconds (so ids sort by creation), the rest random.
 func NewEventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return "evt_" + hex.EncodeToString(b[:13])
+	var b [idBytes]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	_, _ = rand.Read(b[6:])
+	return "evt_" + hex.EncodeToString(b[:])
 }
 
 // IdempotentEventID derives the event id of a publish carrying an Idempotency-Key, so a
 // repeat maps to the same event.
 func IdempotentEventID(key string) string {
 	s := sha256.Sum256([]byte("idempotency\x00" + key))
-	return "evt_" + hex.EncodeToString(s[:13])
+	return "evk_" + hex.EncodeToString(s[:idBytes])
 }

@@ -32,7 +32,8 @@ var (
 	bExpiry     = []byte("q_expiry")     // expiry id -> nil (delivered records to delete)
 	bLatest     = []byte("q_latest")     // endpoint 0 type -> event (JSON)
 	bEndpoints  = []byte("q_endpoints")  // endpoint -> status (JSON)
-	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints}
+	bDisabled   = []byte("q_disabled")   // endpoint -> reason, while disabled (read by every Lease)
+	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints, bDisabled}
 )
 
 // Options tune a Store.
@@ -76,23 +77,21 @@ func New(h *boltdb.Handle, opts Options) *Store {
 	return &Store{h: h, opts: opts, leases: map[string]lease{}, stop: make(chan struct{})}
 }
 
-// record is a delivery as stored.
+// record is a delivery as stored (see codec.go). Times are unix nanoseconds.
 type record struct {
-	ID       string          `json:"id"`
-	Endpoint string          `json:"ep"`
-	Event    queue.Event     `json:"ev"`
-	State    queue.State     `json:"st"`
-	N        int             `json:"n"`
-	Attempts []queue.Attempt `json:"att,omitempty"`
-	NextAt   int64           `json:"next"`
-	Created  int64           `json:"cr"`
-	DeadAt   int64           `json:"dead,omitempty"`
-	Expires  int64           `json:"exp,omitempty"`
+	ID       string
+	Endpoint string
+	Event    queue.Event
+	State    queue.State
+	N        int
+	Attempts []queue.Attempt
+	NextAt   int64
+	Created  int64
+	DeadAt   int64
+	Expires  int64
 }
 
 type epStatus struct {
-	Disabled  bool           `json:"disabled,omitempty"`
-	Reason    string         `json:"reason,omitempty"`
 	Delivered int64          `json:"delivered,omitempty"`
 	Last      *queue.Attempt `json:"last,omitempty"`
 }
@@ -192,24 +191,46 @@ func epKey(ep string, t int64, id string) []byte {
 
 func epPrefix(ep string) []byte { return append([]byte(ep), 0) }
 
+// Records and latest events are stored as uvarint(len(meta)) || meta (JSON, without the
+// body) || body, so the body is copied as raw bytes and never base64-encoded.
+func encode(meta any, body []byte) ([]byte, error) {
+	m, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, binary.MaxVarintLen64+len(m)+len(body))
+	out = binary.AppendUvarint(out, uint64(len(m)))
+	out = append(out, m...)
+	return append(out, body...), nil
+}
+
+// decode reads what encode wrote; the body is copied out of bbolt's memory.
+func decode(v []byte, meta any) ([]byte, bool) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || uint64(len(v)-k) < n {
+		return nil, false
+	}
+	if json.Unmarshal(v[k:k+int(n)], meta) != nil {
+		return nil, false
+	}
+	return bytes.Clone(v[k+int(n):]), true
+}
+
 func getRecord(tx *bolt.Tx, id string) (record, bool) {
+	return getRecordWith(tx, id, true)
+}
+
+func getRecordWith(tx *bolt.Tx, id string, attempts bool) (record, bool) {
 	v := tx.Bucket(bDeliveries).Get([]byte(id))
 	if v == nil {
 		return record{}, false
 	}
-	var r record
-	if json.Unmarshal(v, &r) != nil {
-		return record{}, false
-	}
-	return r, true
+	r, err := decodeRecord(v, attempts)
+	return r, err == nil
 }
 
 func putRecord(tx *bolt.Tx, r *record) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bDeliveries).Put([]byte(r.ID), v)
+	return tx.Bucket(bDeliveries).Put([]byte(r.ID), encodeRecord(r))
 }
 
 func getStatus(tx *bolt.Tx, ep string) epStatus {
@@ -247,7 +268,12 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 		ev.Created = time.Now().UTC()
 	}
 	hash := []byte(ev.BodyHash())
-	latest, _ := json.Marshal(ev)
+	meta := ev
+	meta.Body = nil
+	latest, err := encode(meta, ev.Body)
+	if err != nil {
+		return 0, err
+	}
 	created := 0
 	err = db.Batch(func(tx *bolt.Tx) error {
 		created = 0 // Batch may run this function again
@@ -291,24 +317,28 @@ func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Ti
 		return nil, err
 	}
 	var out []queue.Delivery
+	// The lease table is locked before the read transaction begins: Finish drops a lease
+	// only after its commit, so a scan that finds no lease for a delivery is guaranteed to
+	// see that delivery's finished state.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	err = db.View(func(tx *bolt.Tx) error {
-		if getStatus(tx, endpoint).Disabled {
+		if tx.Bucket(bDisabled).Get([]byte(endpoint)) != nil {
 			return nil
 		}
 		prefix := epPrefix(endpoint)
 		limit := append(append([]byte{}, prefix...), u64(now.UnixNano())...)
 		c := tx.Bucket(bDue).Cursor()
-		s.mu.Lock()
-		defer s.mu.Unlock()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
 			if bytes.Compare(k[:len(prefix)+8], limit) > 0 {
 				break
 			}
-			id := string(k[len(prefix)+8:])
-			if l, ok := s.leases[id]; ok && l.until.After(now) {
+			idb := k[len(prefix)+8:]
+			if l, ok := s.leases[string(idb)]; ok && l.until.After(now) {
 				continue
 			}
-			r, ok := getRecord(tx, id)
+			id := string(idb)
+			r, ok := getRecordWith(tx, id, false)
 			if !ok {
 				continue
 			}
@@ -348,8 +378,10 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 		return err
 	}
 	var done []queue.Result
-	err = db.Batch(func(tx *bolt.Tx) error {
+	// One transaction for the whole batch (the caller batches already).
+	err = db.Update(func(tx *bolt.Tx) error {
 		done = done[:0]
+		statuses := map[string]*epStatus{}
 		for _, res := range results {
 			if !s.held(res.Delivery.ID, res.Delivery.Lease) {
 				continue
@@ -366,7 +398,12 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 			if len(r.Attempts) > queue.MaxAttemptsKept {
 				r.Attempts = r.Attempts[len(r.Attempts)-queue.MaxAttemptsKept:]
 			}
-			st := getStatus(tx, r.Endpoint)
+			st := statuses[r.Endpoint]
+			if st == nil {
+				v := getStatus(tx, r.Endpoint)
+				st = &v
+				statuses[r.Endpoint] = st
+			}
 			a := res.Attempt
 			st.Last = &a
 			switch res.Outcome {
@@ -389,13 +426,15 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 					return err
 				}
 			}
-			if err := putStatus(tx, r.Endpoint, st); err != nil {
-				return err
-			}
 			if err := putRecord(tx, &r); err != nil {
 				return err
 			}
 			done = append(done, res)
+		}
+		for ep, st := range statuses {
+			if err := putStatus(tx, ep, *st); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -568,9 +607,11 @@ func (s *Store) Resend(ctx context.Context, endpoint string) (int, error) {
 		now := time.Now()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			var ev queue.Event
-			if json.Unmarshal(v, &ev) != nil {
+			body, ok := decode(v, &ev)
+			if !ok {
 				continue
 			}
+			ev.Body = body
 			ev.Created = now.UTC()
 			if err := queueNew(tx, queue.NewDeliveryID(endpoint), endpoint, ev, now.UnixNano()); err != nil {
 				return err
@@ -601,8 +642,11 @@ func (s *Store) Status(ctx context.Context, endpoint string) (queue.EndpointStat
 	var out queue.EndpointStatus
 	err = db.View(func(tx *bolt.Tx) error {
 		st := getStatus(tx, endpoint)
-		out = queue.EndpointStatus{Disabled: st.Disabled, Reason: st.Reason, Delivered: st.Delivered, Last: st.Last,
+		out = queue.EndpointStatus{Delivered: st.Delivered, Last: st.Last,
 			Pending: countPrefix(tx, bDue, endpoint), Dead: countPrefix(tx, bDead, endpoint)}
+		if reason := tx.Bucket(bDisabled).Get([]byte(endpoint)); reason != nil {
+			out.Disabled, out.Reason = true, string(reason)
+		}
 		return nil
 	})
 	return out, err
@@ -615,11 +659,9 @@ func (s *Store) SetDisabled(ctx context.Context, endpoint string, disabled bool,
 		return err
 	}
 	return db.Update(func(tx *bolt.Tx) error {
-		st := getStatus(tx, endpoint)
-		st.Disabled, st.Reason = disabled, reason
 		if !disabled {
-			st.Reason = ""
+			return tx.Bucket(bDisabled).Delete([]byte(endpoint))
 		}
-		return putStatus(tx, endpoint, st)
+		return tx.Bucket(bDisabled).Put([]byte(endpoint), []byte(reason))
 	})
 }

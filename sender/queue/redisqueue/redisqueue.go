@@ -71,6 +71,34 @@ func classify(op string, err error) error {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
+var scripts = []*redis.Script{enqueueScript, leaseScript, finishScript, releaseScript, requeueScript}
+
+// pipelined runs fn's commands in one pipeline. Scripts go by SHA (EVALSHA: the script
+// text is not resent and rehashed on every call); if a server does not know one yet
+// (first use, a restart, a new cluster node) every script is loaded and the pipeline runs
+// again, which is safe because a NOSCRIPT reply means the script did not run.
+func (s *Store) pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error) {
+	cmds, err := s.c.Pipelined(ctx, fn)
+	if err == nil || !anyNoScript(cmds) {
+		return cmds, err
+	}
+	for _, sc := range scripts {
+		if err := sc.Load(ctx, s.c).Err(); err != nil {
+			return cmds, err
+		}
+	}
+	return s.c.Pipelined(ctx, fn)
+}
+
+func anyNoScript(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
+
 // KEYS: d, due, recent, latest. ARGV: id, ev, type, body, hdr, created, now, latestJSON, trimBefore
 var enqueueScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -112,11 +140,11 @@ func (s *Store) enqueue(ctx context.Context, ev queue.Event, endpoints []string,
 	}
 	now := time.Now()
 	cmds := make([]*redis.Cmd, len(endpoints))
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, ep := range endpoints {
 			t := s.tag(ep)
 			id := idOf(ep)
-			cmds[i] = enqueueScript.Eval(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
+			cmds[i] = enqueueScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
 				id, ev.ID, ev.Type, ev.Body, hdr, ms(ev.Created), ms(now), latest, ms(now.Add(-s.opts.Retention)))
 		}
 		return nil
@@ -214,13 +242,13 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 		return nil
 	}
 	now := ms(time.Now())
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range results {
 			t := s.tag(r.Delivery.Endpoint)
 			id := r.Delivery.ID
 			att, _ := json.Marshal(r.Attempt)
 			outcome := map[queue.Outcome]string{queue.Done: "done", queue.Retry: "retry", queue.Kill: "dead"}[r.Outcome]
-			finishScript.Eval(ctx, p, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"},
+			finishScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"},
 				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, s.opts.Retention.Milliseconds())
 		}
 		return nil
@@ -243,10 +271,10 @@ func (s *Store) Release(ctx context.Context, leased []queue.Delivery) error {
 		return nil
 	}
 	now := ms(time.Now())
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, d := range leased {
 			t := s.tag(d.Endpoint)
-			releaseScript.Eval(ctx, p, []string{t + "due", t + "d:" + d.ID}, d.ID, d.Lease, now)
+			releaseScript.EvalSha(ctx, p, []string{t + "due", t + "d:" + d.ID}, d.ID, d.Lease, now)
 		}
 		return nil
 	})
@@ -258,7 +286,7 @@ func (s *Store) fetch(ctx context.Context, ep string, ids []string) ([]queue.Del
 	t := s.tag(ep)
 	hs := make([]*redis.MapStringStringCmd, len(ids))
 	as := make([]*redis.StringSliceCmd, len(ids))
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			hs[i] = p.HGetAll(ctx, t+"d:"+id)
 			as[i] = p.LRange(ctx, t+"a:"+id, 0, -1)
@@ -365,9 +393,13 @@ redis.call('HINCRBY', KEYS[1], 'lease', 1)
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 return 1`)
 
-func (s *Store) requeue(ctx context.Context, c redis.Scripter, ep, id string) *redis.Cmd {
+func (s *Store) requeue(ctx context.Context, c redis.Scripter, ep, id string, bySHA bool) *redis.Cmd {
 	t := s.tag(ep)
-	return requeueScript.Eval(ctx, c, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead"}, id, ms(time.Now()))
+	keys := []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead"}
+	if bySHA {
+		return requeueScript.EvalSha(ctx, c, keys, id, ms(time.Now()))
+	}
+	return requeueScript.Run(ctx, c, keys, id, ms(time.Now()))
 }
 
 // Requeue implements queue.Store.
@@ -376,7 +408,7 @@ func (s *Store) Requeue(ctx context.Context, id string) error {
 	if !ok {
 		return queue.ErrNotFound
 	}
-	v, err := s.requeue(ctx, s.c, ep, id).Int()
+	v, err := s.requeue(ctx, s.c, ep, id, false).Int()
 	if err != nil {
 		return classify("requeue", err)
 	}
@@ -393,9 +425,9 @@ func (s *Store) RequeueDead(ctx context.Context, endpoint string) (int, error) {
 		return 0, classify("requeue", err)
 	}
 	cmds := make([]*redis.Cmd, len(ids))
-	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = s.requeue(ctx, p, endpoint, id)
+			cmds[i] = s.requeue(ctx, p, endpoint, id, true)
 		}
 		return nil
 	})
@@ -438,7 +470,7 @@ func (s *Store) Status(ctx context.Context, endpoint string) (queue.EndpointStat
 	t := s.tag(endpoint)
 	var pending, dead *redis.IntCmd
 	var ep *redis.MapStringStringCmd
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
 		pending = p.ZCard(ctx, t+"due")
 		dead = p.ZCard(ctx, t+"dead")
 		ep = p.HGetAll(ctx, t+"ep")

@@ -1,0 +1,136 @@
+package boltqueue
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/hookgate/hookgate/sender/queue"
+)
+
+// A record is stored in a compact binary form (it is rewritten on every attempt, so JSON's
+// cost showed up in the delivery benchmark):
+//
+//	version byte (1)
+//	strings ID, Endpoint, Event.ID, Event.Type, State, header JSON ("" for none)
+//	varints Event.Created, N, NextAt, Created, DeadAt, Expires (unix nanos / counts)
+//	uvarint attempt count, then per attempt: varint At, uvarint Status, varint Latency, string Error
+//	the body, to the end
+//
+// Strings are uvarint length then bytes.
+const codecVersion = 1
+
+var errCorrupt = errors.New("corrupt queue record")
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func encodeRecord(r *record) []byte {
+	hdr := ""
+	if len(r.Event.Header) > 0 {
+		h, _ := json.Marshal(r.Event.Header)
+		hdr = string(h)
+	}
+	b := make([]byte, 0, 96+len(r.ID)*2+len(hdr)+len(r.Attempts)*24+len(r.Event.Body))
+	b = append(b, codecVersion)
+	for _, s := range []string{r.ID, r.Endpoint, r.Event.ID, r.Event.Type, string(r.State), hdr} {
+		b = appendString(b, s)
+	}
+	var created int64
+	if !r.Event.Created.IsZero() {
+		created = r.Event.Created.UnixNano()
+	}
+	for _, v := range []int64{created, int64(r.N), r.NextAt, r.Created, r.DeadAt, r.Expires} {
+		b = binary.AppendVarint(b, v)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Attempts)))
+	for _, a := range r.Attempts {
+		b = binary.AppendVarint(b, a.At.UnixNano())
+		b = binary.AppendUvarint(b, uint64(a.Status))
+		b = binary.AppendVarint(b, int64(a.Latency))
+		b = appendString(b, a.Error)
+	}
+	return append(b, r.Event.Body...)
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) string() string {
+	n := r.uvarint()
+	if r.err != nil || uint64(len(r.b)) < n {
+		r.err = errCorrupt
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+// decodeRecord reads what encodeRecord wrote; with attempts false the history is
+// skipped (Lease does not need it). The body is copied out of bbolt's memory.
+func decodeRecord(v []byte, attempts bool) (record, error) {
+	if len(v) == 0 || v[0] != codecVersion {
+		return record{}, errCorrupt
+	}
+	rd := &reader{b: v[1:]}
+	var r record
+	r.ID, r.Endpoint, r.Event.ID, r.Event.Type = rd.string(), rd.string(), rd.string(), rd.string()
+	r.State = queue.State(rd.string())
+	if hdr := rd.string(); hdr != "" {
+		var h http.Header
+		if json.Unmarshal([]byte(hdr), &h) == nil {
+			r.Event.Header = h
+		}
+	}
+	if c := rd.varint(); c != 0 {
+		r.Event.Created = time.Unix(0, c).UTC()
+	}
+	r.N = int(rd.varint())
+	r.NextAt, r.Created, r.DeadAt, r.Expires = rd.varint(), rd.varint(), rd.varint(), rd.varint()
+	n := rd.uvarint()
+	if rd.err != nil || n > queue.MaxAttemptsKept+1 {
+		return record{}, errCorrupt
+	}
+	if attempts {
+		r.Attempts = make([]queue.Attempt, 0, n)
+	}
+	for i := uint64(0); i < n; i++ {
+		a := queue.Attempt{At: time.Unix(0, rd.varint()).UTC(), Status: int(rd.uvarint()), Latency: time.Duration(rd.varint()), Error: rd.string()}
+		if attempts {
+			r.Attempts = append(r.Attempts, a)
+		}
+	}
+	if rd.err != nil {
+		return record{}, rd.err
+	}
+	r.Event.Body = bytes.Clone(rd.b)
+	return r, nil
+}
