@@ -378,8 +378,8 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 		return err
 	}
 	var done []queue.Result
-	// One transaction for the whole batch (the caller batches already).
-	err = db.Update(func(tx *bolt.Tx) error {
+	// Batch, so the write shares a commit (and its fsyncs) with concurrent enqueues.
+	err = db.Batch(func(tx *bolt.Tx) error {
 		done = done[:0]
 		statuses := map[string]*epStatus{}
 		for _, res := range results {
