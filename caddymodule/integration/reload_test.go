@@ -1,0 +1,130 @@
+package integration
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/redistest"
+)
+
+var goroutineTotal = regexp.MustCompile(`goroutine profile: total (\d+)`)
+
+// usage returns Caddy's goroutine count (from the admin pprof endpoint) and open file
+// descriptors (sockets and files), with traffic stopped and idle client connections closed.
+func usage(t *testing.T, c *Caddy) (goroutines, fds int) {
+	t.Helper()
+	http.DefaultClient.CloseIdleConnections()
+	time.Sleep(700 * time.Millisecond)
+	resp, err := http.Get(c.AdminURL() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := goroutineTotal.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no goroutine total in %.200s", b)
+	}
+	goroutines, _ = strconv.Atoi(string(m[1]))
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", c.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	return goroutines, len(ents)
+}
+
+// Reloading the config 20 times under light traffic leaves goroutines and connections
+// flat: stores are shared through the usage pool, workers stop with their config.
+func TestReloadTwentyTimesLeaksNothing(t *testing.T) {
+	for _, store := range []string{"embedded", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			storeLine := "store embedded"
+			if store == "redis" {
+				storeLine = "store redis " + redistest.Start(t).URL()
+			}
+			sink := startPathSink(t)
+			cfg := func(i int) string {
+				s := strings.ReplaceAll(adminCaddyfile, "{SINK}", sink.URL)
+				s = strings.Replace(s, "store embedded", storeLine, 1)
+				// Change something on every load so each one is a real new config.
+				return strings.Replace(s, "retry 50ms", fmt.Sprintf("retry %dms", 50+i), 1)
+			}
+			c := startCaddy(t, cfg(0), totvsKey)
+
+			var stop atomic.Bool
+			var sent, failed atomic.Int64
+			traffic := func() *sync.WaitGroup {
+				stop.Store(false)
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; !stop.Load(); i++ {
+						ev := totvsEvent(t, fmt.Sprintf("%08d-1111-4111-8111-111111111111", i))
+						for _, r := range []struct {
+							url  string
+							body []byte
+							hdr  []string
+						}{
+							{c.Base() + "/totvs", ev, []string{"X-Api-Key", "tk-456"}},
+							{c.Base() + "/publish", []byte(`{"n":1}`), []string{"Webhook-Event-Type", "order.paid"}},
+						} {
+							req, _ := http.NewRequest("POST", r.url, strings.NewReader(string(r.body)))
+							req.Header.Set("Content-Type", "application/json")
+							req.Header.Set(r.hdr[0], r.hdr[1])
+							resp, err := http.DefaultClient.Do(req)
+							sent.Add(1)
+							if err != nil {
+								failed.Add(1) // a connection closed by a reload
+							} else {
+								_, _ = io.Copy(io.Discard, resp.Body)
+								resp.Body.Close()
+							}
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+				}()
+				return &wg
+			}
+
+			// Warm up: one reload, traffic, then measure.
+			wg := traffic()
+			reload(t, c, cfg(1))
+			time.Sleep(300 * time.Millisecond)
+			stop.Store(true)
+			wg.Wait()
+			g0, f0 := usage(t, c)
+
+			wg = traffic()
+			for i := 2; i < 22; i++ {
+				reload(t, c, cfg(i))
+				time.Sleep(50 * time.Millisecond)
+			}
+			time.Sleep(300 * time.Millisecond)
+			stop.Store(true)
+			wg.Wait()
+			g1, f1 := usage(t, c)
+			t.Logf("%s: goroutines %d -> %d, open fds %d -> %d after 20 reloads (%d requests, %d cut by reloads)",
+				store, g0, g1, f0, f1, sent.Load(), failed.Load())
+			if g1 > g0+5 {
+				t.Errorf("goroutines grew from %d to %d over 20 reloads", g0, g1)
+			}
+			if f1 > f0+3 {
+				t.Errorf("open file descriptors grew from %d to %d over 20 reloads", f0, f1)
+			}
+			if failed.Load() > sent.Load()/10 {
+				t.Errorf("%d of %d requests failed during reloads", failed.Load(), sent.Load())
+			}
+		})
+	}
+}
