@@ -31,6 +31,10 @@ type Options struct {
 	Logger *zap.Logger
 	// Observer, if set, is told about every attempt.
 	Observer Observer
+	// LeaseFor is how long a lease lasts without renewal. Attempts in progress renew
+	// their leases every LeaseFor/3, so this is how soon the deliveries of a worker that
+	// died (a killed instance) are attempted again. Default 15s.
+	LeaseFor time.Duration
 }
 
 // Dispatcher runs the workers of a set of endpoints over one queue. Several dispatchers
@@ -61,6 +65,9 @@ func NewDispatcher(store queue.Store, endpoints []*Endpoint, opts Options) (*Dis
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
+	}
+	if opts.LeaseFor <= 0 {
+		opts.LeaseFor = 15 * time.Second
 	}
 	d := &Dispatcher{store: store, opts: opts, endpoints: map[string]*Endpoint{}, runners: map[string]*runner{}, stop: make(chan struct{})}
 	for _, e := range endpoints {
@@ -164,11 +171,30 @@ type runner struct {
 	results  chan queue.Result
 	wake     chan struct{}
 	inflight atomic.Int64
+
+	mu   sync.Mutex
+	held map[string]queue.Delivery // leased, result not yet written
+}
+
+func (r *runner) hold(ds []queue.Delivery) {
+	r.mu.Lock()
+	for _, d := range ds {
+		r.held[d.ID] = d
+	}
+	r.mu.Unlock()
+}
+
+func (r *runner) unhold(ids ...string) {
+	r.mu.Lock()
+	for _, id := range ids {
+		delete(r.held, id)
+	}
+	r.mu.Unlock()
 }
 
 func newRunner(d *Dispatcher, e *Endpoint) *runner {
 	r := &runner{d: d, e: e, jobs: make(chan queue.Delivery, e.Concurrency), results: make(chan queue.Result, 4*e.Concurrency),
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), held: map[string]queue.Delivery{}}
 	if e.RatePerSecond > 0 {
 		burst := int(e.RatePerSecond)
 		if burst < 1 {
@@ -207,6 +233,39 @@ func (r *runner) start() {
 		defer r.d.wg.Done()
 		r.finish()
 	}()
+	r.d.wg.Add(1)
+	go func() {
+		defer r.d.wg.Done()
+		r.renew()
+	}()
+}
+
+// renew extends the leases of the deliveries this runner holds, until Stop.
+func (r *runner) renew() {
+	every := r.d.opts.LeaseFor / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.d.stop:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		ds := make([]queue.Delivery, 0, len(r.held))
+		for _, d := range r.held {
+			ds = append(ds, d)
+		}
+		r.mu.Unlock()
+		if len(ds) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		if err := r.d.store.Extend(ctx, ds, time.Now().Add(r.d.opts.LeaseFor)); err != nil {
+			r.d.opts.Logger.Warn("cannot renew delivery leases", zap.String("endpoint", r.e.Name), zap.Error(err))
+		}
+		cancel()
+	}
 }
 
 func (r *runner) stopping() bool {
@@ -228,7 +287,7 @@ func (r *runner) lease() {
 		inflight := r.inflight.Load()
 		free := int64(r.e.Concurrency) - inflight
 		if free >= batch || (free > 0 && inflight == 0) {
-			got, err := r.d.store.Lease(r.d.ctx, r.e.Name, int(free), time.Now(), r.e.leaseFor())
+			got, err := r.d.store.Lease(r.d.ctx, r.e.Name, int(free), time.Now(), r.d.opts.LeaseFor)
 			if err != nil {
 				failures++
 				if failures == 1 || failures%100 == 0 {
@@ -237,6 +296,7 @@ func (r *runner) lease() {
 			} else {
 				failures = 0
 			}
+			r.hold(got)
 			for _, dl := range got {
 				r.inflight.Add(1)
 				r.jobs <- dl
@@ -283,6 +343,9 @@ func (r *runner) work() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = r.d.store.Release(ctx, unstarted)
 		cancel()
+		for _, d := range unstarted {
+			r.unhold(d.ID)
+		}
 		r.inflight.Add(-int64(len(unstarted)))
 	}
 }
@@ -339,6 +402,11 @@ func (r *runner) finish() {
 			}
 		}
 		r.write(batch)
+		r.mu.Lock()
+		for _, res := range batch {
+			delete(r.held, res.Delivery.ID)
+		}
+		r.mu.Unlock()
 	}
 }
 

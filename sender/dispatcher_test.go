@@ -350,3 +350,28 @@ func TestStopIsBoundedAndReleases(t *testing.T) {
 		t.Fatalf("after Stop the delivery is not due again unattempted: %+v", got)
 	}
 }
+
+// An attempt that outlasts the lease keeps it by renewal: no second worker (here, a second
+// dispatcher on the same queue) attempts the delivery meanwhile.
+func TestLeaseIsRenewedDuringLongAttempts(t *testing.T) {
+	s := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { time.Sleep(700 * time.Millisecond) })
+	q := newQueue(t)
+	mk := func() *Dispatcher {
+		e := &Endpoint{Name: "long", URL: s.URL, AllowPrivate: true}
+		if err := e.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := NewDispatcher(q, []*Endpoint{e}, Options{PollInterval: 10 * time.Millisecond, LeaseFor: 200 * time.Millisecond})
+		d.Start()
+		t.Cleanup(d.Stop)
+		return d
+	}
+	d1 := mk()
+	publish(t, d1, "evt_long", "t", `{}`)
+	waitFor(t, "the attempt", func() bool { return s.hits.Load() == 1 })
+	mk()
+	waitFor(t, "delivered", func() bool { return state(t, q, queue.DeliveryID("long", "evt_long")).State == queue.Delivered })
+	if n := s.hits.Load(); n != 1 {
+		t.Fatalf("%d attempts; the lease was not renewed", n)
+	}
+}

@@ -109,11 +109,6 @@ func (e *Endpoint) Matches(typ string) bool {
 	return false
 }
 
-// leaseFor is how long a delivery stays leased: longer than any attempt can take.
-func (e *Endpoint) leaseFor() time.Duration {
-	return e.ConnectTimeout + e.ResponseTimeout + 30*time.Second
-}
-
 // nextDelay is the delay before the attempt after attempt number n (1-based), with ±20%
 // jitter, and false when the schedule is used up.
 func (e *Endpoint) nextDelay(n int) (time.Duration, bool) {

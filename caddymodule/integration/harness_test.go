@@ -176,7 +176,17 @@ type Backend struct {
 	got    []Received
 	status func(n int) int // status for the n-th request (1-based)
 	delay  time.Duration
+	gate   chan struct{} // if set, requests wait until it is closed
 	srv    *http.Server
+}
+
+// Hold makes requests wait until the returned function is called.
+func (b *Backend) Hold() (release func()) {
+	g := make(chan struct{})
+	b.mu.Lock()
+	b.gate = g
+	b.mu.Unlock()
+	return func() { close(g) }
 }
 
 // Received is one request that reached the backend.
@@ -196,6 +206,16 @@ func startBackend(t testing.TB) *Backend {
 	b := &Backend{Addr: l.Addr().String(), URL: "http://" + l.Addr().String()}
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		b.mu.Lock()
+		gate := b.gate
+		b.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		b.mu.Lock()
 		b.got = append(b.got, Received{Body: body, Header: r.Header.Clone(), Length: r.ContentLength, Path: r.URL.Path})
 		n, status, delay := len(b.got), b.status, b.delay

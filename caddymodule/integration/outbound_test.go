@@ -263,50 +263,114 @@ func publishMany(t *testing.T, url string, n int) []string {
 	return ids
 }
 
+// kill9Run kills Caddy twice while deliveries are in progress and restarts it, then
+// waits until every id in ids has reached the sink (the key header says which).
+func kill9Run(t *testing.T, c *Caddy, be *Backend, ids []string, key string) {
+	for kill := 1; kill <= 2; kill++ {
+		at := be.Count() + len(ids)/10
+		waitUntil(t, "deliveries in progress", 60*time.Second, func() bool { return be.Count() >= at })
+		c.Kill()
+		t.Logf("kill -9 #%d after %d deliveries", kill, be.Count())
+		c.start()
+	}
+	seen := map[string]int{}
+	waitUntil(t, "every event delivered", 120*time.Second, func() bool {
+		clear(seen)
+		for _, r := range be.Got() {
+			seen[r.Header.Get(key)]++
+		}
+		for _, id := range ids {
+			if seen[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	twice := 0
+	for _, id := range ids {
+		if seen[id] > 1 {
+			twice++
+		}
+	}
+	t.Logf("%d events accepted with 202, all %d delivered, %d arrived more than once (%d requests)", len(ids), len(ids), twice, be.Count())
+}
+
+func kill9Store(t *testing.T, store string) string {
+	if store == "redis" {
+		return "store redis " + redistest.Start(t).URL()
+	}
+	return "store embedded"
+}
+
 // Publish 2,000 events, kill -9 Caddy twice while they are being delivered, restart it:
 // every event reaches the sink at least once.
 func TestKill9DuringDeliveryLosesNothing(t *testing.T) {
 	for _, store := range []string{"embedded", "redis"} {
 		t.Run(store, func(t *testing.T) {
-			storeLine := "store embedded"
-			if store == "redis" {
-				storeLine = "store redis " + redistest.Start(t).URL()
-			}
 			be := startBackend(t)
 			be.delay = 2 * time.Millisecond
 			// Only the "all" endpoint takes invoice.paid.
-			c := startCaddy(t, outboundConfig(storeLine, be.URL, "concurrency 4"), outboundEnv...)
-			const n = 2000
-			ids := publishMany(t, c.Base()+"/publish", n)
-			for kill := 1; kill <= 2; kill++ {
-				at := be.Count() + 200
-				waitUntil(t, "deliveries in progress", 60*time.Second, func() bool { return be.Count() >= at })
-				c.Kill()
-				t.Logf("kill -9 #%d after %d deliveries", kill, be.Count())
-				c.start()
-			}
-			seen := map[string]int{}
-			waitUntil(t, "every event delivered", 120*time.Second, func() bool {
-				for k := range seen {
-					delete(seen, k)
-				}
-				for _, r := range be.Got() {
-					seen[r.Header.Get("Webhook-Id")]++
-				}
-				for _, id := range ids {
-					if seen[id] == 0 {
-						return false
+			c := startCaddy(t, outboundConfig(kill9Store(t, store), be.URL, "concurrency 4"), outboundEnv...)
+			release := be.Hold() // nothing is delivered until every event is published
+			ids := publishMany(t, c.Base()+"/publish", 2000)
+			release()
+			kill9Run(t, c, be, ids, "Webhook-Id")
+		})
+	}
+}
+
+const asyncKillCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		{STORE}
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_receive totvs_crm {
+		auth header X-Api-Key {env.TOTVS_KEY}
+		mode async
+		deliver_to {SINK}/inbound
+	}
+}
+`
+
+// Inbound async: 1,000 webhooks answered 202, kill -9 twice during delivery, restart:
+// every one reaches the internal app at least once.
+func TestKill9DuringAsyncInboundLosesNothing(t *testing.T) {
+	for _, store := range []string{"embedded", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			be := startBackend(t)
+			be.delay = 10 * time.Millisecond
+			cfg := strings.NewReplacer("{STORE}", kill9Store(t, store), "{SINK}", be.URL).Replace(asyncKillCaddyfile)
+			c := startCaddy(t, cfg, totvsKey)
+			const n = 1000
+			release := be.Hold()
+			ids := make([]string, n)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for w := 0; w < 16; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := int(next.Add(1)) - 1
+						if i >= n {
+							return
+						}
+						ids[i] = fmt.Sprintf("%08d-2222-4222-8222-222222222222", i)
+						code, _, rb := send(t, c.Base()+"/", totvsEvent(t, ids[i]), "X-Api-Key", "tk-456")
+						if code != 202 {
+							t.Errorf("webhook %d: %d %s", i, code, rb)
+							return
+						}
 					}
-				}
-				return true
-			})
-			twice := 0
-			for _, id := range ids {
-				if seen[id] > 1 {
-					twice++
-				}
+				}()
 			}
-			t.Logf("%s: %d events published, all %d delivered, %d arrived more than once (%d requests)", store, n, n, twice, be.Count())
+			wg.Wait()
+			release()
+			kill9Run(t, c, be, ids, "X-Webhook-Event-Id")
 		})
 	}
 }

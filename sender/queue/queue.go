@@ -167,6 +167,9 @@ type Store interface {
 	Finish(ctx context.Context, results []Result) error
 	// Release ends leases without an attempt, making the deliveries due again now.
 	Release(ctx context.Context, leased []Delivery) error
+	// Extend moves the end of leases still held to until (attempts in progress renew
+	// their leases, so a lease can be short and a dead worker's deliveries come back soon).
+	Extend(ctx context.Context, leased []Delivery, until time.Time) error
 	// Get returns one delivery with its attempts, or ErrNotFound.
 	Get(ctx context.Context, id string) (Delivery, error)
 	// List returns deliveries with their attempts, newest first.

@@ -463,6 +463,19 @@ func (s *Store) Release(ctx context.Context, leased []queue.Delivery) error {
 	return nil
 }
 
+// Extend implements queue.Store.
+func (s *Store) Extend(ctx context.Context, leased []queue.Delivery, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range leased {
+		if l, ok := s.leases[d.ID]; ok && l.token == d.Lease {
+			l.until = until
+			s.leases[d.ID] = l
+		}
+	}
+	return nil
+}
+
 // Get implements queue.Store.
 func (s *Store) Get(ctx context.Context, id string) (queue.Delivery, error) {
 	db, err := s.db()

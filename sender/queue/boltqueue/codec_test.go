@@ -11,7 +11,7 @@ import (
 
 func TestCodecRoundTripAndCorruption(t *testing.T) {
 	r := record{ID: "a~1", Endpoint: "a", State: queue.Dead, N: 2, NextAt: 5, Created: 6, DeadAt: 7, Expires: 8,
-		Event: queue.Event{ID: "evt_1", Type: "t", Body: []byte(`{"x":1}`), Header: http.Header{"X-A": {"b"}}, Created: time.Unix(1, 2).UTC()},
+		Event:    queue.Event{ID: "evt_1", Type: "t", Body: []byte(`{"x":1}`), Header: http.Header{"X-A": {"b"}}, Created: time.Unix(1, 2).UTC()},
 		Attempts: []queue.Attempt{{At: time.Unix(3, 4).UTC(), Status: 500, Latency: time.Millisecond, Error: "e"}}}
 	v := encodeRecord(&r)
 	got, err := decodeRecord(v, true)

@@ -217,6 +217,28 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("ExtendKeepsTheLease", func(t *testing.T) {
+		s, _ := newStore(t)
+		_, _ = s.Enqueue(ctx, event("evt_ext", "t", `{}`), []string{"a"})
+		now := time.Now()
+		got, _ := s.Lease(ctx, "a", 1, now, 10*time.Second)
+		if err := s.Extend(ctx, got, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := s.Lease(ctx, "a", 1, now.Add(30*time.Second), 10*time.Second); len(again) != 0 {
+			t.Fatal("an extended lease lapsed at its original end")
+		}
+		again, _ := s.Lease(ctx, "a", 1, now.Add(61*time.Second), 10*time.Second)
+		if len(again) != 1 {
+			t.Fatal("an extended lease never lapsed")
+		}
+		// The old holder's extension no longer applies.
+		_ = s.Extend(ctx, got, now.Add(time.Hour))
+		if third, _ := s.Lease(ctx, "a", 1, now.Add(72*time.Second), 10*time.Second); len(third) != 1 {
+			t.Fatal("a stale Extend extended someone else's lease")
+		}
+	})
+
 	t.Run("EndpointsAreIndependent", func(t *testing.T) {
 		s, _ := newStore(t)
 		for i := 0; i < 50; i++ {

@@ -71,7 +71,7 @@ func classify(op string, err error) error {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-var scripts = []*redis.Script{enqueueScript, leaseScript, finishScript, releaseScript, requeueScript}
+var scripts = []*redis.Script{enqueueScript, leaseScript, finishScript, releaseScript, requeueScript, extendScript}
 
 // pipelined runs fn's commands in one pipeline. Scripts go by SHA (EVALSHA: the script
 // text is not resent and rehashed on every call); if a server does not know one yet
@@ -279,6 +279,28 @@ func (s *Store) Release(ctx context.Context, leased []queue.Delivery) error {
 		return nil
 	})
 	return classify("release", err)
+}
+
+// KEYS: due, d. ARGV: id, lease, until
+var extendScript = redis.NewScript(`
+if redis.call('HGET', KEYS[2], 'lease') == ARGV[2] then
+	return redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+end
+return 0`)
+
+// Extend implements queue.Store.
+func (s *Store) Extend(ctx context.Context, leased []queue.Delivery, until time.Time) error {
+	if len(leased) == 0 {
+		return nil
+	}
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, d := range leased {
+			t := s.tag(d.Endpoint)
+			extendScript.EvalSha(ctx, p, []string{t + "due", t + "d:" + d.ID}, d.ID, d.Lease, ms(until))
+		}
+		return nil
+	})
+	return classify("extend", err)
 }
 
 // fetch reads deliveries (with attempts) of one endpoint by id, skipping vanished ones.
