@@ -59,6 +59,7 @@ type Caddy struct {
 	log     *bytes.Buffer
 	logMu   *sync.Mutex
 	stopped bool
+	exited  chan struct{} // closed when the process has exited
 }
 
 // Base is the gateway's base URL.
@@ -95,6 +96,9 @@ func (c *Caddy) start() {
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	c.exited = exited
+	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(exited) }(c.cmd)
 	c.stopped = false
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -110,10 +114,12 @@ func (c *Caddy) start() {
 			c.Stop()
 			c.t.Fatalf("caddy did not come up:\n%s", c.Log())
 		}
-		if c.cmd.ProcessState != nil {
+		select {
+		case <-exited:
+			c.stopped = true
 			c.t.Fatalf("caddy exited:\n%s", c.Log())
+		case <-time.After(50 * time.Millisecond):
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -124,13 +130,11 @@ func (c *Caddy) Stop() {
 	}
 	c.stopped = true
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-c.exited:
 	case <-time.After(10 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-done
+		<-c.exited
 	}
 }
 
@@ -141,7 +145,7 @@ func (c *Caddy) Kill() {
 	}
 	c.stopped = true
 	_ = c.cmd.Process.Kill()
-	_ = c.cmd.Wait()
+	<-c.exited
 }
 
 // Restart starts Caddy again on the same config, ports and data directory.

@@ -1,0 +1,162 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(Dashboard{})
+	httpcaddyfile.RegisterHandlerDirective("webhook_dashboard", parseDashboard)
+	httpcaddyfile.RegisterDirectiveOrder("webhook_dashboard", httpcaddyfile.Before, "respond")
+}
+
+//go:embed dashboard/index.html dashboard/app.js dashboard/style.css
+var dashboardFiles embed.FS
+
+// dashboardPage is the page with its style and script inlined (one request, no CDN, no
+// build step), and the Content-Security-Policy that allows exactly those two by hash.
+var dashboardPage, dashboardCSP = func() ([]byte, string) {
+	read := func(name string) string {
+		b, err := dashboardFiles.ReadFile("dashboard/" + name)
+		if err != nil {
+			panic(err)
+		}
+		return string(b)
+	}
+	style, script := read("style.css"), read("app.js")
+	page := strings.NewReplacer("{{STYLE}}", style, "{{SCRIPT}}", script).Replace(read("index.html"))
+	hash := func(s string) string {
+		h := sha256.Sum256([]byte(s))
+		return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
+	}
+	csp := "default-src 'none'; connect-src 'self'; img-src 'self'; script-src " + hash(script) +
+		"; style-src " + hash(style) + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	return []byte(page), csp
+}()
+
+// Dashboard is the `webhook_dashboard` handler: an HTML page of endpoints (state, counts,
+// last attempt; Test, Retry dead, Enable, Resend latest), inbound counters per route, dead
+// letters (Retry) and recent deliveries with their attempts. The page refreshes itself
+// every 5 seconds and works on a phone.
+//
+// Under the page's path, `api/…` serves the admin API's routes (the same JSON), so the
+// dashboard works wherever it is mounted without exposing Caddy's admin endpoint. Protect
+// it like any private page, with Caddy's basic_auth (or forward_auth) in the same block.
+// Actions are POSTs that must carry the X-Hookgate-Dashboard header, which a cross-site
+// form cannot send, so a logged-in browser cannot be tricked into them. It is a terminal
+// handler.
+type Dashboard struct{}
+
+// CaddyModule returns the Caddy module information.
+func (Dashboard) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.webhook_dashboard",
+		New: func() caddy.Module { return new(Dashboard) },
+	}
+}
+
+func parseDashboard(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	d := new(Dashboard)
+	return d, d.UnmarshalCaddyfile(h.Dispenser)
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	webhook_dashboard [<matcher>]
+func (d *Dashboard) UnmarshalCaddyfile(disp *caddyfile.Dispenser) error {
+	disp.Next()
+	if disp.NextArg() {
+		return disp.ArgErr()
+	}
+	if disp.NextBlock(disp.Nesting()) {
+		return disp.Errf("webhook_dashboard takes no options")
+	}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler; it never calls next.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	if i := strings.LastIndex(r.URL.Path, "/api/"); i >= 0 {
+		return d.api(w, r, r.URL.Path[i+len("/api/"):])
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Set("Allow", "GET, HEAD")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("the dashboard page is read with GET"))
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", dashboardCSP)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Length", strconv.Itoa(len(dashboardPage)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(dashboardPage)
+	}
+	return nil
+}
+
+// api serves one admin API route for the page.
+func (d *Dashboard) api(w http.ResponseWriter, r *http.Request, rest string) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if r.Header.Get("X-Hookgate-Dashboard") != "1" || !sameOrigin(r) {
+			return writeAPIError(w, caddy.APIError{HTTPStatus: http.StatusForbidden,
+				Message: "dashboard actions must come from the dashboard page (X-Hookgate-Dashboard header, same origin)"})
+		}
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = "/webhooks/" + rest
+	r2.URL.RawPath = ""
+	if err := (&AdminAPI{}).serve(w, r2); err != nil {
+		var ae caddy.APIError
+		if !errors.As(err, &ae) {
+			ae = caddy.APIError{HTTPStatus: http.StatusInternalServerError, Message: err.Error()}
+		}
+		return writeAPIError(w, ae)
+	}
+	return nil
+}
+
+func writeAPIError(w http.ResponseWriter, ae caddy.APIError) error {
+	if ae.HTTPStatus == 0 {
+		ae.HTTPStatus = http.StatusInternalServerError
+	}
+	msg := ae.Message
+	if msg == "" && ae.Err != nil {
+		msg = ae.Err.Error()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ae.HTTPStatus)
+	return json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// sameOrigin accepts a request without an Origin header (not a browser form) or whose
+// Origin names the host it was sent to.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+var (
+	_ caddyhttp.MiddlewareHandler = (*Dashboard)(nil)
+	_ caddyfile.Unmarshaler       = (*Dashboard)(nil)
+)

@@ -1,0 +1,110 @@
+"use strict";
+// Hookgate dashboard: reads the dashboard's JSON API (the admin API's routes, served under
+// this page's path) and renders it with DOM text nodes only, so no value can inject markup.
+(function () {
+	const base = location.pathname.replace(/\/?$/, "/") + "api/";
+	const results = {}; // endpoint name -> last test result, kept across refreshes
+
+	function el(tag, attrs, ...kids) {
+		const e = document.createElement(tag);
+		for (const [k, v] of Object.entries(attrs || {})) {
+			if (k === "class") e.className = v;
+			else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+			else e.setAttribute(k, v);
+		}
+		for (const k of kids) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+		return e;
+	}
+	function td(label, content, cls) { return el("td", { "data-label": label, class: cls || "" }, content); }
+	function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
+	function pill(text, kind) { return el("span", { class: "pill " + kind }, text); }
+
+	async function api(path, method) {
+		const res = await fetch(base + path, { method: method || "GET", headers: { "X-Hookgate-Dashboard": "1" }, cache: "no-store" });
+		const body = await res.json().catch(() => ({}));
+		if (!res.ok) throw new Error(body.error || res.status + " " + res.statusText);
+		return body;
+	}
+
+	function fill(id, rows) {
+		const sec = document.getElementById(id);
+		const tbody = sec.querySelector("tbody");
+		tbody.replaceChildren(...rows);
+		sec.querySelector(".empty").hidden = rows.length > 0;
+		sec.querySelector("table").hidden = rows.length === 0;
+	}
+
+	function attemptText(a) {
+		if (!a) return "—";
+		return (a.status ? "HTTP " + a.status : a.error || "error") + " · " + a.latency_ms.toFixed(1) + " ms · " + when(a.at);
+	}
+
+	function attemptsList(d) {
+		if (!d.attempts.length) return "none yet";
+		return el("details", {}, el("summary", {}, d.attempts.length + " · last " + attemptText(d.attempts[d.attempts.length - 1]).split(" · ")[0]),
+			el("ol", {}, ...d.attempts.map(a => el("li", {}, attemptText(a) + (a.status && a.error ? " · " + a.error : "")))));
+	}
+
+	async function act(button, path, after) {
+		button.disabled = true;
+		try { const r = await api(path, "POST"); if (after) after(r); }
+		catch (e) { showError(e); }
+		finally { button.disabled = false; refresh(); }
+	}
+
+	function endpointRow(e) {
+		const state = e.error ? pill("store error", "bad") : e.disabled ? pill("disabled", "bad") : pill("active", "ok");
+		const actions = el("td", { "data-label": "Actions", class: "actions" });
+		actions.append(el("button", { class: "test", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/test", r => { results[e.name] = r; }) }, "Test"));
+		if (e.dead > 0) actions.append(el("button", { class: "retry-dead", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/retry") }, "Retry dead"));
+		if (e.disabled) actions.append(el("button", { class: "enable", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/enable") }, "Enable"));
+		actions.append(el("button", { class: "resend", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/resend-latest") }, "Resend latest"));
+		const r = results[e.name];
+		if (r) actions.append(el("div", { class: "result " + (r.ok ? "ok" : "bad") },
+			(r.ok ? "✓ " : "✗ ") + r.diagnosis + (r.status ? " · HTTP " + r.status : "") + " · " + r.latency_ms.toFixed(1) + " ms"));
+		return el("tr", { "data-endpoint": e.name },
+			td("Endpoint", el("div", {}, el("strong", {}, e.name), el("div", {}, el("code", {}, e.url)),
+				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" ")))),
+			td("State", el("div", {}, state, e.disabled && e.disabled_reason ? el("div", { class: "result bad" }, e.disabled_reason) : null)),
+			td("Pending", e.pending, "num"), td("Delivered", e.delivered, "num"), td("Dead", e.dead, "num"),
+			td("Last attempt", e.last_attempt ? el("div", {},
+				pill(attemptText(e.last_attempt).split(" · ").slice(0, 2).join(" · "), e.last_attempt.status >= 200 && e.last_attempt.status < 300 ? "ok" : "bad"),
+				el("div", { class: "meta" }, when(e.last_attempt.at))) : "—"),
+			actions);
+	}
+
+	function deliveryCells(d) {
+		return [td("Delivery", el("code", {}, d.id)), td("Endpoint", d.endpoint),
+			td("Event", el("div", {}, d.event_type, el("div", {}, el("code", {}, d.event_id))))];
+	}
+
+	function showError(e) {
+		const box = document.getElementById("error");
+		box.textContent = "Could not load: " + e.message;
+		box.style.display = "block";
+	}
+
+	async function refresh() {
+		try {
+			const [eps, inbound, dead, recent] = await Promise.all([
+				api("endpoints"), api("inbound"), api("deliveries?state=dead&limit=50"), api("deliveries?limit=25")]);
+			fill("endpoints", eps.map(endpointRow));
+			fill("inbound", inbound.map(r => el("tr", { "data-route": r.route },
+				td("Route", el("strong", {}, r.route)), td("Received", r.received, "num"), td("Accepted", r.accepted, "num"),
+				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"),
+				td("Rejected", Object.keys(r.rejected).length ? Object.entries(r.rejected).map(([k, v]) => k + ": " + v).join(", ") : "—"),
+				td("Last", when(r.last_at)))));
+			fill("dead", dead.map(d => el("tr", { "data-delivery": d.id }, ...deliveryCells(d), td("Attempts", attemptsList(d)),
+				td("", el("button", { class: "retry", onclick: ev => act(ev.target, "deliveries/" + encodeURIComponent(d.id) + "/retry") }, "Retry")))));
+			fill("recent", recent.map(d => el("tr", { "data-delivery": d.id }, ...deliveryCells(d),
+				td("State", pill(d.state, d.state === "delivered" ? "ok" : d.state === "dead" ? "bad" : "warn")), td("Attempts", attemptsList(d)))));
+			document.getElementById("error").style.display = "none";
+			document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+		} catch (e) {
+			showError(e);
+		}
+	}
+
+	refresh();
+	setInterval(refresh, 5000);
+})();

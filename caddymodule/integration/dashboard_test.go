@@ -1,0 +1,207 @@
+package integration
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+const dashboardCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		store embedded
+		endpoint partner-erp {
+			url {SINK}/erp
+			events contact.* deal.*
+			retry off
+			allow_private
+		}
+		endpoint analytics {
+			url {SINK}/analytics
+			allow_private
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /publish {
+		webhook_publish
+	}
+	handle /totvs {
+		webhook_receive totvs_crm {
+			auth header X-Api-Key {env.TOTVS_KEY}
+		}
+		respond 200
+	}
+	handle /ops/* {
+		basic_auth {
+			ops {HASH}
+		}
+		webhook_dashboard
+	}
+}
+`
+
+func chromiumPath(t *testing.T) string {
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not installed (CI installs the Debian package chromium)")
+	}
+	t.Skip("chromium is not installed")
+	return ""
+}
+
+// The dashboard in headless Chromium: it loads behind basic_auth, shows endpoints,
+// inbound counters and dead letters; Test shows the endpoint's answer; Retry delivers a
+// dead letter; on a phone-sized screen nothing overflows sideways.
+func TestDashboardInChromium(t *testing.T) {
+	browser := chromiumPath(t)
+	hash, err := exec.Command(caddyBin, "hash-password", "--plaintext", "s3cret").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := startPathSink(t)
+	sink.set("/erp", 503)
+	cfg := strings.NewReplacer("{SINK}", sink.URL, "{HASH}", strings.TrimSpace(string(hash))).Replace(dashboardCaddyfile)
+	c := startCaddy(t, cfg, totvsKey)
+
+	// Unauthenticated: refused by basic_auth.
+	if code, _, _ := send(t, c.Base()+"/ops/api/endpoints", nil); code != 401 {
+		t.Fatalf("dashboard without credentials: %d", code)
+	}
+	for _, typ := range []string{"contact.created", "deal.won"} {
+		if code, _, rb := send(t, c.Base()+"/publish", []byte(`{"id":7}`), "Webhook-Event-Type", typ); code != 202 {
+			t.Fatalf("publish: %d %s", code, rb)
+		}
+	}
+	ev := totvsEvent(t, "14141414-1414-4414-8414-141414141414")
+	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "tk-456")
+	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "tk-456")
+	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "nope")
+	waitUntil(t, "two dead letters", 10*time.Second, func() bool { return endpointsByName(t, c)["partner-erp"].Dead == 2 })
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelT()
+
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:s3cret"))
+	erp := `tr[data-endpoint="partner-erp"]`
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return v
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}}); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.WaitVisible(chromedp.CSS(erp)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-route="totvs_crm"]`)),
+	)
+	if err != nil {
+		t.Fatalf("browser: %v\n%s", err, c.Log())
+	}
+	endpointsText, inboundText := text(`#endpoints tbody`), text(`#inbound tbody`)
+	deadCount := eval(`String(document.querySelectorAll("#dead tbody tr").length)`)
+	// Test: the sink answers 503 and the page says so.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(erp+` button.test`)), chromedp.WaitVisible(chromedp.CSS(erp+` .result`))); err != nil {
+		t.Fatalf("click Test: %v", err)
+	}
+	testResult := text(erp + ` .result`)
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"partner-erp", "analytics", "contact.* deal.*", "active"} {
+		if !strings.Contains(endpointsText, want) {
+			t.Errorf("endpoints table lacks %q:\n%s", want, endpointsText)
+		}
+	}
+	if !strings.Contains(inboundText, "totvs_crm") || !strings.Contains(inboundText, "unauthorized: 1") {
+		t.Errorf("inbound table: %s", inboundText)
+	}
+	if deadCount != "2" {
+		t.Errorf("dead letters shown: %s, want 2", deadCount)
+	}
+	if !strings.Contains(testResult, "503") || !strings.Contains(testResult, "non-2xx") {
+		t.Errorf("test result: %q", testResult)
+	}
+	if out := os.Getenv("DASHBOARD_SCREENSHOT"); out != "" {
+		if err := os.WriteFile(out, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Retry one dead letter after the partner is fixed: the page shows one left, and the
+	// partner received it.
+	sink.set("/erp", 200)
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#dead tbody tr:first-child button.retry`)),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#dead tbody tr").length === 1 && document.querySelector('`+erp+`').textContent.includes("HTTP 200")`,
+			chromedp.WithPollingTimeout(20*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("retry in the browser: %v", err)
+	}
+	if left := eval(`String(document.querySelectorAll("#dead tbody tr").length)`); left != "1" || sink.count("/erp") < 4 { // 2 failed attempts, 1 test, 1 retry
+		t.Fatalf("after Retry: %s dead letters shown, sink got %d", left, sink.count("/erp"))
+	}
+
+	// On a phone: rows become cards and nothing scrolls sideways.
+	err = chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(erp)),
+	)
+	if err != nil {
+		t.Fatalf("phone: %v", err)
+	}
+	if overflow := eval(`String(document.documentElement.scrollWidth > window.innerWidth + 1)`); overflow != "false" {
+		t.Fatalf("phone layout overflows sideways")
+	}
+	if d := eval(`getComputedStyle(document.querySelector("#endpoints thead")).display`); d != "none" {
+		t.Fatalf("phone layout: table head display %q, want cards", d)
+	}
+
+	// Actions need the dashboard's header: a cross-site form post is refused.
+	code, _, rb := send(t, c.Base()+"/ops/api/endpoints/analytics/test", nil, "Authorization", auth, "Content-Type", "application/x-www-form-urlencoded")
+	if code != 403 {
+		t.Fatalf("action without the dashboard header: %d %s", code, rb)
+	}
+}
