@@ -1,0 +1,134 @@
+package integration
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// cli runs `caddy webhook …` and returns stdout, stderr and the exit code.
+func cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(caddyBin, append([]string{"webhook"}, args...)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+const cliCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+}
+http://127.0.0.1:{PORT} {
+	handle /ploomes {
+		webhook_receive ploomes {
+			validation_key pl-123
+		}
+		respond 200
+	}
+	handle /totvs {
+		webhook_receive totvs_crm {
+			auth header X-Api-Key tk-456
+		}
+		respond 200
+	}
+	handle /github {
+		webhook_receive github {
+			auth hmac github gh-secret
+		}
+		respond 200
+	}
+}
+`
+
+func TestCommandLine(t *testing.T) {
+	out, _, code := cli(t, "schemas")
+	for _, name := range []string{"ploomes", "totvs_crm", "sintegre", "rubeus", "rubeus_servicos_contato", "rubeus_servicos_evento"} {
+		if !strings.Contains(out, name) {
+			t.Errorf("schemas lacks %s:\n%s", name, out)
+		}
+	}
+	if code != 0 || strings.Count(strings.TrimSpace(out), "\n") != 5 {
+		t.Fatalf("schemas: exit %d\n%s", code, out)
+	}
+
+	c := startCaddy(t, cliCaddyfile)
+	good := "../../examples/samples/totvs_crm/opportunity-won.json"
+	out, _, code = cli(t, "validate", "--schema", "totvs_crm", good)
+	if code != 0 || !strings.HasPrefix(out, "valid") {
+		t.Fatalf("validate good: %d %s", code, out)
+	}
+	// A wrong payload: the command prints exactly the problem the gateway answers.
+	bad := writeTemp(t, `{"eventId": 5, "timestamp": "yesterday"}`)
+	out, _, code = cli(t, "validate", "--schema", "totvs_crm", bad)
+	status, _, body := send(t, c.Base()+"/totvs", []byte(`{"eventId": 5, "timestamp": "yesterday"}`), "X-Api-Key", "tk-456")
+	var fromCLI, fromGateway any
+	if err := json.Unmarshal([]byte(out), &fromCLI); err != nil {
+		t.Fatalf("validate output is not the problem JSON: %v\n%s", err, out)
+	}
+	_ = json.Unmarshal(body, &fromGateway)
+	if code != 1 || status != 422 || !jsonEqual(fromCLI, fromGateway) {
+		t.Fatalf("validate bad: exit %d\ncli: %s\ngateway (%d): %s", code, out, status, body)
+	}
+	out, _, code = cli(t, "validate", "--schema", "totvs_crm", writeTemp(t, `{"eventId": `))
+	if code != 1 || !strings.Contains(out, `"offset"`) {
+		t.Fatalf("validate broken JSON: %d %s", code, out)
+	}
+
+	// sign: the headers verify at the gateway.
+	payload := writeTemp(t, `{"action":"opened","number":7}`)
+	out, _, code = cli(t, "sign", "--scheme", "github", "--secret", "gh-secret", payload)
+	name, value, ok := strings.Cut(strings.TrimSpace(out), ": ")
+	if code != 0 || !ok || name != "X-Hub-Signature-256" {
+		t.Fatalf("sign: %d %s", code, out)
+	}
+	if st, _, b := send(t, c.Base()+"/github", []byte(`{"action":"opened","number":7}`), name, value, "X-GitHub-Delivery", "d-1"); st != 200 {
+		t.Fatalf("signed by the CLI, the gateway answered %d %s", st, b)
+	}
+
+	// send: as the sender would.
+	ploomes := "../../examples/samples/ploomes/contact-update.json"
+	out, _, code = cli(t, "send", "--url", c.Base()+"/ploomes", "--preset", "ploomes", "--secret", "pl-123", ploomes)
+	if code != 0 || !strings.Contains(out, "200 OK") {
+		t.Fatalf("send ploomes: %d %s", code, out)
+	}
+	out, _, code = cli(t, "send", "--url", c.Base()+"/ploomes", "--preset", "ploomes", "--secret", "pl-123", ploomes)
+	if code != 0 || !strings.Contains(out, "Webhook-Duplicate: true") {
+		t.Fatalf("send ploomes again: %d %s", code, out)
+	}
+	out, _, code = cli(t, "send", "--url", c.Base()+"/ploomes", "--preset", "ploomes", "--secret", "wrong", ploomes)
+	if code != 1 || !strings.Contains(out, "401") {
+		t.Fatalf("send with a wrong key: %d %s", code, out)
+	}
+	out, _, code = cli(t, "send", "--url", c.Base()+"/totvs", "--header", "X-Api-Key", "--secret", "tk-456", good)
+	if code != 0 || !strings.Contains(out, "200 OK") {
+		t.Fatalf("send totvs: %d %s", code, out)
+	}
+	out, _, code = cli(t, "send", "--url", c.Base()+"/github", "--preset", "github", "--secret", "gh-secret", payload)
+	if code != 1 || !strings.Contains(out, "400") || !strings.Contains(out, "event id") {
+		// The github preset dedupes on X-GitHub-Delivery, which only GitHub sends.
+		t.Fatalf("send github without a delivery id: %d %s", code, out)
+	}
+	out, _, code = cli(t, "send", "--url", c.Base()+"/github", "--preset", "github", "--secret", "gh-secret", "-H", "X-GitHub-Delivery: d-2", payload)
+	if code != 0 || !strings.Contains(out, "200 OK") {
+		t.Fatalf("send github: %d %s", code, out)
+	}
+	if _, errOut, code := cli(t, "send", "--url", "ftp://x", ploomes); code == 0 || !strings.Contains(errOut, "http or https") {
+		t.Fatalf("send with a bad url: %d %s", code, errOut)
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
