@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
@@ -38,6 +39,14 @@ func Violations(err error) []Violation {
 		}
 	}
 	walk(ve)
+	// The validator's order follows map iteration; sort so the same body always gets the
+	// same answer: by pointer, then message.
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Pointer != out[j].Pointer {
+			return out[i].Pointer < out[j].Pointer
+		}
+		return out[i].Message < out[j].Message
+	})
 	return out
 }
 
