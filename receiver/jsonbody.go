@@ -28,7 +28,9 @@ func invalidJSON(offset int64, detail string) *Problem {
 }
 
 // precheck scans body once: valid UTF-8, nesting no deeper than MaxDepth, no absurd
-// number literals. It does not check the grammar; the decoder does that.
+// number literals, and no object with the same key twice (parsers disagree on which
+// duplicate wins, so a signed or validated body could mean something else to the backend).
+// It does not check the grammar; the decoder does that.
 func precheck(body []byte) *Problem {
 	if !utf8.Valid(body) {
 		off := 0
@@ -41,8 +43,9 @@ func precheck(body []byte) *Problem {
 		}
 		return invalidJSON(int64(off), fmt.Sprintf("invalid UTF-8 at byte offset %d", off))
 	}
-	depth := 0
+	var keys keyTracker
 	inString, escaped := false, false
+	strStart, strEsc, isKey := 0, false, false
 	numStart, expStart := -1, -1
 	for i := 0; i < len(body); i++ {
 		c := body[i]
@@ -51,9 +54,12 @@ func precheck(body []byte) *Problem {
 			case escaped:
 				escaped = false
 			case c == '\\':
-				escaped = true
+				escaped, strEsc = true, true
 			case c == '"':
 				inString = false
+				if isKey && keys.seen(body, strStart, i+1, strEsc) {
+					return invalidJSON(int64(strStart), fmt.Sprintf("duplicate object key %s at byte offset %d", body[strStart:i+1], strStart))
+				}
 			}
 			continue
 		}
@@ -78,20 +84,97 @@ func precheck(body []byte) *Problem {
 		}
 		switch c {
 		case '"':
-			inString = true
+			inString, strStart, strEsc, isKey = true, i, false, keys.expectKey
+			keys.expectKey = false
 		case '{', '[':
-			depth++
-			if depth > MaxDepth {
+			if len(keys.frames) >= MaxDepth {
 				return invalidJSON(int64(i), fmt.Sprintf("nesting deeper than %d levels at byte offset %d", MaxDepth, i))
 			}
+			keys.push(c == '{')
 		case '}', ']':
-			depth--
+			keys.pop()
+		case ',':
+			keys.expectKey = keys.inObject()
+		case ':':
+			keys.expectKey = false
 		}
 	}
 	if numStart >= 0 {
 		return checkExponent(body, expStart, len(body))
 	}
 	return nil
+}
+
+// keyTracker remembers the keys of every open object. Keys are spans of the body (no
+// copies); an object with many keys, or a key with escapes, moves to a map, so a hostile
+// object with a million keys costs linear, not quadratic, time.
+type keyTracker struct {
+	frames    []keyFrame
+	spans     [][2]int // keys of open objects, each frame owning a tail
+	expectKey bool
+}
+
+type keyFrame struct {
+	object bool
+	start  int                 // first span of this frame
+	set    map[string]struct{} // once the frame has many keys or an escaped one
+}
+
+const keySpansMax = 16
+
+func (k *keyTracker) push(object bool) {
+	k.frames = append(k.frames, keyFrame{object: object, start: len(k.spans)})
+	k.expectKey = object
+}
+
+func (k *keyTracker) pop() {
+	if n := len(k.frames); n > 0 {
+		k.spans = k.spans[:k.frames[n-1].start]
+		k.frames = k.frames[:n-1]
+	}
+	k.expectKey = false
+}
+
+func (k *keyTracker) inObject() bool {
+	return len(k.frames) > 0 && k.frames[len(k.frames)-1].object
+}
+
+// seen records the key body[start:end] (quotes included) in the innermost object and
+// reports whether it was already there.
+func (k *keyTracker) seen(body []byte, start, end int, escaped bool) bool {
+	if len(k.frames) == 0 {
+		return false
+	}
+	f := &k.frames[len(k.frames)-1]
+	raw := body[start+1 : end-1]
+	if escaped || f.set != nil || len(k.spans)-f.start >= keySpansMax {
+		if f.set == nil {
+			f.set = make(map[string]struct{}, 2*keySpansMax)
+			for _, sp := range k.spans[f.start:] {
+				f.set[string(body[sp[0]:sp[1]])] = struct{}{}
+			}
+			k.spans = k.spans[:f.start]
+		}
+		key := string(raw)
+		if escaped {
+			var s string
+			if json.Unmarshal(body[start:end], &s) == nil {
+				key = s
+			}
+		}
+		if _, dup := f.set[key]; dup {
+			return true
+		}
+		f.set[key] = struct{}{}
+		return false
+	}
+	for _, sp := range k.spans[f.start:] {
+		if bytes.Equal(body[sp[0]:sp[1]], raw) {
+			return true
+		}
+	}
+	k.spans = append(k.spans, [2]int{start + 1, end - 1})
+	return false
 }
 
 func checkExponent(body []byte, expStart, end int) *Problem {

@@ -1,0 +1,74 @@
+package receiver
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDuplicateKeys(t *testing.T) {
+	many := func(n int, dup bool) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+		}
+		if dup {
+			b.WriteString(`"k3":0`)
+		} else {
+			b.WriteString(`"end":0`)
+		}
+		b.WriteString("}")
+		return b.String()
+	}
+	bad := map[string]string{
+		"simple":             `{"eventId":"a","eventId":"b"}`,
+		"nested":             `{"a":{"x":1,"y":2,"x":3}}`,
+		"escaped":            `{"eventId":"a","\u0065ventId":"b"}`,
+		"escaped both":       `{"\u0061":1,"\u0061":2}`,
+		"after a child":      `{"a":1,"b":{"a":2},"a":3}`,
+		"many keys then dup": many(40, true),
+		"in array element":   `[{"a":1},{"a":1,"a":2}]`,
+	}
+	for name, body := range bad {
+		_, p := parseJSON([]byte(body), true)
+		if p == nil || p.Status != 400 || !strings.Contains(p.Detail, "duplicate object key") || p.Offset == nil {
+			t.Errorf("%s: %v", name, p)
+		}
+	}
+	good := map[string]string{
+		"same key in sibling objects": `[{"a":1},{"a":1}]`,
+		"same key at two levels":      `{"a":{"a":{"a":1}}}`,
+		"key equal to a value":        `{"a":"b","b":"a"}`,
+		"many distinct keys":          many(40, false),
+		"escaped distinct":            `{"\u0061":1,"b":2}`,
+		"strings in arrays":           `{"a":["a","a"]}`,
+	}
+	for name, body := range good {
+		if _, p := parseJSON([]byte(body), true); p != nil {
+			t.Errorf("%s: refused: %v", name, p)
+		}
+	}
+	if _, p := parseJSON([]byte(`{"x":1,"x":1}`), true); p == nil || *p.Offset != 7 {
+		t.Errorf("offset of the duplicate: %+v", p)
+	}
+}
+
+// A hostile object with 200,000 keys is checked in linear time.
+func TestManyKeysAreLinear(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 0; i < 200000; i++ {
+		fmt.Fprintf(&b, `"k%d":1,`, i)
+	}
+	b.WriteString(`"k0":2}`)
+	start := time.Now()
+	p := precheck([]byte(b.String()))
+	if p == nil || !strings.Contains(p.Detail, "duplicate") {
+		t.Fatalf("dup not found: %v", p)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("precheck of 200,000 keys took %v", took)
+	}
+}
