@@ -207,6 +207,13 @@ func startBackend(t testing.TB) *Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b := newBackend(l)
+	t.Cleanup(func() { _ = b.srv.Close() })
+	return b
+}
+
+// newBackend serves a recording backend on l.
+func newBackend(l net.Listener) *Backend {
 	b := &Backend{Addr: l.Addr().String(), URL: "http://" + l.Addr().String()}
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -235,7 +242,6 @@ func startBackend(t testing.TB) *Backend {
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	})}
 	go func() { _ = b.srv.Serve(l) }()
-	t.Cleanup(func() { _ = b.srv.Close() })
 	return b
 }
 
