@@ -26,11 +26,12 @@ if command -v redis-server >/dev/null; then
 	sleep 0.5
 fi
 
-config() { # $1 admin port, $2 store line
+config() { # $1 admin port, $2 store line, $3 extra global options
 	cat <<CFG
 {
 	admin 127.0.0.1:$1
 	persist_config off
+	$3
 	webhooks {
 		$2
 	}
@@ -61,9 +62,10 @@ http://:18100 {
 CFG
 }
 
-start() { # $1 name, $2 admin port, $3 store line
-	config "$2" "$3" >"$out/$1.caddyfile"
+start() { # $1 name, $2 admin port, $3 store line, $4 extra global options
+	config "$2" "$3" "${4:-}" >"$out/$1.caddyfile"
 	BENCH_KEY=bench-key XDG_DATA_HOME="$out/$1-data" "$out/caddy" run --config "$out/$1.caddyfile" --adapter caddyfile >"$out/$1.log" 2>&1 &
+	caddy_pid=$!
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$2/config/" >/dev/null 2>&1 && return; sleep 0.1; done
 	echo "caddy $1 did not start"; cat "$out/$1.log"; exit 1
 }
@@ -77,7 +79,16 @@ start embedded 12019 "store embedded"
 plain=$(run http://127.0.0.1:18101/)
 nodedupe=$(run http://127.0.0.1:18102/)
 embedded=$(run http://127.0.0.1:18103/)
-kill %2 2>/dev/null || true
+kill $caddy_pid 2>/dev/null || true
+sleep 0.5
+# The same without the per-webhook INFO log line (Caddy's logs at WARN), since plain
+# reverse_proxy logs nothing per request either.
+start quiet 12021 "store embedded" "log {
+		level WARN
+	}"
+nodedupe_quiet=$(run http://127.0.0.1:18102/)
+embedded_quiet=$(run http://127.0.0.1:18103/)
+kill $caddy_pid 2>/dev/null || true
 redis=""
 if [ $have_redis = 1 ]; then
 	sleep 0.5
@@ -97,5 +108,7 @@ echo "|---|---|---|---|---|---|"
 row "plain reverse_proxy" "$plain"
 row "webhook_receive (auth + schema), no dedupe" "$nodedupe"
 row "webhook_receive + dedupe, embedded store" "$embedded"
+row "webhook_receive (auth + schema), no dedupe, no per-webhook log line" "$nodedupe_quiet"
+row "webhook_receive + dedupe, embedded store, no per-webhook log line" "$embedded_quiet"
 [ -n "$redis" ] && row "webhook_receive + dedupe, Redis store" "$redis"
 exit 0

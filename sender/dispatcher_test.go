@@ -54,6 +54,11 @@ func newSink(t *testing.T, answer func(n int64, w http.ResponseWriter, r *http.R
 	return s
 }
 
+// hangingSink never answers until the request is cancelled.
+func hangingSink(t *testing.T) *sink {
+	return newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+}
+
 func (s *sink) received() []recorded {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -133,14 +138,7 @@ func TestFailsThenSucceeds(t *testing.T) {
 }
 
 func TestTimeoutIsRetriedThenDead(t *testing.T) {
-	release := make(chan struct{})
-	s := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	s := hangingSink(t)
 	q := newQueue(t)
 	d := start(t, q, &Endpoint{Name: "slow", URL: s.URL, ResponseTimeout: 100 * time.Millisecond, Retry: []time.Duration{10 * time.Millisecond}})
 	publish(t, d, "evt_slow", "t", `{}`)
@@ -154,14 +152,7 @@ func TestTimeoutIsRetriedThenDead(t *testing.T) {
 
 // One endpoint that hangs must not delay another.
 func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
-	release := make(chan struct{})
-	slow := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	slow := hangingSink(t)
 	fast := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) {})
 	q := newQueue(t)
 	d := start(t, q, &Endpoint{Name: "slow", URL: slow.URL, Concurrency: 2, ResponseTimeout: 5 * time.Second},
@@ -328,14 +319,7 @@ func TestTestDiagnoses(t *testing.T) {
 
 // Stop returns in bounded time with an attempt hanging, and the delivery is due again.
 func TestStopIsBoundedAndReleases(t *testing.T) {
-	release := make(chan struct{})
-	s := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	s := hangingSink(t)
 	q := newQueue(t)
 	d := start(t, q, &Endpoint{Name: "hang", URL: s.URL, ResponseTimeout: time.Minute})
 	publish(t, d, "evt_h", "t", `{}`)

@@ -234,32 +234,35 @@ func TestPrivateTargetRefusedWithoutAllowPrivate(t *testing.T) {
 	}
 }
 
-// publishMany publishes n events with distinct Idempotency-Keys, 16 at a time, and
-// returns their ids; every one must get a 202.
-func publishMany(t *testing.T, url string, n int) []string {
-	ids := make([]string, n)
+// parallel runs f(0) … f(n-1) on 16 goroutines and waits for them.
+func parallel(n int, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < 16; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				code, _, rb := send(t, url, []byte(fmt.Sprintf(`{"n":%d}`, i)), "Webhook-Event-Type", "invoice.paid", "Idempotency-Key", fmt.Sprint("k", i))
-				var ans struct{ ID string }
-				if code != 202 || json.Unmarshal(rb, &ans) != nil {
-					t.Errorf("publish %d: %d %s", i, code, rb)
-					return
-				}
-				ids[i] = ans.ID
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// publishMany publishes n events with distinct Idempotency-Keys, 16 at a time, and
+// returns their ids; every one must get a 202.
+func publishMany(t *testing.T, url string, n int) []string {
+	ids := make([]string, n)
+	parallel(n, func(i int) {
+		code, _, rb := send(t, url, []byte(fmt.Sprintf(`{"n":%d}`, i)), "Webhook-Event-Type", "invoice.paid", "Idempotency-Key", fmt.Sprint("k", i))
+		var ans struct{ ID string }
+		if code != 202 || json.Unmarshal(rb, &ans) != nil {
+			t.Errorf("publish %d: %d %s", i, code, rb)
+			return
+		}
+		ids[i] = ans.ID
+	})
 	return ids
 }
 
@@ -349,27 +352,12 @@ func TestKill9DuringAsyncInboundLosesNothing(t *testing.T) {
 			const n = 1000
 			release := be.Hold()
 			ids := make([]string, n)
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for w := 0; w < 16; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := int(next.Add(1)) - 1
-						if i >= n {
-							return
-						}
-						ids[i] = fmt.Sprintf("%08d-2222-4222-8222-222222222222", i)
-						code, _, rb := send(t, c.Base()+"/", totvsEvent(t, ids[i]), "X-Api-Key", "tk-456")
-						if code != 202 {
-							t.Errorf("webhook %d: %d %s", i, code, rb)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			parallel(n, func(i int) {
+				ids[i] = fmt.Sprintf("%08d-2222-4222-8222-222222222222", i)
+				if code, _, rb := send(t, c.Base()+"/", totvsEvent(t, ids[i]), "X-Api-Key", "tk-456"); code != 202 {
+					t.Errorf("webhook %d: %d %s", i, code, rb)
+				}
+			})
 			release()
 			kill9Run(t, c, be, ids, "X-Webhook-Event-Id", "Caddy kill -9 twice during async inbound delivery, "+store+" store")
 		})
