@@ -218,6 +218,21 @@ func TestAdminAPIEveryRoute(t *testing.T) {
 		Rejected   map[string]int64 `json:"rejected"`
 	}
 	getJSON(t, admin+"/inbound", &inbound)
+	// One structured INFO line per webhook on Caddy's logger, and no secret in it.
+	lines := 0
+	for _, line := range strings.Split(c.Log(), "\n") {
+		if strings.Contains(line, `"msg":"webhook"`) {
+			lines++
+			for _, f := range []string{`"level":"info"`, `"source":"totvs_crm"`, `"event_id":`, `"outcome":`, `"status":`, `"latency":`} {
+				if !strings.Contains(line, f) {
+					t.Errorf("log line lacks %s: %s", f, line)
+				}
+			}
+		}
+	}
+	if lines != 4 || !strings.Contains(c.Log(), `"outcome":"unauthorized","status":401`) || strings.Contains(c.Log(), "tk-456") {
+		t.Errorf("%d webhook log lines (want 4), or a secret in the log:\n%s", lines, c.Log())
+	}
 	if len(inbound) != 1 || inbound[0].Route != "totvs_crm" || inbound[0].Received != 4 || inbound[0].Accepted != 1 ||
 		inbound[0].Duplicates != 1 || inbound[0].Rejected["unauthorized"] != 1 || inbound[0].Rejected["invalid_json"] != 1 {
 		t.Fatalf("inbound: %+v", inbound)

@@ -363,3 +363,39 @@ func TestKill9DuringAsyncInboundLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// Two instances share one Redis queue. One is killed with deliveries leased and never comes
+// back: the other takes its leases over once they lapse (15 s without renewal) and
+// delivers everything.
+func TestKilledInstanceLeasesAreTakenOverByAnother(t *testing.T) {
+	rs := redistest.Start(t)
+	be := startBackend(t)
+	be.delay = 5 * time.Millisecond
+	cfg := outboundConfig("store redis "+rs.URL(), be.URL, "concurrency 8")
+	a := startCaddy(t, cfg, outboundEnv...)
+	release := be.Hold()
+	ids := publishMany(t, a.Base()+"/publish", 500)
+	b := startCaddy(t, cfg, outboundEnv...)
+	// A leased its first deliveries while they were published; they wait at the held sink.
+	time.Sleep(500 * time.Millisecond)
+	a.Kill() // its leased deliveries are stuck until their leases lapse
+	release()
+	start := time.Now()
+	seen := map[string]bool{}
+	waitUntil(t, "every event delivered by B", 60*time.Second, func() bool {
+		clear(seen)
+		for _, r := range be.Got() {
+			seen[r.Header.Get("Webhook-Id")] = true
+		}
+		for _, id := range ids {
+			if !seen[id] {
+				return false
+			}
+		}
+		return true
+	})
+	_ = b
+	record(t, "Caddy instance A killed for good with deliveries leased; instance B on the same Redis",
+		fmt.Sprintf("B delivered all %d events, the last %v after the kill (A's leases lapse after 15 s)", len(ids), time.Since(start).Round(100*time.Millisecond)),
+		"0 events")
+}
