@@ -197,6 +197,7 @@ func parseReceive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		event_id <source> [<source>…]
 //		dedupe <window>|off
 //		dedupe_scope <name>
+//		name <route-name>
 //		claim_timeout <duration>
 //		max_body <size>
 //		mode sync|async
@@ -251,6 +252,10 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("dedupe: %q is not a positive duration or 'off'", v)
 			}
 			h.Dedupe = caddy.Duration(dur)
+		case "name":
+			if !d.Args(&h.Name) || d.NextArg() {
+				return d.ArgErr()
+			}
 		case "dedupe_scope":
 			if !d.Args(&h.DedupeScope) || d.NextArg() {
 				return d.ArgErr()

@@ -18,13 +18,13 @@ import (
 var (
 	inboundRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "webhook", Name: "inbound_requests_total",
-		Help: "Inbound webhook requests by source (preset) and outcome (accepted, queued, duplicate, or the rejection reason).",
-	}, []string{"source", "outcome"})
+		Help: "Inbound webhook requests by route, source (preset) and outcome (accepted, queued, duplicate, or the rejection reason).",
+	}, []string{"route", "source", "outcome"})
 	inboundStages = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "webhook", Name: "inbound_stage_duration_seconds",
 		Help:    "Time spent in each inbound stage: auth, parse, validate, store.",
 		Buckets: []float64{.00001, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5},
-	}, []string{"source", "stage"})
+	}, []string{"route", "stage"})
 	outboundAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "webhook", Name: "outbound_attempts_total",
 		Help: "Delivery attempts by endpoint and outcome (delivered, retry, dead, gone).",
@@ -88,32 +88,32 @@ func (observer) Attempted(endpoint, outcome string, status int, latency time.Dur
 	deliveryDuration.WithLabelValues(endpoint).Observe(latency.Seconds())
 }
 
-// sourceMetrics holds one source's pre-resolved series, so the request path does no label
+// sourceMetrics holds one route's pre-resolved series, so the request path does no label
 // lookups for stages.
 type sourceMetrics struct {
 	auth, parse, validate, store prometheus.Observer
 }
 
-var sourceSeries sync.Map // source -> *sourceMetrics
+var routeSeries sync.Map // route -> *sourceMetrics
 
-func seriesFor(source string) *sourceMetrics {
-	if v, ok := sourceSeries.Load(source); ok {
+func seriesFor(route string) *sourceMetrics {
+	if v, ok := routeSeries.Load(route); ok {
 		return v.(*sourceMetrics)
 	}
 	m := &sourceMetrics{
-		auth:     inboundStages.WithLabelValues(source, "auth"),
-		parse:    inboundStages.WithLabelValues(source, "parse"),
-		validate: inboundStages.WithLabelValues(source, "validate"),
-		store:    inboundStages.WithLabelValues(source, "store"),
+		auth:     inboundStages.WithLabelValues(route, "auth"),
+		parse:    inboundStages.WithLabelValues(route, "parse"),
+		validate: inboundStages.WithLabelValues(route, "validate"),
+		store:    inboundStages.WithLabelValues(route, "store"),
 	}
-	v, _ := sourceSeries.LoadOrStore(source, m)
+	v, _ := routeSeries.LoadOrStore(route, m)
 	return v.(*sourceMetrics)
 }
 
 // observeInbound records one inbound request in the metrics and the admin counters.
-func observeInbound(source string, res receiver.Result) {
-	inboundRequests.WithLabelValues(source, string(res.Reason)).Inc()
-	m := seriesFor(source)
+func observeInbound(route, source string, res receiver.Result) {
+	inboundRequests.WithLabelValues(route, source, string(res.Reason)).Inc()
+	m := seriesFor(route)
 	if res.Stages.Auth > 0 {
 		m.auth.Observe(res.Stages.Auth.Seconds())
 	}
@@ -126,7 +126,7 @@ func observeInbound(source string, res receiver.Result) {
 	if res.Stages.Store > 0 {
 		m.store.Observe(res.Stages.Store.Seconds())
 	}
-	inbound.add(source, res)
+	inbound.add(route, source, res)
 }
 
 // inboundCounters are the per-route counters of GET /webhooks/inbound, kept for the life
@@ -137,6 +137,7 @@ type inboundCounters struct {
 }
 
 type routeCounters struct {
+	Source     string           `json:"source"`
 	Received   int64            `json:"received"`
 	Accepted   int64            `json:"accepted"`
 	Queued     int64            `json:"queued"`
@@ -147,14 +148,14 @@ type routeCounters struct {
 
 var inbound = &inboundCounters{routes: map[string]*routeCounters{}}
 
-func (c *inboundCounters) add(source string, res receiver.Result) {
+func (c *inboundCounters) add(route, source string, res receiver.Result) {
 	now := time.Now().UTC()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rc := c.routes[source]
+	rc := c.routes[route]
 	if rc == nil {
-		rc = &routeCounters{Rejected: map[string]int64{}}
-		c.routes[source] = rc
+		rc = &routeCounters{Source: source, Rejected: map[string]int64{}}
+		c.routes[route] = rc
 	}
 	rc.Received++
 	rc.LastAt = &now

@@ -47,6 +47,9 @@ type Receive struct {
 	Dedupe caddy.Duration `json:"dedupe,omitempty"`
 	// DedupeOff turns dedupe off. Default false (dedupe is on whenever an event id is known).
 	DedupeOff bool `json:"dedupe_off,omitempty"`
+	// Name labels this route in metrics, logs, the admin API and the dashboard.
+	// Default: the dedupe scope (the preset name, or "webhook").
+	Name string `json:"name,omitempty"`
 	// DedupeScope namespaces this route's event ids in the store, so two routes that
 	// receive the same event each hand it on once. Default: the preset name, or "webhook".
 	DedupeScope string `json:"dedupe_scope,omitempty"`
@@ -67,6 +70,7 @@ type Receive struct {
 
 	rc     *receiver.Receiver
 	logger *zap.Logger
+	route  string
 	app    *App
 	target string // async: the endpoint name of DeliverTo
 	strip  map[string]bool
@@ -233,6 +237,13 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	h.route = h.Name
+	if h.route == "" {
+		h.route = h.DedupeScope
+	}
+	if h.route == "" {
+		h.route = h.rc.Source()
+	}
 	return nil
 }
 
@@ -264,9 +275,9 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.webhook.duplicate", res.Duplicate)
 		repl.Set("http.webhook.outcome", string(res.Reason))
 	}
-	observeInbound(h.rc.Source(), res)
+	observeInbound(h.route, h.rc.Source(), res)
 	if ce := h.logger.Check(zapcore.InfoLevel, "webhook"); ce != nil {
-		ce.Write(zap.String("source", h.rc.Source()), zap.String("event_id", res.EventID),
+		ce.Write(zap.String("route", h.route), zap.String("source", h.rc.Source()), zap.String("event_id", res.EventID),
 			zap.String("outcome", string(res.Reason)), zap.Int("status", res.Status),
 			zap.Duration("latency", time.Since(start)), zap.Error(err))
 	}

@@ -212,6 +212,7 @@ func TestAdminAPIEveryRoute(t *testing.T) {
 	send(t, c.Base()+"/totvs", []byte(`{"bad":`), "X-Api-Key", "tk-456")
 	var inbound []struct {
 		Route      string           `json:"route"`
+		Source     string           `json:"source"`
 		Received   int              `json:"received"`
 		Accepted   int              `json:"accepted"`
 		Duplicates int              `json:"duplicates"`
@@ -223,7 +224,7 @@ func TestAdminAPIEveryRoute(t *testing.T) {
 	for _, line := range strings.Split(c.Log(), "\n") {
 		if strings.Contains(line, `"msg":"webhook"`) {
 			lines++
-			for _, f := range []string{`"level":"info"`, `"source":"totvs_crm"`, `"event_id":`, `"outcome":`, `"status":`, `"latency":`} {
+			for _, f := range []string{`"level":"info"`, `"route":"totvs_crm"`, `"source":"totvs_crm"`, `"event_id":`, `"outcome":`, `"status":`, `"latency":`} {
 				if !strings.Contains(line, f) {
 					t.Errorf("log line lacks %s: %s", f, line)
 				}
@@ -233,7 +234,7 @@ func TestAdminAPIEveryRoute(t *testing.T) {
 	if lines != 4 || !strings.Contains(c.Log(), `"outcome":"unauthorized","status":401`) || strings.Contains(c.Log(), "tk-456") {
 		t.Errorf("%d webhook log lines (want 4), or a secret in the log:\n%s", lines, c.Log())
 	}
-	if len(inbound) != 1 || inbound[0].Route != "totvs_crm" || inbound[0].Received != 4 || inbound[0].Accepted != 1 ||
+	if len(inbound) != 1 || inbound[0].Route != "totvs_crm" || inbound[0].Source != "totvs_crm" || inbound[0].Received != 4 || inbound[0].Accepted != 1 ||
 		inbound[0].Duplicates != 1 || inbound[0].Rejected["unauthorized"] != 1 || inbound[0].Rejected["invalid_json"] != 1 {
 		t.Fatalf("inbound: %+v", inbound)
 	}
@@ -293,18 +294,19 @@ http://127.0.0.1:{PORT} {
 func TestMetricsFamilies(t *testing.T) {
 	sink := startPathSink(t)
 	sink.set("/flaky", 500)
-	c := startCaddy(t, strings.ReplaceAll(adminCaddyfile, "{SINK}", sink.URL), totvsKey)
+	named := strings.Replace(strings.ReplaceAll(adminCaddyfile, "{SINK}", sink.URL), "auth header X-Api-Key {env.TOTVS_KEY}", "auth header X-Api-Key {env.TOTVS_KEY}\n\t\t\tname crm-workflows", 1)
+	c := startCaddy(t, named, totvsKey)
 	send(t, c.Base()+"/publish", []byte(`{}`), "Webhook-Event-Type", "x")
 	ev := totvsEvent(t, "13131313-1313-4313-8313-131313131313")
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "tk-456")
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "wrong")
 	waitUntil(t, "flaky dead", 10*time.Second, func() bool { return endpointsByName(t, c)["flaky"].Dead == 1 })
 	want := []string{
-		`caddy_webhook_inbound_requests_total{outcome="accepted",source="totvs_crm"} 1`,
-		`caddy_webhook_inbound_requests_total{outcome="unauthorized",source="totvs_crm"} 1`,
-		`caddy_webhook_inbound_stage_duration_seconds_count{source="totvs_crm",stage="validate"} 1`,
-		`caddy_webhook_inbound_stage_duration_seconds_count{source="totvs_crm",stage="store"} `,
-		`caddy_webhook_inbound_stage_duration_seconds_count{source="totvs_crm",stage="auth"} 2`,
+		`caddy_webhook_inbound_requests_total{outcome="accepted",route="crm-workflows",source="totvs_crm"} 1`,
+		`caddy_webhook_inbound_requests_total{outcome="unauthorized",route="crm-workflows",source="totvs_crm"} 1`,
+		`caddy_webhook_inbound_stage_duration_seconds_count{route="crm-workflows",stage="validate"} 1`,
+		`caddy_webhook_inbound_stage_duration_seconds_count{route="crm-workflows",stage="store"} `,
+		`caddy_webhook_inbound_stage_duration_seconds_count{route="crm-workflows",stage="auth"} 2`,
 		`caddy_webhook_outbound_attempts_total{endpoint="good",outcome="delivered"} 1`,
 		`caddy_webhook_outbound_attempts_total{endpoint="flaky",outcome="retry"} 1`,
 		`caddy_webhook_outbound_attempts_total{endpoint="flaky",outcome="dead"} 1`,
@@ -329,7 +331,7 @@ func TestMetricsFamilies(t *testing.T) {
 	}
 	check()
 	// A reload registers the collectors on the new registry: same series, no panic.
-	reload(t, c, strings.ReplaceAll(adminCaddyfile, "{SINK}", sink.URL))
+	reload(t, c, named)
 	check()
 }
 
