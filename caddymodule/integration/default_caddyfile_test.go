@@ -3,9 +3,12 @@ package integration
 import (
 	"bufio"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDefaultCaddyfile runs the repository's top-level Caddyfile (ports moved to free ones)
@@ -15,8 +18,9 @@ func TestDefaultCaddyfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := freePort(t)
-	cfg := strings.NewReplacer("localhost:2019", "127.0.0.1:{ADMIN}", "8080", "{PORT}", "9090", itoa(app)).Replace(string(raw))
+	app, publish, dash := freePort(t), freePort(t), freePort(t)
+	cfg := strings.NewReplacer("localhost:2019", "127.0.0.1:{ADMIN}", "8080", "{PORT}", "9090", itoa(app),
+		"8081", itoa(publish), "8082", itoa(dash)).Replace(string(raw))
 	var env []string
 	f, err := os.Open("../../examples/dev.env")
 	if err != nil {
@@ -63,5 +67,24 @@ func TestDefaultCaddyfile(t *testing.T) {
 	}
 	if code, _, _ := send(t, c.Base()+"/webhooks/totvs", sample(t, "totvs_crm/opportunity-won.json"), "Authorization", "wrong"); code != 401 {
 		t.Fatalf("wrong token: %d", code)
+	}
+
+	// Outbound: the README's publish command, delivered to the internal app.
+	code, _, rb := send(t, "http://127.0.0.1:"+itoa(publish)+"/", []byte(`{"deal":7}`), "Webhook-Event-Type", "deal.won")
+	if code != 202 || !strings.Contains(string(rb), `"endpoints":1`) {
+		t.Fatalf("publish: %d %s", code, rb)
+	}
+	waitUntil(t, "the published event delivered", 10*time.Second, func() bool {
+		return endpointsByName(t, c)["internal-app"].Delivered == 1
+	})
+	// The dashboard page.
+	resp, err := http.Get("http://127.0.0.1:" + itoa(dash) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<title>Hookgate</title>") {
+		t.Fatalf("dashboard: %d", resp.StatusCode)
 	}
 }
