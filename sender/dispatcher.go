@@ -375,7 +375,11 @@ func (r *runner) judge(dl queue.Delivery, a attempt) queue.Result {
 		}
 		res.Outcome, res.NextAt, outcome = queue.Retry, time.Now().Add(delay), "retry"
 	}
-	if outcome != "delivered" {
+	if outcome == "dead" {
+		r.d.opts.Logger.Warn("delivery dead-lettered after its last attempt; retry it from the admin API or the dashboard",
+			zap.String("endpoint", r.e.Name), zap.String("delivery", dl.ID), zap.String("event_id", dl.Event.ID),
+			zap.Int("attempts", dl.AttemptCount+1), zap.Int("status", a.Status), zap.String("diagnosis", a.diagnosis))
+	} else if outcome != "delivered" {
 		r.d.opts.Logger.Debug("delivery attempt failed", zap.String("endpoint", r.e.Name), zap.String("delivery", dl.ID),
 			zap.String("event_id", dl.Event.ID), zap.Int("status", a.Status), zap.String("diagnosis", a.diagnosis), zap.String("next", outcome))
 	}
