@@ -31,17 +31,25 @@ const (
 
 // Violation is one schema violation: where in the body (a JSON pointer) and what is wrong.
 type Violation struct {
+	// Pointer is the RFC 6901 JSON pointer of the offending value ("" for the root).
 	Pointer string `json:"pointer"`
+	// Message says what is wrong with it.
 	Message string `json:"message"`
 }
 
 // Problem is an RFC 9457 problem document, the body of every refusal.
 type Problem struct {
-	Type   string      `json:"type"`
-	Title  string      `json:"title"`
-	Status int         `json:"status"`
-	Detail string      `json:"detail,omitempty"`
-	Offset *int64      `json:"offset,omitempty"`
+	// Type is a URI naming the kind of problem (one per Reason).
+	Type string `json:"type"`
+	// Title is a short human summary of the kind.
+	Title string `json:"title"`
+	// Status is the HTTP status.
+	Status int `json:"status"`
+	// Detail explains this occurrence.
+	Detail string `json:"detail,omitempty"`
+	// Offset is the byte offset of invalid JSON.
+	Offset *int64 `json:"offset,omitempty"`
+	// Errors lists schema violations.
 	Errors []Violation `json:"errors,omitempty"`
 
 	reason  Reason

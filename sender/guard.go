@@ -16,6 +16,7 @@ type BlockedError struct {
 	Reason string
 }
 
+// Error says which address was refused and why.
 func (e *BlockedError) Error() string {
 	return fmt.Sprintf("refused to connect to %s (%s address; the endpoint needs allow_private to reach it)", e.Addr, e.Reason)
 }

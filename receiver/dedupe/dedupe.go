@@ -26,6 +26,7 @@ const (
 	Processed
 )
 
+// String names the state.
 func (s State) String() string {
 	switch s {
 	case New:
