@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
@@ -33,6 +34,9 @@ type App struct {
 	// Endpoints are the outbound endpoints that published events are delivered to.
 	// Default: none.
 	Endpoints []EndpointConfig `json:"endpoints,omitempty"`
+	// Retention is how long delivered deliveries stay readable in the admin API and the
+	// dashboard (dead letters stay until retried). Default 72h.
+	Retention caddy.Duration `json:"retention,omitempty"`
 
 	store      *sharedStore
 	logger     *zap.Logger
@@ -109,6 +113,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if a.Retention < 0 {
+		return fmt.Errorf("retention must be positive")
+	}
+	a.store.queue.SetRetention(time.Duration(a.Retention))
 	a.public = map[string]bool{}
 	for _, c := range a.Endpoints {
 		e, err := c.build(a.logger)

@@ -298,13 +298,14 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	opt := d.Val()
 	var v string
 	if !d.Args(&v) || d.NextArg() {
 		return 0, d.ArgErr()
 	}
 	dur, err := caddy.ParseDuration(v)
 	if err != nil || dur <= 0 {
-		return 0, d.Errf("%s: %q is not a positive duration", d.Val(), v)
+		return 0, d.Errf("%s: %q is not a positive duration", opt, v)
 	}
 	return caddy.Duration(dur), nil
 }
@@ -373,6 +374,7 @@ func parseAuthLine(d *caddyfile.Dispenser) (AuthConfig, error) {
 //			key_prefix <prefix>
 //			cluster
 //		}
+//		retention <duration>
 //		endpoint <name> {
 //			url <url>
 //			events <pattern> [<pattern>…]
@@ -443,6 +445,12 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			default:
 				return nil, d.Errf("store %q: embedded or redis", d.Val())
 			}
+		case "retention":
+			dur, err := durationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Retention = dur
 		case "endpoint":
 			e, err := parseEndpoint(d)
 			if err != nil {

@@ -186,7 +186,13 @@ type Store interface {
 	Status(ctx context.Context, endpoint string) (EndpointStatus, error)
 	// SetDisabled disables (with a reason) or enables an endpoint.
 	SetDisabled(ctx context.Context, endpoint string, disabled bool, reason string) error
+	// SetRetention sets how long deliveries finished from now on stay readable once
+	// delivered (Get, List). A store shared by several configs takes the latest value.
+	SetRetention(d time.Duration)
 }
+
+// DefaultRetention is how long delivered deliveries are kept by default.
+const DefaultRetention = 72 * time.Hour
 
 // MaxAttemptsKept is how many attempts a delivery's history keeps.
 const MaxAttemptsKept = 50

@@ -54,9 +54,10 @@ type Store struct {
 	h    *boltdb.Handle
 	opts Options
 
-	mu     sync.Mutex
-	leases map[string]lease
-	seq    atomic.Uint64
+	mu        sync.Mutex
+	leases    map[string]lease
+	seq       atomic.Uint64
+	retention atomic.Int64 // nanoseconds
 
 	startOnce sync.Once
 	stop      chan struct{}
@@ -69,12 +70,27 @@ var _ queue.Store = (*Store)(nil)
 // New returns a queue in the file behind h. Nothing is opened until first use.
 func New(h *boltdb.Handle, opts Options) *Store {
 	if opts.Retention <= 0 {
-		opts.Retention = 72 * time.Hour
+		opts.Retention = queue.DefaultRetention
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
 	}
-	return &Store{h: h, opts: opts, leases: map[string]lease{}, stop: make(chan struct{})}
+	s := &Store{h: h, opts: opts, leases: map[string]lease{}, stop: make(chan struct{})}
+	s.retention.Store(int64(opts.Retention))
+	return s
+}
+
+// SetRetention implements queue.Store.
+func (s *Store) SetRetention(d time.Duration) {
+	if d > 0 {
+		s.retention.Store(int64(d))
+	}
+}
+
+// expired reports whether a delivered record is past its retention (the sweeper may not
+// have deleted it yet).
+func expired(r record, now time.Time) bool {
+	return r.State == queue.Delivered && r.Expires > 0 && r.Expires < now.UnixNano()
 }
 
 // record is a delivery as stored (see codec.go). Times are unix nanoseconds.
@@ -409,7 +425,7 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 			switch res.Outcome {
 			case queue.Done:
 				r.State = queue.Delivered
-				r.Expires = time.Now().Add(s.opts.Retention).UnixNano()
+				r.Expires = time.Now().Add(time.Duration(s.retention.Load())).UnixNano()
 				st.Delivered++
 				if err := tx.Bucket(bExpiry).Put(append(u64(r.Expires), r.ID...), nil); err != nil {
 					return err
@@ -485,7 +501,7 @@ func (s *Store) Get(ctx context.Context, id string) (queue.Delivery, error) {
 	var d queue.Delivery
 	err = db.View(func(tx *bolt.Tx) error {
 		r, ok := getRecord(tx, id)
-		if !ok {
+		if !ok || expired(r, time.Now()) {
 			return queue.ErrNotFound
 		}
 		d = toDelivery(r, true, "")
@@ -511,6 +527,7 @@ func (s *Store) List(ctx context.Context, f queue.Filter) ([]queue.Delivery, err
 		index = bDead
 	}
 	var out []queue.Delivery
+	now := time.Now()
 	err = db.View(func(tx *bolt.Tx) error {
 		for _, ep := range f.Endpoints {
 			prefix := epPrefix(ep)
@@ -526,7 +543,7 @@ func (s *Store) List(ctx context.Context, f queue.Filter) ([]queue.Delivery, err
 			n := 0
 			for ; k != nil && bytes.HasPrefix(k, prefix) && n < f.Limit; k, _ = c.Prev() {
 				r, ok := getRecord(tx, string(k[len(prefix)+8:]))
-				if !ok || (f.State != "" && r.State != f.State) {
+				if !ok || (f.State != "" && r.State != f.State) || expired(r, now) {
 					continue
 				}
 				out = append(out, toDelivery(r, true, ""))

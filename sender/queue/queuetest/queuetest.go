@@ -239,6 +239,27 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("DeliveredExpireAfterRetention", func(t *testing.T) {
+		s, _ := newStore(t)
+		s.SetRetention(100 * time.Millisecond)
+		_, _ = s.Enqueue(ctx, event("evt_ret", "t", `{}`), []string{"a"})
+		got, _ := s.Lease(ctx, "a", 1, time.Now(), lease)
+		_ = s.Finish(ctx, []queue.Result{{Delivery: got[0], Outcome: queue.Done, Attempt: queue.Attempt{At: time.Now(), Status: 200}}})
+		if _, err := s.Get(ctx, got[0].ID); err != nil {
+			t.Fatalf("gone before its retention: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if _, err := s.Get(ctx, got[0].ID); !errors.Is(err, queue.ErrNotFound) {
+			t.Fatalf("still there after its retention: %v", err)
+		}
+		if ds, _ := s.List(ctx, queue.Filter{Endpoints: []string{"a"}}); len(ds) != 0 {
+			t.Fatalf("still listed after its retention: %+v", ds)
+		}
+		if st, _ := s.Status(ctx, "a"); st.Delivered != 1 {
+			t.Fatalf("the delivered count forgot it: %+v", st)
+		}
+	})
+
 	t.Run("EndpointsAreIndependent", func(t *testing.T) {
 		s, _ := newStore(t)
 		for i := 0; i < 50; i++ {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookgate/hookgate/receiver/dedupe"
@@ -41,9 +42,10 @@ type Options struct {
 
 // Store is the Redis queue.
 type Store struct {
-	c      redis.UniversalClient
-	prefix string
-	opts   Options
+	c         redis.UniversalClient
+	prefix    string
+	opts      Options
+	retention atomic.Int64 // nanoseconds
 }
 
 var _ queue.Store = (*Store)(nil)
@@ -51,10 +53,21 @@ var _ queue.Store = (*Store)(nil)
 // New returns a queue on client c; every key starts with prefix.
 func New(c redis.UniversalClient, prefix string, opts Options) *Store {
 	if opts.Retention <= 0 {
-		opts.Retention = 72 * time.Hour
+		opts.Retention = queue.DefaultRetention
 	}
-	return &Store{c: c, prefix: prefix, opts: opts}
+	s := &Store{c: c, prefix: prefix, opts: opts}
+	s.retention.Store(int64(opts.Retention))
+	return s
 }
+
+// SetRetention implements queue.Store.
+func (s *Store) SetRetention(d time.Duration) {
+	if d > 0 {
+		s.retention.Store(int64(d))
+	}
+}
+
+func (s *Store) keep() time.Duration { return time.Duration(s.retention.Load()) }
 
 func (s *Store) tag(ep string) string { return s.prefix + "{" + s.prefix + "q:" + ep + "}:" }
 
@@ -117,7 +130,7 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 	}
 	hash := ev.BodyHash()
 	evKey := s.prefix + "qe{" + ev.ID + "}"
-	prev, err := s.c.SetArgs(ctx, evKey, hash, redis.SetArgs{Mode: "NX", Get: true, TTL: s.opts.Retention}).Result()
+	prev, err := s.c.SetArgs(ctx, evKey, hash, redis.SetArgs{Mode: "NX", Get: true, TTL: max(s.keep(), queue.DefaultRetention)}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return 0, classify("enqueue", err)
 	}
@@ -145,7 +158,7 @@ func (s *Store) enqueue(ctx context.Context, ev queue.Event, endpoints []string,
 			t := s.tag(ep)
 			id := idOf(ep)
 			cmds[i] = enqueueScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
-				id, ev.ID, ev.Type, ev.Body, hdr, ms(ev.Created), ms(now), latest, ms(now.Add(-s.opts.Retention)))
+				id, ev.ID, ev.Type, ev.Body, hdr, ms(ev.Created), ms(now), latest, ms(now.Add(-s.keep())))
 		}
 		return nil
 	})
@@ -249,7 +262,7 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 			att, _ := json.Marshal(r.Attempt)
 			outcome := map[queue.Outcome]string{queue.Done: "done", queue.Retry: "retry", queue.Kill: "dead"}[r.Outcome]
 			finishScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"},
-				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, s.opts.Retention.Milliseconds())
+				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, max(s.keep().Milliseconds(), 1))
 		}
 		return nil
 	})
