@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,15 +19,66 @@ import (
 	"github.com/hookgate/hookgate/sender/queue"
 )
 
+// connSet tracks the connections a client dialed, so that stopping a config can close
+// all of them: a connection that a finishing attempt hands back to the idle pool just after
+// CloseIdleConnections would otherwise linger (with two goroutines) until its idle timeout.
+type connSet struct {
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{}
+}
+
+type trackedConn struct {
+	net.Conn
+	set  *connSet
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.set.mu.Lock()
+		delete(c.set.conns, c)
+		c.set.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func (s *connSet) dial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, set: s}
+		s.mu.Lock()
+		s.conns[tc] = struct{}{}
+		s.mu.Unlock()
+		return tc, nil
+	}
+}
+
+// closeAll closes every connection still open.
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	conns := make([]*trackedConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
 // newClient returns an HTTP client that never follows redirects and, unless
-// allowPrivate, refuses non-public addresses at dial time.
-func newClient(connect, response time.Duration, allowPrivate bool, conns int) *http.Client {
+// allowPrivate, refuses non-public addresses at dial time, and the set of its connections.
+func newClient(connect, response time.Duration, allowPrivate bool, conns int) (*http.Client, *connSet) {
 	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	if !allowPrivate {
 		d.Control = guardControl
 	}
+	set := &connSet{conns: map[*trackedConn]struct{}{}}
 	t := &http.Transport{
-		DialContext:           d.DialContext,
+		DialContext:           set.dial(d),
 		TLSHandshakeTimeout:   connect,
 		ResponseHeaderTimeout: response,
 		MaxIdleConns:          conns,
@@ -37,7 +89,7 @@ func newClient(connect, response time.Duration, allowPrivate bool, conns int) *h
 	return &http.Client{
 		Transport:     t,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	}, set
 }
 
 // maxAnswer is how much of an answer is read (and kept for diagnosis).

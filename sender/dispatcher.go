@@ -132,10 +132,11 @@ func (d *Dispatcher) Stop() {
 			<-done
 		}
 		d.cancel()
-		// Each config has its own transports: close their kept-alive connections, or every
-		// reload would leave a connection (and two goroutines) per endpoint behind.
+		// Each config has its own transports: close their connections, or every reload
+		// would leave a connection (and two goroutines) per endpoint behind.
 		for _, e := range d.endpoints {
 			e.client.CloseIdleConnections()
+			e.conns.closeAll()
 		}
 	})
 }

@@ -57,6 +57,7 @@ type Endpoint struct {
 
 	signer *signature.Verifier
 	client *http.Client
+	conns  *connSet
 }
 
 // Prepare validates the endpoint and fills in defaults.
@@ -92,7 +93,7 @@ func (e *Endpoint) Prepare() error {
 		}
 		e.signer = v
 	}
-	e.client = newClient(e.ConnectTimeout, e.ResponseTimeout, e.AllowPrivate, e.Concurrency)
+	e.client, e.conns = newClient(e.ConnectTimeout, e.ResponseTimeout, e.AllowPrivate, e.Concurrency)
 	return nil
 }
 

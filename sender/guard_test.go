@@ -41,7 +41,7 @@ func TestGuardRefusesAtDialTime(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	c := newClient(time.Second, time.Second, false, 1)
+	c, _ := newClient(time.Second, time.Second, false, 1)
 	for _, u := range []string{"http://localhost:" + port + "/", "http://127.0.0.1:" + port + "/", "http://[::ffff:127.0.0.1]:" + port + "/"} {
 		req, _ := http.NewRequestWithContext(context.Background(), "POST", u, nil)
 		_, err := c.Do(req)
@@ -50,7 +50,7 @@ func TestGuardRefusesAtDialTime(t *testing.T) {
 			t.Errorf("%s: err = %v, want a BlockedError", u, err)
 		}
 	}
-	allowed := newClient(time.Second, time.Second, true, 1)
+	allowed, _ := newClient(time.Second, time.Second, true, 1)
 	req, _ := http.NewRequest("POST", srv.URL, nil)
 	resp, err := allowed.Do(req)
 	if err != nil {
