@@ -338,14 +338,14 @@ func TestStopIsBoundedAndReleases(t *testing.T) {
 // An attempt that outlasts the lease keeps it by renewal: no second worker (here, a second
 // dispatcher on the same queue) attempts the delivery meanwhile.
 func TestLeaseIsRenewedDuringLongAttempts(t *testing.T) {
-	s := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { time.Sleep(1500 * time.Millisecond) })
+	s := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { time.Sleep(2500 * time.Millisecond) })
 	q := newQueue(t)
 	mk := func() *Dispatcher {
 		e := &Endpoint{Name: "long", URL: s.URL, AllowPrivate: true}
 		if err := e.Prepare(); err != nil {
 			t.Fatal(err)
 		}
-		d, _ := NewDispatcher(q, []*Endpoint{e}, Options{PollInterval: 10 * time.Millisecond, LeaseFor: 600 * time.Millisecond})
+		d, _ := NewDispatcher(q, []*Endpoint{e}, Options{PollInterval: 10 * time.Millisecond, LeaseFor: 1200 * time.Millisecond})
 		d.Start()
 		t.Cleanup(d.Stop)
 		return d
