@@ -33,7 +33,8 @@ var (
 	bLatest     = []byte("q_latest")     // endpoint 0 type -> event (JSON)
 	bEndpoints  = []byte("q_endpoints")  // endpoint -> status (JSON)
 	bDisabled   = []byte("q_disabled")   // endpoint -> reason, while disabled (read by every Lease)
-	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints, bDisabled}
+	bCounts     = []byte("q_counts")     // endpoint 0 'p'|'d' -> pending | dead count (8 bytes), kept in step with q_due and q_dead
+	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints, bDisabled, bCounts}
 )
 
 // Options tune a Store.
@@ -262,6 +263,31 @@ func putStatus(tx *bolt.Tx, ep string, st epStatus) error {
 	return tx.Bucket(bEndpoints).Put([]byte(ep), v)
 }
 
+// Kinds of count in bCounts.
+const (
+	countPending = 'p'
+	countDead    = 'd'
+)
+
+// addCount moves an endpoint's pending or dead count by delta, in the transaction that
+// moves the delivery, so Status and every metrics scrape read a number instead of scanning.
+func addCount(tx *bolt.Tx, ep string, kind byte, delta int64) error {
+	k := append(epPrefix(ep), kind)
+	b := tx.Bucket(bCounts)
+	var n int64
+	if v := b.Get(k); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	return b.Put(k, u64(max(n+delta, 0)))
+}
+
+func getCount(tx *bolt.Tx, ep string, kind byte) int64 {
+	if v := tx.Bucket(bCounts).Get(append(epPrefix(ep), kind)); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
 // queueNew writes a new pending delivery of ev to ep, due now.
 func queueNew(tx *bolt.Tx, id, ep string, ev queue.Event, now int64) error {
 	r := record{ID: id, Endpoint: ep, Event: ev, State: queue.Pending, NextAt: now, Created: ev.Created.UnixNano()}
@@ -269,6 +295,9 @@ func queueNew(tx *bolt.Tx, id, ep string, ev queue.Event, now int64) error {
 		return err
 	}
 	if err := tx.Bucket(bDue).Put(epKey(ep, r.NextAt, id), nil); err != nil {
+		return err
+	}
+	if err := addCount(tx, ep, countPending, 1); err != nil {
 		return err
 	}
 	return tx.Bucket(bRecent).Put(epKey(ep, r.Created, id), nil)
@@ -430,6 +459,9 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 				if err := tx.Bucket(bExpiry).Put(append(u64(r.Expires), r.ID...), nil); err != nil {
 					return err
 				}
+				if err := addCount(tx, r.Endpoint, countPending, -1); err != nil {
+					return err
+				}
 			case queue.Retry:
 				r.NextAt = res.NextAt.UnixNano()
 				if err := tx.Bucket(bDue).Put(epKey(r.Endpoint, r.NextAt, r.ID), nil); err != nil {
@@ -439,6 +471,12 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 				r.State = queue.Dead
 				r.DeadAt = time.Now().UnixNano()
 				if err := tx.Bucket(bDead).Put(epKey(r.Endpoint, r.DeadAt, r.ID), nil); err != nil {
+					return err
+				}
+				if err := addCount(tx, r.Endpoint, countPending, -1); err != nil {
+					return err
+				}
+				if err := addCount(tx, r.Endpoint, countDead, 1); err != nil {
 					return err
 				}
 			}
@@ -568,6 +606,9 @@ func (s *Store) requeue(tx *bolt.Tx, r record) error {
 		if err := tx.Bucket(bDead).Delete(epKey(r.Endpoint, r.DeadAt, r.ID)); err != nil {
 			return err
 		}
+		if err := addCount(tx, r.Endpoint, countDead, -1); err != nil {
+			return err
+		}
 	case queue.Delivered:
 		if err := tx.Bucket(bExpiry).Delete(append(u64(r.Expires), r.ID...)); err != nil {
 			return err
@@ -576,6 +617,9 @@ func (s *Store) requeue(tx *bolt.Tx, r record) error {
 	r.State, r.DeadAt, r.Expires = queue.Pending, 0, 0
 	r.NextAt = time.Now().UnixNano()
 	if err := tx.Bucket(bDue).Put(epKey(r.Endpoint, r.NextAt, r.ID), nil); err != nil {
+		return err
+	}
+	if err := addCount(tx, r.Endpoint, countPending, 1); err != nil {
 		return err
 	}
 	return putRecord(tx, &r)
@@ -653,16 +697,6 @@ func (s *Store) Resend(ctx context.Context, endpoint string) (int, error) {
 	return n, err
 }
 
-func countPrefix(tx *bolt.Tx, bucket []byte, ep string) int64 {
-	prefix := epPrefix(ep)
-	var n int64
-	c := tx.Bucket(bucket).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		n++
-	}
-	return n
-}
-
 // Status implements queue.Store.
 func (s *Store) Status(ctx context.Context, endpoint string) (queue.EndpointStatus, error) {
 	db, err := s.db()
@@ -673,7 +707,7 @@ func (s *Store) Status(ctx context.Context, endpoint string) (queue.EndpointStat
 	err = db.View(func(tx *bolt.Tx) error {
 		st := getStatus(tx, endpoint)
 		out = queue.EndpointStatus{Delivered: st.Delivered, Last: st.Last,
-			Pending: countPrefix(tx, bDue, endpoint), Dead: countPrefix(tx, bDead, endpoint)}
+			Pending: getCount(tx, endpoint, countPending), Dead: getCount(tx, endpoint, countDead)}
 		if reason := tx.Bucket(bDisabled).Get([]byte(endpoint)); reason != nil {
 			out.Disabled, out.Reason = true, string(reason)
 		}
