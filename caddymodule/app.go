@@ -135,11 +135,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 // registerInbound adds the target of a `webhook_receive … mode async` route, a trusted
 // internal URL (the SSRF guard does not apply), and returns its endpoint name. Routes with
 // the same scope and URL share one endpoint.
-func (a *App) registerInbound(scope, target string) (string, error) {
+func (a *App) registerInbound(scope string, e *sender.Endpoint) (string, error) {
 	if a.dispatcher.Load() != nil {
 		return "", fmt.Errorf("the webhooks app is already running")
 	}
-	sum := sha256.Sum256([]byte(target))
+	// Routes with the same scope, URL and delivery options share one endpoint.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%v|%v|%v", e.URL, e.Retry, e.ResponseTimeout, e.Concurrency))
 	clean := strings.Map(func(r rune) rune {
 		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
 			return r
@@ -158,7 +159,7 @@ func (a *App) registerInbound(scope, target string) (string, error) {
 	if a.public[name] {
 		return "", fmt.Errorf("endpoint name %s is taken by an outbound endpoint", name)
 	}
-	e := &sender.Endpoint{Name: name, URL: target, AllowPrivate: true}
+	e.Name, e.AllowPrivate = name, true
 	if err := e.Prepare(); err != nil {
 		return "", fmt.Errorf("deliver_to: %w", err)
 	}

@@ -201,7 +201,10 @@ func parseReceive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		claim_timeout <duration>
 //		max_body <size>
 //		mode sync|async
-//		deliver_to <url>
+//		deliver_to <url> {
+//			retry <duration> [<duration>…] | off
+//			response_timeout <duration>
+//		}
 //		on_store_error reject|accept
 //	}
 //
@@ -282,6 +285,34 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "deliver_to":
 			if !d.Args(&h.DeliverTo) || d.NextArg() {
 				return d.ArgErr()
+			}
+			for n2 := d.Nesting(); d.NextBlock(n2); {
+				switch d.Val() {
+				case "retry":
+					args := d.RemainingArgs()
+					if len(args) == 0 {
+						return d.ArgErr()
+					}
+					if len(args) == 1 && args[0] == "off" {
+						h.DeliverRetryOff = true
+						continue
+					}
+					for _, a := range args {
+						dur, err := caddy.ParseDuration(a)
+						if err != nil || dur <= 0 {
+							return d.Errf("retry: %q is not a positive duration", a)
+						}
+						h.DeliverRetry = append(h.DeliverRetry, caddy.Duration(dur))
+					}
+				case "response_timeout":
+					dur, err := durationArg(d)
+					if err != nil {
+						return err
+					}
+					h.DeliverTimeout = dur
+				default:
+					return d.Errf("unrecognized deliver_to option %q (retry, response_timeout)", d.Val())
+				}
 			}
 		case "on_store_error":
 			if !d.Args(&h.OnStoreError) || d.NextArg() {

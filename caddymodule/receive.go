@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/hookgate/hookgate/receiver"
+	"github.com/hookgate/hookgate/sender"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -64,6 +65,13 @@ type Receive struct {
 	// DeliverTo is the internal URL that async mode delivers to (required there). It is
 	// trusted: the private-address guard of outbound endpoints does not apply.
 	DeliverTo string `json:"deliver_to,omitempty"`
+	// DeliverRetry is async mode's retry schedule. Default: the outbound default (5s 5m
+	// 30m 2h 5h 10h 10h, with jitter).
+	DeliverRetry []caddy.Duration `json:"deliver_retry,omitempty"`
+	// DeliverRetryOff makes async mode's first failed attempt final (dead-lettered).
+	DeliverRetryOff bool `json:"deliver_retry_off,omitempty"`
+	// DeliverTimeout bounds the wait for the internal app's answer. Default 60s.
+	DeliverTimeout caddy.Duration `json:"deliver_timeout,omitempty"`
 	// OnStoreError is "reject" (503) or "accept" (hand on without dedupe, log a warning)
 	// when the store cannot be reached. Default "reject".
 	OnStoreError string `json:"on_store_error,omitempty"`
@@ -159,7 +167,7 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	default:
 		return o, fmt.Errorf("mode %q: sync or async", h.Mode)
 	}
-	if h.DeliverTo != "" && h.Mode != "async" {
+	if (h.DeliverTo != "" || len(h.DeliverRetry) > 0 || h.DeliverRetryOff || h.DeliverTimeout != 0) && h.Mode != "async" {
 		return o, fmt.Errorf("deliver_to is for mode async; in sync mode the next handler (reverse_proxy) delivers")
 	}
 	switch h.OnStoreError {
@@ -224,7 +232,15 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 		if scope == "" {
 			scope = "webhook"
 		}
-		if h.target, err = h.app.registerInbound(scope, target); err != nil {
+		e := &sender.Endpoint{URL: target, ResponseTimeout: time.Duration(h.DeliverTimeout)}
+		if h.DeliverRetryOff {
+			e.Retry = []time.Duration{}
+		} else if len(h.DeliverRetry) > 0 {
+			for _, d := range h.DeliverRetry {
+				e.Retry = append(e.Retry, time.Duration(d))
+			}
+		}
+		if h.target, err = h.app.registerInbound(scope, e); err != nil {
 			return err
 		}
 		h.strip = strippedHeaders(o.Auth)

@@ -48,7 +48,10 @@ http://127.0.0.1:{PORT} {
 		webhook_receive ploomes {
 			validation_key {env.PLOOMES_KEY}
 			mode async
-			deliver_to {SINK}/inbound
+			deliver_to {SINK}/inbound {
+				retry 200ms 1m
+				response_timeout 10s
+			}
 		}
 	}
 }
@@ -199,8 +202,8 @@ func TestAsyncInboundQueuesThenDelivers(t *testing.T) {
 	}
 	var ans struct{ ID string }
 	_ = json.Unmarshal(rb, &ans)
-	// The first attempt gets 503; the retry (5s by default) delivers it.
-	waitUntil(t, "the retry", 15*time.Second, func() bool { return be.Count() == 2 })
+	// The first attempt gets 503; the retry (200ms here) delivers it.
+	waitUntil(t, "the retry", 10*time.Second, func() bool { return be.Count() == 2 })
 	r := be.Got()[1]
 	if r.Path != "/inbound" || string(r.Body) != string(ev) || r.Header.Get("X-Webhook-Event-Id") != ans.ID ||
 		r.Header.Get("X-Webhook-Source") != "ploomes" || r.Header.Get("X-Ploomes-Validation-Key") != "" || r.Header.Get("Webhook-Id") == "" {
