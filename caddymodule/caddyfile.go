@@ -56,6 +56,25 @@ func (p *Publish) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// parseRetry reads `retry <duration> [<duration>…] | off`.
+func parseRetry(d *caddyfile.Dispenser) (off bool, delays []caddy.Duration, err error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return false, nil, d.ArgErr()
+	}
+	if len(args) == 1 && args[0] == "off" {
+		return true, nil, nil
+	}
+	for _, a := range args {
+		dur, err := caddy.ParseDuration(a)
+		if err != nil || dur <= 0 {
+			return false, nil, d.Errf("retry: %q is not a positive duration", a)
+		}
+		delays = append(delays, caddy.Duration(dur))
+	}
+	return false, delays, nil
+}
+
 func sizeArg(d *caddyfile.Dispenser) (int64, error) {
 	opt := d.Val()
 	var v string
@@ -126,20 +145,9 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 				e.ResponseTimeout = dur
 			}
 		case "retry":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return e, d.ArgErr()
-			}
-			if len(args) == 1 && args[0] == "off" {
-				e.RetryOff = true
-				continue
-			}
-			for _, a := range args {
-				dur, err := caddy.ParseDuration(a)
-				if err != nil || dur <= 0 {
-					return e, d.Errf("retry: %q is not a positive duration", a)
-				}
-				e.Retry = append(e.Retry, caddy.Duration(dur))
+			var err error
+			if e.RetryOff, e.Retry, err = parseRetry(d); err != nil {
+				return e, err
 			}
 		case "rate_limit":
 			if !d.Args(&e.RateLimit) || d.NextArg() {
@@ -289,20 +297,9 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			for n2 := d.Nesting(); d.NextBlock(n2); {
 				switch d.Val() {
 				case "retry":
-					args := d.RemainingArgs()
-					if len(args) == 0 {
-						return d.ArgErr()
-					}
-					if len(args) == 1 && args[0] == "off" {
-						h.DeliverRetryOff = true
-						continue
-					}
-					for _, a := range args {
-						dur, err := caddy.ParseDuration(a)
-						if err != nil || dur <= 0 {
-							return d.Errf("retry: %q is not a positive duration", a)
-						}
-						h.DeliverRetry = append(h.DeliverRetry, caddy.Duration(dur))
+					var err error
+					if h.DeliverRetryOff, h.DeliverRetry, err = parseRetry(d); err != nil {
+						return err
 					}
 				case "response_timeout":
 					dur, err := durationArg(d)

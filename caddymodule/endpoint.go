@@ -84,6 +84,25 @@ func parseRate(s string) (float64, error) {
 	return 0, fmt.Errorf("rate_limit %q: unit must be s, m or h", s)
 }
 
+// retrySchedule turns a configured schedule into the sender's: nil means the default,
+// off means none (one attempt).
+func retrySchedule(off bool, delays []caddy.Duration) ([]time.Duration, error) {
+	if off {
+		return []time.Duration{}, nil
+	}
+	if len(delays) == 0 {
+		return nil, nil
+	}
+	out := make([]time.Duration, 0, len(delays))
+	for _, d := range delays {
+		if d <= 0 {
+			return nil, fmt.Errorf("retry delays must be positive")
+		}
+		out = append(out, time.Duration(d))
+	}
+	return out, nil
+}
+
 // build turns the config into a prepared sender.Endpoint, expanding placeholders.
 func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
 	repl := caddy.NewReplacer()
@@ -138,16 +157,8 @@ func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
 			e.SigningSecrets = append(e.SigningSecrets, v)
 		}
 	}
-	if c.RetryOff {
-		e.Retry = []time.Duration{}
-	} else if c.Retry != nil {
-		e.Retry = []time.Duration{}
-		for _, d := range c.Retry {
-			if d <= 0 {
-				return nil, fmt.Errorf("%s: retry delays must be positive", what)
-			}
-			e.Retry = append(e.Retry, time.Duration(d))
-		}
+	if e.Retry, err = retrySchedule(c.RetryOff, c.Retry); err != nil {
+		return nil, fmt.Errorf("%s: %v", what, err)
 	}
 	if c.RateLimit != "" {
 		if e.RatePerSecond, err = parseRate(c.RateLimit); err != nil {

@@ -88,52 +88,66 @@ func (observer) Attempted(endpoint, outcome string, status int, latency time.Dur
 	deliveryDuration.WithLabelValues(endpoint).Observe(latency.Seconds())
 }
 
-// sourceMetrics holds one route's pre-resolved series, so the request path does no label
-// lookups for stages.
-type sourceMetrics struct {
+// routeObserver records one route's webhooks in the metrics and the admin counters. Its
+// series are resolved once, when the handler is provisioned, so a request does no label
+// hashing and no map lookup.
+type routeObserver struct {
+	requests                     map[receiver.Reason]prometheus.Counter // read-only once built
+	route, source                string
 	auth, parse, validate, store prometheus.Observer
+	counts                       *routeCounts
 }
 
-var routeSeries sync.Map // route -> *sourceMetrics
-
-func seriesFor(route string) *sourceMetrics {
-	if v, ok := routeSeries.Load(route); ok {
-		return v.(*sourceMetrics)
-	}
-	m := &sourceMetrics{
+func newRouteObserver(route, source string) *routeObserver {
+	o := &routeObserver{
+		requests: make(map[receiver.Reason]prometheus.Counter, len(receiver.InboundReasons)),
+		route:    route,
+		source:   source,
 		auth:     inboundStages.WithLabelValues(route, "auth"),
 		parse:    inboundStages.WithLabelValues(route, "parse"),
 		validate: inboundStages.WithLabelValues(route, "validate"),
 		store:    inboundStages.WithLabelValues(route, "store"),
+		counts:   inbound.route(route, source),
 	}
-	v, _ := routeSeries.LoadOrStore(route, m)
-	return v.(*sourceMetrics)
+	for _, r := range receiver.InboundReasons {
+		o.requests[r] = inboundRequests.WithLabelValues(route, source, string(r))
+	}
+	return o
 }
 
-// observeInbound records one inbound request in the metrics and the admin counters.
-func observeInbound(route, source string, res receiver.Result) {
-	inboundRequests.WithLabelValues(route, source, string(res.Reason)).Inc()
-	m := seriesFor(route)
+// observe records one request.
+func (o *routeObserver) observe(res receiver.Result) {
+	c, ok := o.requests[res.Reason]
+	if !ok {
+		c = inboundRequests.WithLabelValues(o.route, o.source, string(res.Reason))
+	}
+	c.Inc()
 	if res.Stages.Auth > 0 {
-		m.auth.Observe(res.Stages.Auth.Seconds())
+		o.auth.Observe(res.Stages.Auth.Seconds())
 	}
 	if res.Stages.Parse > 0 {
-		m.parse.Observe(res.Stages.Parse.Seconds())
+		o.parse.Observe(res.Stages.Parse.Seconds())
 	}
 	if res.Stages.Validate > 0 {
-		m.validate.Observe(res.Stages.Validate.Seconds())
+		o.validate.Observe(res.Stages.Validate.Seconds())
 	}
 	if res.Stages.Store > 0 {
-		m.store.Observe(res.Stages.Store.Seconds())
+		o.store.Observe(res.Stages.Store.Seconds())
 	}
-	inbound.add(route, source, res)
+	o.counts.add(res)
 }
 
 // inboundCounters are the per-route counters of GET /webhooks/inbound, kept for the life
-// of the process (across reloads).
+// of the process (across reloads: a route keeps its counters by name).
 type inboundCounters struct {
 	mu     sync.Mutex
-	routes map[string]*routeCounters
+	routes map[string]*routeCounts
+}
+
+// routeCounts are one route's counters, each route under its own lock.
+type routeCounts struct {
+	mu sync.Mutex
+	routeCounters
 }
 
 type routeCounters struct {
@@ -146,17 +160,24 @@ type routeCounters struct {
 	LastAt     *time.Time       `json:"last_at,omitempty"`
 }
 
-var inbound = &inboundCounters{routes: map[string]*routeCounters{}}
+var inbound = &inboundCounters{routes: map[string]*routeCounts{}}
 
-func (c *inboundCounters) add(route, source string, res receiver.Result) {
-	now := time.Now().UTC()
+// route returns the counters of the named route, made on first use.
+func (c *inboundCounters) route(name, source string) *routeCounts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rc := c.routes[route]
+	rc := c.routes[name]
 	if rc == nil {
-		rc = &routeCounters{Source: source, Rejected: map[string]int64{}}
-		c.routes[route] = rc
+		rc = &routeCounts{routeCounters: routeCounters{Source: source, Rejected: map[string]int64{}}}
+		c.routes[name] = rc
 	}
+	return rc
+}
+
+func (rc *routeCounts) add(res receiver.Result) {
+	now := time.Now().UTC()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
 	rc.Received++
 	rc.LastAt = &now
 	switch res.Reason {
@@ -186,10 +207,15 @@ func (c *inboundCounters) snapshot() []routeJSON {
 	defer c.mu.Unlock()
 	out := []routeJSON{}
 	for name, rc := range c.routes {
-		cp := *rc
-		cp.Rejected = map[string]int64{}
+		rc.mu.Lock()
+		cp := rc.routeCounters
+		cp.Rejected = make(map[string]int64, len(rc.Rejected))
 		for k, v := range rc.Rejected {
 			cp.Rejected[k] = v
+		}
+		rc.mu.Unlock()
+		if cp.Received == 0 {
+			continue // provisioned, no webhook yet
 		}
 		out = append(out, routeJSON{Route: name, routeCounters: cp})
 	}

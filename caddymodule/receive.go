@@ -79,6 +79,7 @@ type Receive struct {
 	rc     *receiver.Receiver
 	logger *zap.Logger
 	route  string
+	obs    *routeObserver
 	app    *App
 	target string // async: the endpoint name of DeliverTo
 	strip  map[string]bool
@@ -219,32 +220,6 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 		h.app = appIface.(*App)
 		o.Store = h.app.DedupeStore()
 	}
-	if h.Mode == "async" {
-		repl := caddy.NewReplacer()
-		target, err := repl.ReplaceOrErr(h.DeliverTo, true, true)
-		if err != nil {
-			return fmt.Errorf("deliver_to: %v", err)
-		}
-		scope := h.DedupeScope
-		if scope == "" {
-			scope = h.Preset
-		}
-		if scope == "" {
-			scope = "webhook"
-		}
-		e := &sender.Endpoint{URL: target, ResponseTimeout: time.Duration(h.DeliverTimeout)}
-		if h.DeliverRetryOff {
-			e.Retry = []time.Duration{}
-		} else if len(h.DeliverRetry) > 0 {
-			for _, d := range h.DeliverRetry {
-				e.Retry = append(e.Retry, time.Duration(d))
-			}
-		}
-		if h.target, err = h.app.registerInbound(scope, e); err != nil {
-			return err
-		}
-		h.strip = strippedHeaders(o.Auth)
-	}
 	logger := h.logger
 	o.OnStoreError = func(err error) {
 		logger.Warn("webhook store error", zap.Error(err), zap.Bool("accepted_without_dedupe", o.AcceptOnStoreError))
@@ -255,10 +230,22 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	}
 	h.route = h.Name
 	if h.route == "" {
-		h.route = h.DedupeScope
+		h.route = h.rc.Scope()
 	}
-	if h.route == "" {
-		h.route = h.rc.Source()
+	h.obs = newRouteObserver(h.route, h.rc.Source())
+	if h.Mode == "async" {
+		target, err := caddy.NewReplacer().ReplaceOrErr(h.DeliverTo, true, true)
+		if err != nil {
+			return fmt.Errorf("deliver_to: %v", err)
+		}
+		e := &sender.Endpoint{URL: target, ResponseTimeout: time.Duration(h.DeliverTimeout)}
+		if e.Retry, err = retrySchedule(h.DeliverRetryOff, h.DeliverRetry); err != nil {
+			return fmt.Errorf("deliver_to: %v", err)
+		}
+		if h.target, err = h.app.registerInbound(h.rc.Scope(), e); err != nil {
+			return err
+		}
+		h.strip = strippedHeaders(o.Auth)
 	}
 	return nil
 }
@@ -269,13 +256,14 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl != nil {
 		repl.Set("http.webhook.source", h.rc.Source())
-		repl.Set("http.webhook.duplicate", false)
-		repl.Set("http.webhook.verified", false)
 	}
+	handedOn := false
 	res, err := h.rc.Handle(w, r, func(w http.ResponseWriter, r *http.Request, ev *receiver.Event) error {
-		if repl != nil {
+		handedOn = true
+		if repl != nil { // for the next handler (header_up …)
 			repl.Set("http.webhook.event_id", ev.ID)
 			repl.Set("http.webhook.verified", ev.Verified)
+			repl.Set("http.webhook.duplicate", false)
 		}
 		if h.target != "" {
 			return h.enqueue(w, r, ev)
@@ -286,12 +274,14 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		res.Reason = receiver.ReasonQueued
 	}
 	if repl != nil {
-		repl.Set("http.webhook.event_id", res.EventID)
-		repl.Set("http.webhook.verified", res.Verified)
-		repl.Set("http.webhook.duplicate", res.Duplicate)
+		if !handedOn {
+			repl.Set("http.webhook.event_id", res.EventID)
+			repl.Set("http.webhook.verified", res.Verified)
+			repl.Set("http.webhook.duplicate", res.Duplicate)
+		}
 		repl.Set("http.webhook.outcome", string(res.Reason))
 	}
-	observeInbound(h.route, h.rc.Source(), res)
+	h.obs.observe(res)
 	if ce := h.logger.Check(zapcore.InfoLevel, "webhook"); ce != nil {
 		ce.Write(zap.String("route", h.route), zap.String("source", h.rc.Source()), zap.String("event_id", res.EventID),
 			zap.String("outcome", string(res.Reason)), zap.Int("status", res.Status),

@@ -43,7 +43,10 @@ func precheck(body []byte) *Problem {
 		}
 		return invalidJSON(int64(off), fmt.Sprintf("invalid UTF-8 at byte offset %d", off))
 	}
-	var keys keyTracker
+	// Typical webhooks nest a few levels and have a few keys per object: start on the stack.
+	var framesBuf [8]keyFrame
+	var spansBuf [32][2]int
+	keys := keyTracker{frames: framesBuf[:0], spans: spansBuf[:0]}
 	inString, escaped := false, false
 	strStart, strEsc, isKey := 0, false, false
 	numStart, expStart := -1, -1

@@ -29,6 +29,12 @@ const (
 	ReasonConflict         Reason = "idempotency_conflict"
 )
 
+// InboundReasons are the reasons Handle can end a webhook request with (and that the
+// Caddy glue's async mode adds: ReasonQueued), for metrics that resolve their series once.
+var InboundReasons = []Reason{ReasonAccepted, ReasonQueued, ReasonDuplicate, ReasonInFlight, ReasonMethod,
+	ReasonUnauthorized, ReasonTooLarge, ReasonMediaType, ReasonInvalidJSON, ReasonSchema, ReasonMissingEventID,
+	ReasonStoreUnavailable, ReasonBodyRead}
+
 // Violation is one schema violation: where in the body (a JSON pointer) and what is wrong.
 type Violation struct {
 	// Pointer is the RFC 6901 JSON pointer of the offending value ("" for the root).

@@ -124,6 +124,10 @@ func (rc *Receiver) dedupeOn() bool { return rc.window > 0 && rc.eventID != nil 
 // Source returns the receiver's source name.
 func (rc *Receiver) Source() string { return rc.source }
 
+// Scope returns the namespace of this receiver's event ids in the store (DedupeScope, or
+// the source by default).
+func (rc *Receiver) Scope() string { return rc.scope }
+
 // Event is what a handed-on request carries.
 type Event struct {
 	// Source is the receiver's source name.

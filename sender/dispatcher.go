@@ -83,24 +83,6 @@ func NewDispatcher(store queue.Store, endpoints []*Endpoint, opts Options) (*Dis
 	return d, nil
 }
 
-// Endpoint returns the named endpoint.
-func (d *Dispatcher) Endpoint(name string) (*Endpoint, bool) {
-	e, ok := d.endpoints[name]
-	return e, ok
-}
-
-// Endpoints returns the endpoints in their configured order.
-func (d *Dispatcher) Endpoints() []*Endpoint {
-	out := make([]*Endpoint, 0, len(d.order))
-	for _, n := range d.order {
-		out = append(out, d.endpoints[n])
-	}
-	return out
-}
-
-// Store returns the queue.
-func (d *Dispatcher) Store() queue.Store { return d.store }
-
 // Start starts every endpoint's workers.
 func (d *Dispatcher) Start() {
 	if !d.started.CompareAndSwap(false, true) {
@@ -149,17 +131,6 @@ func (d *Dispatcher) Notify(endpoints []string) {
 			r.poke()
 		}
 	}
-}
-
-// Match returns the names of the endpoints that take events of type typ.
-func (d *Dispatcher) Match(typ string) []string {
-	var out []string
-	for _, n := range d.order {
-		if d.endpoints[n].Matches(typ) {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // runner is one endpoint's workers: a leaser feeding a pool of senders, whose results a

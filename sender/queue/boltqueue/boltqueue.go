@@ -208,31 +208,6 @@ func epKey(ep string, t int64, id string) []byte {
 
 func epPrefix(ep string) []byte { return append([]byte(ep), 0) }
 
-// Records and latest events are stored as uvarint(len(meta)) || meta (JSON, without the
-// body) || body, so the body is copied as raw bytes and never base64-encoded.
-func encode(meta any, body []byte) ([]byte, error) {
-	m, err := json.Marshal(meta)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, binary.MaxVarintLen64+len(m)+len(body))
-	out = binary.AppendUvarint(out, uint64(len(m)))
-	out = append(out, m...)
-	return append(out, body...), nil
-}
-
-// decode reads what encode wrote; the body is copied out of bbolt's memory.
-func decode(v []byte, meta any) ([]byte, bool) {
-	n, k := binary.Uvarint(v)
-	if k <= 0 || uint64(len(v)-k) < n {
-		return nil, false
-	}
-	if json.Unmarshal(v[k:k+int(n)], meta) != nil {
-		return nil, false
-	}
-	return bytes.Clone(v[k+int(n):]), true
-}
-
 func getRecord(tx *bolt.Tx, id string) (record, bool) {
 	return getRecordWith(tx, id, true)
 }
@@ -313,12 +288,7 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 		ev.Created = time.Now().UTC()
 	}
 	hash := []byte(ev.BodyHash())
-	meta := ev
-	meta.Body = nil
-	latest, err := encode(meta, ev.Body)
-	if err != nil {
-		return 0, err
-	}
+	latest := encodeRecord(&record{Event: ev}) // the latest event of its type, for Resend
 	created := 0
 	err = db.Batch(func(tx *bolt.Tx) error {
 		created = 0 // Batch may run this function again
@@ -680,12 +650,11 @@ func (s *Store) Resend(ctx context.Context, endpoint string) (int, error) {
 		c := tx.Bucket(bLatest).Cursor()
 		now := time.Now()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var ev queue.Event
-			body, ok := decode(v, &ev)
-			if !ok {
+			r, err := decodeRecord(v, false)
+			if err != nil {
 				continue
 			}
-			ev.Body = body
+			ev := r.Event
 			ev.Created = now.UTC()
 			if err := queueNew(tx, queue.NewDeliveryID(endpoint), endpoint, ev, now.UnixNano()); err != nil {
 				return err

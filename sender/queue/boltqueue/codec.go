@@ -11,7 +11,7 @@ import (
 	"github.com/hookgate/hookgate/sender/queue"
 )
 
-// A record is stored in a compact binary form (it is rewritten on every attempt, so JSON's
+// A record (and, in q_latest, the latest event of each type) is stored in a compact binary form (it is rewritten on every attempt, so JSON's
 // cost showed up in the delivery benchmark):
 //
 //	version byte (1)
