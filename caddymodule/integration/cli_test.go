@@ -95,32 +95,31 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("signed by the CLI, the gateway answered %d %s", st, b)
 	}
 
-	// send: as the sender would.
+	// send: as the sender would, in order (the second Ploomes send is a duplicate).
 	ploomes := "../../examples/samples/ploomes/contact-update.json"
-	out, _, code = cli(t, "send", "--url", c.Base()+"/ploomes", "--preset", "ploomes", "--secret", "pl-123", ploomes)
-	if code != 0 || !strings.Contains(out, "200 OK") {
-		t.Fatalf("send ploomes: %d %s", code, out)
-	}
-	out, _, code = cli(t, "send", "--url", c.Base()+"/ploomes", "--preset", "ploomes", "--secret", "pl-123", ploomes)
-	if code != 0 || !strings.Contains(out, "Webhook-Duplicate: true") {
-		t.Fatalf("send ploomes again: %d %s", code, out)
-	}
-	out, _, code = cli(t, "send", "--url", c.Base()+"/ploomes", "--preset", "ploomes", "--secret", "wrong", ploomes)
-	if code != 1 || !strings.Contains(out, "401") {
-		t.Fatalf("send with a wrong key: %d %s", code, out)
-	}
-	out, _, code = cli(t, "send", "--url", c.Base()+"/totvs", "--header", "X-Api-Key", "--secret", "tk-456", good)
-	if code != 0 || !strings.Contains(out, "200 OK") {
-		t.Fatalf("send totvs: %d %s", code, out)
-	}
-	out, _, code = cli(t, "send", "--url", c.Base()+"/github", "--preset", "github", "--secret", "gh-secret", payload)
-	if code != 1 || !strings.Contains(out, "400") || !strings.Contains(out, "event id") {
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"ploomes", []string{"--url", c.Base() + "/ploomes", "--preset", "ploomes", "--secret", "pl-123", ploomes}, 0, []string{"200 OK"}},
+		{"ploomes again", []string{"--url", c.Base() + "/ploomes", "--preset", "ploomes", "--secret", "pl-123", ploomes}, 0, []string{"Webhook-Duplicate: true"}},
+		{"a wrong key", []string{"--url", c.Base() + "/ploomes", "--preset", "ploomes", "--secret", "wrong", ploomes}, 1, []string{"401"}},
+		{"totvs", []string{"--url", c.Base() + "/totvs", "--header", "X-Api-Key", "--secret", "tk-456", good}, 0, []string{"200 OK"}},
 		// The github preset dedupes on X-GitHub-Delivery, which only GitHub sends.
-		t.Fatalf("send github without a delivery id: %d %s", code, out)
-	}
-	out, _, code = cli(t, "send", "--url", c.Base()+"/github", "--preset", "github", "--secret", "gh-secret", "-H", "X-GitHub-Delivery: d-2", payload)
-	if code != 0 || !strings.Contains(out, "200 OK") {
-		t.Fatalf("send github: %d %s", code, out)
+		{"github without a delivery id", []string{"--url", c.Base() + "/github", "--preset", "github", "--secret", "gh-secret", payload}, 1, []string{"400", "event id"}},
+		{"github", []string{"--url", c.Base() + "/github", "--preset", "github", "--secret", "gh-secret", "-H", "X-GitHub-Delivery: d-2", payload}, 0, []string{"200 OK"}},
+	} {
+		out, _, code := cli(t, append([]string{"send"}, tc.args...)...)
+		if code != tc.code {
+			t.Fatalf("send %s: exit %d, want %d\n%s", tc.name, code, tc.code, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Fatalf("send %s: output lacks %q\n%s", tc.name, w, out)
+			}
+		}
 	}
 	if _, errOut, code := cli(t, "send", "--url", "ftp://x", ploomes); code == 0 || !strings.Contains(errOut, "http or https") {
 		t.Fatalf("send with a bad url: %d %s", code, errOut)
