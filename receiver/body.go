@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DefaultMaxBody is the default limit on a webhook body: 5 MB.
@@ -41,10 +42,24 @@ func checkContentType(ct string) *Problem {
 	return nil
 }
 
-// readBody reads the whole body, refusing more than max bytes. It stops reading at the limit:
-// a larger body is never held in memory. A declared Content-Length over the limit is refused
-// before reading anything.
-func readBody(r *http.Request, max int64) ([]byte, *Problem) {
+// bodyBufSize is the capacity of a pooled read buffer: most webhooks fit in it, so they
+// cost no allocation. A body that does not fit grows its buffer as its bytes arrive.
+const bodyBufSize = 16 << 10
+
+// maxPooledBuf is the largest buffer returned to the pool; bigger ones are left to the GC
+// so one large body does not pin its memory.
+const maxPooledBuf = 1 << 20
+
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, bodyBufSize); return &b }}
+
+// readBody reads the whole body, refusing more than max bytes. Memory follows the bytes
+// that actually arrive, never the announced Content-Length (an unauthenticated sender can
+// announce megabytes and send six bytes), and reading stops at the limit. A declared
+// Content-Length over the limit is refused before reading anything.
+//
+// The returned buffer comes from a pool; the caller gives it back with putBody once
+// nothing refers to the body any more (nil when reading failed).
+func readBody(r *http.Request, max int64) (*[]byte, *Problem) {
 	tooLarge := func() *Problem {
 		return newProblem(http.StatusRequestEntityTooLarge, ReasonTooLarge, "Content Too Large",
 			"the body is larger than the limit of "+strconv.FormatInt(max, 10)+" bytes")
@@ -52,30 +67,53 @@ func readBody(r *http.Request, max int64) ([]byte, *Problem) {
 	if r.ContentLength > max {
 		return nil, tooLarge()
 	}
+	bp := bodyBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
 	if r.Body == nil || r.Body == http.NoBody {
-		return []byte{}, nil
+		*bp = buf
+		return bp, nil
 	}
-	var buf []byte
-	if r.ContentLength > 0 {
-		// Exact size known: one allocation, and one extra byte to detect a lying sender.
-		buf = make([]byte, 0, r.ContentLength+1)
-	} else {
-		buf = make([]byte, 0, 4096)
-	}
-	b := bytes.NewBuffer(buf)
-	n, err := b.ReadFrom(io.LimitReader(r.Body, max+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) { // a request_body limit set in front of us
+	for {
+		if len(buf) == cap(buf) {
+			// Grow by doubling, so the memory held is at most twice what was received.
+			next := int64(cap(buf)) * 2
+			if next > max+1 {
+				next = max + 1
+			}
+			buf = append(make([]byte, 0, next), buf...)
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			*bp = buf
+			putBody(bp)
 			return nil, tooLarge()
 		}
-		return nil, newProblem(http.StatusBadRequest, ReasonBodyRead, "Bad Request",
-			"the body could not be read completely")
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*bp = buf
+			putBody(bp)
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) { // a request_body limit set in front of us
+				return nil, tooLarge()
+			}
+			return nil, newProblem(http.StatusBadRequest, ReasonBodyRead, "Bad Request",
+				"the body could not be read completely")
+		}
 	}
-	if n > max {
-		return nil, tooLarge()
+	*bp = buf
+	return bp, nil
+}
+
+// putBody returns a read buffer to the pool.
+func putBody(bp *[]byte) {
+	if bp == nil || cap(*bp) > maxPooledBuf {
+		return
 	}
-	return b.Bytes(), nil
+	*bp = (*bp)[:0]
+	bodyBufs.Put(bp)
 }
 
 // restoreBody hands the read bytes on as the request body, with a matching Content-Length,

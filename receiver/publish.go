@@ -17,10 +17,13 @@ func ReadJSONBody(r *http.Request, maxBody int64) ([]byte, *Problem) {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
 	}
-	body, p := readBody(r, maxBody)
+	bp, p := readBody(r, maxBody)
 	if p != nil {
 		return nil, p
 	}
+	// The body outlives the request (it is queued): an exact copy, and the buffer goes back.
+	body := append([]byte(nil), *bp...)
+	putBody(bp)
 	if _, p := parseJSON(body, false); p != nil {
 		return nil, p
 	}

@@ -162,7 +162,20 @@ type Next func(w http.ResponseWriter, r *http.Request, ev *Event) error
 
 // Handle runs one webhook request through the receiver. It answers refusals and duplicates
 // itself (problem+json) and calls next for an accepted request; next's error is returned.
-func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (res Result, err error) {
+func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (Result, error) {
+	var bp *[]byte
+	res, err := rc.handle(w, r, next, &bp)
+	// Once the request is answered nothing refers to the body, so its buffer is reused.
+	// Not after an error (Caddy's error routes may still read the request) or a panic
+	// (which skips this): then the buffer is left to the GC.
+	if bp != nil && err == nil {
+		r.Body, r.GetBody = http.NoBody, nil
+		putBody(bp)
+	}
+	return res, err
+}
+
+func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, read **[]byte) (res Result, err error) {
 	if r.Method != http.MethodPost {
 		p := newProblem(http.StatusMethodNotAllowed, ReasonMethod, "Method Not Allowed",
 			"webhooks are delivered with POST, not "+r.Method).withHeader("Allow", "POST")
@@ -177,10 +190,12 @@ func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (r
 	if p := checkContentType(r.Header.Get("Content-Type")); p != nil {
 		return rc.refuse(w, p, res)
 	}
-	body, p := readBody(r, rc.maxBody)
+	bp, p := readBody(r, rc.maxBody)
 	if p != nil {
 		return rc.refuse(w, p, res)
 	}
+	*read = bp
+	body := *bp
 	if !ok {
 		t1 := time.Now()
 		ok = rc.auth.checkBody(r, body)
