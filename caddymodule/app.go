@@ -44,6 +44,14 @@ type App struct {
 	public     map[string]bool                    // names of configured (not inbound) endpoints
 	dispatcher *atomic.Pointer[sender.Dispatcher] // set in Provision
 	observer   sender.Observer
+	routes     map[string]bool  // names of this config's webhook_receive routes
+	scopes     map[string]scope // dedupe scopes of this config's routes
+}
+
+// scope records who holds a dedupe scope in this config.
+type scope struct {
+	route    string
+	explicit bool // set with dedupe_scope
 }
 
 // StoreConfig chooses the store. Exactly one of Embedded and Redis may be set; neither
@@ -128,6 +136,31 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.public[e.Name] = true
 		a.endpoints = append(a.endpoints, e)
+	}
+	return nil
+}
+
+// registerRoute records a webhook_receive route of this config, refusing one whose name is
+// taken (names label metrics and the admin API) or whose dedupe scope is another route's,
+// unless both set that scope explicitly (sharing ids on purpose). Without the check, two
+// tenants' routes with the same preset would answer one's events as the other's duplicates.
+func (a *App) registerRoute(name, dedupeScope string, namedExplicitly, scopedExplicitly bool) error {
+	if a.routes == nil {
+		a.routes, a.scopes = map[string]bool{}, map[string]scope{}
+	}
+	if a.routes[name] {
+		how := "give each its own `name`"
+		if !namedExplicitly {
+			how = "give each its own `name` (the default is the dedupe_scope, else the preset name, else \"webhook\")"
+		}
+		return fmt.Errorf("two webhook_receive routes are both named %q; a name labels one route in metrics, logs and the admin API, and is its dedupe scope: %s, or set the same `dedupe_scope` on routes that should share event ids", name, how)
+	}
+	if other, ok := a.scopes[dedupeScope]; ok && !(other.explicit && scopedExplicitly) {
+		return fmt.Errorf("webhook_receive routes %q and %q would share the dedupe scope %q, so one's events would be answered as duplicates of the other's: give each its own name, or set `dedupe_scope %s` on both to share event ids on purpose", other.route, name, dedupeScope, dedupeScope)
+	}
+	a.routes[name] = true
+	if _, ok := a.scopes[dedupeScope]; !ok {
+		a.scopes[dedupeScope] = scope{route: name, explicit: scopedExplicitly}
 	}
 	return nil
 }

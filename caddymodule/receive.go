@@ -48,11 +48,14 @@ type Receive struct {
 	Dedupe caddy.Duration `json:"dedupe,omitempty"`
 	// DedupeOff turns dedupe off. Default false (dedupe is on whenever an event id is known).
 	DedupeOff bool `json:"dedupe_off,omitempty"`
-	// Name labels this route in metrics, logs, the admin API and the dashboard.
-	// Default: the dedupe scope (the preset name, or "webhook").
+	// Name identifies this route: it labels it in metrics, logs, the admin API and the
+	// dashboard, and is its dedupe scope unless DedupeScope is set. Two routes of one config
+	// cannot have the same name. Default: DedupeScope if set, else the preset name, else
+	// "webhook".
 	Name string `json:"name,omitempty"`
-	// DedupeScope namespaces this route's event ids in the store, so two routes that
-	// receive the same event each hand it on once. Default: the preset name, or "webhook".
+	// DedupeScope namespaces this route's event ids in the store. Routes share ids only
+	// when every one of them sets the same DedupeScope (sharing on purpose); a config where
+	// a route would fall into another's scope otherwise is refused. Default: the name.
 	DedupeScope string `json:"dedupe_scope,omitempty"`
 	// ClaimTimeout is how long an event id stays claimed while its request is handed on;
 	// if Caddy dies mid-request the claim expires after this. Default 5m.
@@ -133,6 +136,24 @@ func expandSecret(repl *caddy.Replacer, what, s string, logger *zap.Logger) (str
 	return out, nil
 }
 
+// routeName is the route's name: Name, else DedupeScope, else the preset, else "webhook".
+func (h *Receive) routeName() string {
+	for _, n := range []string{h.Name, h.DedupeScope, h.Preset} {
+		if n != "" {
+			return n
+		}
+	}
+	return "webhook"
+}
+
+// scope is the route's dedupe scope: DedupeScope, else the name.
+func (h *Receive) scope() string {
+	if h.DedupeScope != "" {
+		return h.DedupeScope
+	}
+	return h.routeName()
+}
+
 // options translates the JSON config into the core's options.
 func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	o := receiver.Options{
@@ -141,7 +162,7 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 		EventID:     h.EventID,
 		MaxBody:     h.MaxBody,
 		Dedupe:      time.Duration(h.Dedupe),
-		DedupeScope: h.DedupeScope,
+		DedupeScope: h.scope(),
 		ClaimTTL:    time.Duration(h.ClaimTimeout),
 	}
 	if h.Preset != "" {
@@ -212,12 +233,16 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if (o.Dedupe >= 0 && len(o.EventID) > 0) || h.Mode == "async" {
-		appIface, err := ctx.App("webhooks")
-		if err != nil {
-			return fmt.Errorf("loading the webhooks app: %v", err)
-		}
-		h.app = appIface.(*App)
+	appIface, err := ctx.App("webhooks")
+	if err != nil {
+		return fmt.Errorf("loading the webhooks app: %v", err)
+	}
+	h.app = appIface.(*App)
+	h.route = h.routeName()
+	if err := h.app.registerRoute(h.route, h.scope(), h.Name != "", h.DedupeScope != ""); err != nil {
+		return err
+	}
+	if o.Dedupe >= 0 && len(o.EventID) > 0 {
 		o.Store = h.app.DedupeStore()
 	}
 	logger := h.logger
@@ -227,10 +252,6 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	h.rc, err = receiver.New(o)
 	if err != nil {
 		return err
-	}
-	h.route = h.Name
-	if h.route == "" {
-		h.route = h.rc.Scope()
 	}
 	h.obs = newRouteObserver(h.route, h.rc.Source())
 	if h.Mode == "async" {
