@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -102,4 +104,166 @@ func TestAnnouncedBodiesDoNotReserveMemory(t *testing.T) {
 	if st, _, _ := send(t, c.Base()+"/open", []byte(`{"ok":true}`)); st != 200 {
 		t.Fatalf("after the attack: %d\n%s", st, c.Log())
 	}
+}
+
+const twoTenantsCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		store embedded
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /a {
+		webhook_receive {A} {
+			{XA}
+			auth header X-Api-Key tenant-a
+			event_id json:/id
+		}
+		reverse_proxy {BACKEND}
+	}
+	handle /b {
+		webhook_receive {B} {
+			{XB}
+			auth header X-Api-Key tenant-b
+			event_id json:/id
+		}
+		reverse_proxy {BACKEND}
+	}
+}
+`
+
+// twoTenants is a config with two routes: each a preset (or "") and extra option lines.
+func twoTenants(backend, presetA, extraA, presetB, extraB string) string {
+	return strings.NewReplacer("{BACKEND}", backend, "{A}", presetA, "{XA}", extraA,
+		"{B}", presetB, "{XB}", extraB).Replace(twoTenantsCaddyfile)
+}
+
+// Two routes never share dedupe ids (or a metrics row) by accident: a config where they
+// would is refused with a message that says how to fix it; sharing on purpose takes a
+// dedupe_scope on both.
+func TestRoutesDoNotShareADedupeScopeByAccident(t *testing.T) {
+	refused := []struct{ what, presetA, extraA, presetB, extraB, says string }{
+		{"no preset, no name", "", "", "", "", `both named "webhook"`},
+		{"same preset, no name", "standard", "", "standard", "", `both named "standard"`},
+		{"same explicit name", "", "name t", "", "name t", `both named "t"`},
+		{"a name equal to another's scope", "", "name x", "", "name y\n\t\t\tdedupe_scope x", `dedupe scope "x"`},
+	}
+	for _, c := range refused {
+		cfg := strings.NewReplacer("{PORT}", "18080", "{ADMIN}", "12019").
+			Replace(twoTenants("127.0.0.1:1", c.presetA, c.extraA, c.presetB, c.extraB))
+		out, err := runCmd(caddyBin, "validate", "--config", writeTemp(t, cfg), "--adapter", "caddyfile")
+		out = strings.ReplaceAll(out, `\"`, `"`) // the error is inside a JSON log line
+		if err == nil || !strings.Contains(out, c.says) {
+			t.Errorf("%s: want the config refused saying %s, got err=%v:\n%s", c.what, c.says, err, lastLines(out, 3))
+		}
+	}
+
+	// Named routes: the same id reaches the backend once per tenant.
+	be := startBackend(t)
+	c := startCaddy(t, twoTenants(be.Addr, "", "name tenant-a", "", "name tenant-b"))
+	ev := []byte(`{"id":"evt-1"}`)
+	for _, tenant := range []string{"a", "b"} {
+		code, h, body := send(t, c.Base()+"/"+tenant, ev, "X-Api-Key", "tenant-"+tenant)
+		if code != 200 || h.Get("Webhook-Duplicate") != "" {
+			t.Fatalf("tenant %s: %d dup=%q %s", tenant, code, h.Get("Webhook-Duplicate"), body)
+		}
+	}
+	if be.Count() != 2 {
+		t.Fatalf("backend got %d events, want one per tenant", be.Count())
+	}
+	var inbound []map[string]any
+	getJSON(t, c.AdminURL()+"/webhooks/inbound", &inbound)
+	if len(inbound) != 2 {
+		t.Fatalf("want one /webhooks/inbound row per route, got %v", inbound)
+	}
+
+	// Sharing on purpose: the same dedupe_scope on both routes.
+	be2 := startBackend(t)
+	c2 := startCaddy(t, twoTenants(be2.Addr, "", "name tenant-a\n\t\t\tdedupe_scope shared", "", "name tenant-b\n\t\t\tdedupe_scope shared"))
+	send(t, c2.Base()+"/a", ev, "X-Api-Key", "tenant-a")
+	if code, h, _ := send(t, c2.Base()+"/b", ev, "X-Api-Key", "tenant-b"); code != 200 || h.Get("Webhook-Duplicate") != "true" {
+		t.Fatalf("shared scope: want the second a duplicate, got %d dup=%q", code, h.Get("Webhook-Duplicate"))
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+const storeFileCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		store embedded {FILE}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /totvs {
+		webhook_receive totvs_crm {
+			auth header X-Api-Key {env.TOTVS_KEY}
+		}
+		reverse_proxy {BACKEND}
+	}
+}
+`
+
+// A truncated embedded store file is a config error, never a crash: at start, and on a
+// reload, where the running config keeps serving.
+func TestTruncatedStoreFileIsAConfigError(t *testing.T) {
+	be := startBackend(t)
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.db"), filepath.Join(dir, "bad.db")
+	cfg := func(file string) string {
+		return strings.NewReplacer("{FILE}", file, "{BACKEND}", be.Addr).Replace(storeFileCaddyfile)
+	}
+	// Make a real store file with some events in it, then cut it.
+	c := startCaddy(t, cfg(bad), totvsKey)
+	for i := 0; i < 50; i++ {
+		send(t, c.Base()+"/totvs", totvsEvent(t, fmt.Sprintf("11111111-1111-4111-8111-%012d", i)), "X-Api-Key", "tk-456")
+	}
+	c.Stop()
+	fi, err := os.Stat(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(bad, 8192); err != nil { // both meta pages survive, the rest is gone
+		t.Fatal(err)
+	}
+
+	// At start: an error that names the file, not a SIGSEGV.
+	t.Setenv("TOTVS_KEY", "tk-456")
+	port, admin := freePort(t), freePort(t)
+	startCfg := strings.NewReplacer("{PORT}", itoa(port), "{ADMIN}", itoa(admin)).Replace(cfg(bad))
+	out, err := runCmd(caddyBin, "run", "--config", writeTemp(t, startCfg), "--adapter", "caddyfile")
+	if err == nil || strings.Contains(out, "SIGSEGV") || strings.Contains(out, "SIGBUS") || !strings.Contains(out, "truncated") {
+		t.Fatalf("start on a file cut from %d to 8192 bytes: want a config error saying it is truncated, got %v:\n%s", fi.Size(), err, lastLines(out, 30))
+	}
+
+	// On a reload: the load is refused and the running config keeps serving.
+	c2 := startCaddy(t, cfg(good), totvsKey)
+	adapted, err := runCmd(caddyBin, "adapt", "--config", writeTemp(t, strings.NewReplacer("{PORT}", itoa(c2.Port), "{ADMIN}", itoa(c2.Admin)).Replace(cfg(bad))), "--adapter", "caddyfile")
+	if err != nil {
+		t.Fatal(err, adapted)
+	}
+	resp, err := http.Post(c2.AdminURL()+"/load", "application/json", strings.NewReader(string(jsonOnly(adapted))))
+	if err != nil {
+		t.Fatalf("reload to the truncated file killed the server: %v\n%s", err, lastLines(c2.Log(), 5))
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == 200 || !strings.Contains(string(msg), "truncated") {
+		t.Fatalf("reload to the truncated file: %d %s", resp.StatusCode, msg)
+	}
+	if code, _, body := send(t, c2.Base()+"/totvs", totvsEvent(t, "22222222-2222-4222-8222-222222222222"), "X-Api-Key", "tk-456"); code != 200 {
+		t.Fatalf("the running config stopped serving: %d %s\n%s", code, body, lastLines(c2.Log(), 5))
+	}
+	record(t, "embedded store file truncated (both meta pages intact), at start and on a reload",
+		"config error naming the file; on reload the load is refused and the running config keeps serving", "nothing that was in the running config")
 }

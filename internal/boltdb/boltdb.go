@@ -48,6 +48,9 @@ func (h *Handle) DB() (*bolt.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(h.path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating the store directory: %w", err)
 	}
+	if err := checkFile(h.path); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(h.path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
