@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -56,9 +58,18 @@ var dashboardPage, dashboardCSP = func() ([]byte, string) {
 // dashboard works wherever it is mounted without exposing Caddy's admin endpoint. Protect
 // it like any private page, with Caddy's basic_auth (or forward_auth) in the same block.
 // Actions are POSTs that must carry the X-Hookgate-Dashboard header, which a cross-site
-// form cannot send, so a logged-in browser cannot be tricked into them. It is a terminal
-// handler.
-type Dashboard struct{}
+// form cannot send, so a logged-in browser cannot be tricked into them.
+//
+// It answers only requests whose Host is a loopback name or address (localhost,
+// 127.0.0.0/8, ::1) or one of AllowedHosts: a site that accepts any Host would otherwise
+// serve a page on attacker.example that DNS-rebinds its own name to 127.0.0.1 (reads and
+// actions). Other hosts get 403. It is a terminal handler.
+type Dashboard struct {
+	// AllowedHosts are the host names (without port, case-insensitive) the dashboard is
+	// served under besides loopback ones, as Caddy's admin `origins`. Default: none
+	// (loopback only).
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+}
 
 // CaddyModule returns the Caddy module information.
 func (Dashboard) CaddyModule() caddy.ModuleInfo {
@@ -75,16 +86,53 @@ func parseDashboard(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
-//	webhook_dashboard [<matcher>]
+//	webhook_dashboard [<matcher>] {
+//		allowed_hosts <host>...
+//	}
 func (d *Dashboard) UnmarshalCaddyfile(disp *caddyfile.Dispenser) error {
 	disp.Next()
 	if disp.NextArg() {
 		return disp.ArgErr()
 	}
-	if disp.NextBlock(disp.Nesting()) {
-		return disp.Errf("webhook_dashboard takes no options")
+	for disp.NextBlock(disp.Nesting()) {
+		switch disp.Val() {
+		case "allowed_hosts":
+			hosts := disp.RemainingArgs()
+			if len(hosts) == 0 {
+				return disp.ArgErr()
+			}
+			for _, h := range hosts {
+				if strings.ContainsAny(h, ":/*") {
+					return disp.Errf("allowed_hosts: %q: give a host name without scheme, port or wildcard", h)
+				}
+			}
+			d.AllowedHosts = append(d.AllowedHosts, hosts...)
+		default:
+			return disp.Errf("unknown webhook_dashboard option %q (known: allowed_hosts)", disp.Val())
+		}
 	}
 	return nil
+}
+
+// hostAllowed tells whether the request's Host is a loopback name or address, or listed.
+func (d *Dashboard) hostAllowed(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	for _, a := range d.AllowedHosts {
+		if strings.EqualFold(host, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler; it never calls next.
@@ -93,6 +141,10 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
+	if !d.hostAllowed(r) {
+		return writeAPIError(w, caddy.APIError{HTTPStatus: http.StatusForbidden,
+			Message: "the dashboard is served only under a loopback host or one of its allowed_hosts"})
+	}
 	if i := strings.LastIndex(r.URL.Path, "/api/"); i >= 0 {
 		return d.api(w, r, r.URL.Path[i+len("/api/"):])
 	}

@@ -267,3 +267,85 @@ func TestTruncatedStoreFileIsAConfigError(t *testing.T) {
 	record(t, "embedded store file truncated (both meta pages intact), at start and on a reload",
 		"config error naming the file; on reload the load is refused and the running config keeps serving", "nothing that was in the running config")
 }
+
+const rebindCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		store embedded
+		endpoint partner {
+			url http://127.0.0.1:1/hook
+			allow_private
+		}
+	}
+}
+http://:{PORT} {
+	bind 127.0.0.1
+	handle /listed/* {
+		webhook_dashboard {
+			allowed_hosts ops.example.com
+		}
+	}
+	webhook_dashboard
+}
+`
+
+// rawRequest sends a request with the given Host header (a page that DNS-rebinds its own
+// name to 127.0.0.1 makes the browser send exactly that) and returns the status.
+func rawRequest(t *testing.T, c *Caddy, method, path, host string, hdr ...string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, c.Base()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// DNS rebinding: a page on attacker.example that resolves to 127.0.0.1 reaches the
+// dashboard with Host: attacker.example and a matching Origin. Only loopback names and the
+// listed hosts are served, for reads and actions alike.
+func TestDashboardRefusesForeignHosts(t *testing.T) {
+	c := startCaddy(t, rebindCaddyfile)
+	port := itoa(c.Port)
+	action := func(path, host string) int {
+		return rawRequest(t, c, http.MethodPost, path, host, "X-Hookgate-Dashboard", "1", "Origin", "http://"+host)
+	}
+	for _, host := range []string{"attacker.example:" + port, "attacker.example", "127.0.0.1.attacker.example:" + port, "ops.example.com:" + port} {
+		for _, path := range []string{"/", "/api/endpoints", "/api/deliveries?state=dead"} {
+			if st := rawRequest(t, c, http.MethodGet, path, host); st != http.StatusForbidden {
+				t.Errorf("GET %s with Host %s: %d, want 403", path, host, st)
+			}
+		}
+		if st := action("/api/endpoints/partner/retry", host); st != http.StatusForbidden {
+			t.Errorf("action with Host %s: %d, want 403", host, st)
+		}
+	}
+	for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port, "[::1]:" + port, "localhost"} {
+		if st := rawRequest(t, c, http.MethodGet, "/api/endpoints", host); st != http.StatusOK {
+			t.Errorf("GET with Host %s: %d, want 200", host, st)
+		}
+		if st := action("/api/endpoints/partner/retry", host); st != http.StatusOK {
+			t.Errorf("action with Host %s: %d, want 200", host, st)
+		}
+	}
+	// allowed_hosts: the listed name is served, with or without the port.
+	for _, host := range []string{"ops.example.com", "OPS.example.com:" + port} {
+		if st := rawRequest(t, c, http.MethodGet, "/listed/api/endpoints", host); st != http.StatusOK {
+			t.Errorf("listed host %s: %d, want 200", host, st)
+		}
+	}
+	if st := rawRequest(t, c, http.MethodGet, "/listed/api/endpoints", "attacker.example"); st != http.StatusForbidden {
+		t.Errorf("unlisted host on the listed route: %d, want 403", st)
+	}
+}
