@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -112,22 +111,6 @@ func storeErr(err error) error {
 	return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err, Message: err.Error()}
 }
 
-// redactURL hides credentials and query values (tokens often travel there).
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"REDACTED"}
-		}
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
-
 // attemptJSON is an attempt as the admin API shows it.
 type attemptJSON struct {
 	At        time.Time `json:"at"`
@@ -159,7 +142,7 @@ func (a *AdminAPI) endpoints(w http.ResponseWriter, r *http.Request, app *App) e
 	out := []endpointJSON{}
 	if app != nil {
 		for _, e := range app.endpoints {
-			ej := endpointJSON{Name: e.Name, URL: redactURL(e.URL), Events: e.Events, Inbound: !app.public[e.Name]}
+			ej := endpointJSON{Name: e.Name, URL: e.RedactedURL(), Events: e.Events, Inbound: !app.public[e.Name]}
 			if ej.Events == nil {
 				ej.Events = []string{"*"}
 			}

@@ -113,6 +113,7 @@ func (e *Endpoint) send(ctx context.Context, ev queue.Event) attempt {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(ev.Body))
 	if err != nil {
+		err = e.scrub(err)
 		a.Error = err.Error()
 		a.diagnosis = "bad request: " + err.Error()
 		return a
@@ -136,7 +137,7 @@ func (e *Endpoint) send(ctx context.Context, ev queue.Event) attempt {
 	resp, err := e.client.Do(req)
 	if err != nil {
 		a.Latency = time.Since(start)
-		a.diagnosis = diagnose(err)
+		a.diagnosis = diagnose(e.scrub(err))
 		a.Error = a.diagnosis
 		return a
 	}

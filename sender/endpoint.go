@@ -4,6 +4,7 @@
 package sender
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -55,9 +56,41 @@ type Endpoint struct {
 	// Concurrency is how many attempts run at once on this instance. Default 16.
 	Concurrency int
 
-	signer *signature.Verifier
-	client *http.Client
-	conns  *connSet
+	signer   *signature.Verifier
+	client   *http.Client
+	conns    *connSet
+	redacted string // URL without its query values and password, for every text that leaves
+}
+
+// RedactURL hides a URL's password and query values (tokens often travel there), keeping
+// the parameter names so an operator can tell which URL it is.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"REDACTED"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.Redacted()
+}
+
+// RedactedURL is the endpoint's URL as it may be shown: see RedactURL.
+func (e *Endpoint) RedactedURL() string { return RedactURL(e.URL) }
+
+// scrub removes the endpoint's URL from an error text (Go's URL errors quote the whole
+// URL, query and password included), putting the redacted one in its place.
+func (e *Endpoint) scrub(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = e.redacted
+	}
+	return err
 }
 
 // Prepare validates the endpoint and fills in defaults.
@@ -65,9 +98,10 @@ func (e *Endpoint) Prepare() error {
 	if !queue.ValidEndpointName(e.Name) {
 		return fmt.Errorf("endpoint name %q: use 1-64 letters, digits, '_', '-' or '.'", e.Name)
 	}
+	e.redacted = RedactURL(e.URL)
 	u, err := url.Parse(e.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("endpoint %s: url %q must be an absolute http or https URL", e.Name, e.URL)
+		return fmt.Errorf("endpoint %s: url %q must be an absolute http or https URL", e.Name, e.redacted)
 	}
 	for _, p := range e.Events {
 		if _, err := path.Match(p, ""); err != nil {

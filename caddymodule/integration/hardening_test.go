@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -348,4 +349,73 @@ func TestDashboardRefusesForeignHosts(t *testing.T) {
 	if st := rawRequest(t, c, http.MethodGet, "/listed/api/endpoints", "attacker.example"); st != http.StatusForbidden {
 		t.Errorf("unlisted host on the listed route: %d, want 403", st)
 	}
+}
+
+const queryTokenCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		store embedded
+		endpoint partner {
+			url https://{SINK}/hook?key={env.PARTNER_TOKEN}&v=2
+			retry off
+			allow_private
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /publish {
+		webhook_publish
+	}
+	handle /ops/* {
+		webhook_dashboard
+	}
+}
+`
+
+// A token in an endpoint URL's query never leaves the process: not in the test diagnosis,
+// the attempt errors of the admin API and the dashboard, nor the dead-letter log line. (Go's
+// URL errors carry the whole URL; this endpoint speaks plain HTTP to an https URL, so every
+// attempt fails with one.)
+func TestEndpointQueryTokenNeverLeaks(t *testing.T) {
+	const token = "tok-9f8e7d6c5b4a"
+	sink := startBackend(t)
+	c := startCaddy(t, strings.Replace(queryTokenCaddyfile, "{SINK}", sink.Addr, 1), "PARTNER_TOKEN="+token)
+	leaks := func(where string, b []byte) {
+		t.Helper()
+		if strings.Contains(string(b), token) {
+			t.Errorf("%s holds the URL's token:\n%s", where, b)
+		}
+	}
+	code, diag := adminPost(t, c.AdminURL()+"/webhooks/endpoints/partner/test")
+	b, _ := json.Marshal(diag)
+	if code != 200 || !strings.Contains(string(b), "REDACTED") {
+		t.Errorf("test: %d %s (want a diagnosis naming the redacted URL)", code, b)
+	}
+	leaks("POST /webhooks/endpoints/partner/test", b)
+
+	if st, _ := postJSON(c.Base()+"/publish?type=deal.won", []byte(`{"deal":1}`)); st != 202 {
+		t.Fatalf("publish: %d", st)
+	}
+	var dead []map[string]any
+	waitUntil(t, "a dead letter", 10*time.Second, func() bool {
+		getJSON(t, c.AdminURL()+"/webhooks/deliveries?state=dead", &dead)
+		return len(dead) == 1
+	})
+	for _, url := range []string{c.AdminURL() + "/webhooks/deliveries?state=dead", c.Base() + "/ops/api/deliveries?state=dead",
+		c.AdminURL() + "/webhooks/endpoints", c.Base() + "/ops/api/endpoints"} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "REDACTED") && strings.Contains(url, "deliveries") {
+			t.Errorf("%s: want the attempt error with the URL redacted:\n%s", url, b)
+		}
+		leaks(url, b)
+	}
+	waitUntil(t, "the dead-letter log line", 5*time.Second, func() bool { return strings.Contains(c.Log(), "dead-lettered") })
+	leaks("Caddy's log", []byte(c.Log()))
 }

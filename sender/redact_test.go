@@ -1,0 +1,44 @@
+package sender
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/sender/queue"
+)
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://h/p?key=s3cret&v=2":      "https://h/p?key=REDACTED&v=REDACTED",
+		"https://u:pw@h/p":                "https://u:xxxxx@h/p",
+		"https://h/p#tok":                 "https://h/p",
+		"http://h:8080/p":                 "http://h:8080/p",
+		"https://h/p?only=1#frag=secret2": "https://h/p?only=REDACTED",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// An attempt's error never carries the URL's query or password (Go's URL errors quote it).
+func TestAttemptErrorsAreScrubbed(t *testing.T) {
+	// Plain HTTP behind an https URL: the client's error quotes the URL.
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	e := &Endpoint{Name: "p", URL: "https://u:pw-123@" + srv.Listener.Addr().String() + "/hook?key=tok-123",
+		AllowPrivate: true, Retry: []time.Duration{}}
+	if err := e.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	a := e.send(context.Background(), queue.Event{ID: "evt_1", Body: []byte(`{}`)})
+	for _, s := range []string{a.Error, a.diagnosis} {
+		if !strings.Contains(s, "key=REDACTED") || strings.Contains(s, "tok-123") || strings.Contains(s, "pw-123") {
+			t.Errorf("attempt text %q", s)
+		}
+	}
+}
