@@ -87,4 +87,25 @@ func TestDefaultCaddyfile(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "<title>Hookgate</title>") {
 		t.Fatalf("dashboard: %d", resp.StatusCode)
 	}
+
+	// The access log has a line per webhook request, and no credential from dev.env in any
+	// line of any log (a 401 included), in clear or as the Basic header's base64.
+	waitUntil(t, "the access log lines", 5*time.Second, func() bool {
+		return strings.Count(c.Log(), `"logger":"http.log.access`) >= len(cases)+1
+	})
+	logged := c.Log()
+	if !strings.Contains(logged, `"uri":"/webhooks/rubeus?key=REDACTED"`) {
+		t.Errorf("the Rubeus request's access log line lacks its redacted uri")
+	}
+	secrets := []string{"b25zOmRldi1zaW50ZWdyZS1wYXNzd29yZA=="}
+	for _, kv := range env {
+		if _, v, _ := strings.Cut(kv, "="); len(v) >= 6 { // SINTEGRE_USER=ons is a common word
+			secrets = append(secrets, v)
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(logged, s) {
+			t.Errorf("a credential from examples/dev.env is in Caddy's log: %s", s)
+		}
+	}
 }
