@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -80,7 +82,7 @@ func precheck(body []byte) *Problem {
 			continue
 		}
 		if numStart >= 0 {
-			if p := checkExponent(body, expStart, i); p != nil {
+			if p := checkExponent(body, numStart, expStart, i); p != nil {
 				return p
 			}
 			numStart = -1
@@ -103,7 +105,7 @@ func precheck(body []byte) *Problem {
 		}
 	}
 	if numStart >= 0 {
-		return checkExponent(body, expStart, len(body))
+		return checkExponent(body, numStart, expStart, len(body))
 	}
 	return nil
 }
@@ -180,7 +182,11 @@ func (k *keyTracker) seen(body []byte, start, end int, escaped bool) bool {
 	return false
 }
 
-func checkExponent(body []byte, expStart, end int) *Problem {
+// checkExponent refuses the number body[numStart:end] when its exponent is absurd or its
+// value overflows a float64 (validators and most backends read numbers as float64: 1e309
+// would become +Inf). Only numbers with an exponent can overflow: a literal is at most
+// maxNumberLen characters long. Underflow (1e-400) is a value, 0, and passes.
+func checkExponent(body []byte, numStart, expStart, end int) *Problem {
 	if expStart < 0 {
 		return nil
 	}
@@ -191,6 +197,12 @@ func checkExponent(body []byte, expStart, end int) *Problem {
 			if e > maxExponent {
 				return invalidJSON(int64(expStart), fmt.Sprintf("number exponent at byte offset %d is out of range (at most %d)", expStart, maxExponent))
 			}
+		}
+	}
+	if e >= 300-maxNumberLen { // could overflow: let the parser say
+		f, err := strconv.ParseFloat(string(body[numStart:end]), 64)
+		if err != nil && math.IsInf(f, 0) {
+			return invalidJSON(int64(numStart), fmt.Sprintf("number at byte offset %d is too large for a 64-bit float (at most about 1.8e308)", numStart))
 		}
 	}
 	return nil

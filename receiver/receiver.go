@@ -7,6 +7,7 @@ package receiver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -315,7 +316,8 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 }
 
 func writeDuplicate(w http.ResponseWriter, id string) {
-	b := []byte(`{"id":` + strconv.Quote(id) + `,"duplicate":true}`)
+	q, _ := json.Marshal(id) // a string always marshals; control characters are escaped
+	b := append(append(append(make([]byte, 0, len(q)+24), `{"id":`...), q...), `,"duplicate":true}`...)
 	h := w.Header()
 	h.Set("Webhook-Duplicate", "true")
 	h.Set("Content-Type", "application/json")

@@ -252,6 +252,8 @@ func TestHostileJSON(t *testing.T) {
 	cases := map[string]string{
 		"deep":        strings.Repeat("[", 100) + strings.Repeat("]", 100),
 		"exponent":    `{"id": 1e999999}`,
+		"overflow":    `{"id": 1.8e308}`,
+		"overflow 2":  `{"id": [` + strings.Repeat("9", 99) + `e210]}`,
 		"long number": `{"id": ` + strings.Repeat("9", 200) + `}`,
 		"bad utf8":    "{\"id\": \"\xff\xfe\"}",
 		"empty":       "",

@@ -419,3 +419,51 @@ func TestEndpointQueryTokenNeverLeaks(t *testing.T) {
 	waitUntil(t, "the dead-letter log line", 5*time.Second, func() bool { return strings.Contains(c.Log(), "dead-lettered") })
 	leaks("Caddy's log", []byte(c.Log()))
 }
+
+const openIDCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		store embedded
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_receive {
+		auth none
+		event_id json:/id
+	}
+	respond 200
+}
+`
+
+// Numbers past float64's range are refused (not only exponents past 400), and the duplicate
+// answer is JSON whatever the id holds.
+func TestNumbersAndDuplicateAnswersAreExact(t *testing.T) {
+	c := startCaddy(t, openIDCaddyfile)
+	for _, n := range []string{"1e309", "1.8e308", "-2e308", "1e400", "123456789e301"} {
+		body := []byte(`{"id":"n","v":` + n + `}`)
+		code, _, rb := send(t, c.Base(), body)
+		p := map[string]any{}
+		_ = json.Unmarshal(rb, &p)
+		if code != 400 || p["offset"] != float64(strings.Index(string(body), n)) {
+			t.Errorf("%s: %d %s, want 400 with the number's offset", n, code, rb)
+		}
+	}
+	for _, n := range []string{"1.7e308", "1e-400", "-1.7976931348623157e308"} {
+		if code, _, rb := send(t, c.Base(), []byte(`{"id":"ok-`+n+`","v":`+n+`}`)); code != 200 {
+			t.Errorf("%s is a float64: %d %s", n, code, rb)
+		}
+	}
+	body := []byte(`{"id":"a\u0001b\"c\u007f\u2028"}`)
+	send(t, c.Base(), body)
+	code, h, rb := send(t, c.Base(), body)
+	var dup struct {
+		ID        string `json:"id"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	if err := json.Unmarshal(rb, &dup); code != 200 || h.Get("Webhook-Duplicate") != "true" || err != nil ||
+		dup.ID != "a\x01b\"c\x7f\u2028" || !dup.Duplicate {
+		t.Fatalf("duplicate answer %d %q: not the id as JSON (%v)", code, rb, err)
+	}
+}
