@@ -34,7 +34,7 @@ func init() {
 // {http.webhook.outcome}.
 type Receive struct {
 	// Preset names a known sender (ploomes, totvs_crm, sintegre, rubeus, standard, github,
-	// stripe) whose schema and event id become the defaults. Optional.
+	// stripe, shopify, slack) whose schema and event id become the defaults. Optional.
 	Preset string `json:"preset,omitempty"`
 	// Auth lists the credential lines; a request passes if any one matches. At least one
 	// is required ("none" to opt out explicitly).

@@ -21,7 +21,7 @@ const (
 
 type idSource struct {
 	kind   idKind
-	header string   // idHeader: canonical header name
+	headers []string // idHeader: canonical header names; the first one present is used
 	tokens []string // idJSON: unescaped JSON pointer tokens
 	text   string   // the source as configured
 }
@@ -34,8 +34,8 @@ type eventIDSpec struct {
 // maxIDLen is the longest id kept verbatim; a longer one is replaced by its SHA-256.
 const maxIDLen = 200
 
-// ParseEventIDSources checks event id sources: "header:<Name>", "json:<pointer>" or
-// "body_sha256".
+// ParseEventIDSources checks event id sources: "header:<Name>" (or "header:<Name>|<Name>…",
+// the first header present), "json:<pointer>" or "body_sha256".
 func ParseEventIDSources(srcs []string) error {
 	_, err := newEventIDSpec(srcs)
 	return err
@@ -51,11 +51,14 @@ func newEventIDSpec(srcs []string) (*eventIDSpec, error) {
 		case src == "body_sha256":
 			s.sources = append(s.sources, idSource{kind: idBodySHA256, text: src})
 		case strings.HasPrefix(src, "header:"):
-			name := strings.TrimPrefix(src, "header:")
-			if name == "" || strings.ContainsAny(name, " \t:") {
-				return nil, fmt.Errorf("event_id %q: header:<Name> needs a header name", src)
+			var names []string
+			for _, name := range strings.Split(strings.TrimPrefix(src, "header:"), "|") {
+				if name == "" || strings.ContainsAny(name, " \t:") {
+					return nil, fmt.Errorf("event_id %q: header:<Name>[|<Name>…] needs header names", src)
+				}
+				names = append(names, http.CanonicalHeaderKey(name))
 			}
-			s.sources = append(s.sources, idSource{kind: idHeader, header: http.CanonicalHeaderKey(name), text: src})
+			s.sources = append(s.sources, idSource{kind: idHeader, headers: names, text: src})
 		case strings.HasPrefix(src, "json:"):
 			ptr := strings.TrimPrefix(src, "json:")
 			toks, err := parsePointer(ptr)
@@ -128,11 +131,12 @@ func (src *idSource) part(r *http.Request, body []byte, doc any) (string, bool) 
 		sum := sha256.Sum256(body)
 		return hex.EncodeToString(sum[:]), true
 	case idHeader:
-		vals := r.Header.Values(src.header)
-		if len(vals) == 0 {
-			return "", false
+		for _, name := range src.headers {
+			if vals := r.Header[name]; len(vals) > 0 {
+				return vals[0], true
+			}
 		}
-		return vals[0], true
+		return "", false
 	default:
 		v, ok := lookup(doc, src.tokens)
 		if !ok || v == nil {

@@ -17,9 +17,13 @@ var Presets = map[string]Preset{
 	// url is left out of SINtegre's key: its token changes on every send.
 	"sintegre": {Schema: "sintegre", EventID: []string{"json:/nome", "json:/processo", "json:/dataProduto", "json:/periodicidade", "json:/periodicidadeFinal"}},
 	"rubeus":   {Schema: "rubeus", EventID: []string{"body_sha256"}},
-	"standard": {EventID: []string{"header:webhook-id"}},
+	// Standard Webhooks senders hosted by Svix send svix-id instead of webhook-id.
+	"standard": {EventID: []string{"header:webhook-id|svix-id"}},
 	"github":   {EventID: []string{"header:X-GitHub-Delivery"}},
 	"stripe":   {EventID: []string{"json:/id"}},
+	"shopify":  {EventID: []string{"header:X-Shopify-Webhook-Id"}},
+	// Slack's Events API: event_id is unique per event (its retries carry the same one).
+	"slack": {EventID: []string{"json:/event_id"}},
 }
 
 // PresetNames lists the presets, sorted.

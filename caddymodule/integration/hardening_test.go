@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/receiver/signature"
 )
 
 // The findings of the outside security review and the first-time user (issue 11), each
@@ -465,5 +468,64 @@ func TestNumbersAndDuplicateAnswersAreExact(t *testing.T) {
 	if err := json.Unmarshal(rb, &dup); code != 200 || h.Get("Webhook-Duplicate") != "true" || err != nil ||
 		dup.ID != "a\x01b\"c\x7f\u2028" || !dup.Duplicate {
 		t.Fatalf("duplicate answer %d %q: not the id as JSON (%v)", code, rb, err)
+	}
+}
+
+// What the senders' own libraries send: Svix-hosted Standard Webhooks senders use svix-*
+// header names (and the standard preset takes svix-id as the event id); Stripe's header may
+// carry a v1 entry that is not a SHA-256 beside the valid one; Shopify and Slack have
+// presets with their event ids.
+func TestSignedSendersAsTheirLibrariesSend(t *testing.T) {
+	stdKey := "whsec_" + base64.StdEncoding.EncodeToString([]byte("standard-new-key"))
+	env := []string{"STD_OLD=" + stdKey, "STD_NEW=" + stdKey, "GH_SECRET=gh", "STRIPE_SECRET=whsec_stripe",
+		"SHOPIFY_SECRET=shop", "SLACK_SECRET=slack", "GEN_SECRET=gen"}
+	be := startBackend(t)
+	c := startCaddy(t, strings.ReplaceAll(hmacCaddyfile, "{BACKEND}", be.Addr), env...)
+	body := []byte(`{"type":"invoice.paid","id":"evt_svix_1"}`)
+	std, err := signature.Sign(signature.Config{Scheme: "standard", Secrets: []string{stdKey}},
+		signature.Message{ID: "msg_svix_1", Time: time.Now(), Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svix := []string{"svix-id", "msg_svix_1", "svix-timestamp", std.Get("Webhook-Timestamp"), "svix-signature", std.Get("Webhook-Signature")}
+	if code, _, rb := send(t, c.Base()+"/standard", body, svix...); code != 200 {
+		t.Fatalf("svix-* headers: %d %s", code, rb)
+	}
+	if code, h, _ := send(t, c.Base()+"/standard", body, svix...); code != 200 || h.Get("Webhook-Duplicate") != "true" {
+		t.Fatalf("svix-* resend: %d dup=%q: svix-id is not the event id", code, h.Get("Webhook-Duplicate"))
+	}
+	if code, _, _ := send(t, c.Base()+"/standard", append(body, ' '), svix...); code != 401 {
+		t.Fatalf("svix-* headers, tampered body: %d", code)
+	}
+
+	sb := []byte(`{"id":"evt_stripe_1","object":"event"}`)
+	st, _ := signature.Sign(signature.Config{Scheme: "stripe", Secrets: []string{"whsec_stripe"}}, signature.Message{Time: time.Now(), Body: sb})
+	ts, v1, _ := strings.Cut(st.Get("Stripe-Signature"), ",")
+	if code, _, rb := send(t, c.Base()+"/stripe", sb, "Stripe-Signature", ts+",v1=not-hex,"+v1+",v0=6ffbb59b"); code != 200 {
+		t.Fatalf("stripe with an undecodable extra v1: %d %s", code, rb)
+	}
+
+	shop := []byte(`{"id":1}`)
+	sh, _ := signature.Sign(signature.Config{Scheme: "shopify", Secrets: []string{"shop"}}, signature.Message{Body: shop})
+	if code, _, rb := send(t, c.Base()+"/shopify", shop, "X-Shopify-Hmac-Sha256", sh.Get("X-Shopify-Hmac-Sha256"), "X-Shopify-Webhook-Id", "w-1"); code != 200 {
+		t.Fatalf("shopify preset: %d %s", code, rb)
+	}
+	slack := []byte(`{"event_id":"Ev1","type":"event_callback"}`)
+	sl, _ := signature.Sign(signature.Config{Scheme: "slack", Secrets: []string{"slack"}}, signature.Message{Time: time.Now(), Body: slack})
+	if code, _, rb := send(t, c.Base()+"/slack", slack, "X-Slack-Signature", sl.Get("X-Slack-Signature"),
+		"X-Slack-Request-Timestamp", sl.Get("X-Slack-Request-Timestamp")); code != 200 {
+		t.Fatalf("slack preset: %d %s", code, rb)
+	}
+	var inbound []struct {
+		Route  string `json:"route"`
+		Source string `json:"source"`
+	}
+	getJSON(t, c.AdminURL()+"/webhooks/inbound", &inbound)
+	names := map[string]string{}
+	for _, r := range inbound {
+		names[r.Route] = r.Source
+	}
+	if names["shopify"] != "shopify" || names["slack"] != "slack" {
+		t.Fatalf("routes with the shopify and slack presets are not named for them: %v", inbound)
 	}
 }

@@ -37,14 +37,14 @@ http://127.0.0.1:{PORT} {
 		reverse_proxy {BACKEND}
 	}
 	handle /shopify {
-		webhook_receive {
+		webhook_receive shopify {
 			auth hmac shopify {env.SHOPIFY_SECRET}
 			dedupe off
 		}
 		reverse_proxy {BACKEND}
 	}
 	handle /slack {
-		webhook_receive {
+		webhook_receive slack {
 			auth hmac slack {env.SLACK_SECRET}
 			event_id body_sha256
 		}
@@ -52,6 +52,7 @@ http://127.0.0.1:{PORT} {
 	}
 	handle /generic {
 		webhook_receive {
+			name generic
 			auth hmac generic {env.GEN_SECRET} {
 				header X-Signature
 				algorithm sha512

@@ -201,8 +201,14 @@ func (v *Verifier) Verify(h http.Header, body []byte, now time.Time) error {
 	}
 }
 
+// verifyStandard checks a Standard Webhooks signature, from the webhook-* headers or, when
+// there is no webhook-id, from the svix-* headers that senders hosted by Svix use (the same
+// scheme under other names). The three headers always come from one set.
 func (v *Verifier) verifyStandard(h http.Header, body []byte, now time.Time) error {
 	id, tsText, sigs := h.Get("Webhook-Id"), h.Get("Webhook-Timestamp"), h.Get("Webhook-Signature")
+	if id == "" && tsText == "" && sigs == "" {
+		id, tsText, sigs = h.Get("Svix-Id"), h.Get("Svix-Timestamp"), h.Get("Svix-Signature")
+	}
 	if id == "" || tsText == "" || sigs == "" {
 		return ErrMissing
 	}
@@ -229,8 +235,10 @@ func (v *Verifier) verifyStandard(h http.Header, body []byte, now time.Time) err
 var dot = []byte{'.'}
 
 // ParseStandardSignatures parses a webhook-signature header: space-separated
-// "<version>,<base64>" entries. It returns the decoded v1 signatures; other versions are
-// skipped. An entry without a comma or with bad base64 makes the header malformed.
+// "<version>,<base64>" entries. It returns the decoded v1 signatures; other versions, and v1
+// entries that are not a base64 SHA-256, are skipped (as the Standard Webhooks libraries do:
+// they compare every entry and take any match). An entry without a comma makes the header
+// malformed.
 func ParseStandardSignatures(h string) ([][]byte, error) {
 	var out [][]byte
 	for _, f := range strings.Fields(h) {
@@ -243,7 +251,7 @@ func ParseStandardSignatures(h string) ([][]byte, error) {
 		}
 		raw, err := base64.StdEncoding.DecodeString(sig)
 		if err != nil || len(raw) != sha256.Size {
-			return nil, ErrMalformed
+			continue
 		}
 		out = append(out, raw)
 	}
@@ -277,8 +285,9 @@ type StripeHeader struct {
 	V1        [][]byte
 }
 
-// ParseStripeHeader parses "t=<unix>,v1=<hex>[,v1=<hex>…][,v0=…]". Unknown keys are
-// ignored, as Stripe's libraries do; a missing or bad t, or a bad v1, is malformed.
+// ParseStripeHeader parses "t=<unix>,v1=<hex>[,v1=<hex>…][,v0=…]". Unknown keys, and v1
+// entries that are not 64 hex digits, are skipped, as Stripe's libraries do (they compare
+// every v1 and take any match). A missing or bad t, or no v1 that decodes, is malformed.
 func ParseStripeHeader(h string) (StripeHeader, error) {
 	var out StripeHeader
 	haveT := false
@@ -297,7 +306,7 @@ func ParseStripeHeader(h string) (StripeHeader, error) {
 		case "v1":
 			raw, err := hex.DecodeString(val)
 			if err != nil || len(raw) != sha256.Size {
-				return out, ErrMalformed
+				continue
 			}
 			out.V1 = append(out.V1, raw)
 		}

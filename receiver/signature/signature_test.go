@@ -53,10 +53,24 @@ func TestStandardPublishedVector(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Several signatures, one of them right; other versions skipped.
-	h.Set("webhook-signature", "v1a,AAAA v1,bm9wZQ== v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
-	if err := v.Verify(h, body, ts); !errors.Is(err, ErrMalformed) {
-		// "bm9wZQ==" is 4 bytes, not a SHA-256: that entry is malformed, and so the header.
-		t.Fatalf("short v1 entry: %v", err)
+	// "bm9wZQ==" is 4 bytes, not a SHA-256, and "%%" no base64: skipped, as the Standard
+	// Webhooks libraries skip entries that do not match.
+	h.Set("webhook-signature", "v1a,AAAA v1,bm9wZQ== v1,%% v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	if err := v.Verify(h, body, ts); err != nil {
+		t.Fatalf("undecodable v1 entries beside a valid one: %v", err)
+	}
+	h.Set("webhook-signature", "v1,bm9wZQ==")
+	if err := v.Verify(h, body, ts); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("only an undecodable v1 entry: %v", err)
+	}
+	// Svix-hosted senders: the same scheme under svix-* names.
+	svix := hdr("svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek", "svix-timestamp", "1614265330",
+		"svix-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	if err := v.Verify(svix, body, ts); err != nil {
+		t.Fatalf("svix-* headers: %v", err)
+	}
+	if err := v.Verify(svix, append(body, ' '), ts); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("svix-* headers, tampered: %v", err)
 	}
 	h.Set("webhook-signature", "v1a,AAAA v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32))+" v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
 	if err := v.Verify(h, body, ts); err != nil {
@@ -140,6 +154,12 @@ func TestStripeAgainstIndependentComputation(t *testing.T) {
 	}
 	if err := v.Verify(h, []byte(`{"id":"evt_2"}`), now); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("tampered: %v", err)
+	}
+	// An extra v1 that is not 64 hex digits is skipped, as Stripe's libraries do.
+	for _, extra := range []string{"v1=xyz", "v1=" + good[:10], "v1="} {
+		if err := v.Verify(hdr("Stripe-Signature", "t=1700000000,"+extra+",v1="+good), body, now); err != nil {
+			t.Fatalf("valid v1 after %q: %v", extra, err)
+		}
 	}
 	for _, bad := range []string{"v1=" + good, "t=abc,v1=" + good, "t=1700000000", "t=1700000000,v1=xyz", "garbage"} {
 		if err := v.Verify(hdr("Stripe-Signature", bad), body, now); !errors.Is(err, ErrMalformed) {
