@@ -214,6 +214,7 @@ func parseReceive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			response_timeout <duration>
 //		}
 //		on_store_error reject|accept
+//		reject_case_duplicates [on|off]
 //	}
 //
 // Placeholders in secrets ({env.NAME}, {file./path}) are kept as written and expanded at
@@ -318,6 +319,21 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if h.OnStoreError != "reject" && h.OnStoreError != "accept" {
 				return d.Errf("on_store_error: reject or accept, not %q", h.OnStoreError)
 			}
+		case "reject_case_duplicates":
+			on := true
+			if d.NextArg() {
+				switch d.Val() {
+				case "on":
+				case "off":
+					on = false
+				default:
+					return d.Errf("reject_case_duplicates: on or off, not %q", d.Val())
+				}
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.RejectCaseDuplicates = &on
 		default:
 			return d.Errf("unrecognized webhook_receive option %q", d.Val())
 		}

@@ -78,6 +78,11 @@ type Receive struct {
 	// OnStoreError is "reject" (503) or "accept" (hand on without dedupe, log a warning)
 	// when the store cannot be reached. Default "reject".
 	OnStoreError string `json:"on_store_error,omitempty"`
+	// RejectCaseDuplicates refuses (400) a body with an object whose keys differ only in
+	// case, {"id":"a","ID":"b"}: Go's encoding/json and other decoders match keys
+	// case-insensitively, so the backend could read a value the schema never saw. Exact
+	// duplicate keys are always refused. Default: on for routes with a schema, off otherwise.
+	RejectCaseDuplicates *bool `json:"reject_case_duplicates,omitempty"`
 
 	rc     *receiver.Receiver
 	logger *zap.Logger
@@ -179,6 +184,12 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	}
 	if h.DedupeOff {
 		o.Dedupe = -1
+	}
+	if h.RejectCaseDuplicates != nil {
+		o.CaseDuplicates = receiver.CaseAllow
+		if *h.RejectCaseDuplicates {
+			o.CaseDuplicates = receiver.CaseReject
+		}
 	}
 	switch h.Mode {
 	case "", "sync":

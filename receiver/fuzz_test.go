@@ -25,7 +25,7 @@ func addSamples(f *testing.F) {
 func FuzzParseJSON(f *testing.F) {
 	addSamples(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		doc, p := parseJSON(body, true)
+		doc, p := parseJSON(body, true, false)
 		if p != nil {
 			if p.Status != http.StatusBadRequest || p.Offset == nil || *p.Offset < 0 || *p.Offset > int64(len(body)) {
 				t.Fatalf("bad refusal %+v for %q", p, body)
@@ -35,7 +35,7 @@ func FuzzParseJSON(f *testing.F) {
 		if !json.Valid(body) {
 			t.Fatalf("accepted invalid JSON %q", body)
 		}
-		if _, p2 := parseJSON(body, false); p2 != nil {
+		if _, p2 := parseJSON(body, false, false); p2 != nil {
 			t.Fatalf("check-only path refused what decoding accepted: %q: %v", body, p2)
 		}
 		_ = doc
@@ -54,7 +54,7 @@ func FuzzEventID(f *testing.F) {
 		{"json:/a/0/b~1c", "header:X-Id", "body_sha256"},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		doc, p := parseJSON(body, true)
+		doc, p := parseJSON(body, true, false)
 		if p != nil {
 			doc = nil
 		}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -32,8 +33,11 @@ func invalidJSON(offset int64, detail string) *Problem {
 // precheck scans body once: valid UTF-8, nesting no deeper than MaxDepth, no absurd
 // number literals, and no object with the same key twice (parsers disagree on which
 // duplicate wins, so a signed or validated body could mean something else to the backend).
-// It does not check the grammar; the decoder does that.
-func precheck(body []byte) *Problem {
+// With fold, keys that differ only in case count as the same key too: Go's encoding/json
+// (and others) match keys to fields case-insensitively, so {"id":"a","ID":"b"} may give a
+// backend the value the gateway did not validate. It does not check the grammar; the
+// decoder does that.
+func precheck(body []byte, fold bool) *Problem {
 	if !utf8.Valid(body) {
 		off := 0
 		for off < len(body) {
@@ -48,7 +52,7 @@ func precheck(body []byte) *Problem {
 	// Typical webhooks nest a few levels and have a few keys per object: start on the stack.
 	var framesBuf [8]keyFrame
 	var spansBuf [32][2]int
-	keys := keyTracker{frames: framesBuf[:0], spans: spansBuf[:0]}
+	keys := keyTracker{frames: framesBuf[:0], spans: spansBuf[:0], fold: fold}
 	inString, escaped := false, false
 	strStart, strEsc, isKey := 0, false, false
 	numStart, expStart := -1, -1
@@ -63,6 +67,9 @@ func precheck(body []byte) *Problem {
 			case c == '"':
 				inString = false
 				if isKey && keys.seen(body, strStart, i+1, strEsc) {
+					if keys.fold {
+						return invalidJSON(int64(strStart), fmt.Sprintf("object key %s at byte offset %d repeats an earlier key of the object, or differs from one only in case (a backend that matches keys case-insensitively, as Go's encoding/json does, could read the other)", body[strStart:i+1], strStart))
+					}
 					return invalidJSON(int64(strStart), fmt.Sprintf("duplicate object key %s at byte offset %d", body[strStart:i+1], strStart))
 				}
 			}
@@ -117,6 +124,7 @@ type keyTracker struct {
 	frames    []keyFrame
 	spans     [][2]int // keys of open objects, each frame owning a tail
 	expectKey bool
+	fold      bool // keys that differ only in case are the same key
 }
 
 type keyFrame struct {
@@ -156,7 +164,11 @@ func (k *keyTracker) seen(body []byte, start, end int, escaped bool) bool {
 		if f.set == nil {
 			f.set = make(map[string]struct{}, 2*keySpansMax)
 			for _, sp := range k.spans[f.start:] {
-				f.set[string(body[sp[0]:sp[1]])] = struct{}{}
+				prev := string(body[sp[0]:sp[1]])
+				if k.fold {
+					prev = strings.ToLower(strings.ToUpper(prev))
+				}
+				f.set[prev] = struct{}{}
 			}
 			k.spans = k.spans[:f.start]
 		}
@@ -167,6 +179,9 @@ func (k *keyTracker) seen(body []byte, start, end int, escaped bool) bool {
 				key = s
 			}
 		}
+		if k.fold {
+			key = strings.ToLower(strings.ToUpper(key)) // ſ and K (Kelvin) fold as Go does
+		}
 		if _, dup := f.set[key]; dup {
 			return true
 		}
@@ -174,7 +189,7 @@ func (k *keyTracker) seen(body []byte, start, end int, escaped bool) bool {
 		return false
 	}
 	for _, sp := range k.spans[f.start:] {
-		if bytes.Equal(body[sp[0]:sp[1]], raw) {
+		if prev := body[sp[0]:sp[1]]; bytes.Equal(prev, raw) || (k.fold && bytes.EqualFold(prev, raw)) {
 			return true
 		}
 	}
@@ -209,12 +224,13 @@ func checkExponent(body []byte, numStart, expStart, end int) *Problem {
 }
 
 // parseJSON checks and decodes body. Numbers stay json.Number, as the schema validator
-// expects. decode=false only checks the grammar (cheaper when nothing needs the value).
-func parseJSON(body []byte, decode bool) (any, *Problem) {
+// expects. decode=false only checks the grammar (cheaper when nothing needs the value);
+// fold refuses keys that differ only in case (see precheck).
+func parseJSON(body []byte, decode, fold bool) (any, *Problem) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalidJSON(0, "the body is empty")
 	}
-	if p := precheck(body); p != nil {
+	if p := precheck(body, fold); p != nil {
 		return nil, p
 	}
 	if !decode {

@@ -32,7 +32,7 @@ func TestDuplicateKeys(t *testing.T) {
 		"in array element":   `[{"a":1},{"a":1,"a":2}]`,
 	}
 	for name, body := range bad {
-		_, p := parseJSON([]byte(body), true)
+		_, p := parseJSON([]byte(body), true, false)
 		if p == nil || p.Status != 400 || !strings.Contains(p.Detail, "duplicate object key") || p.Offset == nil {
 			t.Errorf("%s: %v", name, p)
 		}
@@ -46,11 +46,11 @@ func TestDuplicateKeys(t *testing.T) {
 		"strings in arrays":           `{"a":["a","a"]}`,
 	}
 	for name, body := range good {
-		if _, p := parseJSON([]byte(body), true); p != nil {
+		if _, p := parseJSON([]byte(body), true, false); p != nil {
 			t.Errorf("%s: refused: %v", name, p)
 		}
 	}
-	if _, p := parseJSON([]byte(`{"x":1,"x":1}`), true); p == nil || *p.Offset != 7 {
+	if _, p := parseJSON([]byte(`{"x":1,"x":1}`), true, false); p == nil || *p.Offset != 7 {
 		t.Errorf("offset of the duplicate: %+v", p)
 	}
 }
@@ -64,11 +64,40 @@ func TestManyKeysAreLinear(t *testing.T) {
 	}
 	b.WriteString(`"k0":2}`)
 	start := time.Now()
-	p := precheck([]byte(b.String()))
+	p := precheck([]byte(b.String()), false)
 	if p == nil || !strings.Contains(p.Detail, "duplicate") {
 		t.Fatalf("dup not found: %v", p)
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("precheck of 200,000 keys took %v", took)
+	}
+}
+
+// With fold, keys that differ only in case are the same key, on every path: few keys
+// (spans), many keys (a set), escaped keys, non-ASCII folds.
+func TestCaseFoldedDuplicateKeys(t *testing.T) {
+	many := `{`
+	for i := 0; i < 40; i++ {
+		many += fmt.Sprintf(`"key%d":1,`, i)
+	}
+	dup := map[string]string{
+		"spans":   `{"id":"a","ID":"b"}`,
+		"set":     many + `"KEY7":2}`,
+		"escaped": `{"id":1,"\u0049d":2}`,
+		"kelvin":  "{\"kind\":1,\"\u212aind\":2}",
+		"nested":  `{"a":{"x":1,"b":{"Id":1,"iD":2}}}`,
+	}
+	for name, body := range dup {
+		if _, p := parseJSON([]byte(body), true, true); p == nil || p.Offset == nil {
+			t.Errorf("%s: %s passed with fold", name, body)
+		}
+		if _, p := parseJSON([]byte(body), true, false); p != nil { // none is an exact duplicate
+			t.Errorf("%s: refused without fold: %s", name, p.Detail)
+		}
+	}
+	for _, body := range []string{`{"id":1,"idx":2}`, `{"a":{"id":1},"b":{"ID":2}}`, `[{"id":1},{"ID":2}]`} {
+		if _, p := parseJSON([]byte(body), true, true); p != nil {
+			t.Errorf("%s refused with fold: %s", body, p.Detail)
+		}
 	}
 }

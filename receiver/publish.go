@@ -24,7 +24,7 @@ func ReadJSONBody(r *http.Request, maxBody int64) ([]byte, *Problem) {
 	// The body outlives the request (it is queued): an exact copy, and the buffer goes back.
 	body := append([]byte(nil), *bp...)
 	putBody(bp)
-	if _, p := parseJSON(body, false); p != nil {
+	if _, p := parseJSON(body, false, false); p != nil {
 		return nil, p
 	}
 	return body, nil

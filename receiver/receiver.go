@@ -58,7 +58,23 @@ type Options struct {
 	AcceptOnStoreError bool
 	// OnStoreError, if set, is told of every store failure (for logs).
 	OnStoreError func(error)
+	// CaseDuplicates says whether an object with two keys that differ only in case
+	// ({"id":"a","ID":"b"}) is refused. Default CaseDefault: refused when a schema is set.
+	CaseDuplicates CaseRule
 }
+
+// CaseRule chooses whether keys that differ only in case are refused.
+type CaseRule uint8
+
+const (
+	// CaseDefault refuses them on routes with a schema: what was validated must be what a
+	// case-insensitive backend (Go's encoding/json) reads.
+	CaseDefault CaseRule = iota
+	// CaseReject always refuses them.
+	CaseReject
+	// CaseAllow never refuses them (exact duplicates are always refused).
+	CaseAllow
+)
 
 // Receiver handles webhook requests for one route. It is safe for concurrent use.
 type Receiver struct {
@@ -73,6 +89,7 @@ type Receiver struct {
 	store    dedupe.Store
 	accept   bool
 	onErr    func(error)
+	foldKeys bool
 }
 
 // New checks opts and compiles everything a request needs (schema, credentials, id sources).
@@ -111,6 +128,7 @@ func New(opts Options) (*Receiver, error) {
 			return nil, err
 		}
 	}
+	rc.foldKeys = opts.CaseDuplicates == CaseReject || (opts.CaseDuplicates == CaseDefault && rc.schema != nil)
 	if rc.eventID, err = newEventIDSpec(opts.EventID); err != nil {
 		return nil, err
 	}
@@ -209,7 +227,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 
 	t1 := time.Now()
 	decode := rc.schema != nil || (rc.eventID != nil && rc.eventID.needsJSON())
-	doc, p := parseJSON(body, decode)
+	doc, p := parseJSON(body, decode, rc.foldKeys)
 	res.Stages.Parse = time.Since(t1)
 	if p != nil {
 		return rc.refuse(w, p, res)

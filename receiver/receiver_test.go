@@ -356,7 +356,7 @@ func TestEventIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := func(body string) string {
-		doc, p := parseJSON([]byte(body), true)
+		doc, p := parseJSON([]byte(body), true, false)
 		if p != nil {
 			t.Fatal(p)
 		}

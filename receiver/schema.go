@@ -65,7 +65,7 @@ func Validate(schemaNameOrPath string, body []byte) (*Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc, p := parseJSON(body, rc.schema != nil)
+	doc, p := parseJSON(body, rc.schema != nil, rc.foldKeys)
 	if p != nil {
 		return p, nil
 	}

@@ -529,3 +529,64 @@ func TestSignedSendersAsTheirLibrariesSend(t *testing.T) {
 		t.Fatalf("routes with the shopify and slack presets are not named for them: %v", inbound)
 	}
 }
+
+const caseDupCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+}
+http://127.0.0.1:{PORT} {
+	handle /schema {
+		webhook_receive totvs_crm {
+			auth none
+			dedupe off
+		}
+		respond 200
+	}
+	handle /schema-off {
+		webhook_receive totvs_crm {
+			name totvs-lenient
+			auth none
+			dedupe off
+			reject_case_duplicates off
+		}
+		respond 200
+	}
+	handle /plain {
+		webhook_receive {
+			auth none
+		}
+		respond 200
+	}
+	handle /plain-on {
+		webhook_receive {
+			name plain-strict
+			auth none
+			reject_case_duplicates
+		}
+		respond 200
+	}
+}
+`
+
+// Keys that differ only in case: a Go backend (encoding/json matches struct tags
+// case-insensitively) could read the one the gateway did not validate. Refused by default
+// where a schema validates the body.
+func TestKeysDifferingOnlyInCase(t *testing.T) {
+	c := startCaddy(t, caseDupCaddyfile)
+	totvs := string(sample(t, "totvs_crm/opportunity-won.json"))
+	i := strings.Index(totvs, `"eventId"`)
+	twin := []byte(totvs[:i] + `"EVENTID": "other", ` + totvs[i:])
+	for path, want := range map[string]int{"/schema": 400, "/schema-off": 200, "/plain": 200, "/plain-on": 400} {
+		code, _, rb := send(t, c.Base()+path, twin)
+		if code != want {
+			t.Errorf("%s: %d %s, want %d", path, code, rb, want)
+		}
+		if want == 400 && !strings.Contains(string(rb), "differs from one only in case") {
+			t.Errorf("%s: the problem does not say why: %s", path, rb)
+		}
+	}
+	if code, _, rb := send(t, c.Base()+"/schema", []byte(totvs)); code != 200 {
+		t.Fatalf("the sample itself: %d %s", code, rb)
+	}
+}
