@@ -20,10 +20,10 @@ const (
 )
 
 type idSource struct {
-	kind   idKind
+	kind    idKind
 	headers []string // idHeader: canonical header names; the first one present is used
-	tokens []string // idJSON: unescaped JSON pointer tokens
-	text   string   // the source as configured
+	tokens  []string // idJSON: unescaped JSON pointer tokens
+	text    string   // the source as configured
 }
 
 // eventIDSpec computes an event id from one source, or a composite key from several.
