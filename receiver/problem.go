@@ -41,6 +41,9 @@ type Violation struct {
 	Pointer string `json:"pointer"`
 	// Message says what is wrong with it.
 	Message string `json:"message"`
+	// Errors, for a value that matches none of a oneOf's or anyOf's alternatives, are the
+	// failures of the closest alternative.
+	Errors []Violation `json:"errors,omitempty"`
 }
 
 // Problem is an RFC 9457 problem document, the body of every refusal.

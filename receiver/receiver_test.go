@@ -137,12 +137,17 @@ func TestWrongPayloadsFailWithPointers(t *testing.T) {
 		}
 		p := problemOf(t, w)
 		got := map[string]bool{}
-		for _, e := range p.Errors {
-			got[e.Pointer] = true
-			if e.Message == "" {
-				t.Fatalf("violation without message: %+v", e)
+		var collect func([]Violation)
+		collect = func(vs []Violation) {
+			for _, e := range vs {
+				got[e.Pointer] = true
+				if e.Message == "" {
+					t.Fatalf("violation without message: %+v", e)
+				}
+				collect(e.Errors)
 			}
 		}
+		collect(p.Errors)
 		for _, ptr := range tc.pointers {
 			if !got[ptr] {
 				t.Errorf("%s %s: no violation at %q; got %+v", tc.schema, tc.body, ptr, p.Errors)
@@ -514,5 +519,26 @@ func TestStoreErrorRejectOrAccept(t *testing.T) {
 		if strings.Contains(e.Error(), "k3y") {
 			t.Fatal("secret in an error")
 		}
+	}
+}
+
+// A value that matches none of its alternatives is one violation saying so, with the
+// closest alternative's failures under it, not every branch's failures side by side.
+func TestAlternativesAreGrouped(t *testing.T) {
+	p, err := Validate("rubeus", []byte(`[{"id":"1","tipo":{"id":1},"emails":[{"email":5}]}]`))
+	if err != nil || p == nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(p.Errors)
+	want := `[{"pointer":"","message":"matches none of the 2 alternatives of oneOf; the closest, alternative 1 (/$defs/record), fails with the errors listed",` +
+		`"errors":[{"pointer":"/0","message":"matches none of the 4 alternatives of anyOf; the closest, alternative 1 (/$defs/contato), fails with the errors listed",` +
+		`"errors":[{"pointer":"/0/emails","message":"expected object or null, but got array"}]}]}]`
+	if string(b) != want {
+		t.Fatalf("rubeus contato with a bad field:\n got %s\nwant %s", b, want)
+	}
+	p, _ = Validate("ploomes", []byte(`{"Action":"x","Entity":"y"}`))
+	if len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Message, "none of the 2 alternatives of anyOf") ||
+		len(p.Errors[0].Errors) != 1 || p.Errors[0].Errors[0].Message != "missing properties: 'New'" {
+		t.Fatalf("ploomes without New or Old: %+v", p.Errors)
 	}
 }

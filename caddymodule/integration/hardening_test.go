@@ -590,3 +590,28 @@ func TestKeysDifferingOnlyInCase(t *testing.T) {
 		t.Fatalf("the sample itself: %d %s", code, rb)
 	}
 }
+
+// The 422 of a value that matches none of its alternatives, as the gateway and the CLI
+// answer it: one violation per alternative group, the closest branch's failures under it.
+func TestSchemaAlternativesAnswer(t *testing.T) {
+	bad := writeTemp(t, `[{"id":"1","tipo":{"id":1},"emails":[{"email":5}]}]`)
+	out, _, code := cli(t, "validate", "--schema", "rubeus", bad)
+	var p struct {
+		Errors []struct {
+			Pointer, Message string
+			Errors           []struct {
+				Pointer, Message string
+				Errors           []struct{ Pointer, Message string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 1 {
+		t.Fatalf("validate: exit %d %v\n%s", code, err, out)
+	}
+	if len(p.Errors) != 1 || len(p.Errors[0].Errors) != 1 || len(p.Errors[0].Errors[0].Errors) != 1 ||
+		!strings.Contains(p.Errors[0].Errors[0].Message, "none of the 4 alternatives") ||
+		!strings.Contains(p.Errors[0].Errors[0].Message, "/$defs/contato") ||
+		p.Errors[0].Errors[0].Errors[0].Pointer != "/0/emails" {
+		t.Fatalf("want the Contato branch's one failure under the record's group:\n%s", out)
+	}
+}
