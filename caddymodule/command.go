@@ -147,11 +147,23 @@ func sign(scheme string, secrets []string, header, algorithm, id string, body []
 	if scheme == "" || len(secrets) == 0 {
 		return nil, errors.New("--scheme and --secret are required")
 	}
+	if scheme == signature.Generic && header == "" {
+		return nil, errors.New("--scheme generic needs --header <Name>: the header the signature travels in")
+	}
 	if id == "" {
 		id = fmt.Sprintf("msg_%d", time.Now().UnixNano())
 	}
 	return signature.Sign(signature.Config{Scheme: scheme, Secrets: secrets, Header: header, Algorithm: algorithm},
 		signature.Message{ID: id, Time: time.Now(), Body: body})
+}
+
+// presetHelp lists how each preset's sender sends its credential, from the preset table.
+func presetHelp() string {
+	var b strings.Builder
+	for _, name := range receiver.PresetNames() {
+		fmt.Fprintf(&b, "  --preset %-15s %s\n", name, receiver.Presets[name].SendsWith())
+	}
+	return b.String()
 }
 
 func printHeaders(w io.Writer, h http.Header) {
@@ -178,13 +190,13 @@ func sendCommand() *cobra.Command {
 		Long: `Sends the payload file with POST and Content-Type: application/json, with the
 credential the sender puts on it:
 
-  --preset ploomes             X-Ploomes-Validation-Key: <secret>
-  --preset sintegre            Authorization: <secret> (the raw token, as SINtegre sends it)
-  --preset standard|github|stripe  signed with that HMAC scheme and <secret>
-  --scheme <scheme>            signed with any HMAC scheme (--header for generic)
-  --header <Name>              <Name>: <secret> (e.g. X-Api-Key for TOTVS CRM workflows)
-  --bearer                     Authorization: Bearer <secret>
-  --basic <user>               Authorization: Basic <user>:<secret>
+` + presetHelp() + `  --scheme <scheme>        signed with any HMAC scheme (--header for generic)
+  --header <Name>          <Name>: <secret> (overrides the preset's header)
+  --bearer                 Authorization: Bearer <secret>
+  --basic <user>           Authorization: Basic <user>:<secret>
+
+A preset whose sender names each delivery in a header (webhook-id, X-GitHub-Delivery,
+X-Shopify-Webhook-Id) gets a fresh one unless -H gives it.
 
 It exits 0 on a 2xx answer and 1 otherwise.`,
 		Args: cobra.ExactArgs(1),
@@ -197,10 +209,26 @@ It exits 0 on a 2xx answer and 1 otherwise.`,
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return fmt.Errorf("--url %q: an absolute http or https URL is required", target)
 			}
+			var p receiver.Preset
 			if preset != "" {
-				if _, ok := receiver.Presets[preset]; !ok {
+				var ok bool
+				if p, ok = receiver.Presets[preset]; !ok {
 					return fmt.Errorf("unknown preset %q (known: %s)", preset, strings.Join(receiver.PresetNames(), ", "))
 				}
+			}
+			added := http.Header{}
+			for _, kv := range extra {
+				k, v, ok := strings.Cut(kv, ":")
+				if !ok {
+					return fmt.Errorf("-H %q: want \"Name: value\"", kv)
+				}
+				added.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+			}
+			// The sender's delivery id, fresh unless given: the route's event id reads it.
+			id := added.Get(p.IDHeader)
+			if p.IDHeader != "" && id == "" {
+				id = fmt.Sprintf("cli-%d", time.Now().UnixNano())
+				added.Set(p.IDHeader, id)
 			}
 			h := http.Header{}
 			switch {
@@ -216,28 +244,33 @@ It exits 0 on a 2xx answer and 1 otherwise.`,
 				h.Set("Authorization", "Bearer "+secret)
 			case header != "":
 				h.Set(header, secret)
-			case preset == "ploomes":
-				h.Set(receiver.ValidationKeyHeader, secret)
-			case preset == "sintegre":
-				h.Set("Authorization", secret)
-			case preset == "standard" || preset == "github" || preset == "stripe":
-				if h, err = sign(preset, []string{secret}, "", "", "", body); err != nil {
+			case p.Scheme != "":
+				if h, err = sign(p.Scheme, []string{secret}, "", "", id, body); err != nil {
 					return err
 				}
+			case p.SecretHeader != "":
+				h.Set(p.SecretHeader, secret)
+			case p.SecretQuery != "":
+				q := u.Query()
+				q.Set(p.SecretQuery, secret)
+				u.RawQuery = q.Encode()
+				target = u.String()
 			default:
-				return errors.New("--secret needs a way to send it: --preset ploomes|sintegre|standard|github|stripe, --scheme, --header, --bearer or --basic")
+				return errors.New("--secret needs a way to send it: --preset <preset>, --scheme, --header, --bearer or --basic")
 			}
 			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, target, bytes.NewReader(body))
 			if err != nil {
 				return err
 			}
 			req.Header = h
-			for _, kv := range extra {
-				k, v, ok := strings.Cut(kv, ":")
-				if !ok {
-					return fmt.Errorf("-H %q: want \"Name: value\"", kv)
+			for k, vs := range added {
+				if k == http.CanonicalHeaderKey(p.IDHeader) {
+					req.Header[k] = vs // the one the signature covers, never a second value
+					continue
 				}
-				req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+				for _, v := range vs {
+					req.Header.Add(k, v)
+				}
 			}
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("User-Agent", "caddy-webhook-send")

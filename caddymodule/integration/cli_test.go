@@ -41,9 +41,28 @@ http://127.0.0.1:{PORT} {
 		}
 		respond 200
 	}
+	handle /totvs-workflow {
+		webhook_receive totvs_crm {
+			name totvs-workflow
+			auth header Authorization tk-789
+		}
+		respond 200
+	}
 	handle /github {
 		webhook_receive github {
 			auth hmac github gh-secret
+		}
+		respond 200
+	}
+	handle /rubeus {
+		webhook_receive rubeus {
+			auth query key rb-1
+		}
+		respond 200
+	}
+	handle /standard {
+		webhook_receive standard {
+			auth hmac standard whsec_c3RhbmRhcmQtY2xpLWtleQ==
 		}
 		respond 200
 	}
@@ -107,9 +126,15 @@ func TestCommandLine(t *testing.T) {
 		{"ploomes again", []string{"--url", c.Base() + "/ploomes", "--preset", "ploomes", "--secret", "pl-123", ploomes}, 0, []string{"Webhook-Duplicate: true"}},
 		{"a wrong key", []string{"--url", c.Base() + "/ploomes", "--preset", "ploomes", "--secret", "wrong", ploomes}, 1, []string{"401"}},
 		{"totvs", []string{"--url", c.Base() + "/totvs", "--header", "X-Api-Key", "--secret", "tk-456", good}, 0, []string{"200 OK"}},
-		// The github preset dedupes on X-GitHub-Delivery, which only GitHub sends.
-		{"github without a delivery id", []string{"--url", c.Base() + "/github", "--preset", "github", "--secret", "gh-secret", payload}, 1, []string{"400", "event id"}},
-		{"github", []string{"--url", c.Base() + "/github", "--preset", "github", "--secret", "gh-secret", "-H", "X-GitHub-Delivery: d-2", payload}, 0, []string{"200 OK"}},
+		// Every preset sends its credential as its sender does; the ones whose event id is a
+		// delivery header get a fresh one unless -H gives it.
+		{"totvs_crm", []string{"--url", c.Base() + "/totvs-workflow", "--preset", "totvs_crm", "--secret", "tk-789", good}, 0, []string{"200 OK"}},
+		{"rubeus", []string{"--url", c.Base() + "/rubeus", "--preset", "rubeus", "--secret", "rb-1", "../../examples/samples/rubeus/contato.json"}, 0, []string{"200 OK"}},
+		{"github", []string{"--url", c.Base() + "/github", "--preset", "github", "--secret", "gh-secret", payload}, 0, []string{"200 OK"}},
+		{"github, new delivery", []string{"--url", c.Base() + "/github", "--preset", "github", "--secret", "gh-secret", payload}, 0, []string{"200 OK"}},
+		{"github with a delivery id", []string{"--url", c.Base() + "/github", "--preset", "github", "--secret", "gh-secret", "-H", "X-GitHub-Delivery: d-2", payload}, 0, []string{"200 OK"}},
+		{"github, that id again", []string{"--url", c.Base() + "/github", "--preset", "github", "--secret", "gh-secret", "-H", "X-GitHub-Delivery: d-2", payload}, 0, []string{"Webhook-Duplicate: true"}},
+		{"standard", []string{"--url", c.Base() + "/standard", "--preset", "standard", "--secret", "whsec_c3RhbmRhcmQtY2xpLWtleQ==", payload}, 0, []string{"200 OK"}},
 	} {
 		out, _, code := cli(t, append([]string{"send"}, tc.args...)...)
 		if code != tc.code {
@@ -123,6 +148,24 @@ func TestCommandLine(t *testing.T) {
 	}
 	if _, errOut, code := cli(t, "send", "--url", "ftp://x", ploomes); code == 0 || !strings.Contains(errOut, "http or https") {
 		t.Fatalf("send with a bad url: %d %s", code, errOut)
+	}
+	// Help and behaviour agree: every preset --help lists is accepted with --secret.
+	help, _, _ := cli(t, "send", "--help")
+	for _, p := range []string{"ploomes", "totvs_crm", "sintegre", "rubeus", "standard", "github", "stripe", "shopify", "slack"} {
+		if !strings.Contains(help, "--preset "+p) {
+			t.Errorf("send --help does not list --preset %s", p)
+		}
+		secret := "x"
+		if p == "standard" {
+			secret = "whsec_c3RhbmRhcmQtY2xpLWtleQ=="
+		}
+		if _, errOut, _ := cli(t, "send", "--url", "http://127.0.0.1:1/", "--preset", p, "--secret", secret, ploomes); !strings.Contains(errOut, "sending:") {
+			t.Errorf("send --preset %s --secret x is refused before sending: %s", p, errOut)
+		}
+	}
+	// sign --scheme generic without --header names the CLI flag.
+	if _, errOut, code := cli(t, "sign", "--scheme", "generic", "--secret", "s", payload); code == 0 || !strings.Contains(errOut, "--header") {
+		t.Fatalf("sign generic without --header: %d %s", code, errOut)
 	}
 }
 
