@@ -62,20 +62,23 @@
 		const r = results[e.name];
 		if (r) actions.append(el("div", { class: "result " + (r.ok ? "ok" : "bad") },
 			(r.ok ? "✓ " : "✗ ") + r.diagnosis + (r.status ? " · HTTP " + r.status : "") + " · " + r.latency_ms.toFixed(1) + " ms"));
+		const last = e.last_attempt;
 		return el("tr", { "data-endpoint": e.name },
 			td("Endpoint", el("div", {}, el("strong", {}, e.name), el("div", {}, el("code", {}, e.url)),
-				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" ")))),
+				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" "))), "text"),
 			td("State", el("div", {}, state, e.disabled && e.disabled_reason ? el("div", { class: "result bad" }, e.disabled_reason) : null)),
 			td("Pending", e.pending, "num"), td("Delivered", e.delivered, "num"), td("Dead", e.dead, "num"),
-			td("Last attempt", e.last_attempt ? el("div", {},
-				pill(attemptText(e.last_attempt).split(" · ").slice(0, 2).join(" · "), e.last_attempt.status >= 200 && e.last_attempt.status < 300 ? "ok" : "bad"),
-				el("div", { class: "meta" }, when(e.last_attempt.at))) : "—"),
+			// A long error wraps under a short pill, so it never widens the table past the actions.
+			td("Last attempt", last ? el("div", {},
+				pill((last.status ? "HTTP " + last.status : "failed") + " · " + last.latency_ms.toFixed(1) + " ms", last.status >= 200 && last.status < 300 ? "ok" : "bad"),
+				!last.status && last.error ? el("div", { class: "result bad" }, last.error) : null,
+				el("div", { class: "meta" }, when(last.at))) : "—", "text"),
 			actions);
 	}
 
 	function deliveryCells(d) {
-		return [td("Delivery", el("code", {}, d.id)), td("Endpoint", d.endpoint),
-			td("Event", el("div", {}, d.event_type, el("div", {}, el("code", {}, d.event_id))))];
+		return [td("Delivery", el("code", {}, d.id), "text"), td("Endpoint", d.endpoint),
+			td("Event", el("div", {}, d.event_type, el("div", {}, el("code", {}, d.event_id))), "text")];
 	}
 
 	function showError(e) {
@@ -94,10 +97,10 @@
 				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"),
 				td("Rejected", Object.keys(r.rejected).length ? Object.entries(r.rejected).map(([k, v]) => k + ": " + v).join(", ") : "—"),
 				td("Last", when(r.last_at)))));
-			fill("dead", dead.map(d => el("tr", { "data-delivery": d.id }, ...deliveryCells(d), td("Attempts", attemptsList(d)),
+			fill("dead", dead.map(d => el("tr", { "data-delivery": d.id }, ...deliveryCells(d), td("Attempts", attemptsList(d), "text"),
 				td("", el("button", { class: "retry", onclick: ev => act(ev.target, "deliveries/" + encodeURIComponent(d.id) + "/retry") }, "Retry")))));
 			fill("recent", recent.map(d => el("tr", { "data-delivery": d.id }, ...deliveryCells(d),
-				td("State", pill(d.state, d.state === "delivered" ? "ok" : d.state === "dead" ? "bad" : "warn")), td("Attempts", attemptsList(d)))));
+				td("State", pill(d.state, d.state === "delivered" ? "ok" : d.state === "dead" ? "bad" : "warn")), td("Attempts", attemptsList(d), "text"))));
 			document.getElementById("error").style.display = "none";
 			document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
 		} catch (e) {

@@ -205,3 +205,83 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("action without the dashboard header: %d %s", code, rb)
 	}
 }
+
+const longErrorCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		store embedded
+		endpoint partner-with-a-long-name {
+			url http://127.0.0.1:1/webhooks/receive/partner-erp-integration/v2?tenant=acme-industria-e-comercio
+			retry off
+			allow_private
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /publish {
+		webhook_publish
+	}
+	handle /ops/* {
+		webhook_dashboard
+	}
+}
+`
+
+// A long last error ("refused: nothing listens at that address and port") and a long URL
+// must not push the action buttons out of view on ordinary desktop widths: every button of
+// the endpoints and dead letters is fully inside the viewport and its scroll box.
+func TestDashboardLongErrorsKeepActionsInView(t *testing.T) {
+	browser := chromiumPath(t)
+	c := startCaddy(t, longErrorCaddyfile)
+	if code, _, rb := send(t, c.Base()+"/publish", []byte(`{"id":7}`), "Webhook-Event-Type", "deal.won"); code != 202 {
+		t.Fatalf("publish: %d %s", code, rb)
+	}
+	waitUntil(t, "a dead letter", 10*time.Second, func() bool { return endpointsByName(t, c)["partner-with-a-long-name"].Dead == 1 })
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelT()
+	// Every button in #endpoints and #dead, with the open attempts list too: where it
+	// sticks out of the viewport or of its scroll box, by how much.
+	const clipped = `(() => {
+		document.querySelectorAll("details").forEach(d => d.open = true);
+		const out = [];
+		for (const b of document.querySelectorAll("#endpoints button, #dead button")) {
+			const r = b.getBoundingClientRect(), box = b.closest(".scroll").getBoundingClientRect();
+			const right = Math.min(window.innerWidth, box.right);
+			if (r.left < Math.max(0, box.left) || r.right > right + 0.5 || r.width === 0)
+				out.push(b.textContent + " at " + Math.round(r.left) + "–" + Math.round(r.right) + " of " + Math.round(right));
+		}
+		return JSON.stringify(out);
+	})()`
+	for _, width := range []int64{1280, 1600} {
+		var got string
+		err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(width, 900),
+			chromedp.Navigate(c.Base()+"/ops/"),
+			chromedp.WaitVisible(chromedp.CSS(`#dead tbody tr button.retry`)),
+			chromedp.Poll[chromedp.Void](`document.querySelector("#endpoints tbody").textContent.includes("refused")`, chromedp.WithPollingTimeout(10*time.Second)),
+		)
+		if err != nil {
+			t.Fatalf("%d px: %v", width, err)
+		}
+		got, err = chromedp.Run(ctx, chromedp.Evaluate[string](clipped))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != "[]" {
+			t.Errorf("at %d×900, action buttons out of view: %s", width, got)
+		}
+		if n, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`String(document.querySelectorAll("#endpoints button, #dead button").length)`)); n != "4" {
+			t.Errorf("at %d px: %s buttons, want Test, Retry dead, Resend latest and the dead letter's Retry", width, n)
+		}
+	}
+}
