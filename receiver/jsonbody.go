@@ -66,11 +66,13 @@ func precheck(body []byte, fold bool) *Problem {
 				escaped, strEsc = true, true
 			case c == '"':
 				inString = false
-				if isKey && keys.seen(body, strStart, i+1, strEsc) {
-					if keys.fold {
-						return invalidJSON(int64(strStart), fmt.Sprintf("object key %s at byte offset %d repeats an earlier key of the object, or differs from one only in case (a backend that matches keys case-insensitively, as Go's encoding/json does, could read the other)", body[strStart:i+1], strStart))
+				if isKey {
+					switch keys.seen(body, strStart, i+1, strEsc) {
+					case keyRepeated:
+						return invalidJSON(int64(strStart), fmt.Sprintf("duplicate object key %s at byte offset %d", body[strStart:i+1], strStart))
+					case keyCaseTwin:
+						return invalidJSON(int64(strStart), fmt.Sprintf("object key %s at byte offset %d differs from an earlier key of the object only in case (a backend that matches keys case-insensitively, as Go's encoding/json does, could read the other)", body[strStart:i+1], strStart))
 					}
-					return invalidJSON(int64(strStart), fmt.Sprintf("duplicate object key %s at byte offset %d", body[strStart:i+1], strStart))
 				}
 			}
 			continue
@@ -129,9 +131,18 @@ type keyTracker struct {
 
 type keyFrame struct {
 	object bool
-	start  int                 // first span of this frame
-	set    map[string]struct{} // once the frame has many keys or an escaped one
+	start  int               // first span of this frame
+	set    map[string]string // once the frame has many keys or an escaped one: folded (with fold) → key
 }
+
+// keySeen tells how a key relates to the earlier keys of its object.
+type keySeen uint8
+
+const (
+	keyNew      keySeen = iota
+	keyRepeated         // the same key again
+	keyCaseTwin         // an earlier key that differs only in case (with fold)
+)
 
 const keySpansMax = 16
 
@@ -153,22 +164,19 @@ func (k *keyTracker) inObject() bool {
 }
 
 // seen records the key body[start:end] (quotes included) in the innermost object and
-// reports whether it was already there.
-func (k *keyTracker) seen(body []byte, start, end int, escaped bool) bool {
+// reports whether it, or with fold a case twin of it, was already there.
+func (k *keyTracker) seen(body []byte, start, end int, escaped bool) keySeen {
 	if len(k.frames) == 0 {
-		return false
+		return keyNew
 	}
 	f := &k.frames[len(k.frames)-1]
 	raw := body[start+1 : end-1]
 	if escaped || f.set != nil || len(k.spans)-f.start >= keySpansMax {
 		if f.set == nil {
-			f.set = make(map[string]struct{}, 2*keySpansMax)
+			f.set = make(map[string]string, 2*keySpansMax)
 			for _, sp := range k.spans[f.start:] {
 				prev := string(body[sp[0]:sp[1]])
-				if k.fold {
-					prev = strings.ToLower(strings.ToUpper(prev))
-				}
-				f.set[prev] = struct{}{}
+				f.set[k.folded(prev)] = prev
 			}
 			k.spans = k.spans[:f.start]
 		}
@@ -179,22 +187,35 @@ func (k *keyTracker) seen(body []byte, start, end int, escaped bool) bool {
 				key = s
 			}
 		}
-		if k.fold {
-			key = strings.ToLower(strings.ToUpper(key)) // ſ and K (Kelvin) fold as Go does
+		if prev, dup := f.set[k.folded(key)]; dup {
+			if prev == key {
+				return keyRepeated
+			}
+			return keyCaseTwin
 		}
-		if _, dup := f.set[key]; dup {
-			return true
-		}
-		f.set[key] = struct{}{}
-		return false
+		f.set[k.folded(key)] = key
+		return keyNew
 	}
 	for _, sp := range k.spans[f.start:] {
-		if prev := body[sp[0]:sp[1]]; bytes.Equal(prev, raw) || (k.fold && bytes.EqualFold(prev, raw)) {
-			return true
+		prev := body[sp[0]:sp[1]]
+		if bytes.Equal(prev, raw) {
+			return keyRepeated
+		}
+		if k.fold && bytes.EqualFold(prev, raw) {
+			return keyCaseTwin
 		}
 	}
 	k.spans = append(k.spans, [2]int{start + 1, end - 1})
-	return false
+	return keyNew
+}
+
+// folded is the key as the set holds it: itself, or with fold its case-folded form (ſ and
+// the Kelvin sign fold as Go's encoding/json folds them).
+func (k *keyTracker) folded(key string) string {
+	if !k.fold {
+		return key
+	}
+	return strings.ToLower(strings.ToUpper(key))
 }
 
 // checkExponent refuses the number body[numStart:end] when its exponent is absurd or its

@@ -582,7 +582,7 @@ func TestKeysDifferingOnlyInCase(t *testing.T) {
 		if code != want {
 			t.Errorf("%s: %d %s, want %d", path, code, rb, want)
 		}
-		if want == 400 && !strings.Contains(string(rb), "differs from one only in case") {
+		if want == 400 && !strings.Contains(string(rb), "differs from an earlier key of the object only in case") {
 			t.Errorf("%s: the problem does not say why: %s", path, rb)
 		}
 	}
