@@ -15,7 +15,7 @@ func addSamples(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	for _, s := range []string{`{}`, `[]`, `{"a":1,"a":2}`, `{"\u0061":1,"a":2}`, `[[[[1e999999]]]]`, "{\"a\":\"\xff\"}", `{"a":1} x`, `  `, `"x"`, `-0.0e-0`, `{"a":{"b":[1,{"a":1}]},"b":2}`} {
+	for _, s := range []string{`{}`, `[]`, `{"a":1,"a":2}`, `{"\u0061":1,"a":2}`, `[[[[1e999999]]]]`, "{\"a\":\"\xff\"}", `{"a":1} x`, `  `, `"x"`, `-0.0e-0`, `{"a":{"b":[1,{"a":1}]},"b":2}`, `{"id":1,"ID":2}`, `{"\u0049d":1,"id":2}`} {
 		f.Add([]byte(s))
 	}
 }
@@ -37,6 +37,10 @@ func FuzzParseJSON(f *testing.F) {
 		}
 		if _, p2 := parseJSON(body, false, false); p2 != nil {
 			t.Fatalf("check-only path refused what decoding accepted: %q: %v", body, p2)
+		}
+		// Case folding only refuses more, never less, and its refusals carry an offset too.
+		if _, p3 := parseJSON(body, true, true); p3 != nil && (p3.Offset == nil || *p3.Offset > int64(len(body))) {
+			t.Fatalf("bad folded refusal %+v for %q", p3, body)
 		}
 		_ = doc
 	})
