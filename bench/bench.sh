@@ -26,41 +26,7 @@ if command -v redis-server >/dev/null; then
 	sleep 0.5
 fi
 
-config() { # $1 admin port, $2 store line, $3 extra global options
-	cat <<CFG
-{
-	admin 127.0.0.1:$1
-	persist_config off
-	$3
-	webhooks {
-		$2
-	}
-}
-http://:18101 {
-	bind 127.0.0.1
-	reverse_proxy 127.0.0.1:18100
-}
-http://:18102 {
-	bind 127.0.0.1
-	webhook_receive totvs_crm {
-		auth header X-Api-Key {env.BENCH_KEY}
-		dedupe off
-	}
-	reverse_proxy 127.0.0.1:18100
-}
-http://:18103 {
-	bind 127.0.0.1
-	webhook_receive totvs_crm {
-		auth header X-Api-Key {env.BENCH_KEY}
-	}
-	reverse_proxy 127.0.0.1:18100
-}
-http://:18100 {
-	bind 127.0.0.1
-	respond 200
-}
-CFG
-}
+. bench/config.sh
 
 start() { # $1 name, $2 admin port, $3 store line, $4 extra global options
 	config "$2" "$3" "${4:-}" >"$out/$1.caddyfile"

@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Limits on what a JSON body may contain, checked in one pass before decoding so that
@@ -244,9 +247,10 @@ func checkExponent(body []byte, numStart, expStart, end int) *Problem {
 	return nil
 }
 
-// parseJSON checks and decodes body. Numbers stay json.Number, as the schema validator
-// expects. decode=false only checks the grammar (cheaper when nothing needs the value);
-// fold refuses keys that differ only in case (see precheck).
+// parseJSON checks and decodes body. Numbers stay json.Number (their exact text), as the
+// schema validator expects and event ids need. decode=false only checks the grammar
+// (cheaper when nothing needs the value); fold refuses keys that differ only in case (see
+// precheck).
 func parseJSON(body []byte, decode, fold bool) (any, *Problem) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalidJSON(0, "the body is empty")
@@ -254,28 +258,121 @@ func parseJSON(body []byte, decode, fold bool) (any, *Problem) {
 	if p := precheck(body, fold); p != nil {
 		return nil, p
 	}
-	if !decode {
-		if json.Valid(body) {
-			return nil, nil
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
+	t := tokenizers.Get().(*tokenizer)
+	defer t.put()
+	t.buf = *bytes.NewBuffer(body)
+	t.dec.Reset(&t.buf, decoderOptions...)
 	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, jsonError(err, dec.InputOffset(), len(body))
+	var err error
+	if decode {
+		v, err = t.value()
+	} else {
+		err = t.dec.SkipValue()
+	}
+	if err != nil {
+		return nil, syntaxProblem(err, body)
 	}
 	// Exactly one value: anything but white space after it is an error.
-	var extra json.RawMessage
-	if err := dec.Decode(&extra); err != io.EOF {
-		off := dec.InputOffset()
-		if err == nil {
-			off -= int64(len(extra))
-			return nil, invalidJSON(off, fmt.Sprintf("unexpected data after the JSON value at byte offset %d", off))
+	off := t.dec.InputOffset()
+	if _, err := t.dec.ReadToken(); err != io.EOF {
+		for off < int64(len(body)) && isSpace(body[off]) {
+			off++
 		}
-		return nil, jsonError(err, off, len(body))
+		return nil, invalidJSON(off, fmt.Sprintf("unexpected data after the JSON value at byte offset %d", off))
 	}
 	return v, nil
+}
+
+// decoderOptions: precheck has already refused invalid UTF-8 and duplicate keys (with the
+// answers the gateway promises), so the tokenizer need not look for them again.
+var decoderOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// tokenizer is a pooled jsontext decoder that reads straight from the body's bytes.
+type tokenizer struct {
+	buf bytes.Buffer
+	dec *jsontext.Decoder
+}
+
+var tokenizers = sync.Pool{New: func() any {
+	t := &tokenizer{}
+	t.dec = jsontext.NewDecoder(&t.buf)
+	return t
+}}
+
+func (t *tokenizer) put() {
+	t.buf = bytes.Buffer{}
+	t.dec.Reset(&t.buf) // drop the reference to the body
+	tokenizers.Put(t)
+}
+
+// value builds the next value: map[string]any, []any, string, json.Number, bool or nil.
+// Precheck bounds the depth (MaxDepth), so the recursion is bounded too.
+func (t *tokenizer) value() (any, error) {
+	tok, err := t.dec.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	switch tok.Kind() {
+	case '{':
+		m := make(map[string]any, 8)
+		for t.dec.PeekKind() == '"' {
+			name, err := t.dec.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			key := name.String() // read before the next call voids the token
+			if m[key], err = t.value(); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := t.dec.ReadToken(); err != nil { // '}' (or the error that stopped the loop)
+			return nil, err
+		}
+		return m, nil
+	case '[':
+		a := make([]any, 0, 4)
+		for k := t.dec.PeekKind(); k != ']' && k != 0; k = t.dec.PeekKind() {
+			v, err := t.value()
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		if _, err := t.dec.ReadToken(); err != nil {
+			return nil, err
+		}
+		return a, nil
+	case '"':
+		return tok.String(), nil
+	case '0':
+		return json.Number(tok.String()), nil
+	case 't':
+		return true, nil
+	case 'f':
+		return false, nil
+	}
+	return nil, nil // null
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// syntaxProblem turns a tokenizer error into the 400 answer, with the offset of the byte
+// where the body stops being JSON.
+func syntaxProblem(err error, body []byte) *Problem {
+	var se *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &se):
+		off := se.ByteOffset
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			off = int64(len(body))
+			return invalidJSON(off, fmt.Sprintf("unexpected end of JSON input at byte offset %d", off))
+		}
+		return invalidJSON(off, fmt.Sprintf("%v (at byte offset %d)", se.Err, off))
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return invalidJSON(int64(len(body)), fmt.Sprintf("unexpected end of JSON input at byte offset %d", len(body)))
+	default:
+		return invalidJSON(0, err.Error())
+	}
 }
 
 func jsonError(err error, off int64, n int) *Problem {
