@@ -25,7 +25,7 @@ func addSamples(f *testing.F) {
 func FuzzParseJSON(f *testing.F) {
 	addSamples(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		doc, p := parseJSON(body, true, false)
+		doc, p := parseJSON(body, true, false, nil)
 		if p != nil {
 			if p.Status != http.StatusBadRequest || p.Offset == nil || *p.Offset < 0 || *p.Offset > int64(len(body)) {
 				t.Fatalf("bad refusal %+v for %q", p, body)
@@ -35,11 +35,11 @@ func FuzzParseJSON(f *testing.F) {
 		if !json.Valid(body) {
 			t.Fatalf("accepted invalid JSON %q", body)
 		}
-		if _, p2 := parseJSON(body, false, false); p2 != nil {
+		if _, p2 := parseJSON(body, false, false, nil); p2 != nil {
 			t.Fatalf("check-only path refused what decoding accepted: %q: %v", body, p2)
 		}
 		// Case folding only refuses more, never less, and its refusals carry an offset too.
-		if _, p3 := parseJSON(body, true, true); p3 != nil && (p3.Offset == nil || *p3.Offset > int64(len(body))) {
+		if _, p3 := parseJSON(body, true, true, nil); p3 != nil && (p3.Offset == nil || *p3.Offset > int64(len(body))) {
 			t.Fatalf("bad folded refusal %+v for %q", p3, body)
 		}
 		_ = doc
@@ -58,7 +58,7 @@ func FuzzEventID(f *testing.F) {
 		{"json:/a/0/b~1c", "header:X-Id", "body_sha256"},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		doc, p := parseJSON(body, true, false)
+		doc, p := parseJSON(body, true, false, nil)
 		if p != nil {
 			doc = nil
 		}

@@ -250,8 +250,9 @@ func checkExponent(body []byte, numStart, expStart, end int) *Problem {
 // parseJSON checks and decodes body. Numbers stay json.Number (their exact text), as the
 // schema validator expects and event ids need. decode=false only checks the grammar
 // (cheaper when nothing needs the value); fold refuses keys that differ only in case (see
-// precheck).
-func parseJSON(body []byte, decode, fold bool) (any, *Problem) {
+// precheck). names, when set, holds the object keys the schema knows: a decoded key found
+// there reuses its string instead of allocating one.
+func parseJSON(body []byte, decode, fold bool, names map[string]string) (any, *Problem) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalidJSON(0, "the body is empty")
 	}
@@ -262,6 +263,7 @@ func parseJSON(body []byte, decode, fold bool) (any, *Problem) {
 	defer t.put()
 	t.buf = *bytes.NewBuffer(body)
 	t.dec.Reset(&t.buf, decoderOptions...)
+	t.names = names
 	var v any
 	var err error
 	if decode {
@@ -289,8 +291,9 @@ var decoderOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), json
 
 // tokenizer is a pooled jsontext decoder that reads straight from the body's bytes.
 type tokenizer struct {
-	buf bytes.Buffer
-	dec *jsontext.Decoder
+	buf   bytes.Buffer
+	dec   *jsontext.Decoder
+	names map[string]string
 }
 
 var tokenizers = sync.Pool{New: func() any {
@@ -300,7 +303,7 @@ var tokenizers = sync.Pool{New: func() any {
 }}
 
 func (t *tokenizer) put() {
-	t.buf = bytes.Buffer{}
+	t.buf, t.names = bytes.Buffer{}, nil
 	t.dec.Reset(&t.buf) // drop the reference to the body
 	tokenizers.Put(t)
 }
@@ -316,11 +319,10 @@ func (t *tokenizer) value() (any, error) {
 	case '{':
 		m := make(map[string]any, 8)
 		for t.dec.PeekKind() == '"' {
-			name, err := t.dec.ReadToken()
+			key, err := t.name()
 			if err != nil {
 				return nil, err
 			}
-			key := name.String() // read before the next call voids the token
 			if m[key], err = t.value(); err != nil {
 				return nil, err
 			}
@@ -352,6 +354,27 @@ func (t *tokenizer) value() (any, error) {
 		return false, nil
 	}
 	return nil, nil // null
+}
+
+// name reads an object key. A key without escapes that the schema names is the schema's
+// string (no allocation); any other is unescaped into a new one.
+func (t *tokenizer) name() (string, error) {
+	raw, err := t.dec.ReadValue()
+	if err != nil {
+		return "", err
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		if s, ok := t.names[string(inner)]; ok {
+			return s, nil
+		}
+		return string(inner), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", err
+	}
+	return s, nil
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

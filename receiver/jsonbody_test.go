@@ -32,7 +32,7 @@ func TestDuplicateKeys(t *testing.T) {
 		"in array element":   `[{"a":1},{"a":1,"a":2}]`,
 	}
 	for name, body := range bad {
-		_, p := parseJSON([]byte(body), true, false)
+		_, p := parseJSON([]byte(body), true, false, nil)
 		if p == nil || p.Status != 400 || !strings.Contains(p.Detail, "duplicate object key") || p.Offset == nil {
 			t.Errorf("%s: %v", name, p)
 		}
@@ -46,11 +46,11 @@ func TestDuplicateKeys(t *testing.T) {
 		"strings in arrays":           `{"a":["a","a"]}`,
 	}
 	for name, body := range good {
-		if _, p := parseJSON([]byte(body), true, false); p != nil {
+		if _, p := parseJSON([]byte(body), true, false, nil); p != nil {
 			t.Errorf("%s: refused: %v", name, p)
 		}
 	}
-	if _, p := parseJSON([]byte(`{"x":1,"x":1}`), true, false); p == nil || *p.Offset != 7 {
+	if _, p := parseJSON([]byte(`{"x":1,"x":1}`), true, false, nil); p == nil || *p.Offset != 7 {
 		t.Errorf("offset of the duplicate: %+v", p)
 	}
 }
@@ -88,15 +88,15 @@ func TestCaseFoldedDuplicateKeys(t *testing.T) {
 		"nested":  `{"a":{"x":1,"b":{"Id":1,"iD":2}}}`,
 	}
 	for name, body := range dup {
-		if _, p := parseJSON([]byte(body), true, true); p == nil || p.Offset == nil {
+		if _, p := parseJSON([]byte(body), true, true, nil); p == nil || p.Offset == nil {
 			t.Errorf("%s: %s passed with fold", name, body)
 		}
-		if _, p := parseJSON([]byte(body), true, false); p != nil { // none is an exact duplicate
+		if _, p := parseJSON([]byte(body), true, false, nil); p != nil { // none is an exact duplicate
 			t.Errorf("%s: refused without fold: %s", name, p.Detail)
 		}
 	}
 	for _, body := range []string{`{"id":1,"idx":2}`, `{"a":{"id":1},"b":{"ID":2}}`, `[{"id":1},{"ID":2}]`} {
-		if _, p := parseJSON([]byte(body), true, true); p != nil {
+		if _, p := parseJSON([]byte(body), true, true, nil); p != nil {
 			t.Errorf("%s refused with fold: %s", body, p.Detail)
 		}
 	}

@@ -17,14 +17,14 @@ func ReadJSONBody(r *http.Request, maxBody int64) ([]byte, *Problem) {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
 	}
-	bp, p := readBody(r, maxBody)
+	bb, p := readBody(r, maxBody)
 	if p != nil {
 		return nil, p
 	}
 	// The body outlives the request (it is queued): an exact copy, and the buffer goes back.
-	body := append([]byte(nil), *bp...)
-	putBody(bp)
-	if _, p := parseJSON(body, false, false); p != nil {
+	body := append([]byte(nil), bb.b...)
+	putBody(bb)
+	if _, p := parseJSON(body, false, false, nil); p != nil {
 		return nil, p
 	}
 	return body, nil

@@ -23,8 +23,6 @@ import (
 const (
 	DefaultDedupeWindow = 24 * time.Hour
 	DefaultClaimTTL     = 5 * time.Minute
-	// storeTimeout bounds one store call on the request path.
-	storeTimeout = 3 * time.Second
 	// retryAfterInFlight and retryAfterStore are the Retry-After seconds of 409 and 503.
 	retryAfterInFlight = "10"
 	retryAfterStore    = "30"
@@ -90,6 +88,7 @@ type Receiver struct {
 	accept   bool
 	onErr    func(error)
 	foldKeys bool
+	names    map[string]string // object keys the schema names, shared by decoded documents
 }
 
 // New checks opts and compiles everything a request needs (schema, credentials, id sources).
@@ -127,6 +126,7 @@ func New(opts Options) (*Receiver, error) {
 		if rc.schema, err = schemas.Compile(opts.Schema); err != nil {
 			return nil, err
 		}
+		rc.names = propertyNames(rc.schema)
 	}
 	rc.foldKeys = opts.CaseDuplicates == CaseReject || (opts.CaseDuplicates == CaseDefault && rc.schema != nil)
 	if rc.eventID, err = newEventIDSpec(opts.EventID); err != nil {
@@ -182,19 +182,19 @@ type Next func(w http.ResponseWriter, r *http.Request, ev *Event) error
 // Handle runs one webhook request through the receiver. It answers refusals and duplicates
 // itself (problem+json) and calls next for an accepted request; next's error is returned.
 func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (Result, error) {
-	var bp *[]byte
-	res, err := rc.handle(w, r, next, &bp)
+	var bb *readBuf
+	res, err := rc.handle(w, r, next, &bb)
 	// Once the request is answered nothing refers to the body, so its buffer is reused.
 	// Not after an error (Caddy's error routes may still read the request) or a panic
 	// (which skips this): then the buffer is left to the GC.
-	if bp != nil && err == nil {
+	if bb != nil && err == nil {
 		r.Body, r.GetBody = http.NoBody, nil
-		putBody(bp)
+		putBody(bb)
 	}
 	return res, err
 }
 
-func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, read **[]byte) (res Result, err error) {
+func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, read **readBuf) (res Result, err error) {
 	if r.Method != http.MethodPost {
 		p := newProblem(http.StatusMethodNotAllowed, ReasonMethod, "Method Not Allowed",
 			"webhooks are delivered with POST, not "+r.Method).withHeader("Allow", "POST")
@@ -209,12 +209,12 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 	if p := checkContentType(r.Header.Get("Content-Type")); p != nil {
 		return rc.refuse(w, p, res)
 	}
-	bp, p := readBody(r, rc.maxBody)
+	bb, p := readBody(r, rc.maxBody)
 	if p != nil {
 		return rc.refuse(w, p, res)
 	}
-	*read = bp
-	body := *bp
+	*read = bb
+	body := bb.b
 	if !ok {
 		t1 := time.Now()
 		ok = rc.auth.checkBody(r, body)
@@ -227,7 +227,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 
 	t1 := time.Now()
 	decode := rc.schema != nil || (rc.eventID != nil && rc.eventID.needsJSON())
-	doc, p := parseJSON(body, decode, rc.foldKeys)
+	doc, p := parseJSON(body, decode, rc.foldKeys, rc.names)
 	res.Stages.Parse = time.Since(t1)
 	if p != nil {
 		return rc.refuse(w, p, res)
@@ -250,7 +250,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		ev.ID = id
 		res.EventID = id
 	}
-	restoreBody(r, body)
+	restoreBody(r, bb)
 	if !rc.dedupeOn() {
 		return rc.handOn(w, r, next, ev, res)
 	}
@@ -275,9 +275,8 @@ func (rc *Receiver) handOn(w http.ResponseWriter, r *http.Request, next Next, ev
 func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next, ev *Event, res Result) (Result, error) {
 	key := rc.scope + ":" + ev.ID
 	t0 := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-	state, tok, err := rc.store.Claim(ctx, key, rc.claimTTL)
-	cancel()
+	// Stores bound their own calls (the Redis client's timeouts), so no timer per request.
+	state, tok, err := rc.store.Claim(r.Context(), key, rc.claimTTL)
 	res.Stages.Store = time.Since(t0)
 	if err != nil {
 		if rc.onErr != nil {
@@ -307,20 +306,16 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 			return
 		}
 		// Not a 2xx, an error, a panic: forget the claim so the sender's retry gets through.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
-		if err := rc.store.Release(ctx, key, tok); err != nil && rc.onErr != nil {
+		if err := rc.store.Release(context.WithoutCancel(r.Context()), key, tok); err != nil && rc.onErr != nil {
 			rc.onErr(fmt.Errorf("releasing event %q: %w", ev.ID, err))
 		}
-		cancel()
 	}()
 	err = next(sw, r, ev)
 	res.Reason, res.Status = ReasonAccepted, sw.statusOr200()
 	if err == nil && res.Status >= 200 && res.Status < 300 {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
 		t1 := time.Now()
-		cerr := rc.store.Commit(ctx, key, rc.window)
+		cerr := rc.store.Commit(context.WithoutCancel(r.Context()), key, rc.window)
 		res.Stages.Store += time.Since(t1)
-		cancel()
 		if cerr != nil {
 			// The event was handed on; a missing mark costs at most one duplicate later.
 			if rc.onErr != nil {

@@ -361,7 +361,7 @@ func TestEventIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := func(body string) string {
-		doc, p := parseJSON([]byte(body), true, false)
+		doc, p := parseJSON([]byte(body), true, false, nil)
 		if p != nil {
 			t.Fatal(p)
 		}

@@ -121,6 +121,52 @@ func sortViolations(vs []Violation) {
 	})
 }
 
+// propertyNames collects every property name a compiled schema (and the schemas it
+// reaches) declares, for the decoder to reuse as map keys.
+func propertyNames(root *jsonschema.Schema) map[string]string {
+	names := map[string]string{}
+	seen := map[*jsonschema.Schema]bool{}
+	var walk func(s *jsonschema.Schema)
+	walkAny := func(v any) {
+		switch x := v.(type) {
+		case *jsonschema.Schema:
+			walk(x)
+		case []*jsonschema.Schema:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk = func(s *jsonschema.Schema) {
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		for name, c := range s.Properties {
+			names[name] = name
+			walk(c)
+		}
+		for _, c := range s.PatternProperties {
+			walk(c)
+		}
+		for _, c := range s.DependentSchemas {
+			walk(c)
+		}
+		for _, c := range [][]*jsonschema.Schema{s.AllOf, s.AnyOf, s.OneOf, s.PrefixItems} {
+			walkAny(c)
+		}
+		for _, c := range []*jsonschema.Schema{s.Ref, s.RecursiveRef, s.DynamicRef, s.Not, s.If, s.Then, s.Else,
+			s.Items2020, s.Contains, s.UnevaluatedProperties, s.UnevaluatedItems} {
+			walk(c)
+		}
+		walkAny(s.Items)
+		walkAny(s.AdditionalProperties)
+		walkAny(s.AdditionalItems)
+	}
+	walk(root)
+	return names
+}
+
 func schemaProblem(err error) *Problem {
 	vs := Violations(err)
 	p := newProblem(http.StatusUnprocessableEntity, ReasonSchema, "Schema Violation",
@@ -136,7 +182,7 @@ func Validate(schemaNameOrPath string, body []byte) (*Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc, p := parseJSON(body, rc.schema != nil, rc.foldKeys)
+	doc, p := parseJSON(body, rc.schema != nil, rc.foldKeys, rc.names)
 	if p != nil {
 		return p, nil
 	}
