@@ -91,7 +91,7 @@ func BenchmarkHotPath(b *testing.B) {
 			}
 		})
 		b.Run(sender+"/validate", func(b *testing.B) {
-			doc, pr := parseJSON(body, true, false)
+			doc, pr := parseJSON(body, true, false, nil)
 			if pr != nil {
 				b.Fatal(pr.Detail)
 			}

@@ -50,7 +50,25 @@ const bodyBufSize = 16 << 10
 // so one large body does not pin its memory.
 const maxPooledBuf = 1 << 20
 
-var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, bodyBufSize); return &b }}
+// readBuf is a pooled read buffer. Once read, it is also the request body handed on: a
+// ReadCloser over its bytes, with a GetBody built once per buffer, so handing it on costs
+// no allocation.
+type readBuf struct {
+	b       []byte
+	rd      bytes.Reader
+	getBody func() (io.ReadCloser, error)
+}
+
+func (bb *readBuf) Read(p []byte) (int, error) { return bb.rd.Read(p) }
+
+// Close implements io.Closer; there is nothing to release until the receiver is done.
+func (bb *readBuf) Close() error { return nil }
+
+var bodyBufs = sync.Pool{New: func() any {
+	bb := &readBuf{b: make([]byte, 0, bodyBufSize)}
+	bb.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(bb.b)), nil }
+	return bb
+}}
 
 // readBody reads the whole body, refusing more than max bytes. Memory follows the bytes
 // that actually arrive, never the announced Content-Length (an unauthenticated sender can
@@ -59,7 +77,7 @@ var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, bodyBufSize); re
 //
 // The returned buffer comes from a pool; the caller gives it back with putBody once
 // nothing refers to the body any more (nil when reading failed).
-func readBody(r *http.Request, max int64) (*[]byte, *Problem) {
+func readBody(r *http.Request, max int64) (*readBuf, *Problem) {
 	tooLarge := func() *Problem {
 		return newProblem(http.StatusRequestEntityTooLarge, ReasonTooLarge, "Content Too Large",
 			"the body is larger than the limit of "+strconv.FormatInt(max, 10)+" bytes")
@@ -67,11 +85,11 @@ func readBody(r *http.Request, max int64) (*[]byte, *Problem) {
 	if r.ContentLength > max {
 		return nil, tooLarge()
 	}
-	bp := bodyBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
+	bb := bodyBufs.Get().(*readBuf)
+	buf := bb.b[:0]
 	if r.Body == nil || r.Body == http.NoBody {
-		*bp = buf
-		return bp, nil
+		bb.b = buf
+		return bb, nil
 	}
 	for {
 		if len(buf) == cap(buf) {
@@ -85,16 +103,16 @@ func readBody(r *http.Request, max int64) (*[]byte, *Problem) {
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > max {
-			*bp = buf
-			putBody(bp)
+			bb.b = buf
+			putBody(bb)
 			return nil, tooLarge()
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			*bp = buf
-			putBody(bp)
+			bb.b = buf
+			putBody(bb)
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) { // a request_body limit set in front of us
 				return nil, tooLarge()
@@ -103,26 +121,32 @@ func readBody(r *http.Request, max int64) (*[]byte, *Problem) {
 				"the body could not be read completely")
 		}
 	}
-	*bp = buf
-	return bp, nil
+	bb.b = buf
+	return bb, nil
 }
 
 // putBody returns a read buffer to the pool.
-func putBody(bp *[]byte) {
-	if bp == nil || cap(*bp) > maxPooledBuf {
+func putBody(bb *readBuf) {
+	if bb == nil || cap(bb.b) > maxPooledBuf {
 		return
 	}
-	*bp = (*bp)[:0]
-	bodyBufs.Put(bp)
+	bb.b = bb.b[:0]
+	bb.rd.Reset(nil)
+	bodyBufs.Put(bb)
 }
 
 // restoreBody hands the read bytes on as the request body, with a matching Content-Length,
 // so reverse_proxy forwards them intact (it drops a body whose ContentLength is 0).
-func restoreBody(r *http.Request, body []byte) {
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	r.TransferEncoding = nil
-	r.Header.Del("Transfer-Encoding")
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+func restoreBody(r *http.Request, bb *readBuf) {
+	n := int64(len(bb.b))
+	bb.rd.Reset(bb.b)
+	r.Body, r.GetBody = bb, bb.getBody
+	if r.ContentLength != n || len(r.Header["Content-Length"]) != 1 {
+		r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+	}
+	r.ContentLength = n
+	if r.TransferEncoding != nil {
+		r.TransferEncoding = nil
+		r.Header.Del("Transfer-Encoding")
+	}
 }

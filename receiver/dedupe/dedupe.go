@@ -47,6 +47,10 @@ type Token string
 var ErrUnavailable = errors.New("dedupe store unavailable")
 
 // Store is a dedupe store. Implementations are safe for concurrent use.
+//
+// Every call is bounded by the store itself (a network store answers within its client's
+// timeouts when the server is away): the request path passes the request's context without
+// a deadline of its own, so no timer is made per webhook.
 type Store interface {
 	// Claim atomically claims key for claimTTL if it is unknown, returning New and the claim's
 	// token; otherwise it returns the key's state and changes nothing.
