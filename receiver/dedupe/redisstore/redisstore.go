@@ -22,15 +22,25 @@ import (
 
 // Store is the Redis dedupe store.
 type Store struct {
-	c      redis.UniversalClient
+	c      redis.Cmdable
 	prefix string
 }
 
 var _ dedupe.Store = (*Store)(nil)
 
 // New returns a store on client c; every key starts with prefix + "dedupe:".
+//
+// Commands go through the client's autopipeliner: the claims and commits of concurrent
+// webhooks are written to Redis as one pipeline while the previous one is in flight, so N
+// concurrent requests cost about one round trip each way, not N. Calls are bounded by the
+// client's read and write timeouts (the autopipeliner runs commands on its own context).
+// If the client cannot make one, commands go to it directly.
 func New(c redis.UniversalClient, prefix string) *Store {
-	return &Store{c: c, prefix: prefix + "dedupe:"}
+	s := &Store{c: c, prefix: prefix + "dedupe:"}
+	if ap, err := c.AutoPipeline(); err == nil {
+		s.c = ap
+	}
+	return s
 }
 
 const processed = "p"
@@ -69,6 +79,9 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (dedup
 	prev, err := s.c.SetArgs(ctx, s.prefix+key, "i:"+string(tok), redis.SetArgs{Mode: "NX", TTL: ttl, Get: true}).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
+		return dedupe.New, tok, nil
+	case err == nil && prev == "i:"+string(tok):
+		// A retry of this very SET after a dropped connection: the claim is ours.
 		return dedupe.New, tok, nil
 	case err != nil:
 		return 0, "", Classify("claim", err)
