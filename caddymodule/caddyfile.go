@@ -215,6 +215,7 @@ func parseReceive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		}
 //		on_store_error reject|accept
 //		reject_case_duplicates [on|off]
+//		log_accepted sampled|all
 //	}
 //
 // Placeholders in secrets ({env.NAME}, {file./path}) are kept as written and expanded at
@@ -334,6 +335,13 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.RejectCaseDuplicates = &on
+		case "log_accepted":
+			if !d.Args(&h.LogAccepted) || d.NextArg() {
+				return d.ArgErr()
+			}
+			if h.LogAccepted != "sampled" && h.LogAccepted != "all" {
+				return d.Errf("log_accepted: sampled or all, not %q", h.LogAccepted)
+			}
 		default:
 			return d.Errf("unrecognized webhook_receive option %q", d.Val())
 		}

@@ -83,9 +83,16 @@ type Receive struct {
 	// case-insensitively, so the backend could read a value the schema never saw. Exact
 	// duplicate keys are always refused. Default: on for routes with a schema, off otherwise.
 	RejectCaseDuplicates *bool `json:"reject_case_duplicates,omitempty"`
+	// LogAccepted is "sampled" or "all". The per-webhook INFO line is always written for a
+	// refusal, a duplicate or an error; for accepted (and queued) webhooks, "sampled" writes
+	// the first 100 lines of each second and then one in 100, since one write per webhook
+	// through Caddy's log writer is a measurable share of a webhook's cost at high rates.
+	// The metrics and the admin counters count every webhook either way. Default "sampled".
+	LogAccepted string `json:"log_accepted,omitempty"`
 
 	rc     *receiver.Receiver
-	logger *zap.Logger
+	logger   *zap.Logger
+	accepted *zap.Logger // the per-webhook line of accepted webhooks (sampled unless log_accepted all)
 	route  string
 	obs    *routeObserver
 	app    *App
@@ -123,6 +130,13 @@ func (Receive) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(Receive) },
 	}
 }
+
+// The sampling of accepted webhooks' log lines (log_accepted sampled): per route, the first
+// logFirst lines of each second, then every logThereafter-th.
+const (
+	logFirst      = 100
+	logThereafter = 100
+)
 
 // expandSecret resolves a secret's placeholders; an unset or empty one is an error that
 // names the placeholder, never the value.
@@ -237,6 +251,16 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 // Provision compiles the schema, resolves secrets and finds the store.
 func (h *Receive) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	switch h.LogAccepted {
+	case "", "sampled":
+		h.accepted = h.logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return zapcore.NewSamplerWithOptions(c, time.Second, logFirst, logThereafter)
+		}))
+	case "all":
+		h.accepted = h.logger
+	default:
+		return fmt.Errorf("log_accepted %q: sampled or all", h.LogAccepted)
+	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
@@ -314,7 +338,11 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.webhook.outcome", string(res.Reason))
 	}
 	h.obs.observe(res)
-	if ce := h.logger.Check(zapcore.InfoLevel, "webhook"); ce != nil {
+	logger := h.logger
+	if err == nil && (res.Reason == receiver.ReasonAccepted || res.Reason == receiver.ReasonQueued) {
+		logger = h.accepted
+	}
+	if ce := logger.Check(zapcore.InfoLevel, "webhook"); ce != nil {
 		ce.Write(zap.String("route", h.route), zap.String("source", h.rc.Source()), zap.String("event_id", res.EventID),
 			zap.String("outcome", string(res.Reason)), zap.Int("status", res.Status),
 			zap.Duration("latency", time.Since(start)), zap.Error(err))
