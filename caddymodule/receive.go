@@ -90,14 +90,14 @@ type Receive struct {
 	// The metrics and the admin counters count every webhook either way. Default "sampled".
 	LogAccepted string `json:"log_accepted,omitempty"`
 
-	rc     *receiver.Receiver
+	rc       *receiver.Receiver
 	logger   *zap.Logger
 	accepted *zap.Logger // the per-webhook line of accepted webhooks (sampled unless log_accepted all)
-	route  string
-	obs    *routeObserver
-	app    *App
-	target string // async: the endpoint name of DeliverTo
-	strip  map[string]bool
+	route    string
+	obs      *routeObserver
+	app      *App
+	target   string // async: the endpoint name of DeliverTo
+	strip    map[string]bool
 }
 
 // AuthConfig is one credential line. Secrets should be placeholders ({env.NAME},
