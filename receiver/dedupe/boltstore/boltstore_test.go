@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,11 +90,11 @@ func BenchmarkClaimCommit(b *testing.B) {
 	defer func() { s.Close(); h.Close() }()
 	ctx := context.Background()
 	b.ReportAllocs()
+	b.SetParallelism(16) // 32 goroutines on 2 cores: the benchmark's 32 connections
+	var seq atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
-		i := 0
 		for pb.Next() {
-			i++
-			k := time.Now().String() + string(rune(i))
+			k := "scope:" + strconv.FormatInt(seq.Add(1), 10)
 			_, _, _ = s.Claim(ctx, k, time.Minute)
 			_ = s.Commit(ctx, k, time.Hour)
 		}
