@@ -91,14 +91,13 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		if app == nil {
 			return apiErr(http.StatusNotFound, "no webhooks app is running")
 		}
-		err := app.Queue().Requeue(r.Context(), parts[1])
+		err := app.Sender().Requeue(r.Context(), parts[1])
 		if errors.Is(err, queue.ErrNotFound) {
 			return apiErr(http.StatusNotFound, "no delivery %q", parts[1])
 		}
 		if err != nil {
 			return storeErr(err)
 		}
-		app.notifyAll()
 		return writeJSON(w, map[string]any{"id": parts[1], "requeued": true})
 	}
 	return apiErr(http.StatusNotFound, "no such webhooks admin route: %s %s", r.Method, r.URL.Path)
@@ -141,13 +140,13 @@ type endpointJSON struct {
 func (a *AdminAPI) endpoints(w http.ResponseWriter, r *http.Request, app *App) error {
 	out := []endpointJSON{}
 	if app != nil {
-		for _, e := range app.endpoints {
-			ej := endpointJSON{Name: e.Name, URL: e.RedactedURL(), Events: e.Events, Inbound: !app.public[e.Name]}
+		for _, e := range app.Sender().Registry().List() {
+			ej := endpointJSON{Name: e.Name, URL: e.RedactedURL(), Events: e.Events, Inbound: e.Inbound}
 			if ej.Events == nil {
 				ej.Events = []string{"*"}
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-			st, err := app.Queue().Status(ctx, e.Name)
+			st, err := app.Sender().Queue().Status(ctx, e.Name)
 			cancel()
 			if err != nil {
 				ej.Error = err.Error()
@@ -197,16 +196,14 @@ func (a *AdminAPI) deliveries(w http.ResponseWriter, r *http.Request, app *App) 
 		return writeJSON(w, out)
 	}
 	if ep := q.Get("endpoint"); ep != "" {
-		if _, ok := app.endpoint(ep); !ok {
+		if _, ok := app.Sender().Registry().Get(ep); !ok {
 			return apiErr(http.StatusNotFound, "no endpoint %q", ep)
 		}
 		f.Endpoints = []string{ep}
 	} else {
-		for _, e := range app.endpoints {
-			f.Endpoints = append(f.Endpoints, e.Name)
-		}
+		f.Endpoints = app.Sender().Registry().Names()
 	}
-	ds, err := app.Queue().List(r.Context(), f)
+	ds, err := app.Sender().Queue().List(r.Context(), f)
 	if err != nil {
 		return storeErr(err)
 	}
@@ -229,40 +226,37 @@ func (a *AdminAPI) endpointAction(w http.ResponseWriter, r *http.Request, app *A
 	if app == nil {
 		return apiErr(http.StatusNotFound, "no webhooks app is running")
 	}
-	if _, ok := app.endpoint(name); !ok {
+	s := app.Sender()
+	if _, ok := s.Registry().Get(name); !ok {
 		return apiErr(http.StatusNotFound, "no endpoint %q", name)
 	}
 	ctx := r.Context()
 	switch action {
 	case "test":
-		d := app.dispatcher.Load()
-		if d == nil {
+		if !s.Running() {
 			return apiErr(http.StatusServiceUnavailable, "the webhooks app is not running")
 		}
-		res, err := d.Test(ctx, name)
+		res, err := s.Test(ctx, name)
 		if err != nil {
 			return apiErr(http.StatusInternalServerError, "%v", err)
 		}
 		return writeJSON(w, res)
 	case "resend-latest":
-		n, err := app.Queue().Resend(ctx, name)
+		n, err := s.ResendLatest(ctx, name)
 		if err != nil {
 			return storeErr(err)
 		}
-		app.notify(name)
 		return writeJSON(w, map[string]any{"endpoint": name, "queued": n})
 	case "retry":
-		n, err := app.Queue().RequeueDead(ctx, name)
+		n, err := s.RequeueDead(ctx, name)
 		if err != nil {
 			return storeErr(err)
 		}
-		app.notify(name)
 		return writeJSON(w, map[string]any{"endpoint": name, "requeued": n})
 	case "enable":
-		if err := app.Queue().SetDisabled(ctx, name, false, ""); err != nil {
+		if err := s.Enable(ctx, name); err != nil {
 			return storeErr(err)
 		}
-		app.notify(name)
 		return writeJSON(w, map[string]any{"endpoint": name, "enabled": true})
 	}
 	return apiErr(http.StatusNotFound, "no endpoint action %q (test, resend-latest, retry, enable)", action)

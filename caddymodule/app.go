@@ -4,19 +4,13 @@
 package caddymodule
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/sender"
-	"github.com/hookgate/hookgate/sender/queue"
 	"go.uber.org/zap"
 )
 
@@ -25,11 +19,13 @@ func init() {
 }
 
 // App is the `webhooks` app: the state every Hookgate handler shares. It owns the store
-// (embedded file or Redis) that dedupe uses. Handlers find it with ctx.App("webhooks"); when
-// no `webhooks` global option is configured, an empty app with the embedded store is made.
+// (embedded file or Redis) that dedupe and the delivery queue use, and the outbound core
+// (sender.Sender: the endpoint registry, publishing and the delivery workers). Handlers
+// find it with ctx.App("webhooks"); when no `webhooks` global option is configured, an
+// empty app with the embedded store is made.
 type App struct {
-	// Store selects where dedupe state (and, later, the delivery queue) lives. Default: the
-	// embedded store, a file "hookgate/store.db" in Caddy's data directory.
+	// Store selects where dedupe state and the delivery queue live. Default: the embedded
+	// store, a file "hookgate/store.db" in Caddy's data directory.
 	Store *StoreConfig `json:"store,omitempty"`
 	// Endpoints are the outbound endpoints that published events are delivered to.
 	// Default: none.
@@ -38,14 +34,11 @@ type App struct {
 	// dashboard (dead letters stay until retried). Default 72h.
 	Retention caddy.Duration `json:"retention,omitempty"`
 
-	store      *sharedStore
-	logger     *zap.Logger
-	endpoints  []*sender.Endpoint                 // configured, then inbound async targets
-	public     map[string]bool                    // names of configured (not inbound) endpoints
-	dispatcher *atomic.Pointer[sender.Dispatcher] // set in Provision
-	observer   sender.Observer
-	routes     map[string]bool  // names of this config's webhook_receive routes
-	scopes     map[string]scope // dedupe scopes of this config's routes
+	store  *sharedStore
+	logger *zap.Logger
+	sender *sender.Sender
+	routes map[string]bool  // names of this config's webhook_receive routes
+	scopes map[string]scope // dedupe scopes of this config's routes
 }
 
 // scope records who holds a dedupe scope in this config.
@@ -94,8 +87,6 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // (or at Start), and go-redis dials lazily, so `caddy validate` has no side effects.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.dispatcher = new(atomic.Pointer[sender.Dispatcher])
-	a.observer = observer{}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
@@ -125,17 +116,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("retention must be positive")
 	}
 	a.store.queue.SetRetention(time.Duration(a.Retention))
-	a.public = map[string]bool{}
+	a.sender = sender.New(a.store.queue, sender.Options{Logger: a.logger, Observer: observer{}})
 	for _, c := range a.Endpoints {
 		e, err := c.build(a.logger)
 		if err != nil {
 			return err
 		}
-		if a.public[e.Name] {
-			return fmt.Errorf("endpoint %s is defined twice", e.Name)
+		if err := a.sender.Registry().Add(e); err != nil {
+			return err
 		}
-		a.public[e.Name] = true
-		a.endpoints = append(a.endpoints, e)
 	}
 	return nil
 }
@@ -165,54 +154,8 @@ func (a *App) registerRoute(name, dedupeScope string, namedExplicitly, scopedExp
 	return nil
 }
 
-// registerInbound adds the target of a `webhook_receive … mode async` route, a trusted
-// internal URL (the SSRF guard does not apply), and returns its endpoint name. Routes with
-// the same scope and URL share one endpoint.
-func (a *App) registerInbound(scope string, e *sender.Endpoint) (string, error) {
-	if a.dispatcher.Load() != nil {
-		return "", fmt.Errorf("the webhooks app is already running")
-	}
-	// Routes with the same scope, URL and delivery options share one endpoint.
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%v|%v|%v", e.URL, e.Retry, e.ResponseTimeout, e.Concurrency))
-	clean := strings.Map(func(r rune) rune {
-		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
-			return r
-		}
-		return '_'
-	}, scope)
-	if len(clean) > 40 {
-		clean = clean[:40]
-	}
-	name := "inbound-" + clean + "-" + hex.EncodeToString(sum[:4])
-	for _, e := range a.endpoints {
-		if e.Name == name {
-			return name, nil
-		}
-	}
-	if a.public[name] {
-		return "", fmt.Errorf("endpoint name %s is taken by an outbound endpoint", name)
-	}
-	e.Name, e.AllowPrivate = name, true
-	if err := e.Prepare(); err != nil {
-		return "", fmt.Errorf("deliver_to: %w", err)
-	}
-	a.endpoints = append(a.endpoints, e)
-	return name, nil
-}
-
-// match returns the configured endpoints that take events of type typ.
-func (a *App) match(typ string) []string {
-	var out []string
-	for _, e := range a.endpoints {
-		if a.public[e.Name] && e.Matches(typ) {
-			out = append(out, e.Name)
-		}
-	}
-	return out
-}
-
-// Queue returns the delivery queue.
-func (a *App) Queue() queue.Store { return a.store.queue }
+// Sender returns the outbound core.
+func (a *App) Sender() *sender.Sender { return a.sender }
 
 // Start opens the embedded store file, so a locked or unwritable file fails the config
 // load instead of the first request.
@@ -221,12 +164,7 @@ func (a *App) Start() error {
 		return fmt.Errorf("webhooks store: %w", err)
 	}
 	a.logger.Info("webhooks store ready", zap.String("store", a.store.describe))
-	d, err := sender.NewDispatcher(a.store.queue, a.endpoints, sender.Options{Logger: a.logger, Observer: a.observer})
-	if err != nil {
-		return err
-	}
-	a.dispatcher.Store(d)
-	d.Start()
+	a.sender.Start()
 	activeApp.Store(a)
 	return nil
 }
@@ -235,11 +173,8 @@ func (a *App) Start() error {
 // the store is shared with the config that replaces this one and is released in Cleanup.
 func (a *App) Stop() error {
 	activeApp.CompareAndSwap(a, nil)
-	if a.dispatcher == nil {
-		return nil
-	}
-	if d := a.dispatcher.Load(); d != nil {
-		d.Stop()
+	if a.sender != nil {
+		a.sender.Stop()
 	}
 	return nil
 }
@@ -262,32 +197,3 @@ var (
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
-
-// notify wakes the workers of the named endpoints after an enqueue.
-func (a *App) notify(names ...string) {
-	if a.dispatcher == nil {
-		return
-	}
-	if d := a.dispatcher.Load(); d != nil {
-		d.Notify(names)
-	}
-}
-
-// notifyAll wakes every endpoint's workers.
-func (a *App) notifyAll() {
-	names := make([]string, 0, len(a.endpoints))
-	for _, e := range a.endpoints {
-		names = append(names, e.Name)
-	}
-	a.notify(names...)
-}
-
-// endpoint returns the named endpoint (configured or inbound).
-func (a *App) endpoint(name string) (*sender.Endpoint, bool) {
-	for _, e := range a.endpoints {
-		if e.Name == name {
-			return e, true
-		}
-	}
-	return nil, false
-}

@@ -15,8 +15,8 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/hookgate/hookgate/receiver"
-	"github.com/hookgate/hookgate/receiver/signature"
 	"github.com/hookgate/hookgate/schemas"
+	"github.com/hookgate/hookgate/signature"
 	"github.com/spf13/cobra"
 )
 
@@ -211,9 +211,8 @@ It exits 0 on a 2xx answer and 1 otherwise.`,
 			}
 			var p receiver.Preset
 			if preset != "" {
-				var ok bool
-				if p, ok = receiver.Presets[preset]; !ok {
-					return fmt.Errorf("unknown preset %q (known: %s)", preset, strings.Join(receiver.PresetNames(), ", "))
+				if p, err = receiver.LookupPreset(preset); err != nil {
+					return err
 				}
 			}
 			added := http.Header{}

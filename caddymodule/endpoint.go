@@ -165,8 +165,5 @@ func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
 			return nil, fmt.Errorf("%s: %v", what, err)
 		}
 	}
-	if err := e.Prepare(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return e, nil // the registry prepares it
 }

@@ -49,9 +49,9 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 	if app == nil {
 		return
 	}
-	for _, e := range app.endpoints {
+	for _, e := range app.Sender().Registry().List() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		st, err := app.Queue().Status(ctx, e.Name)
+		st, err := app.Sender().Queue().Status(ctx, e.Name)
 		cancel()
 		if err != nil {
 			continue

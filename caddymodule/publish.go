@@ -7,11 +7,12 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
+	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/sender/queue"
 	"go.uber.org/zap"
 )
@@ -57,19 +58,6 @@ func (p *Publish) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// validType accepts 1-200 printable, non-space characters.
-func validType(t string) bool {
-	if t == "" || len(t) > 200 {
-		return false
-	}
-	for _, r := range t {
-		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
-			return false
-		}
-	}
-	return true
-}
-
 // ServeHTTP implements caddyhttp.MiddlewareHandler; it never calls next.
 func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	body, prob := receiver.ReadJSONBody(r, p.MaxBody)
@@ -81,51 +69,35 @@ func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if typ == "" {
 		typ = r.URL.Query().Get("type")
 	}
-	if !validType(typ) {
-		detail := "name the event type in the Webhook-Event-Type header or the ?type= query parameter"
-		if typ != "" {
-			detail = "the event type must be 1-200 printable characters without spaces"
-		}
-		receiver.NewProblem(http.StatusBadRequest, receiver.ReasonMissingType, "Bad Request", detail).Write(w)
+	if typ == "" {
+		problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request",
+			"name the event type in the Webhook-Event-Type header or the ?type= query parameter").Write(w)
 		return nil
 	}
-	id := queue.NewEventID()
-	key := r.Header.Get("Idempotency-Key")
-	if key != "" {
-		if len(key) > 255 {
-			receiver.NewProblem(http.StatusBadRequest, receiver.ReasonMissingType, "Bad Request",
-				"the Idempotency-Key is longer than 255 characters").Write(w)
-			return nil
-		}
-		id = queue.IdempotentEventID(key)
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	res, err := p.app.Sender().Publish(ctx, typ, r.Header.Get("Idempotency-Key"), body)
+	cancel()
+	switch {
+	case errors.Is(err, sender.ErrBadType), errors.Is(err, sender.ErrKeyTooLong):
+		problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request", err.Error()).Write(w)
+		return nil
+	case errors.Is(err, queue.ErrConflict):
+		problem.New(http.StatusUnprocessableEntity, string(receiver.ReasonConflict), "Unprocessable Content",
+			"this Idempotency-Key was already used with a different body").Write(w)
+		return nil
+	case err != nil:
+		p.logger.Error("cannot queue a published event", zap.String("type", typ), zap.Error(err))
+		problem.New(http.StatusServiceUnavailable, string(receiver.ReasonStoreUnavailable), "Service Unavailable",
+			"the event could not be stored; nothing was queued; retry later").WithHeader("Retry-After", "30").Write(w)
+		return nil
 	}
-	eps := p.app.match(typ)
-	created := 0
-	if len(eps) > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		var err error
-		created, err = p.app.Queue().Enqueue(ctx, queue.Event{ID: id, Type: typ, Body: body, Created: time.Now().UTC()}, eps)
-		cancel()
-		switch {
-		case errors.Is(err, queue.ErrConflict):
-			receiver.NewProblem(http.StatusUnprocessableEntity, receiver.ReasonConflict, "Unprocessable Content",
-				"this Idempotency-Key was already used with a different body").Write(w)
-			return nil
-		case err != nil:
-			p.logger.Error("cannot queue a published event", zap.String("type", typ), zap.Error(err))
-			receiver.NewProblem(http.StatusServiceUnavailable, receiver.ReasonStoreUnavailable, "Service Unavailable",
-				"the event could not be stored; nothing was queued; retry later").WithHeader("Retry-After", "30").Write(w)
-			return nil
-		}
-		p.app.notify(eps...)
-	}
-	if key != "" && created == 0 && len(eps) > 0 {
+	if res.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	b, _ := json.Marshal(struct {
 		ID        string `json:"id"`
 		Endpoints int    `json:"endpoints"`
-	}{id, len(eps)})
+	}{res.ID, res.Endpoints})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusAccepted)

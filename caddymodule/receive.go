@@ -96,8 +96,7 @@ type Receive struct {
 	route    string
 	obs      *routeObserver
 	app      *App
-	target   string // async: the endpoint name of DeliverTo
-	strip    map[string]bool
+	fwd      *sender.Forwarder // async: hands accepted webhooks to the queue
 }
 
 // AuthConfig is one credential line. Secrets should be placeholders ({env.NAME},
@@ -176,25 +175,13 @@ func (h *Receive) scope() string {
 // options translates the JSON config into the core's options.
 func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	o := receiver.Options{
-		Source:      h.Preset,
+		Preset:      h.Preset,
 		Schema:      h.Schema,
 		EventID:     h.EventID,
 		MaxBody:     h.MaxBody,
 		Dedupe:      time.Duration(h.Dedupe),
 		DedupeScope: h.scope(),
 		ClaimTTL:    time.Duration(h.ClaimTimeout),
-	}
-	if h.Preset != "" {
-		p, ok := receiver.Presets[h.Preset]
-		if !ok {
-			return o, fmt.Errorf("unknown preset %q (known: %s)", h.Preset, strings.Join(receiver.PresetNames(), ", "))
-		}
-		if o.Schema == "" {
-			o.Schema = p.Schema
-		}
-		if len(o.EventID) == 0 {
-			o.EventID = p.EventID
-		}
 	}
 	if h.DedupeOff {
 		o.Dedupe = -1
@@ -277,9 +264,7 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	if err := h.app.registerRoute(h.route, h.scope(), h.Name != "", h.DedupeScope != ""); err != nil {
 		return err
 	}
-	if o.Dedupe >= 0 && len(o.EventID) > 0 {
-		o.Store = h.app.DedupeStore()
-	}
+	o.Store = h.app.DedupeStore() // used only when dedupe is on and an event id is known
 	logger := h.logger
 	o.OnStoreError = func(err error) {
 		logger.Warn("webhook store error", zap.Error(err), zap.Bool("accepted_without_dedupe", o.AcceptOnStoreError))
@@ -298,10 +283,9 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 		if e.Retry, err = retrySchedule(h.DeliverRetryOff, h.DeliverRetry); err != nil {
 			return fmt.Errorf("deliver_to: %v", err)
 		}
-		if h.target, err = h.app.registerInbound(h.rc.Scope(), e); err != nil {
+		if h.fwd, err = h.app.Sender().Forwarder(h.rc.Scope(), e, receiver.CredentialHeaders(o.Auth)); err != nil {
 			return err
 		}
-		h.strip = strippedHeaders(o.Auth)
 	}
 	return nil
 }
@@ -321,14 +305,17 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			repl.Set("http.webhook.verified", ev.Verified)
 			repl.Set("http.webhook.duplicate", false)
 		}
-		if h.target != "" {
-			return h.enqueue(w, r, ev)
+		if h.fwd != nil {
+			outcome, err := h.fwd.Forward(r.Context(), w, sender.Inbound{Source: ev.Source, EventID: ev.ID,
+				Verified: ev.Verified, Header: r.Header, Body: ev.Body})
+			if err != nil {
+				h.logger.Error("cannot queue an accepted webhook", zap.String("event_id", ev.ID), zap.Error(err))
+			}
+			ev.Outcome = receiver.Reason(outcome)
+			return nil
 		}
 		return next.ServeHTTP(w, r)
 	})
-	if h.target != "" && res.Reason == receiver.ReasonAccepted && res.Status == http.StatusAccepted {
-		res.Reason = receiver.ReasonQueued
-	}
 	if repl != nil {
 		if !handedOn {
 			repl.Set("http.webhook.event_id", res.EventID)

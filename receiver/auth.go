@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookgate/hookgate/receiver/signature"
+	"github.com/hookgate/hookgate/signature"
 )
 
 // AuthKind names a kind of credential line.
@@ -200,9 +200,24 @@ func (a *authenticator) unauthorized() *Problem {
 	p := newProblem(http.StatusUnauthorized, ReasonUnauthorized, "Unauthorized",
 		"the request does not carry a valid credential for this endpoint")
 	if a.basic {
-		p.withHeader("WWW-Authenticate", `Basic realm="webhook", charset="UTF-8"`)
+		p.WithHeader("WWW-Authenticate", `Basic realm="webhook", charset="UTF-8"`)
 	}
 	return p
+}
+
+// CredentialHeaders names the request headers that carry a credential of auth's lines
+// (besides Authorization, which always does): they must never be stored or forwarded.
+func CredentialHeaders(auth []AuthSpec) []string {
+	var out []string
+	for _, a := range auth {
+		switch a.Kind {
+		case AuthValidationKey:
+			out = append(out, ValidationKeyHeader)
+		case AuthHeader:
+			out = append(out, a.Name)
+		}
+	}
+	return out
 }
 
 // BasicAuthHeader returns the Authorization value for user and password (a helper for

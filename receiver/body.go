@@ -20,7 +20,7 @@ const DefaultMaxBody = 5 << 20
 func checkContentType(ct string) *Problem {
 	if ct == "" {
 		return newProblem(http.StatusUnsupportedMediaType, ReasonMediaType, "Unsupported Media Type",
-			"the request has no Content-Type; send application/json").withHeader("Accept-Post", "application/json")
+			"the request has no Content-Type; send application/json").WithHeader("Accept-Post", "application/json")
 	}
 	// Fast path for the common exact values.
 	if ct == "application/json" || ct == "application/json; charset=utf-8" || ct == "application/json;charset=UTF-8" {
@@ -29,15 +29,15 @@ func checkContentType(ct string) *Problem {
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return newProblem(http.StatusUnsupportedMediaType, ReasonMediaType, "Unsupported Media Type",
-			fmt.Sprintf("the Content-Type %q cannot be parsed; send application/json", ct)).withHeader("Accept-Post", "application/json")
+			fmt.Sprintf("the Content-Type %q cannot be parsed; send application/json", ct)).WithHeader("Accept-Post", "application/json")
 	}
 	if mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
 		return newProblem(http.StatusUnsupportedMediaType, ReasonMediaType, "Unsupported Media Type",
-			fmt.Sprintf("the Content-Type is %q; send application/json", mt)).withHeader("Accept-Post", "application/json")
+			fmt.Sprintf("the Content-Type is %q; send application/json", mt)).WithHeader("Accept-Post", "application/json")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
 		return newProblem(http.StatusUnsupportedMediaType, ReasonMediaType, "Unsupported Media Type",
-			fmt.Sprintf("the charset is %q; JSON must be UTF-8", cs)).withHeader("Accept-Post", "application/json")
+			fmt.Sprintf("the charset is %q; JSON must be UTF-8", cs)).WithHeader("Accept-Post", "application/json")
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package receiver
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
 
 // Preset bundles what is known of a sender: the defaults of its route, and how it sends
 // its credential and delivery id (which `caddy webhook send` imitates). A preset never
@@ -52,6 +56,15 @@ func (p Preset) SendsWith() string {
 		return "?" + p.SecretQuery + "=<secret> in the URL"
 	}
 	return "no credential"
+}
+
+// LookupPreset returns the named preset, or an error that lists the known ones.
+func LookupPreset(name string) (Preset, error) {
+	p, ok := Presets[name]
+	if !ok {
+		return Preset{}, fmt.Errorf("unknown preset %q (known: %s)", name, strings.Join(PresetNames(), ", "))
+	}
+	return p, nil
 }
 
 // PresetNames lists the presets, sorted.

@@ -9,7 +9,7 @@ import "net/http"
 func ReadJSONBody(r *http.Request, maxBody int64) ([]byte, *Problem) {
 	if r.Method != http.MethodPost {
 		return nil, newProblem(http.StatusMethodNotAllowed, ReasonMethod, "Method Not Allowed",
-			"events are published with POST, not "+r.Method).withHeader("Allow", "POST")
+			"events are published with POST, not "+r.Method).WithHeader("Allow", "POST")
 	}
 	if p := checkContentType(r.Header.Get("Content-Type")); p != nil {
 		return nil, p
@@ -35,6 +35,3 @@ func ReadJSONBody(r *http.Request, maxBody int64) ([]byte, *Problem) {
 func NewProblem(status int, reason Reason, title, detail string) *Problem {
 	return newProblem(status, reason, title, detail)
 }
-
-// WithHeader adds a header to send with the problem.
-func (p *Problem) WithHeader(k, v string) *Problem { return p.withHeader(k, v) }

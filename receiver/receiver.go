@@ -30,6 +30,9 @@ const (
 
 // Options configure a Receiver. Secrets in Auth must already be resolved.
 type Options struct {
+	// Preset names a known sender (see Presets); its schema and event id are the defaults
+	// of Schema and EventID, and it is the default Source. Optional.
+	Preset string
 	// Source names the sender (the preset, or "webhook"); it is the dedupe scope by default
 	// and labels logs and metrics.
 	Source string
@@ -93,6 +96,21 @@ type Receiver struct {
 
 // New checks opts and compiles everything a request needs (schema, credentials, id sources).
 func New(opts Options) (*Receiver, error) {
+	if opts.Preset != "" {
+		p, err := LookupPreset(opts.Preset)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Source == "" {
+			opts.Source = opts.Preset
+		}
+		if opts.Schema == "" {
+			opts.Schema = p.Schema
+		}
+		if len(opts.EventID) == 0 {
+			opts.EventID = p.EventID
+		}
+	}
 	rc := &Receiver{
 		source:   opts.Source,
 		scope:    opts.DedupeScope,
@@ -157,6 +175,18 @@ type Event struct {
 	Verified bool
 	// Body is the exact body received; it must not be modified.
 	Body []byte
+	// Outcome is set by a Next that hands the event on other than by answering with the
+	// backend's status (async mode: ReasonQueued, ReasonQueueUnavailable, ReasonQueueFailed).
+	// Default ReasonAccepted.
+	Outcome Reason
+}
+
+// outcome is how the hand-off of ev ended.
+func (ev *Event) outcome() Reason {
+	if ev.Outcome != "" {
+		return ev.Outcome
+	}
+	return ReasonAccepted
 }
 
 // Result tells how a request ended.
@@ -197,7 +227,7 @@ func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (R
 func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, read **readBuf) (res Result, err error) {
 	if r.Method != http.MethodPost {
 		p := newProblem(http.StatusMethodNotAllowed, ReasonMethod, "Method Not Allowed",
-			"webhooks are delivered with POST, not "+r.Method).withHeader("Allow", "POST")
+			"webhooks are delivered with POST, not "+r.Method).WithHeader("Allow", "POST")
 		return rc.refuse(w, p, res)
 	}
 	t0 := time.Now()
@@ -259,14 +289,14 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 
 func (rc *Receiver) refuse(w http.ResponseWriter, p *Problem, res Result) (Result, error) {
 	p.Write(w)
-	res.Reason, res.Status = p.reason, p.Status
+	res.Reason, res.Status = Reason(p.Reason()), p.Status
 	return res, nil
 }
 
 func (rc *Receiver) handOn(w http.ResponseWriter, r *http.Request, next Next, ev *Event, res Result) (Result, error) {
 	sw := &statusWriter{ResponseWriter: w}
 	err := next(sw, r, ev)
-	res.Reason, res.Status = ReasonAccepted, sw.statusOr200()
+	res.Reason, res.Status = ev.outcome(), sw.statusOr200()
 	return res, err
 }
 
@@ -286,7 +316,7 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 			return rc.handOn(w, r, next, ev, res)
 		}
 		return rc.refuse(w, newProblem(http.StatusServiceUnavailable, ReasonStoreUnavailable, "Service Unavailable",
-			"the dedupe store cannot be reached; retry later").withHeader("Retry-After", retryAfterStore), res)
+			"the dedupe store cannot be reached; retry later").WithHeader("Retry-After", retryAfterStore), res)
 	}
 	switch state {
 	case dedupe.Processed:
@@ -296,7 +326,7 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 	case dedupe.InFlight:
 		res.Duplicate = true
 		return rc.refuse(w, newProblem(http.StatusConflict, ReasonInFlight, "Conflict",
-			"this event is being handed on right now; retry later").withHeader("Retry-After", retryAfterInFlight), res)
+			"this event is being handed on right now; retry later").WithHeader("Retry-After", retryAfterInFlight), res)
 	}
 
 	sw := &statusWriter{ResponseWriter: w}
@@ -311,7 +341,7 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 		}
 	}()
 	err = next(sw, r, ev)
-	res.Reason, res.Status = ReasonAccepted, sw.statusOr200()
+	res.Reason, res.Status = ev.outcome(), sw.statusOr200()
 	if err == nil && res.Status >= 200 && res.Status < 300 {
 		t1 := time.Now()
 		cerr := rc.store.Commit(context.WithoutCancel(r.Context()), key, rc.window)

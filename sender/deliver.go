@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hookgate/hookgate/receiver/signature"
 	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/hookgate/hookgate/signature"
 )
 
 // connSet tracks the connections a client dialed, so that stopping a config can close
@@ -129,10 +129,16 @@ func (e *Endpoint) send(ctx context.Context, ev queue.Event) attempt {
 	req.Header.Set("Webhook-Id", ev.ID)
 	req.Header.Set("Webhook-Timestamp", strconv.FormatInt(start.Unix(), 10))
 	if e.signer != nil {
+		// An endpoint that signs never gets an unsigned request: a signing failure is a
+		// failed attempt (retried on the schedule), not a delivery without a signature.
 		h, err := e.signer.Sign(signature.Message{ID: ev.ID, Time: start, Body: ev.Body})
-		if err == nil {
-			req.Header.Set("Webhook-Signature", h.Get("Webhook-Signature"))
+		if err != nil {
+			a.Latency = time.Since(start)
+			a.diagnosis = "error: cannot sign the delivery: " + err.Error()
+			a.Error = a.diagnosis
+			return a
 		}
+		req.Header.Set("Webhook-Signature", h.Get("Webhook-Signature"))
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {

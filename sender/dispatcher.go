@@ -37,26 +37,26 @@ type Options struct {
 	LeaseFor time.Duration
 }
 
-// Dispatcher runs the workers of a set of endpoints over one queue. Several dispatchers
-// (old and new config during a reload, or several instances on Redis) may run over the
-// same queue at once: leases decide who attempts what.
+// Dispatcher runs the workers of a registry's endpoints over one queue. It watches the
+// registry: an endpoint added at run time gets its workers at once, and a removed one's
+// workers stop (as on Stop, for that endpoint alone). Several dispatchers (old and new
+// config during a reload, or several instances on Redis) may run over the same queue at
+// once: leases decide who attempts what.
 type Dispatcher struct {
-	store     queue.Store
-	opts      Options
-	endpoints map[string]*Endpoint
-	order     []string
-	runners   map[string]*runner
+	store queue.Worker
+	reg   *Registry
+	opts  Options
 
-	ctx     context.Context // cancelled when attempts must stop
-	cancel  context.CancelFunc
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	started atomic.Bool
-	once    sync.Once
+	mu      sync.Mutex
+	runners map[string]*runner
+	started bool
+	stopped bool
+	unwatch func()
+	halting sync.WaitGroup // runners of removed endpoints, stopping
 }
 
-// NewDispatcher returns a dispatcher for endpoints (already Prepared) over store.
-func NewDispatcher(store queue.Store, endpoints []*Endpoint, opts Options) (*Dispatcher, error) {
+// NewDispatcher returns a dispatcher for the endpoints of reg over store.
+func NewDispatcher(store queue.Worker, reg *Registry, opts Options) *Dispatcher {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 250 * time.Millisecond
 	}
@@ -69,30 +69,46 @@ func NewDispatcher(store queue.Store, endpoints []*Endpoint, opts Options) (*Dis
 	if opts.LeaseFor <= 0 {
 		opts.LeaseFor = 15 * time.Second
 	}
-	d := &Dispatcher{store: store, opts: opts, endpoints: map[string]*Endpoint{}, runners: map[string]*runner{}, stop: make(chan struct{})}
-	for _, e := range endpoints {
-		if _, dup := d.endpoints[e.Name]; dup {
-			return nil, fmt.Errorf("endpoint %s is defined twice", e.Name)
-		}
-		if e.client == nil {
-			return nil, fmt.Errorf("endpoint %s was not prepared", e.Name)
-		}
-		d.endpoints[e.Name] = e
-		d.order = append(d.order, e.Name)
-	}
-	return d, nil
+	return &Dispatcher{store: store, reg: reg, opts: opts, runners: map[string]*runner{}}
 }
 
-// Start starts every endpoint's workers.
+// Start starts the workers of every endpoint in the registry, and of every endpoint added
+// to it later.
 func (d *Dispatcher) Start() {
-	if !d.started.CompareAndSwap(false, true) {
+	d.mu.Lock()
+	if d.started {
+		d.mu.Unlock()
 		return
 	}
-	d.ctx, d.cancel = context.WithCancel(context.Background())
-	for _, name := range d.order {
-		r := newRunner(d, d.endpoints[name])
-		d.runners[name] = r
-		r.start()
+	d.started = true
+	d.mu.Unlock()
+	unwatch := d.reg.Watch(d.apply)
+	d.mu.Lock()
+	d.unwatch = unwatch
+	d.mu.Unlock()
+}
+
+// apply starts or stops an endpoint's workers for a registry change.
+func (d *Dispatcher) apply(c Change) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	if e := c.Added; e != nil {
+		if _, running := d.runners[e.Name]; !running {
+			r := newRunner(d, e)
+			d.runners[e.Name] = r
+			r.start()
+		}
+	}
+	if r, ok := d.runners[c.Removed]; ok && c.Removed != "" {
+		delete(d.runners, c.Removed)
+		d.halting.Add(1)
+		go func() {
+			defer d.halting.Done()
+			r.halt()
+		}()
 	}
 }
 
@@ -100,32 +116,35 @@ func (d *Dispatcher) Start() {
 // them; deliveries not attempted are released so another dispatcher takes them at once.
 // It returns when every goroutine has ended.
 func (d *Dispatcher) Stop() {
-	if !d.started.Load() {
+	d.mu.Lock()
+	if !d.started || d.stopped {
+		d.mu.Unlock()
 		return
 	}
-	d.once.Do(func() {
-		close(d.stop)
-		done := make(chan struct{})
-		go func() { d.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(d.opts.StopGrace):
-			d.cancel()
-			<-done
-		}
-		d.cancel()
-		// Each config has its own transports: close their connections, or every reload
-		// would leave a connection (and two goroutines) per endpoint behind.
-		for _, e := range d.endpoints {
-			e.client.CloseIdleConnections()
-			e.conns.closeAll()
-		}
-	})
+	d.stopped = true
+	unwatch, runners := d.unwatch, d.runners
+	d.runners = map[string]*runner{}
+	d.mu.Unlock()
+	if unwatch != nil {
+		unwatch()
+	}
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.halt()
+		}()
+	}
+	wg.Wait()
+	d.halting.Wait()
 }
 
 // Notify tells the named endpoints that deliveries were queued, so idle workers look now
 // instead of at the next poll.
 func (d *Dispatcher) Notify(endpoints []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, n := range endpoints {
 		if r, ok := d.runners[n]; ok {
 			r.poke()
@@ -133,8 +152,18 @@ func (d *Dispatcher) Notify(endpoints []string) {
 	}
 }
 
+// NotifyAll wakes every endpoint's workers.
+func (d *Dispatcher) NotifyAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range d.runners {
+		r.poke()
+	}
+}
+
 // runner is one endpoint's workers: a leaser feeding a pool of senders, whose results a
-// finisher writes back to the queue in batches.
+// finisher writes back to the queue in batches. It has its own lifecycle, so an endpoint
+// can be removed while the others keep running.
 type runner struct {
 	d        *Dispatcher
 	e        *Endpoint
@@ -143,6 +172,11 @@ type runner struct {
 	results  chan queue.Result
 	wake     chan struct{}
 	inflight atomic.Int64
+
+	ctx    context.Context // cancelled when attempts must stop
+	cancel context.CancelFunc
+	stop   chan struct{}
+	wg     sync.WaitGroup
 
 	mu   sync.Mutex
 	held map[string]queue.Delivery // leased, result not yet written
@@ -166,7 +200,8 @@ func (r *runner) unhold(ids ...string) {
 
 func newRunner(d *Dispatcher, e *Endpoint) *runner {
 	r := &runner{d: d, e: e, jobs: make(chan queue.Delivery, e.Concurrency), results: make(chan queue.Result, 4*e.Concurrency),
-		wake: make(chan struct{}, 1), held: map[string]queue.Delivery{}}
+		wake: make(chan struct{}, 1), held: map[string]queue.Delivery{}, stop: make(chan struct{})}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if e.RatePerSecond > 0 {
 		burst := int(e.RatePerSecond)
 		if burst < 1 {
@@ -184,11 +219,28 @@ func (r *runner) poke() {
 	}
 }
 
+// halt stops the runner as Dispatcher.Stop describes, and closes the endpoint's
+// connections: each config has its own transports, so every reload would otherwise leave a
+// connection (and two goroutines) per endpoint behind.
+func (r *runner) halt() {
+	close(r.stop)
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(r.d.opts.StopGrace):
+		r.cancel()
+		<-done
+	}
+	r.cancel()
+	r.e.conns.closeAll() // idle ones included: every connection is tracked from its dial
+}
+
 func (r *runner) start() {
 	var workers sync.WaitGroup
-	r.d.wg.Add(2)
+	r.wg.Add(2)
 	go func() {
-		defer r.d.wg.Done()
+		defer r.wg.Done()
 		r.lease()
 		close(r.jobs)
 		workers.Wait()
@@ -202,12 +254,12 @@ func (r *runner) start() {
 		}()
 	}
 	go func() {
-		defer r.d.wg.Done()
+		defer r.wg.Done()
 		r.finish()
 	}()
-	r.d.wg.Add(1)
+	r.wg.Add(1)
 	go func() {
-		defer r.d.wg.Done()
+		defer r.wg.Done()
 		r.renew()
 	}()
 }
@@ -219,7 +271,7 @@ func (r *runner) renew() {
 	defer t.Stop()
 	for {
 		select {
-		case <-r.d.stop:
+		case <-r.stop:
 			return
 		case <-t.C:
 		}
@@ -242,7 +294,7 @@ func (r *runner) renew() {
 
 func (r *runner) stopping() bool {
 	select {
-	case <-r.d.stop:
+	case <-r.stop:
 		return true
 	default:
 		return false
@@ -259,7 +311,7 @@ func (r *runner) lease() {
 		inflight := r.inflight.Load()
 		free := int64(r.e.Concurrency) - inflight
 		if free >= batch || (free > 0 && inflight == 0) {
-			got, err := r.d.store.Lease(r.d.ctx, r.e.Name, int(free), time.Now(), r.d.opts.LeaseFor)
+			got, err := r.d.store.Lease(r.ctx, r.e.Name, int(free), time.Now(), r.d.opts.LeaseFor)
 			if err != nil {
 				failures++
 				if failures == 1 || failures%100 == 0 {
@@ -278,7 +330,7 @@ func (r *runner) lease() {
 			}
 		}
 		select {
-		case <-r.d.stop:
+		case <-r.stop:
 			return
 		case <-r.wake:
 		case <-time.After(r.d.opts.PollInterval):
@@ -294,13 +346,13 @@ func (r *runner) work() {
 			continue
 		}
 		if r.limiter != nil {
-			if err := r.limiter.Wait(r.d.ctx); err != nil {
+			if err := r.limiter.Wait(r.ctx); err != nil {
 				unstarted = append(unstarted, dl)
 				continue
 			}
 		}
-		a := r.e.send(r.d.ctx, dl.Event)
-		if r.d.ctx.Err() != nil && !a.ok() {
+		a := r.e.send(r.ctx, dl.Event)
+		if r.ctx.Err() != nil && !a.ok() {
 			// Cancelled by Stop: not the endpoint's fault, not an attempt.
 			unstarted = append(unstarted, dl)
 			continue
@@ -400,7 +452,7 @@ func (r *runner) write(batch []queue.Result) {
 		}
 		r.d.opts.Logger.Warn("cannot record delivery results; retrying", zap.String("endpoint", r.e.Name), zap.Error(err))
 		select {
-		case <-r.d.ctx.Done():
+		case <-r.ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
@@ -424,7 +476,7 @@ type TestResult struct {
 
 // Test sends a test event to the named endpoint now, outside the queue.
 func (d *Dispatcher) Test(ctx context.Context, name string) (TestResult, error) {
-	e, ok := d.endpoints[name]
+	e, ok := d.reg.Get(name)
 	if !ok {
 		return TestResult{}, errors.New("no such endpoint")
 	}

@@ -24,7 +24,7 @@ import (
 func newQueue(t *testing.T) queue.Store {
 	h := boltdb.New(filepath.Join(t.TempDir(), "q.db"))
 	s := boltqueue.New(h, boltqueue.Options{})
-	t.Cleanup(func() { _ = s.Close(); _ = h.Close() })
+	t.Cleanup(func() { _ = h.Close() })
 	return s
 }
 
@@ -71,28 +71,29 @@ func start(t *testing.T, q queue.Store, eps ...*Endpoint) *Dispatcher {
 		if e.Retry == nil {
 			e.Retry = []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}
 		}
-		if err := e.Prepare(); err != nil {
-			t.Fatal(err)
-		}
 	}
-	d, err := NewDispatcher(q, eps, Options{PollInterval: 10 * time.Millisecond, StopGrace: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := NewDispatcher(q, registryOf(t, eps...), Options{PollInterval: 10 * time.Millisecond, StopGrace: time.Second})
 	d.Start()
 	t.Cleanup(d.Stop)
 	return d
 }
 
-func publish(t *testing.T, d *Dispatcher, id, typ, body string) {
+// registryOf is a registry of eps (prepared as they are added).
+func registryOf(t *testing.T, eps ...*Endpoint) *Registry {
 	t.Helper()
-	var eps []string
-	for _, n := range d.order {
-		if d.endpoints[n].Matches(typ) {
-			eps = append(eps, n)
+	reg := NewRegistry()
+	for _, e := range eps {
+		if err := reg.Add(e); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if _, err := d.store.Enqueue(context.Background(), queue.Event{ID: id, Type: typ, Body: []byte(body)}, eps); err != nil {
+	return reg
+}
+
+func publish(t *testing.T, d *Dispatcher, id, typ, body string) {
+	t.Helper()
+	eps := d.reg.Match(typ)
+	if _, err := d.store.(queue.Store).Enqueue(context.Background(), queue.Event{ID: id, Type: typ, Body: []byte(body)}, eps); err != nil {
 		t.Fatal(err)
 	}
 	d.Notify(eps)
@@ -313,9 +314,7 @@ func TestTestDiagnoses(t *testing.T) {
 			t.Errorf("ok: %+v", r)
 		}
 	}
-	blocked := &Endpoint{Name: "private", URL: ok.URL}
-	_ = blocked.Prepare()
-	d2, _ := NewDispatcher(q, []*Endpoint{blocked}, Options{})
+	d2 := NewDispatcher(q, registryOf(t, &Endpoint{Name: "private", URL: ok.URL}), Options{})
 	r, _ := d2.Test(context.Background(), "private")
 	if !strings.HasPrefix(r.Diagnosis, "blocked") || ok.hits.Load() != 1 {
 		t.Errorf("private target: %+v (sink hits %d)", r, ok.hits.Load())
@@ -347,10 +346,7 @@ func TestLeaseIsRenewedDuringLongAttempts(t *testing.T) {
 	q := newQueue(t)
 	mk := func() *Dispatcher {
 		e := &Endpoint{Name: "long", URL: s.URL, AllowPrivate: true}
-		if err := e.Prepare(); err != nil {
-			t.Fatal(err)
-		}
-		d, _ := NewDispatcher(q, []*Endpoint{e}, Options{PollInterval: 10 * time.Millisecond, LeaseFor: 1200 * time.Millisecond})
+		d := NewDispatcher(q, registryOf(t, e), Options{PollInterval: 10 * time.Millisecond, LeaseFor: 1200 * time.Millisecond})
 		d.Start()
 		t.Cleanup(d.Stop)
 		return d

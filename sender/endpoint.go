@@ -12,8 +12,8 @@ import (
 	"path"
 	"time"
 
-	"github.com/hookgate/hookgate/receiver/signature"
 	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/hookgate/hookgate/signature"
 )
 
 // Defaults.
@@ -55,11 +55,19 @@ type Endpoint struct {
 	AllowPrivate bool
 	// Concurrency is how many attempts run at once on this instance. Default 16.
 	Concurrency int
+	// Inbound marks the internal target of an inbound `mode async` route: it takes no
+	// published events.
+	Inbound bool
 
-	signer   *signature.Verifier
+	signer   signer
 	client   *http.Client
 	conns    *connSet
 	redacted string // URL without its query values and password, for every text that leaves
+}
+
+// signer signs a delivery (Standard Webhooks, every configured secret).
+type signer interface {
+	Sign(msg signature.Message) (http.Header, error)
 }
 
 // RedactURL hides a URL's password and query values (tokens often travel there), keeping

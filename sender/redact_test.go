@@ -2,13 +2,16 @@ package sender
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/hookgate/hookgate/signature"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -40,5 +43,29 @@ func TestAttemptErrorsAreScrubbed(t *testing.T) {
 		if !strings.Contains(s, "key=REDACTED") || strings.Contains(s, "tok-123") || strings.Contains(s, "pw-123") {
 			t.Errorf("attempt text %q", s)
 		}
+	}
+}
+
+// failingSigner cannot sign.
+type failingSigner struct{}
+
+func (failingSigner) Sign(signature.Message) (http.Header, error) {
+	return nil, errors.New("no key")
+}
+
+// An endpoint that signs never gets an unsigned request: a signing failure is an attempt
+// error, and nothing is sent.
+func TestSigningFailureIsAnAttemptError(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	e := &Endpoint{Name: "p", URL: srv.URL, AllowPrivate: true}
+	if err := e.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	e.signer = failingSigner{}
+	a := e.send(context.Background(), queue.Event{ID: "evt_1", Body: []byte(`{}`)})
+	if a.ok() || !strings.Contains(a.Error, "cannot sign") || hits.Load() != 0 {
+		t.Fatalf("attempt %+v, %d requests sent", a.Attempt, hits.Load())
 	}
 }

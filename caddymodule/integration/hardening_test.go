@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookgate/hookgate/receiver/signature"
+	"github.com/hookgate/hookgate/signature"
 )
 
 // The findings of the outside security review and the first-time user (issue 11), each

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookgate/hookgate/receiver/signature"
+	"github.com/hookgate/hookgate/signature"
 )
 
 const hmacCaddyfile = `{

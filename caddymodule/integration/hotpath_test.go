@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/redistest"
 )
 
 const sampledLogCaddyfile = `{
@@ -83,5 +85,66 @@ func TestAcceptedWebhookLinesAreSampled(t *testing.T) {
 	m := regexp.MustCompile(`caddy_webhook_inbound_requests_total\{outcome="accepted",route="sampled",source="webhook"\} (\d+)`).FindSubmatch(b)
 	if m == nil || string(m[1]) != fmt.Sprint(n) {
 		t.Errorf("the metrics do not count every sampled webhook: %q", m)
+	}
+}
+
+const asyncOutageCaddyfile = `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		store redis {REDIS}
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_receive {
+		name async-in
+		auth none
+		mode async
+		deliver_to {SINK}/in
+	}
+}
+`
+
+// A queue outage in async mode is its own outcome: 503 to the sender, counted as
+// queue_unavailable in the metrics and /webhooks/inbound, never as accepted (the glue used
+// to guess "queued" from a 202 and count a failed hand-off as accepted, backend_503).
+func TestAsyncQueueOutageIsItsOwnOutcome(t *testing.T) {
+	rs := redistest.Start(t)
+	sink := startBackend(t)
+	c := startCaddy(t, strings.NewReplacer("{REDIS}", rs.URL(), "{SINK}", sink.URL).Replace(asyncOutageCaddyfile))
+	if code, _, rb := send(t, c.Base(), []byte(`{"n":1}`)); code != 202 {
+		t.Fatalf("queued: %d %s", code, rb)
+	}
+	rs.Stop()
+	code, h, rb := send(t, c.Base(), []byte(`{"n":2}`))
+	if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(string(rb), "queue_unavailable") {
+		t.Fatalf("queue away: %d %s", code, rb)
+	}
+	resp, err := http.Get(c.AdminURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	metric := func(outcome string) string {
+		m := regexp.MustCompile(`caddy_webhook_inbound_requests_total\{outcome="` + outcome + `",route="async-in",source="webhook"\} (\d+)`).FindSubmatch(b)
+		if m == nil {
+			return "0"
+		}
+		return string(m[1])
+	}
+	if metric("queued") != "1" || metric("queue_unavailable") != "1" || metric("accepted") != "0" {
+		t.Errorf("metrics: queued %s, queue_unavailable %s, accepted %s", metric("queued"), metric("queue_unavailable"), metric("accepted"))
+	}
+	var inbound []struct {
+		Route    string           `json:"route"`
+		Accepted int              `json:"accepted"`
+		Queued   int              `json:"queued"`
+		Rejected map[string]int64 `json:"rejected"`
+	}
+	getJSON(t, c.AdminURL()+"/webhooks/inbound", &inbound)
+	if len(inbound) != 1 || inbound[0].Queued != 1 || inbound[0].Accepted != 0 || inbound[0].Rejected["queue_unavailable"] != 1 || len(inbound[0].Rejected) != 1 {
+		t.Errorf("/webhooks/inbound: %+v", inbound)
 	}
 }

@@ -153,23 +153,12 @@ type Filter struct {
 
 // Store is a durable delivery queue.
 type Store interface {
+	Worker
 	// Enqueue stores ev durably and queues one delivery per endpoint, due now. It is
 	// idempotent: a delivery of ev.ID to an endpoint that already exists is not queued
 	// again (created counts the new ones). It returns ErrConflict when ev.ID is already
 	// stored with a different body.
 	Enqueue(ctx context.Context, ev Event, endpoints []string) (created int, err error)
-	// Lease returns up to max deliveries of endpoint that are due at now, and hides them
-	// from every other Lease call until now+leaseFor. It returns none while the endpoint is
-	// disabled.
-	Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]Delivery, error)
-	// Finish records the attempts and outcomes of leased deliveries. A result whose lease
-	// is no longer held (it lapsed and someone else leased the delivery) is ignored.
-	Finish(ctx context.Context, results []Result) error
-	// Release ends leases without an attempt, making the deliveries due again now.
-	Release(ctx context.Context, leased []Delivery) error
-	// Extend moves the end of leases still held to until (attempts in progress renew
-	// their leases, so a lease can be short and a dead worker's deliveries come back soon).
-	Extend(ctx context.Context, leased []Delivery, until time.Time) error
 	// Get returns one delivery with its attempts, or ErrNotFound.
 	Get(ctx context.Context, id string) (Delivery, error)
 	// List returns deliveries with their attempts, newest first.
@@ -184,11 +173,29 @@ type Store interface {
 	Resend(ctx context.Context, endpoint string) (int, error)
 	// Status returns the endpoint's counts, last attempt and disabled state.
 	Status(ctx context.Context, endpoint string) (EndpointStatus, error)
-	// SetDisabled disables (with a reason) or enables an endpoint.
-	SetDisabled(ctx context.Context, endpoint string, disabled bool, reason string) error
 	// SetRetention sets how long deliveries finished from now on stay readable once
 	// delivered (Get, List). A store shared by several configs takes the latest value.
 	SetRetention(d time.Duration)
+}
+
+// Worker is the part of a Store that delivery workers use: lease due deliveries, record
+// their results, give back the ones not attempted, renew leases, and disable an endpoint
+// that answered 410.
+type Worker interface {
+	// Lease returns up to max deliveries of endpoint that are due at now, and hides them
+	// from every other Lease call until now+leaseFor. It returns none while the endpoint is
+	// disabled.
+	Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]Delivery, error)
+	// Finish records the attempts and outcomes of leased deliveries. A result whose lease
+	// is no longer held (it lapsed and someone else leased the delivery) is ignored.
+	Finish(ctx context.Context, results []Result) error
+	// Release ends leases without an attempt, making the deliveries due again now.
+	Release(ctx context.Context, leased []Delivery) error
+	// Extend moves the end of leases still held to until (attempts in progress renew
+	// their leases, so a lease can be short and a dead worker's deliveries come back soon).
+	Extend(ctx context.Context, leased []Delivery, until time.Time) error
+	// SetDisabled disables (with a reason) or enables an endpoint.
+	SetDisabled(ctx context.Context, endpoint string, disabled bool, reason string) error
 }
 
 // DefaultRetention is how long delivered deliveries are kept by default.

@@ -12,10 +12,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/redisx"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/redis/go-redis/v9"
 )
@@ -51,25 +50,7 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// Classify wraps err with dedupe.ErrUnavailable when it means the store cannot be used
-// right now (network errors, timeouts, a closed client, a server that is loading, down
-// or read-only), and with context otherwise.
-func Classify(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var rerr redis.Error
-	if errors.As(err, &rerr) {
-		msg := rerr.Error()
-		for _, p := range []string{"LOADING", "CLUSTERDOWN", "READONLY", "MASTERDOWN", "TRYAGAIN", "BUSY"} {
-			if strings.HasPrefix(msg, p) {
-				return fmt.Errorf("%w: redis %s: %v", dedupe.ErrUnavailable, op, err)
-			}
-		}
-		return fmt.Errorf("redis %s: %w", op, err)
-	}
-	return fmt.Errorf("%w: redis %s: %v", dedupe.ErrUnavailable, op, err)
-}
+func classify(op string, err error) error { return redisx.Classify(op, err, dedupe.ErrUnavailable) }
 
 // Claim implements dedupe.Store.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (dedupe.State, dedupe.Token, error) {
@@ -84,7 +65,7 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (dedup
 		// A retry of this very SET after a dropped connection: the claim is ours.
 		return dedupe.New, tok, nil
 	case err != nil:
-		return 0, "", Classify("claim", err)
+		return 0, "", classify("claim", err)
 	case prev == processed:
 		return dedupe.Processed, "", nil
 	default:
@@ -94,7 +75,7 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (dedup
 
 // Commit implements dedupe.Store.
 func (s *Store) Commit(ctx context.Context, key string, window time.Duration) error {
-	return Classify("commit", s.c.Set(ctx, s.prefix+key, processed, window).Err())
+	return classify("commit", s.c.Set(ctx, s.prefix+key, processed, window).Err())
 }
 
 // Release implements dedupe.Store.
@@ -103,5 +84,5 @@ func (s *Store) Release(ctx context.Context, key string, tok dedupe.Token) error
 	if errors.Is(err, redis.Nil) {
 		err = nil
 	}
-	return Classify("release", err)
+	return classify("release", err)
 }

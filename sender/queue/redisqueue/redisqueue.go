@@ -21,14 +21,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
 	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/hookgate/hookgate/receiver/dedupe"
-	"github.com/hookgate/hookgate/receiver/dedupe/redisstore"
+	"github.com/hookgate/hookgate/internal/redisx"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/redis/go-redis/v9"
 )
@@ -71,16 +69,7 @@ func (s *Store) keep() time.Duration { return time.Duration(s.retention.Load()) 
 
 func (s *Store) tag(ep string) string { return s.prefix + "{" + s.prefix + "q:" + ep + "}:" }
 
-func classify(op string, err error) error {
-	if err == nil || errors.Is(err, redis.Nil) {
-		return nil
-	}
-	err = redisstore.Classify(op, err)
-	if errors.Is(err, dedupe.ErrUnavailable) {
-		return fmt.Errorf("%w: %v", queue.ErrUnavailable, err)
-	}
-	return err
-}
+func classify(op string, err error) error { return redisx.Classify(op, err, queue.ErrUnavailable) }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 

@@ -1,0 +1,139 @@
+package sender
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/hookgate/hookgate/problem"
+	"github.com/hookgate/hookgate/sender/queue"
+)
+
+// Inbound is an accepted inbound webhook that async mode hands to the queue.
+type Inbound struct {
+	// Source is the route's sender (its preset, or "webhook").
+	Source string
+	// EventID is the webhook's event id ("" when the route computes none).
+	EventID string
+	// Verified is true when a credential was checked.
+	Verified bool
+	// Header is the sender's request header; credentials and hop-by-hop headers are left out.
+	Header http.Header
+	// Body is the exact body received; it is copied into the queue.
+	Body []byte
+}
+
+// Outcome says how a hand-off ended. It is a stable string that labels metrics.
+type Outcome string
+
+// The outcomes of Forward.
+const (
+	// Queued: durable in the queue; the sender got 202.
+	Queued Outcome = "queued"
+	// QueueUnavailable: the queue's store is away; the sender got 503 and Retry-After.
+	QueueUnavailable Outcome = "queue_unavailable"
+	// QueueFailed: the store refused the write; the sender got 500.
+	QueueFailed Outcome = "queue_error"
+)
+
+// forwardTimeout bounds the queue write of one hand-off.
+const forwardTimeout = 5 * time.Second
+
+// alwaysStripped are headers never queued with an async event: hop-by-hop and framing
+// headers, credentials, and the Standard Webhooks headers the delivery sets itself.
+var alwaysStripped = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host", "Authorization", "Cookie",
+	"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "Expect"}
+
+// Forwarder hands accepted inbound webhooks of async routes to the queue, for one internal
+// target, and answers their senders.
+type Forwarder struct {
+	s        *Sender
+	endpoint string
+	strip    map[string]bool
+}
+
+// Forwarder registers target, the internal URL an async route delivers to, as an inbound
+// endpoint (trusted: the private-address guard does not apply; it takes no published
+// events), and returns the route's forwarder. Routes with the same scope, URL and delivery
+// options share one endpoint. strip names more headers to leave out of the queue (the
+// route's credential headers).
+func (s *Sender) Forwarder(scope string, target *Endpoint, strip []string) (*Forwarder, error) {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%v|%v|%v", target.URL, target.Retry, target.ResponseTimeout, target.Concurrency))
+	clean := strings.Map(func(r rune) rune {
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
+			return r
+		}
+		return '_'
+	}, scope)
+	if len(clean) > 40 {
+		clean = clean[:40]
+	}
+	name := "inbound-" + clean + "-" + hex.EncodeToString(sum[:4])
+	if e, ok := s.reg.Get(name); ok {
+		if !e.Inbound {
+			return nil, fmt.Errorf("endpoint name %s is taken by an outbound endpoint", name)
+		}
+	} else {
+		target.Name, target.AllowPrivate, target.Inbound = name, true, true
+		if err := s.reg.Add(target); err != nil {
+			return nil, fmt.Errorf("deliver_to: %w", err)
+		}
+	}
+	f := &Forwarder{s: s, endpoint: name, strip: map[string]bool{}}
+	for _, h := range append(append([]string(nil), alwaysStripped...), strip...) {
+		f.strip[http.CanonicalHeaderKey(h)] = true
+	}
+	return f, nil
+}
+
+// Endpoint returns the name of the inbound endpoint the forwarder queues for.
+func (f *Forwarder) Endpoint() string { return f.endpoint }
+
+// Forward queues in as a new event, durably, wakes the target's workers, and answers the
+// sender: 202 {"id": …} once queued; 503 problem+json with Retry-After when the queue's
+// store is away; 500 when it refused the write. It returns which.
+func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbound) (Outcome, error) {
+	hdr := http.Header{}
+	for k, vs := range in.Header {
+		if !f.strip[k] {
+			hdr[k] = vs
+		}
+	}
+	hdr.Set("X-Webhook-Source", in.Source)
+	hdr.Set("X-Webhook-Verified", strconv.FormatBool(in.Verified))
+	if in.EventID != "" {
+		hdr.Set("X-Webhook-Event-Id", in.EventID)
+	}
+	ev := queue.Event{ID: queue.NewEventID(), Type: in.Source, Body: append([]byte(nil), in.Body...), Header: hdr, Created: time.Now().UTC()}
+	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	_, err := f.s.enqueue(ctx, ev, []string{f.endpoint})
+	cancel()
+	if err != nil {
+		status, outcome := http.StatusServiceUnavailable, QueueUnavailable
+		if !errors.Is(err, queue.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+			status, outcome = http.StatusInternalServerError, QueueFailed
+		}
+		problem.New(status, string(outcome), http.StatusText(status), "the event could not be queued; retry later").
+			WithHeader("Retry-After", "30").Write(w)
+		return outcome, fmt.Errorf("queueing an accepted webhook: %w", err)
+	}
+	id := in.EventID
+	if id == "" {
+		id = ev.ID
+	}
+	b, _ := json.Marshal(map[string]string{"id": id})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(b)
+	return Queued, nil
+}

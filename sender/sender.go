@@ -1,0 +1,193 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/hookgate/hookgate/sender/queue"
+)
+
+// Sender is the outbound core: the endpoint registry, the delivery queue, and the
+// dispatcher whose workers deliver. It owns every way an event gets into the queue
+// (publishing, the async hand-off of inbound webhooks, requeues from the admin API), and
+// wakes the workers each time. The Caddy glue makes one per config, fills its registry, and
+// starts and stops it with the app.
+type Sender struct {
+	queue queue.Store
+	reg   *Registry
+	d     *Dispatcher
+
+	mu      sync.Mutex
+	running bool
+}
+
+// New returns a sender over q; nothing runs until Start.
+func New(q queue.Store, opts Options) *Sender {
+	reg := NewRegistry()
+	return &Sender{queue: q, reg: reg, d: NewDispatcher(q, reg, opts)}
+}
+
+// Registry returns the sender's endpoints.
+func (s *Sender) Registry() *Registry { return s.reg }
+
+// Queue returns the delivery queue (for listings and status).
+func (s *Sender) Queue() queue.Store { return s.queue }
+
+// Start starts the workers of every endpoint (and of those added later).
+func (s *Sender) Start() {
+	s.mu.Lock()
+	s.running = true
+	s.mu.Unlock()
+	s.d.Start()
+}
+
+// Stop stops the workers: attempts in progress get the dispatcher's StopGrace to finish.
+func (s *Sender) Stop() { s.d.Stop() }
+
+// Running reports whether Start was called.
+func (s *Sender) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running
+}
+
+// Errors of Publish's input.
+var (
+	// ErrBadType is returned for an event type that is empty, over 200 characters, or has
+	// spaces or unprintable characters.
+	ErrBadType = errors.New("the event type must be 1-200 printable characters without spaces")
+	// ErrKeyTooLong is returned for an idempotency key over 255 characters.
+	ErrKeyTooLong = errors.New("the Idempotency-Key is longer than 255 characters")
+)
+
+// ValidEventType accepts 1-200 printable, non-space characters.
+func ValidEventType(t string) bool {
+	if t == "" || len(t) > 200 {
+		return false
+	}
+	for _, r := range t {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// PublishResult tells what a publish did.
+type PublishResult struct {
+	// ID is the event id: fixed by the idempotency key, or a new one.
+	ID string
+	// Endpoints is how many endpoints take the event's type.
+	Endpoints int
+	// Replayed is true when an idempotency key was seen before with the same body, so
+	// nothing new was queued.
+	Replayed bool
+}
+
+// Publish queues an event of type typ for every endpoint whose patterns match it, durably
+// (it returns once the store has it), and wakes their workers. An idempotency key maps to a
+// fixed event id: publishing it again queues nothing (Replayed), and with another body it
+// is queue.ErrConflict. A store failure is returned as is (queue.ErrUnavailable when the
+// store is away); nothing was queued then.
+func (s *Sender) Publish(ctx context.Context, typ, idempotencyKey string, body []byte) (PublishResult, error) {
+	if !ValidEventType(typ) {
+		return PublishResult{}, ErrBadType
+	}
+	res := PublishResult{ID: queue.NewEventID()}
+	if idempotencyKey != "" {
+		if len(idempotencyKey) > 255 {
+			return PublishResult{}, ErrKeyTooLong
+		}
+		res.ID = queue.IdempotentEventID(idempotencyKey)
+	}
+	eps := s.reg.Match(typ)
+	res.Endpoints = len(eps)
+	if len(eps) == 0 {
+		return res, nil
+	}
+	created, err := s.enqueue(ctx, queue.Event{ID: res.ID, Type: typ, Body: body, Created: time.Now().UTC()}, eps)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	res.Replayed = idempotencyKey != "" && created == 0
+	return res, nil
+}
+
+// enqueue queues ev for endpoints and wakes their workers: the one way events enter the queue.
+func (s *Sender) enqueue(ctx context.Context, ev queue.Event, endpoints []string) (int, error) {
+	created, err := s.queue.Enqueue(ctx, ev, endpoints)
+	if err != nil {
+		return 0, err
+	}
+	s.d.Notify(endpoints)
+	return created, nil
+}
+
+// ErrNoEndpoint is returned by the per-endpoint operations for a name the registry lacks.
+var ErrNoEndpoint = errors.New("no such endpoint")
+
+func (s *Sender) known(name string) error {
+	if _, ok := s.reg.Get(name); !ok {
+		return fmt.Errorf("%w: %q", ErrNoEndpoint, name)
+	}
+	return nil
+}
+
+// Requeue makes one dead or delivered delivery pending again, due now (queue.ErrNotFound
+// if it is gone).
+func (s *Sender) Requeue(ctx context.Context, id string) error {
+	if err := s.queue.Requeue(ctx, id); err != nil {
+		return err
+	}
+	s.d.NotifyAll()
+	return nil
+}
+
+// RequeueDead requeues the endpoint's dead letters and returns how many.
+func (s *Sender) RequeueDead(ctx context.Context, endpoint string) (int, error) {
+	if err := s.known(endpoint); err != nil {
+		return 0, err
+	}
+	n, err := s.queue.RequeueDead(ctx, endpoint)
+	if err == nil {
+		s.d.Notify([]string{endpoint})
+	}
+	return n, err
+}
+
+// ResendLatest queues again the latest event of every type the endpoint took, and returns
+// how many.
+func (s *Sender) ResendLatest(ctx context.Context, endpoint string) (int, error) {
+	if err := s.known(endpoint); err != nil {
+		return 0, err
+	}
+	n, err := s.queue.Resend(ctx, endpoint)
+	if err == nil {
+		s.d.Notify([]string{endpoint})
+	}
+	return n, err
+}
+
+// Enable re-enables an endpoint disabled by a 410 answer.
+func (s *Sender) Enable(ctx context.Context, endpoint string) error {
+	if err := s.known(endpoint); err != nil {
+		return err
+	}
+	if err := s.queue.SetDisabled(ctx, endpoint, false, ""); err != nil {
+		return err
+	}
+	s.d.Notify([]string{endpoint})
+	return nil
+}
+
+// Test sends a webhook.test event to the endpoint now, outside the queue.
+func (s *Sender) Test(ctx context.Context, endpoint string) (TestResult, error) {
+	if err := s.known(endpoint); err != nil {
+		return TestResult{}, err
+	}
+	return s.d.Test(ctx, endpoint)
+}

@@ -1,0 +1,153 @@
+package sender
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/sender/queue"
+)
+
+// newSender is a running sender over a fresh embedded queue with eps registered.
+func newSender(t *testing.T, eps ...*Endpoint) *Sender {
+	t.Helper()
+	s := New(newQueue(t), Options{PollInterval: 10 * time.Millisecond, StopGrace: time.Second})
+	for _, e := range eps {
+		e.AllowPrivate = true
+		if err := s.Registry().Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Publish matches the registry, queues durably, wakes the workers, and keeps idempotency.
+func TestPublish(t *testing.T) {
+	sk := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	s := newSender(t, &Endpoint{Name: "deals", URL: sk.URL + "/deals", Events: []string{"deal.*"}},
+		&Endpoint{Name: "all", URL: sk.URL + "/all"})
+	ctx := context.Background()
+	res, err := s.Publish(ctx, "deal.won", "order-7", []byte(`{"deal":7}`))
+	if err != nil || res.Endpoints != 2 || res.Replayed || !strings.HasPrefix(res.ID, "evk_") {
+		t.Fatalf("publish: %+v %v", res, err)
+	}
+	waitFor(t, "both deliveries", func() bool { return sk.hits.Load() == 2 })
+	again, err := s.Publish(ctx, "deal.won", "order-7", []byte(`{"deal":7}`))
+	if err != nil || !again.Replayed || again.ID != res.ID {
+		t.Fatalf("repeat: %+v %v", again, err)
+	}
+	if _, err := s.Publish(ctx, "deal.won", "order-7", []byte(`{"deal":8}`)); !errors.Is(err, queue.ErrConflict) {
+		t.Fatalf("same key, other body: %v", err)
+	}
+	if res, err := s.Publish(ctx, "contact.created", "", []byte(`{}`)); err != nil || res.Endpoints != 1 {
+		t.Fatalf("contact.created: %+v %v", res, err)
+	}
+	for _, bad := range []string{"", "a b", strings.Repeat("x", 201)} {
+		if _, err := s.Publish(ctx, bad, "", []byte(`{}`)); !errors.Is(err, ErrBadType) {
+			t.Errorf("type %q: %v", bad, err)
+		}
+	}
+	if _, err := s.Publish(ctx, "t", strings.Repeat("k", 256), []byte(`{}`)); !errors.Is(err, ErrKeyTooLong) {
+		t.Errorf("long key: %v", err)
+	}
+	waitFor(t, "the contact event", func() bool { return sk.hits.Load() == 3 })
+}
+
+// failingQueue is a queue whose writes fail, for the hand-off's outcomes.
+type failingQueue struct {
+	queue.Store
+	err error
+}
+
+func (f failingQueue) Enqueue(context.Context, queue.Event, []string) (int, error) { return 0, f.err }
+
+// The async hand-off queues an accepted inbound webhook without its credentials, answers
+// 202 with the event id, and says so; a queue outage is its own outcome (503), never
+// "queued".
+func TestForwarderOutcomes(t *testing.T) {
+	sk := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	s := newSender(t)
+	f, err := s.Forwarder("ploomes", &Endpoint{URL: sk.URL + "/in"}, []string{"X-Ploomes-Validation-Key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, _ := s.Forwarder("ploomes", &Endpoint{URL: sk.URL + "/in"}, nil); same.Endpoint() != f.Endpoint() {
+		t.Fatalf("routes with one scope and URL share an endpoint: %s, %s", same.Endpoint(), f.Endpoint())
+	}
+	if e, _ := s.Registry().Get(f.Endpoint()); !e.Inbound || s.Registry().Match("ploomes") != nil {
+		t.Fatalf("an inbound target takes no published events")
+	}
+	in := Inbound{Source: "ploomes", EventID: "abc", Verified: true, Body: []byte(`{"a":1}`),
+		Header: http.Header{"X-Ploomes-Validation-Key": {"secret"}, "Authorization": {"t"}, "X-Trace": {"1"}}}
+	w := httptest.NewRecorder()
+	outcome, err := f.Forward(context.Background(), w, in)
+	var body map[string]string
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	if outcome != Queued || err != nil || w.Code != 202 || body["id"] != "abc" {
+		t.Fatalf("forward: %s %v %d %s", outcome, err, w.Code, w.Body)
+	}
+	waitFor(t, "the delivery", func() bool { return sk.hits.Load() == 1 })
+	got := sk.received()[0]
+	if got.body != `{"a":1}` || got.header.Get("X-Ploomes-Validation-Key") != "" || got.header.Get("Authorization") != "" ||
+		got.header.Get("X-Trace") != "1" || got.header.Get("X-Webhook-Event-Id") != "abc" || got.header.Get("X-Webhook-Verified") != "true" {
+		t.Fatalf("delivered: %q %v", got.body, got.header)
+	}
+
+	for _, c := range []struct {
+		err     error
+		outcome Outcome
+		status  int
+	}{{queue.ErrUnavailable, QueueUnavailable, 503}, {errors.New("disk full"), QueueFailed, 500}} {
+		down := &Sender{queue: failingQueue{s.queue, c.err}, reg: s.reg, d: s.d}
+		fd := &Forwarder{s: down, endpoint: f.endpoint, strip: f.strip}
+		w := httptest.NewRecorder()
+		outcome, err := fd.Forward(context.Background(), w, in)
+		if outcome != c.outcome || err == nil || w.Code != c.status || w.Header().Get("Retry-After") == "" ||
+			!strings.Contains(w.Body.String(), string(c.outcome)) {
+			t.Errorf("queue error %v: %s %v %d %s", c.err, outcome, err, w.Code, w.Body)
+		}
+	}
+}
+
+// An endpoint added at run time gets workers at once; a removed one's workers stop and its
+// deliveries wait in the queue.
+func TestEndpointsAddedAndRemovedAtRunTime(t *testing.T) {
+	sk := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	s := newSender(t)
+	if err := s.Registry().Add(&Endpoint{Name: "late", URL: sk.URL, AllowPrivate: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Publish(context.Background(), "t", "", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a delivery to the endpoint added at run time", func() bool { return sk.hits.Load() == 1 })
+	if !s.Registry().Remove("late") || s.Registry().Remove("late") {
+		t.Fatal("Remove reports wrongly")
+	}
+	// Queued behind the removed endpoint's back: nobody delivers it.
+	if _, err := s.Queue().Enqueue(context.Background(), queue.Event{ID: "evt_x", Type: "t", Body: []byte(`{}`)}, []string{"late"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if n := sk.hits.Load(); n != 1 {
+		t.Fatalf("a removed endpoint still delivers: %d hits", n)
+	}
+	if st := state(t, s.Queue(), queue.DeliveryID("late", "evt_x")); st.State != queue.Pending {
+		t.Fatalf("the removed endpoint's delivery: %s", st.State)
+	}
+	// Added again, it delivers what waited.
+	if err := s.Registry().Add(&Endpoint{Name: "late", URL: sk.URL, AllowPrivate: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the waiting delivery", func() bool { return sk.hits.Load() == 2 })
+	if err := s.Registry().Add(&Endpoint{Name: "late", URL: sk.URL, AllowPrivate: true}); err == nil {
+		t.Fatal("a name taken twice")
+	}
+}
