@@ -54,16 +54,10 @@ func loadEmbeddedStore(path string) (*sharedStore, error) {
 			dedupe:   ds,
 			queue:    qs,
 			open: func() error {
-				if err := ds.Open(); err != nil {
-					return err
-				}
-				return qs.Open()
+				_, err := h.DB() // the stores' buckets and background tasks come with it
+				return err
 			},
-			close: func() error {
-				_ = qs.Close()
-				_ = ds.Close()
-				return h.Close()
-			},
+			close: h.Close,
 		}, nil
 	})
 	if err != nil {

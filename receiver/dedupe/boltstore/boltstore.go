@@ -57,18 +57,14 @@ type Store struct {
 	inflight map[string]claim
 	pending  map[string]time.Time // committed, not yet on disk
 	flushing map[string]time.Time // committed, being written by the flusher right now
-	started  bool
 
 	kick chan struct{}
-	stop chan struct{}
-	done sync.WaitGroup
-	once sync.Once
 }
 
 var _ dedupe.Store = (*Store)(nil)
 
 // New returns a store over h. The file is opened, and the background flusher and sweeper
-// started, on first use; Close stops them and flushes.
+// started, on first use; closing h stops them, the flusher writing what is pending.
 func New(h *boltdb.Handle, opts Options) *Store {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
@@ -76,47 +72,24 @@ func New(h *boltdb.Handle, opts Options) *Store {
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = DefaultSweepInterval
 	}
-	return &Store{
+	s := &Store{
 		h:        h,
 		opts:     opts,
 		inflight: map[string]claim{},
 		pending:  map[string]time.Time{},
 		kick:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
 	}
+	h.Use(boltdb.Service{Buckets: [][]byte{bucketMarks, bucketExpiry}, Tasks: []func(*bolt.DB, <-chan struct{}){s.flusher, s.sweeper}})
+	return s
 }
 
-// db returns the open file, starting the background goroutines on first success.
-// Callers hold s.mu.
+// db returns the open file (opening it on first use).
 func (s *Store) db() (*bolt.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", dedupe.ErrUnavailable, err)
 	}
-	if !s.started {
-		if err := db.Update(func(tx *bolt.Tx) error {
-			if _, err := tx.CreateBucketIfNotExists(bucketMarks); err != nil {
-				return err
-			}
-			_, err := tx.CreateBucketIfNotExists(bucketExpiry)
-			return err
-		}); err != nil {
-			return nil, fmt.Errorf("%w: preparing buckets: %v", dedupe.ErrUnavailable, err)
-		}
-		s.started = true
-		s.done.Add(2)
-		go s.flusher(db)
-		go s.sweeper(db)
-	}
 	return db, nil
-}
-
-// Open opens the file now, so that configuration errors surface at start.
-func (s *Store) Open() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, err := s.db()
-	return err
 }
 
 func newToken() dedupe.Token {
@@ -206,19 +179,20 @@ func (s *Store) Release(_ context.Context, key string, tok dedupe.Token) error {
 	return nil
 }
 
-func (s *Store) flusher(db *bolt.DB) {
-	defer s.done.Done()
+// flusher writes committed marks, ~FlushInterval's worth per transaction, until stop;
+// then it writes what is left.
+func (s *Store) flusher(db *bolt.DB, stop <-chan struct{}) {
 	for {
 		select {
 		case <-s.kick:
-		case <-s.stop:
+		case <-stop:
 			_ = s.flush(db)
 			return
 		}
 		// Let more marks gather: one transaction, one fsync, for all of them.
 		select {
 		case <-time.After(s.opts.FlushInterval):
-		case <-s.stop:
+		case <-stop:
 		}
 		_ = s.flush(db)
 	}
@@ -294,13 +268,12 @@ func expiryKey(exp int64, key string) []byte {
 	return b
 }
 
-func (s *Store) sweeper(db *bolt.DB) {
-	defer s.done.Done()
+func (s *Store) sweeper(db *bolt.DB, stop <-chan struct{}) {
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-stop:
 			return
 		case <-t.C:
 			s.Sweep(db)
@@ -345,12 +318,4 @@ func (s *Store) Sweep(db *bolt.DB) {
 			return
 		}
 	}
-}
-
-// Close stops the background goroutines after a last flush. It does not close the file,
-// which its opener owns.
-func (s *Store) Close() error {
-	s.once.Do(func() { close(s.stop) })
-	s.done.Wait()
-	return nil
 }

@@ -24,7 +24,7 @@ type opened struct {
 func open(t *testing.T, path string) opened {
 	h := boltdb.New(path)
 	s := boltstore.New(h, boltstore.Options{SweepInterval: 50 * time.Millisecond})
-	t.Cleanup(func() { s.Close(); h.Close() })
+	t.Cleanup(func() { h.Close() })
 	return opened{s, h}
 }
 
@@ -34,7 +34,6 @@ func TestConformance(t *testing.T) {
 		Reopen: func(t *testing.T, s dedupe.Store) dedupe.Store {
 			o := s.(opened)
 			path := o.h.Path()
-			o.Close()
 			o.h.Close()
 			return open(t, path)
 		},
@@ -73,11 +72,12 @@ func TestSweepDeletesExpiredMarks(t *testing.T) {
 func TestLockedFileIsUnavailable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	first := open(t, path)
-	if err := first.Open(); err != nil {
+	if _, err := first.h.DB(); err != nil {
 		t.Fatal(err)
 	}
-	second := boltstore.New(boltdb.New(path), boltstore.Options{})
-	defer second.Close()
+	h2 := boltdb.New(path)
+	second := boltstore.New(h2, boltstore.Options{})
+	defer h2.Close()
 	_, _, err := second.Claim(context.Background(), "k", time.Minute)
 	if err == nil || !errors.Is(err, dedupe.ErrUnavailable) {
 		t.Fatalf("claim on a locked file: err = %v, want ErrUnavailable", err)
@@ -87,7 +87,7 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 func BenchmarkClaimCommit(b *testing.B) {
 	h := boltdb.New(filepath.Join(b.TempDir(), "store.db"))
 	s := boltstore.New(h, boltstore.Options{})
-	defer func() { s.Close(); h.Close() }()
+	defer func() { h.Close() }()
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.SetParallelism(16) // 32 goroutines on 2 cores: the benchmark's 32 connections

@@ -16,7 +16,7 @@ import (
 func BenchmarkEnqueue(b *testing.B) {
 	h := boltdb.New(filepath.Join(b.TempDir(), "q.db"))
 	s := boltqueue.New(h, boltqueue.Options{})
-	defer func() { _ = s.Close(); _ = h.Close() }()
+	defer func() { _ = h.Close() }()
 	body := []byte(`{"type":"invoice.paid","data":{"invoice":"INV-0001","amount":1234.56}}`)
 	var n atomic.Int64
 	b.SetParallelism(32)

@@ -59,16 +59,12 @@ type Store struct {
 	leases    map[string]lease
 	seq       atomic.Uint64
 	retention atomic.Int64 // nanoseconds
-
-	startOnce sync.Once
-	stop      chan struct{}
-	done      sync.WaitGroup
-	closeOnce sync.Once
 }
 
 var _ queue.Store = (*Store)(nil)
 
-// New returns a queue in the file behind h. Nothing is opened until first use.
+// New returns a queue in the file behind h. Nothing is opened until first use; the
+// retention sweeper runs while h is open.
 func New(h *boltdb.Handle, opts Options) *Store {
 	if opts.Retention <= 0 {
 		opts.Retention = queue.DefaultRetention
@@ -76,8 +72,9 @@ func New(h *boltdb.Handle, opts Options) *Store {
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
 	}
-	s := &Store{h: h, opts: opts, leases: map[string]lease{}, stop: make(chan struct{})}
+	s := &Store{h: h, opts: opts, leases: map[string]lease{}}
 	s.retention.Store(int64(opts.Retention))
+	h.Use(boltdb.Service{Buckets: allBuckets, Tasks: []func(*bolt.DB, <-chan struct{}){s.sweeper}})
 	return s
 }
 
@@ -118,47 +115,15 @@ func (s *Store) db() (*bolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", queue.ErrUnavailable, err)
 	}
-	var initErr error
-	s.startOnce.Do(func() {
-		initErr = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range allBuckets {
-				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if initErr == nil {
-			s.done.Add(1)
-			go s.sweeper()
-		}
-	})
-	if initErr != nil {
-		return nil, fmt.Errorf("creating queue buckets: %w", initErr)
-	}
 	return db, nil
 }
 
-// Open opens the file now (instead of on first use).
-func (s *Store) Open() error {
-	_, err := s.db()
-	return err
-}
-
-// Close stops the sweeper. The file itself belongs to the handle.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() { close(s.stop) })
-	s.done.Wait()
-	return nil
-}
-
-func (s *Store) sweeper() {
-	defer s.done.Done()
+func (s *Store) sweeper(_ *bolt.DB, stop <-chan struct{}) {
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-stop:
 			return
 		case <-t.C:
 			_ = s.Sweep(time.Now())

@@ -15,9 +15,8 @@ func TestConformance(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "store.db")
 		h := boltdb.New(path)
 		s := boltqueue.New(h, boltqueue.Options{})
-		t.Cleanup(func() { _ = s.Close(); _ = h.Close() })
+		t.Cleanup(func() { _ = h.Close() })
 		return s, func() queue.Store {
-			_ = s.Close()
 			_ = h.Close()
 			h = boltdb.New(path)
 			s = boltqueue.New(h, boltqueue.Options{})
