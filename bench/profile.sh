@@ -3,7 +3,7 @@
 # binary given) with bench/config.sh, drives the row with wrk, and prints the top entries
 # of a 10 s profile taken from Caddy's admin endpoint while the load runs.
 #
-#   bash bench/profile.sh [caddy-binary]     # ROW=18103 (embedded dedupe) TOP=15
+#   bash bench/profile.sh [caddy-binary]     # ROW=18103 (embedded dedupe) TOP=15 PROFILE_OUT=cpu.pprof
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROW=${ROW:-18103}
@@ -25,4 +25,5 @@ sleep 2
 curl -fs -o "$out/cpu.pprof" "http://127.0.0.1:12029/debug/pprof/profile?seconds=10"
 wait %2 2>/dev/null || true
 sed -n 's/^BENCH //p' "$out/wrk.txt"
+[ -n "${PROFILE_OUT:-}" ] && cp "$out/cpu.pprof" "$PROFILE_OUT"
 go tool pprof -top -nodecount="$TOP" "$bin" "$out/cpu.pprof" 2>/dev/null | sed -n '4,$p'
