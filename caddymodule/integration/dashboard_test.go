@@ -65,6 +65,19 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// browserContext is a headless Chromium tab, closed when the test ends, with a minute for
+// everything the test does in it.
+func browserContext(t *testing.T, browser string) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelT(); cancel(); cancelA() })
+	return ctx
+}
+
 // The dashboard in headless Chromium: it loads behind basic_auth, shows endpoints,
 // inbound counters and dead letters; Test shows the endpoint's answer; Retry delivers a
 // dead letter; on a phone-sized screen nothing overflows sideways.
@@ -94,15 +107,7 @@ func TestDashboardInChromium(t *testing.T) {
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "nope")
 	waitUntil(t, "two dead letters", 10*time.Second, func() bool { return endpointsByName(t, c)["partner-erp"].Dead == 2 })
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
+	ctx := browserContext(t, browser)
 
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:s3cret"))
 	erp := `tr[data-endpoint="partner-erp"]`
@@ -240,15 +245,7 @@ func TestDashboardLongErrorsKeepActionsInView(t *testing.T) {
 	}
 	waitUntil(t, "a dead letter", 10*time.Second, func() bool { return endpointsByName(t, c)["partner-with-a-long-name"].Dead == 1 })
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
+	ctx := browserContext(t, browser)
 	// Every button in #endpoints and #dead, with the open attempts list too: where it
 	// sticks out of the viewport or of its scroll box, by how much.
 	const clipped = `(() => {
