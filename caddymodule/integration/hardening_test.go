@@ -50,13 +50,7 @@ var heapAlloc = regexp.MustCompile(`(?m)^go_memstats_heap_alloc_bytes ([0-9.e+]+
 // heapBytes reads the Go heap in use from Caddy's own metrics.
 func heapBytes(t *testing.T, c *Caddy) float64 {
 	t.Helper()
-	resp, err := http.Get(c.AdminURL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := heapAlloc.FindSubmatch(b)
+	m := heapAlloc.FindSubmatch(metricsText(t, c))
 	if m == nil {
 		t.Fatalf("no go_memstats_heap_alloc_bytes in the metrics")
 	}

@@ -12,6 +12,30 @@ import (
 	"github.com/hookgate/hookgate/internal/redistest"
 )
 
+// inboundCount reads caddy_webhook_inbound_requests_total for a route (source "webhook")
+// and outcome from Caddy's metrics: "0" when the series is absent.
+func inboundCount(t *testing.T, c *Caddy, route, outcome string) string {
+	t.Helper()
+	m := regexp.MustCompile(`caddy_webhook_inbound_requests_total\{outcome="` + outcome + `",route="` + route +
+		`",source="webhook"\} (\d+)`).FindSubmatch(metricsText(t, c))
+	if m == nil {
+		return "0"
+	}
+	return string(m[1])
+}
+
+// metricsText is what Caddy's admin /metrics answers.
+func metricsText(t *testing.T, c *Caddy) []byte {
+	t.Helper()
+	resp, err := http.Get(c.AdminURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
+}
+
 const sampledLogCaddyfile = `{
 	admin 127.0.0.1:{ADMIN}
 	http_port {PORT}
@@ -76,15 +100,8 @@ func TestAcceptedWebhookLinesAreSampled(t *testing.T) {
 	if got := count("all", "accepted"); got != n {
 		t.Errorf("log_accepted all: %d accepted lines, want %d", got, n)
 	}
-	resp, err := http.Get(c.AdminURL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := regexp.MustCompile(`caddy_webhook_inbound_requests_total\{outcome="accepted",route="sampled",source="webhook"\} (\d+)`).FindSubmatch(b)
-	if m == nil || string(m[1]) != fmt.Sprint(n) {
-		t.Errorf("the metrics do not count every sampled webhook: %q", m)
+	if got := inboundCount(t, c, "sampled", "accepted"); got != fmt.Sprint(n) {
+		t.Errorf("the metrics count %s of the %d sampled webhooks", got, n)
 	}
 }
 
@@ -121,19 +138,7 @@ func TestAsyncQueueOutageIsItsOwnOutcome(t *testing.T) {
 	if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(string(rb), "queue_unavailable") {
 		t.Fatalf("queue away: %d %s", code, rb)
 	}
-	resp, err := http.Get(c.AdminURL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	metric := func(outcome string) string {
-		m := regexp.MustCompile(`caddy_webhook_inbound_requests_total\{outcome="` + outcome + `",route="async-in",source="webhook"\} (\d+)`).FindSubmatch(b)
-		if m == nil {
-			return "0"
-		}
-		return string(m[1])
-	}
+	metric := func(outcome string) string { return inboundCount(t, c, "async-in", outcome) }
 	if metric("queued") != "1" || metric("queue_unavailable") != "1" || metric("accepted") != "0" {
 		t.Errorf("metrics: queued %s, queue_unavailable %s, accepted %s", metric("queued"), metric("queue_unavailable"), metric("accepted"))
 	}
