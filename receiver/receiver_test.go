@@ -164,16 +164,72 @@ func TestRubeusAcceptsSingleRecordAndServicosShapes(t *testing.T) {
 			t.Fatalf("%s as a single record: %v %+v", name, err, p)
 		}
 	}
-	s := samples(t, "rubeus")
-	if p, _ := Validate("rubeus_servicos_contato", s["contato.json"]); p != nil {
-		t.Fatalf("servicos_contato: %+v", p)
+}
+
+// Rubeus Serviços: what Rubeus pulls from a customer's endpoint (not what its webhooks send).
+// Both official "JSON de Envio" examples pass; realistic wrong records fail with pointers;
+// more than 1000 records fail Serviços' limit.
+func TestRubeusServicosSchemas(t *testing.T) {
+	s := samples(t, "rubeus_servicos")
+	for schema, file := range map[string]string{"rubeus_servicos_contato": "contato-envio.json", "rubeus_servicos_evento": "evento-envio.json"} {
+		if p, err := Validate(schema, s[file]); err != nil || p != nil {
+			t.Fatalf("%s on the official example %s: %v %+v", schema, file, err, p)
+		}
 	}
-	if p, _ := Validate("rubeus_servicos_evento", s["evento.json"]); p != nil {
-		t.Fatalf("servicos_evento: %+v", p)
+	// The webhooks' records are not Serviços records.
+	if p, _ := Validate("rubeus_servicos_contato", samples(t, "rubeus")["contato.json"]); p == nil {
+		t.Fatal("a Rubeus webhook Contato passed as a Serviços contact")
 	}
-	many := "[" + strings.TrimSuffix(strings.Repeat(`{"id":"1","cpf":"12547854577"},`, 1001), ",") + "]"
+	ok := `{"codigo":"1","nome":"Ana","emailPrincipal":"ana@x.com.br"}`
+	for _, tc := range []struct{ schema, record, pointer string }{
+		{"rubeus_servicos_contato", `{"nome":"Ana","emailPrincipal":"a@x.br"}`, "/0"},
+		{"rubeus_servicos_contato", `{"codigo":"1","nome":"Ana"}`, "/0"}, // neither phone nor e-mail
+		{"rubeus_servicos_contato", `{"codigo":"1","nome":"Ana","emailPrincipal":"a@x.br","cep":"33840610"}`, "/0/cep"},
+		{"rubeus_servicos_contato", `{"codigo":"1","nome":"Ana","emailPrincipal":"a@x.br","dataNascimento":"19/05/1998"}`, "/0/dataNascimento"},
+		{"rubeus_servicos_contato", `{"codigo":"1","nome":"Ana","emailPrincipal":"a@x.br","emails":[{"email":"a@x.br"}]}`, "/0/emails/0"},
+		{"rubeus_servicos_contato", `{"codigo":"1","nome":"Ana","emailPrincipal":"a@x.br","numero":"12A"}`, "/0/numero"},
+		{"rubeus_servicos_contato", `{"codigo":"1","nome":"Ana","emailPrincipal":"a@x.br","aluno":"sim"}`, "/0/aluno"},
+		{"rubeus_servicos_contato", `{"codigo":"1","nome":"Ana","emailPrincipal":"a@x.br","deficiencias":[{"tipos":["1"]}]}`, "/0/deficiencias/0"},
+		{"rubeus_servicos_contato", `{"codigo":"1","nome":"Ana","emailPrincipal":"a@x.br","camposPersonalizados":["x"]}`, "/0/camposPersonalizados"},
+		{"rubeus_servicos_contato", `{"codigo":"1","nome":"Ana","emailPrincipal":"a@x.br","apelido":"Aninha"}`, "/0"},
+		{"rubeus_servicos_evento", `{"descricao":"x"}`, "/0"},
+		{"rubeus_servicos_evento", `{"codContato":"1","data":"2025-03-01"}`, "/0/data"},
+		{"rubeus_servicos_evento", `{"codContato":"1","notaEnem":"alta"}`, "/0/notaEnem"},
+		{"rubeus_servicos_evento", `{"codContato":"1","compareceuAtividade":"talvez"}`, "/0/compareceuAtividade"},
+	} {
+		p, err := Validate(tc.schema, []byte("["+tc.record+"]"))
+		if err != nil || p == nil || p.Status != 422 {
+			t.Errorf("%s %s: want 422, got %v %+v", tc.schema, tc.record, err, p)
+			continue
+		}
+		found := false
+		var walk func([]Violation)
+		walk = func(vs []Violation) {
+			for _, v := range vs {
+				found = found || v.Pointer == tc.pointer
+				walk(v.Errors)
+			}
+		}
+		walk(p.Errors)
+		if !found {
+			t.Errorf("%s %s: no violation at %s: %+v", tc.schema, tc.record, tc.pointer, p.Errors)
+		}
+	}
+	// Numbers and booleans as Rubeus writes them (strings), or as JSON; dates empty or set.
+	for _, rec := range []string{ok, `{"codigo":"1","nome":"Ana","telefonePrincipal":"55(31)26582323","numero":342,"aluno":true,"canhoto":"1","anoFormacao":2022,"cep":"33840-610","baseLegal":"1","assinaturas":[{"id":"3"}],"dataNascimento":""}`} {
+		if p, _ := Validate("rubeus_servicos_contato", []byte("["+rec+"]")); p != nil {
+			t.Errorf("%s: %+v", rec, p.Errors)
+		}
+	}
+	if p, _ := Validate("rubeus_servicos_evento", []byte(`[{"codContato":"1","data":"2025-03-01 14:30:00","notaEnem":710,"compareceuAtividade":true,"camposPersonalizados":[]}]`)); p != nil {
+		t.Errorf("evento with JSON types: %+v", p.Errors)
+	}
+	many := "[" + strings.TrimSuffix(strings.Repeat(ok+",", 1001), ",") + "]"
 	if p, _ := Validate("rubeus_servicos_contato", []byte(many)); p == nil || p.Status != 422 {
 		t.Fatalf("1001 records should fail Serviços' limit of 1000: %+v", p)
+	}
+	if p, _ := Validate("rubeus_servicos_contato", []byte(strings.Replace(many, ok+",", "", 1))); p != nil {
+		t.Fatalf("1000 records are Serviços' limit, not over it: %+v", p.Errors)
 	}
 }
 

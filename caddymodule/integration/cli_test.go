@@ -98,6 +98,12 @@ func TestCommandLine(t *testing.T) {
 	if code != 1 || status != 422 || !jsonEqual(fromCLI, fromGateway) {
 		t.Fatalf("validate bad: exit %d\ncli: %s\ngateway (%d): %s", code, out, status, body)
 	}
+	// Rubeus Serviços: both official "JSON de Envio" examples are valid Serviços records.
+	for schema, file := range map[string]string{"rubeus_servicos_contato": "contato-envio.json", "rubeus_servicos_evento": "evento-envio.json"} {
+		if out, _, code := cli(t, "validate", "--schema", schema, "../../examples/samples/rubeus_servicos/"+file); code != 0 {
+			t.Errorf("validate --schema %s on Rubeus' example: %d\n%s", schema, code, out)
+		}
+	}
 	out, _, code = cli(t, "validate", "--schema", "totvs_crm", writeTemp(t, `{"eventId": `))
 	if code != 1 || !strings.Contains(out, `"offset"`) {
 		t.Fatalf("validate broken JSON: %d %s", code, out)
