@@ -23,6 +23,7 @@ type Sender struct {
 
 	mu      sync.Mutex
 	running bool
+	feeds   map[string]*Feed
 }
 
 // New returns a sender over q; nothing runs until Start.

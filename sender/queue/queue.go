@@ -124,6 +124,9 @@ type Result struct {
 	Outcome Outcome
 	// NextAt is the next due time when Outcome is Retry.
 	NextAt time.Time
+	// Keep, when positive, is how long a Done delivery stays readable instead of the
+	// store's retention (a feed has its own).
+	Keep time.Duration
 }
 
 // EndpointStatus is what the store knows about one endpoint.

@@ -389,7 +389,11 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 			switch res.Outcome {
 			case queue.Done:
 				r.State = queue.Delivered
-				r.Expires = time.Now().Add(time.Duration(s.retention.Load())).UnixNano()
+				keep := time.Duration(s.retention.Load())
+				if res.Keep > 0 {
+					keep = res.Keep
+				}
+				r.Expires = time.Now().Add(keep).UnixNano()
 				st.Delivered++
 				if err := tx.Bucket(bExpiry).Put(append(u64(r.Expires), r.ID...), nil); err != nil {
 					return err

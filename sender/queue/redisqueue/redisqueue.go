@@ -250,8 +250,12 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 			id := r.Delivery.ID
 			att, _ := json.Marshal(r.Attempt)
 			outcome := map[queue.Outcome]string{queue.Done: "done", queue.Retry: "retry", queue.Kill: "dead"}[r.Outcome]
+			keep := s.keep()
+			if r.Keep > 0 {
+				keep = r.Keep
+			}
 			finishScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"},
-				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, max(s.keep().Milliseconds(), 1))
+				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, max(keep.Milliseconds(), 1))
 		}
 		return nil
 	})
