@@ -552,6 +552,12 @@ func (s *Store) requeue(tx *bolt.Tx, r record) error {
 		if err := tx.Bucket(bExpiry).Delete(append(u64(r.Expires), r.ID...)); err != nil {
 			return err
 		}
+		if st := getStatus(tx, r.Endpoint); st.Delivered > 0 {
+			st.Delivered--
+			if err := putStatus(tx, r.Endpoint, st); err != nil {
+				return err
+			}
+		}
 	}
 	r.State, r.DeadAt, r.Expires = queue.Pending, 0, 0
 	r.NextAt = time.Now().UnixNano()

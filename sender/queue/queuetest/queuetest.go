@@ -196,6 +196,23 @@ func Run(t *testing.T, newStore Factory) {
 		if len(again) != 3 {
 			t.Fatalf("after requeue leased %d, want 3", len(again))
 		}
+		// A delivered delivery requeued is pending again, and no longer counted delivered.
+		var done []queue.Result
+		for _, d := range again {
+			done = append(done, queue.Result{Delivery: d, Outcome: queue.Done, Attempt: queue.Attempt{At: time.Now(), Status: 200}})
+		}
+		if err := s.Finish(ctx, done); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := s.Status(ctx, "a"); st.Delivered != 3 || st.Pending != 0 {
+			t.Fatalf("after delivering: %+v", st)
+		}
+		if err := s.Requeue(ctx, again[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := s.Status(ctx, "a"); st.Delivered != 2 || st.Pending != 1 {
+			t.Fatalf("after requeueing a delivered one: %+v", st)
+		}
 		if err := s.Requeue(ctx, "a~nosuchdelivery"); !errors.Is(err, queue.ErrNotFound) {
 			t.Fatalf("Requeue(unknown) = %v", err)
 		}

@@ -413,6 +413,9 @@ var requeueScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return -1 end
 if st == 'pending' then return 0 end
+if st == 'delivered' and tonumber(redis.call('HGET', KEYS[5], 'delivered') or '0') > 0 then
+	redis.call('HINCRBY', KEYS[5], 'delivered', -1)
+end
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[2])
@@ -423,7 +426,7 @@ return 1`)
 
 func (s *Store) requeue(ctx context.Context, c redis.Scripter, ep, id string, bySHA bool) *redis.Cmd {
 	t := s.tag(ep)
-	keys := []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead"}
+	keys := []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"}
 	if bySHA {
 		return requeueScript.EvalSha(ctx, c, keys, id, ms(time.Now()))
 	}
