@@ -74,6 +74,16 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return a.deliveries(w, r, app)
+	case rest == "feeds":
+		if err := method(http.MethodGet); err != nil {
+			return err
+		}
+		return a.feeds(w, r, app)
+	case len(parts) == 3 && parts[0] == "feeds" && parts[2] == "requeue":
+		if err := method(http.MethodPost); err != nil {
+			return err
+		}
+		return a.requeueFeed(w, r, app, parts[1])
 	case rest == "inbound":
 		if err := method(http.MethodGet); err != nil {
 			return err

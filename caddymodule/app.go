@@ -33,10 +33,14 @@ type App struct {
 	// Retention is how long delivered deliveries stay readable in the admin API and the
 	// dashboard (dead letters stay until retried). Default 72h.
 	Retention caddy.Duration `json:"retention,omitempty"`
+	// Feeds are queues of records that a caller pulls (Rubeus' Serviços) from a
+	// webhook_feed route. Default: none.
+	Feeds []FeedConfig `json:"feeds,omitempty"`
 
 	store  *sharedStore
 	logger *zap.Logger
 	sender *sender.Sender
+	feeds  map[string]*feed
 	routes map[string]bool  // names of this config's webhook_receive routes
 	scopes map[string]scope // dedupe scopes of this config's routes
 }
@@ -126,7 +130,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
-	return nil
+	return a.buildFeeds()
 }
 
 // registerRoute records a webhook_receive route of this config, refusing one whose name is

@@ -89,6 +89,44 @@ func sizeArg(d *caddyfile.Dispenser) (int64, error) {
 }
 
 // parseEndpoint parses one `endpoint <name> { … }` block of the webhooks option.
+// parseFeed reads `feed <name> { schema <name-or-file>; page_size <n>; retention <duration> }`.
+func parseFeed(d *caddyfile.Dispenser) (FeedConfig, error) {
+	var f FeedConfig
+	if !d.Args(&f.Name) || d.NextArg() {
+		return f, d.Errf("feed takes one argument: its name")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "schema":
+			if !d.Args(&f.Schema) || d.NextArg() {
+				return f, d.ArgErr()
+			}
+		case "page_size":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return f, d.ArgErr()
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				return f, d.Errf("feed %s: page_size %q: a number from 1 to 1000", f.Name, v)
+			}
+			f.PageSize = n
+		case "retention":
+			dur, err := durationArg(d)
+			if err != nil {
+				return f, err
+			}
+			f.Retention = dur
+		default:
+			return f, d.Errf("unrecognized feed option %q (known: schema, page_size, retention)", d.Val())
+		}
+	}
+	if f.Schema == "" {
+		return f, d.Errf("feed %s needs a schema (every record must pass it)", f.Name)
+	}
+	return f, nil
+}
+
 func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 	var e EndpointConfig
 	if !d.Args(&e.Name) || d.NextArg() {
@@ -514,6 +552,17 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 			}
 			app.Endpoints = append(app.Endpoints, e)
+		case "feed":
+			f, err := parseFeed(d)
+			if err != nil {
+				return nil, err
+			}
+			for _, x := range app.Feeds {
+				if x.Name == f.Name {
+					return nil, d.Errf("feed %s is defined twice", f.Name)
+				}
+			}
+			app.Feeds = append(app.Feeds, f)
 		default:
 			return nil, d.Errf("unrecognized webhooks option %q", d.Val())
 		}

@@ -62,7 +62,19 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-var collectors = []prometheus.Collector{inboundRequests, inboundStages, outboundAttempts, deliveryDuration, queueDepth{}}
+var (
+	feedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhook", Name: "feed_records_total",
+		Help: "Feed records by feed and event (published, served, requeued).",
+	}, []string{"feed", "event"})
+	feedCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhook", Name: "feed_calls_total",
+		Help: "Calls of webhook_feed routes by feed and status (200, 401, 405, 503, cut: the answer could not be written whole).",
+	}, []string{"feed", "status"})
+)
+
+var collectors = []prometheus.Collector{inboundRequests, inboundStages, outboundAttempts, deliveryDuration, queueDepth{},
+	feedRecords, feedCalls}
 
 // registerMetrics registers Hookgate's collectors on a config's registry.
 func registerMetrics(reg prometheus.Registerer) error {

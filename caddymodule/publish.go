@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -72,6 +73,10 @@ func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if typ == "" {
 		problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request",
 			"name the event type in the Webhook-Event-Type header or the ?type= query parameter").Write(w)
+		return nil
+	}
+	if f, ok := p.app.feeds[strings.TrimPrefix(typ, "feed.")]; ok && strings.HasPrefix(typ, "feed.") {
+		p.publishFeed(w, r, f, body)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

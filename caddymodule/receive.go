@@ -211,28 +211,36 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	default:
 		return o, fmt.Errorf("on_store_error %q: reject or accept", h.OnStoreError)
 	}
+	var err error
+	o.Auth, err = authSpecs(h.Auth, logger)
+	return o, err
+}
+
+// authSpecs translates credential lines, expanding their secrets' placeholders.
+func authSpecs(lines []AuthConfig, logger *zap.Logger) ([]receiver.AuthSpec, error) {
 	repl := caddy.NewReplacer()
-	for i, a := range h.Auth {
+	var out []receiver.AuthSpec
+	for i, a := range lines {
 		what := fmt.Sprintf("auth line %d (%s)", i+1, a.Method)
 		spec := receiver.AuthSpec{Kind: receiver.AuthKind(a.Method), Name: a.Name, User: a.User,
 			Scheme: a.Scheme, Header: a.Header, Algorithm: a.Algorithm, Tolerance: time.Duration(a.Tolerance)}
 		var err error
 		if spec.Secret, err = expandSecret(repl, what, a.Secret, logger); err != nil {
-			return o, err
+			return nil, err
 		}
 		if spec.User, err = repl.ReplaceOrErr(a.User, true, true); err != nil {
-			return o, fmt.Errorf("%s user: %v", what, err)
+			return nil, fmt.Errorf("%s user: %v", what, err)
 		}
 		for _, s := range a.Secrets {
 			v, err := expandSecret(repl, what, s, logger)
 			if err != nil {
-				return o, err
+				return nil, err
 			}
 			spec.Secrets = append(spec.Secrets, v)
 		}
-		o.Auth = append(o.Auth, spec)
+		out = append(out, spec)
 	}
-	return o, nil
+	return out, nil
 }
 
 // Provision compiles the schema, resolves secrets and finds the store.

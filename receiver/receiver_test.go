@@ -598,3 +598,32 @@ func TestAlternativesAreGrouped(t *testing.T) {
 		t.Fatalf("ploomes without New or Old: %+v", p.Errors)
 	}
 }
+
+// A feed's published records: one object or an array; each checked against the feed's
+// schema; one bad record refuses the request, with its index in the pointers.
+func TestFeedRecords(t *testing.T) {
+	rs, err := NewRecords("rubeus_servicos_contato", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := `{"codigo":"1","nome":"Ana","emailPrincipal":"a@x.br"}`
+	recs, p := rs.Split([]byte(" [" + ok + ",\n" + ok + "] "))
+	if p != nil || len(recs) != 2 || string(recs[1]) != ok {
+		t.Fatalf("split: %q %+v", recs, p)
+	}
+	if recs, p = rs.Split([]byte(ok)); p != nil || len(recs) != 1 {
+		t.Fatalf("one record: %q %+v", recs, p)
+	}
+	_, p = rs.Split([]byte("[" + ok + `,{"codigo":"2","nome":"Bia","emailPrincipal":"b@x.br","cep":"1"}]`))
+	if p == nil || p.Status != 422 || len(p.Errors) != 1 || p.Errors[0].Pointer != "/1/cep" || !strings.Contains(p.Detail, "record 1") {
+		t.Fatalf("bad second record: %+v", p)
+	}
+	for _, bad := range []string{`[]`, `[1]`, `{"codigo":"1","codigo":"2"}`, `[` + ok} {
+		if _, p := rs.Split([]byte(bad)); p == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if _, err := NewCredentials([]AuthSpec{{Kind: AuthHMAC, Scheme: "github", Secrets: []string{"s"}}}); err == nil {
+		t.Error("hmac accepted for a feed's caller")
+	}
+}

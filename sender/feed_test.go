@@ -78,7 +78,18 @@ func TestFeedPages(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 	n, err := f.Requeue(ctx, "", time.Now().Add(-time.Minute))
-	if err != nil || n != 7 || len(serve(t, f)) != 3 {
+	if err != nil || n != 7 {
 		t.Fatalf("requeue: %d %v", n, err)
+	}
+	if st, _ := f.Status(ctx); st.Pending != 7 || st.Served != 0 {
+		t.Fatalf("after the requeue: %+v", st)
+	}
+	for _, want := range []int{3, 3, 1} {
+		if got := len(serve(t, f)); got != want {
+			t.Fatalf("after the requeue: a page of %d, want %d", got, want)
+		}
+	}
+	if st, _ := f.Status(ctx); st.Pending != 0 || st.Served != 7 {
+		t.Fatalf("all served again: %+v", st)
 	}
 }
