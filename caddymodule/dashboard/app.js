@@ -89,14 +89,22 @@
 
 	async function refresh() {
 		try {
-			const [eps, inbound, dead, recent] = await Promise.all([
-				api("endpoints"), api("inbound"), api("deliveries?state=dead&limit=50"), api("deliveries?limit=25")]);
+			const [eps, inbound, dead, recent, feeds] = await Promise.all([
+				api("endpoints"), api("inbound"), api("deliveries?state=dead&limit=50"), api("deliveries?limit=25"), api("feeds")]);
 			fill("endpoints", eps.map(endpointRow));
 			fill("inbound", inbound.map(r => el("tr", { "data-route": r.route },
 				td("Route", el("strong", {}, r.route)), td("Received", r.received, "num"), td("Accepted", r.accepted, "num"),
 				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"),
 				td("Rejected", Object.keys(r.rejected).length ? Object.entries(r.rejected).map(([k, v]) => k + ": " + v).join(", ") : "—"),
 				td("Last", when(r.last_at)))));
+			// Feeds: an operator must see when the caller stopped calling.
+			fill("feeds", feeds.map(f => el("tr", { "data-feed": f.name },
+				td("Feed", el("strong", {}, f.name)), td("Pending", f.pending, "num"), td("Served", f.served, "num"),
+				td("Last call", f.last_call ? el("div", {},
+					pill("HTTP " + f.last_call.status + " · " + f.last_call.records + " records", f.last_call.status === 200 ? "ok" : "bad"),
+					el("div", { class: "meta" }, when(f.last_call.at) + " · " + f.last_call.from + " · " + f.last_call.bytes + " bytes")) : "never called", "text"),
+				td("Actions", el("button", { class: "requeue", onclick: ev => act(ev.target, "feeds/" + encodeURIComponent(f.name) + "/requeue?since=1h") },
+					"Requeue last hour"), "actions"))));
 			fill("dead", dead.map(d => el("tr", { "data-delivery": d.id }, ...deliveryCells(d), td("Attempts", attemptsList(d), "text"),
 				td("", el("button", { class: "retry", onclick: ev => act(ev.target, "deliveries/" + encodeURIComponent(d.id) + "/retry") }, "Retry")))));
 			fill("recent", recent.map(d => el("tr", { "data-delivery": d.id }, ...deliveryCells(d),

@@ -282,3 +282,40 @@ func TestDashboardLongErrorsKeepActionsInView(t *testing.T) {
 		}
 	}
 }
+
+// The feeds panel: pending and served counts, the last caller, and Requeue.
+func TestDashboardFeedsPanel(t *testing.T) {
+	browser := chromiumPath(t)
+	cfg := strings.Replace(strings.Replace(feedCaddyfile, "{STORE}", "store embedded", 1),
+		"\thandle /publish {", "\thandle /ops/* {\n\t\twebhook_dashboard\n\t}\n\thandle /publish {", 1)
+	c := startCaddy(t, cfg, "RUBEUS_PASS=rb-pass")
+	publishRecords(t, c, 0, 5, "d1")
+	if got := pull(t, c); len(got) != 5 {
+		t.Fatalf("pull: %d", len(got))
+	}
+	publishRecords(t, c, 5, 7, "d2")
+	ctx := browserContext(t, browser)
+	row := `tr[data-feed="rubeus-contatos"]`
+	err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.WaitVisible(chromedp.CSS(row)))
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(row)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"rubeus-contatos", "2", "5", "HTTP 200 · 5 records", "127.0.0.1"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("feeds row lacks %q: %s", want, text)
+		}
+	}
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row+` button.requeue`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('`+row+`').textContent.includes("7")`, chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil {
+		t.Fatalf("requeue in the browser: %v", err)
+	}
+	if got := pull(t, c); len(got) != 7 {
+		t.Fatalf("after Requeue in the dashboard, a call got %d records, want all 7", len(got))
+	}
+}
