@@ -77,12 +77,31 @@ func TestDefaultCaddyfile(t *testing.T) {
 	waitUntil(t, "the published event delivered", 10*time.Second, func() bool {
 		return endpointsByName(t, c)["internal-app"].Delivered == 1
 	})
+	// Rubeus Serviços: a contact published on the publish port is pulled by Rubeus' call.
+	code, _, rb = send(t, "http://127.0.0.1:"+itoa(publish)+"/", sample(t, "rubeus_servicos/contato-envio.json"),
+		"Webhook-Event-Type", "feed.rubeus-contatos")
+	if code != 202 || !strings.Contains(string(rb), `"records":1`) {
+		t.Fatalf("publish to the feed: %d %s", code, rb)
+	}
+	req, _ := http.NewRequest(http.MethodGet, c.Base()+"/rubeus/contatos", nil)
+	req.SetBasicAuth("rubeus-servicos", "dev-rubeus-servicos-password")
+	fresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(fresp.Body)
+	fresp.Body.Close()
+	var recs []map[string]any
+	if fresp.StatusCode != 200 || json.Unmarshal(page, &recs) != nil || len(recs) != 1 || recs[0]["codigo"] != "34985761" {
+		t.Fatalf("Rubeus' call: %d %s", fresp.StatusCode, page)
+	}
+
 	// The dashboard page.
 	resp, err := http.Get("http://127.0.0.1:" + itoa(dash) + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
+	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "<title>Hookgate</title>") {
 		t.Fatalf("dashboard: %d", resp.StatusCode)
