@@ -152,7 +152,15 @@ func TestRubeusFeed(t *testing.T) {
 			if got := pull(t, c); len(got) != 0 {
 				t.Fatalf("a fourth call got %d records", len(got))
 			}
-			// Requeue everything served in the last minute: two concurrent callers split it.
+			served := func() bool {
+				var fs []struct {
+					Served int `json:"served"`
+				}
+				getJSON(t, c.AdminURL()+"/webhooks/feeds", &fs)
+				return len(fs) == 1 && fs[0].Served == 2500
+			}
+			waitUntil(t, "the served records recorded", 5*time.Second, served)
+			// Requeue everything served in the last minute: concurrent callers split it.
 			code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m")
 			if code != 200 || body["requeued"] != float64(2500) {
 				t.Fatalf("requeue: %d %v", code, body)
@@ -182,6 +190,8 @@ func TestRubeusFeed(t *testing.T) {
 					From string `json:"from"`
 				} `json:"last_call"`
 			}
+			// The caller has its page before the server records it served: wait for that.
+			waitUntil(t, "the served records recorded", 5*time.Second, served)
 			getJSON(t, c.AdminURL()+"/webhooks/feeds", &feeds)
 			if len(feeds) != 1 || feeds[0].Pending != 0 || feeds[0].Served != 2500 || feeds[0].LastCall == nil || !strings.HasPrefix(feeds[0].LastCall.From, "127.0.0.1") {
 				t.Fatalf("/webhooks/feeds: %+v", feeds)
@@ -192,14 +202,53 @@ func TestRubeusFeed(t *testing.T) {
 	}
 }
 
-// A kill -9 between publish and call loses nothing.
+// A kill -9 between publish and call loses nothing, on both stores.
 func TestRubeusFeedSurvivesKill9(t *testing.T) {
-	c := startCaddy(t, strings.Replace(feedCaddyfile, "{STORE}", "store embedded", 1), "RUBEUS_PASS=rb-pass")
-	publishRecords(t, c, 0, 1000, "k1")
-	c.Kill()
-	c.start()
-	if got := pull(t, c); len(got) != 1000 {
-		t.Fatalf("after kill -9: %d of the 1000 published records", len(got))
+	for _, store := range []string{"embedded", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			storeLine := "store embedded"
+			if store == "redis" {
+				storeLine = "store redis " + redistest.Start(t).URL()
+			}
+			c := startCaddy(t, strings.Replace(feedCaddyfile, "{STORE}", storeLine, 1), "RUBEUS_PASS=rb-pass")
+			publishRecords(t, c, 0, 1000, "k1")
+			c.Kill()
+			c.start()
+			if got := pull(t, c); len(got) != 1000 {
+				t.Fatalf("after kill -9: %d of the 1000 published records", len(got))
+			}
+		})
+	}
+}
+
+// Two instances on one Redis serve one feed: concurrent calls to both never get the same
+// record, and together they get every one.
+func TestRubeusFeedTwoInstancesOneRedis(t *testing.T) {
+	cfg := strings.Replace(feedCaddyfile, "{STORE}", "store redis "+redistest.Start(t).URL(), 1)
+	a := startCaddy(t, cfg, "RUBEUS_PASS=rb-pass")
+	b := startCaddy(t, cfg, "RUBEUS_PASS=rb-pass")
+	publishRecords(t, a, 0, 1000, "i1")
+	publishRecords(t, b, 1000, 2000, "i2")
+	var mu sync.Mutex
+	seen := map[string]int{}
+	parallel(4, func(i int) {
+		c := a
+		if i%2 == 1 {
+			c = b
+		}
+		for _, code := range pull(t, c) {
+			mu.Lock()
+			seen[code]++
+			mu.Unlock()
+		}
+	})
+	for code, n := range seen {
+		if n != 1 {
+			t.Fatalf("record %s served %d times across the instances", code, n)
+		}
+	}
+	if len(seen) != 2000 {
+		t.Fatalf("the two instances served %d of 2000 records", len(seen))
 	}
 }
 
