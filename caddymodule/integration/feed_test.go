@@ -101,7 +101,10 @@ func hangUp(t *testing.T, c *Caddy) {
 	time.Sleep(300 * time.Millisecond) // the server is blocked writing
 	conn.(*net.TCPConn).SetLinger(0)
 	conn.Close()
-	time.Sleep(300 * time.Millisecond)
+	// The server has released the page once it counts the call as cut.
+	waitUntil(t, "the cut call handled", 10*time.Second, func() bool {
+		return strings.Contains(string(metricsText(t, c)), `caddy_webhook_feed_calls_total{feed="rubeus-contatos",status="cut"} 1`)
+	})
 }
 
 // Publish 2,500 records; pages of 1000, 1000, 500, then []; each record exactly once; a
