@@ -206,8 +206,10 @@ func (a *AdminAPI) deliveries(w http.ResponseWriter, r *http.Request, app *App) 
 		return writeJSON(w, out)
 	}
 	if ep := q.Get("endpoint"); ep != "" {
-		if _, ok := app.Sender().Registry().Get(ep); !ok {
-			return apiErr(http.StatusNotFound, "no endpoint %q", ep)
+		_, isEndpoint := app.Sender().Registry().Get(ep)
+		_, isFeed := app.feeds[strings.TrimPrefix(ep, "feed.")]
+		if !isEndpoint && !(isFeed && strings.HasPrefix(ep, "feed.")) {
+			return apiErr(http.StatusNotFound, "no endpoint %q (a feed's records are listed as endpoint feed.<name>)", ep)
 		}
 		f.Endpoints = []string{ep}
 	} else {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,11 +222,15 @@ func (f *Feed) called(from string, records, size, status int) {
 	f.mu.Unlock()
 }
 
-// Requeue makes served records pending again: the one named by id, or (id "") every one
+// Requeue makes served records pending again: the one named by id (its event id, or its
+// delivery id as /webhooks/deliveries?endpoint=feed.<name> lists it), or (id "") every one
 // served at or after since. It returns how many.
 func (f *Feed) Requeue(ctx context.Context, id string, since time.Time) (int, error) {
 	if id != "" {
-		if err := f.s.queue.Requeue(ctx, queue.DeliveryID(f.endpoint, id)); err != nil {
+		if !strings.HasPrefix(id, f.endpoint+"~") { // an event id, not the listed delivery id
+			id = queue.DeliveryID(f.endpoint, id)
+		}
+		if err := f.s.queue.Requeue(ctx, id); err != nil {
 			return 0, err
 		}
 		return 1, nil

@@ -199,6 +199,21 @@ func TestRubeusFeed(t *testing.T) {
 			if len(feeds) != 1 || feeds[0].Pending != 0 || feeds[0].Served != 2500 || feeds[0].LastCall == nil || !strings.HasPrefix(feeds[0].LastCall.From, "127.0.0.1") {
 				t.Fatalf("/webhooks/feeds: %+v", feeds)
 			}
+			// Served records stay readable, and one can be requeued by its listed id.
+			var listed []struct {
+				ID    string `json:"id"`
+				State string `json:"state"`
+			}
+			getJSON(t, c.AdminURL()+"/webhooks/deliveries?endpoint=feed.rubeus-contatos&state=delivered&limit=5", &listed)
+			if len(listed) != 5 || listed[0].State != "delivered" {
+				t.Fatalf("served records listed: %+v", listed)
+			}
+			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?id="+listed[0].ID); code != 200 || body["requeued"] != float64(1) {
+				t.Fatalf("requeue by id: %d %v", code, body)
+			}
+			if got := pull(t, c); len(got) != 1 {
+				t.Fatalf("after requeueing one record, a call got %d", len(got))
+			}
 			record(t, "Rubeus feed, "+store+" store: 2,500 records published in 3 batches, a caller that hangs up mid-answer, 3 pulls, a requeue and 4 concurrent pulls",
 				fmt.Sprintf("pages %v then []; the hung-up page served again; after the requeue the 4 concurrent pulls got disjoint pages", sizes), "0 records; none served twice")
 		})
