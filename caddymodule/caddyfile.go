@@ -267,19 +267,13 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
-		case "validation_key":
-			var key string
-			if !d.Args(&key) || d.NextArg() {
-				return d.ArgErr()
-			}
-			h.Auth = append(h.Auth, AuthConfig{Method: "validation_key", Secret: key})
-		case "auth":
-			a, err := parseAuthLine(d)
+		if ok, err := parseCredential(d, &h.Auth); ok || err != nil {
 			if err != nil {
 				return err
 			}
-			h.Auth = append(h.Auth, a)
+			continue
+		}
+		switch d.Val() {
 		case "schema":
 			if !d.Args(&h.Schema) || d.NextArg() {
 				return d.ArgErr()
@@ -398,6 +392,28 @@ func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 		return 0, d.Errf("%s: %q is not a positive duration", opt, v)
 	}
 	return caddy.Duration(dur), nil
+}
+
+// parseCredential reads a `validation_key <key>` or `auth …` line into auth, and reports
+// whether the current token was one (webhook_receive and webhook_feed share them).
+func parseCredential(d *caddyfile.Dispenser, auth *[]AuthConfig) (bool, error) {
+	switch d.Val() {
+	case "validation_key":
+		var key string
+		if !d.Args(&key) || d.NextArg() {
+			return true, d.ArgErr()
+		}
+		*auth = append(*auth, AuthConfig{Method: "validation_key", Secret: key})
+	case "auth":
+		a, err := parseAuthLine(d)
+		if err != nil {
+			return true, err
+		}
+		*auth = append(*auth, a)
+	default:
+		return false, nil
+	}
+	return true, nil
 }
 
 func parseAuthLine(d *caddyfile.Dispenser) (AuthConfig, error) {

@@ -194,20 +194,11 @@ func (h *FeedHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Errf("webhook_feed takes one argument: the feed's name")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
-		case "validation_key":
-			var key string
-			if !d.Args(&key) || d.NextArg() {
-				return d.ArgErr()
-			}
-			h.Auth = append(h.Auth, AuthConfig{Method: "validation_key", Secret: key})
-		case "auth":
-			a, err := parseAuthLine(d)
-			if err != nil {
-				return err
-			}
-			h.Auth = append(h.Auth, a)
-		default:
+		ok, err := parseCredential(d, &h.Auth)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return d.Errf("unrecognized webhook_feed option %q (known: auth, validation_key)", d.Val())
 		}
 	}

@@ -113,11 +113,7 @@ func hangUp(t *testing.T, c *Caddy) {
 func TestRubeusFeed(t *testing.T) {
 	for _, store := range []string{"embedded", "redis"} {
 		t.Run(store, func(t *testing.T) {
-			storeLine := "store embedded"
-			if store == "redis" {
-				storeLine = "store redis " + redistest.Start(t).URL()
-			}
-			c := startCaddy(t, strings.Replace(feedCaddyfile, "{STORE}", storeLine, 1), "RUBEUS_PASS=rb-pass")
+			c := startCaddy(t, strings.Replace(feedCaddyfile, "{STORE}", storeLine(t, store), 1), "RUBEUS_PASS=rb-pass")
 			if got := pull(t, c); len(got) != 0 {
 				t.Fatalf("an empty feed answered %d records", len(got))
 			}
@@ -224,11 +220,7 @@ func TestRubeusFeed(t *testing.T) {
 func TestRubeusFeedSurvivesKill9(t *testing.T) {
 	for _, store := range []string{"embedded", "redis"} {
 		t.Run(store, func(t *testing.T) {
-			storeLine := "store embedded"
-			if store == "redis" {
-				storeLine = "store redis " + redistest.Start(t).URL()
-			}
-			c := startCaddy(t, strings.Replace(feedCaddyfile, "{STORE}", storeLine, 1), "RUBEUS_PASS=rb-pass")
+			c := startCaddy(t, strings.Replace(feedCaddyfile, "{STORE}", storeLine(t, store), 1), "RUBEUS_PASS=rb-pass")
 			publishRecords(t, c, 0, 1000, "k1")
 			c.Kill()
 			c.start()
@@ -268,6 +260,15 @@ func TestRubeusFeedTwoInstancesOneRedis(t *testing.T) {
 	if len(seen) != 2000 {
 		t.Fatalf("the two instances served %d of 2000 records", len(seen))
 	}
+}
+
+// storeLine is the webhooks option's store line for "embedded" or "redis" (a fresh
+// redis-server).
+func storeLine(t *testing.T, store string) string {
+	if store == "redis" {
+		return "store redis " + redistest.Start(t).URL()
+	}
+	return "store embedded"
 }
 
 func basicToken(user, pass string) string {
