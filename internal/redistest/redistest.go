@@ -79,11 +79,48 @@ var (
 	portsUsed = map[int]bool{}
 )
 
+// clusterBusOffset is where Redis Cluster puts a node's bus port: its port + 10000.
+const clusterBusOffset = 10000
+
+// freeClusterPort returns a port p for a cluster node such that p and its bus port
+// p+10000 were both free a moment ago and both lie below the ephemeral range (so no
+// outgoing connection takes the bus port), and reserves both.
+func freeClusterPort(t testing.TB) int {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	free := func(p int) bool {
+		if portsUsed[p] {
+			return false
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			return false
+		}
+		l.Close()
+		return true
+	}
+	for i := 0; i < 1000; i++ {
+		p := 20000 + rand.IntN(32768-clusterBusOffset-20000)
+		if free(p) && free(p+clusterBusOffset) {
+			portsUsed[p], portsUsed[p+clusterBusOffset] = true, true
+			return p
+		}
+	}
+	t.Fatal("no free port pair for a cluster node")
+	return 0
+}
+
 // Start starts a redis-server with no persistence on a free port; it is stopped when the
 // test ends. Extra arguments are passed to redis-server.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, Port: FreePort(t), dir: t.TempDir(), args: extra}
+	return startOn(t, FreePort(t), extra...)
+}
+
+func startOn(t testing.TB, port int, extra ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, Port: port, dir: t.TempDir(), args: extra}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
@@ -157,7 +194,7 @@ func StartCluster(t testing.TB) *Cluster {
 	c := &Cluster{}
 	for i := 0; i < 3; i++ {
 		dir := t.TempDir()
-		c.Nodes = append(c.Nodes, Start(t, "--cluster-enabled", "yes",
+		c.Nodes = append(c.Nodes, startOn(t, freeClusterPort(t), "--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "2000"))
 	}
 	cli, err := exec.LookPath("redis-cli")
