@@ -49,11 +49,9 @@ func (rs *Records) arraySchema() bool {
 // record's exact bytes. One bad record refuses them all: 422 naming the record's index,
 // with pointers into the published body (/<index>/…).
 func (rs *Records) Split(body []byte) ([][]byte, *Problem) {
-	doc, p := parseJSON(body, false, true, nil)
-	if p != nil {
+	if _, p := parseJSON(body, false, true, nil); p != nil {
 		return nil, p
 	}
-	_ = doc
 	var raws [][]byte
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
