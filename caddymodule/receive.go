@@ -84,7 +84,8 @@ type Receive struct {
 	// duplicate keys are always refused. Default: on for routes with a schema, off otherwise.
 	RejectCaseDuplicates *bool `json:"reject_case_duplicates,omitempty"`
 	// LogAccepted is "sampled" or "all". The per-webhook INFO line is always written for a
-	// refusal, a duplicate or an error; for accepted (and queued) webhooks, "sampled" writes
+	// refusal, a duplicate, an error or a non-2xx backend answer; for accepted (and queued)
+	// webhooks answered 2xx, "sampled" writes
 	// the first 100 lines of each second and then one in 100, since one write per webhook
 	// through Caddy's log writer is a measurable share of a webhook's cost at high rates.
 	// The metrics and the admin counters count every webhook either way. Default "sampled".
@@ -334,8 +335,8 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.obs.observe(res)
 	logger := h.logger
-	if err == nil && (res.Reason == receiver.ReasonAccepted || res.Reason == receiver.ReasonQueued) {
-		logger = h.accepted
+	if err == nil && res.Status < 300 && (res.Reason == receiver.ReasonAccepted || res.Reason == receiver.ReasonQueued) {
+		logger = h.accepted // handed on and answered 2xx: sampled; anything else is always written
 	}
 	if ce := logger.Check(zapcore.InfoLevel, "webhook"); ce != nil {
 		ce.Write(zap.String("route", h.route), zap.String("source", h.rc.Source()), zap.String("event_id", res.EventID),
