@@ -311,7 +311,8 @@ func TestDashboardFeedsPanel(t *testing.T) {
 		}
 	}
 	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row+` button.requeue`)),
-		chromedp.Poll[chromedp.Void](`document.querySelector('`+row+`').textContent.includes("7")`, chromedp.WithPollingTimeout(10*time.Second)))
+		// The page refreshes once the requeue answered: pending is then all 7.
+		chromedp.Poll[chromedp.Void](`document.querySelector('`+row+` td[data-label="Pending"]').textContent === "7"`, chromedp.WithPollingTimeout(10*time.Second)))
 	if err != nil {
 		t.Fatalf("requeue in the browser: %v", err)
 	}
