@@ -91,7 +91,8 @@ func TestAcceptedWebhookLinesAreSampled(t *testing.T) {
 	if count("all", "unauthorized") == 0 {
 		t.Fatalf("no line matched; the log ends:\n%s", lastLines(c.Log(), 3))
 	}
-	if got := count("sampled", "accepted"); got < 100 || got > n/2 {
+	// At most 100 a second and then 1 in 100: even if the 1000 requests took 7 s, under 3/4.
+	if got := count("sampled", "accepted"); got < 100 || got > n*3/4 {
 		t.Errorf("sampled route: %d accepted lines for %d webhooks, want the first 100 of each second and then 1 in 100", got, n)
 	}
 	if got := count("sampled", "unauthorized"); got != 5 {
