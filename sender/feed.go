@@ -190,8 +190,10 @@ func (f *Feed) Serve(ctx context.Context, w http.ResponseWriter, from string) (i
 	if werr == nil {
 		werr = http.NewResponseController(w).Flush()
 	}
+	// Only a failed write means the caller did not get the page. A request context that
+	// ended after a complete write is a caller that hung up once it had read it all.
 	bg := context.WithoutCancel(ctx)
-	if werr != nil || ctx.Err() != nil {
+	if werr != nil {
 		if len(ds) > 0 {
 			_ = f.s.queue.Release(bg, ds)
 		}

@@ -93,3 +93,37 @@ func TestFeedPages(t *testing.T) {
 		t.Fatalf("all served again: %+v", st)
 	}
 }
+
+// A caller that closes its connection right after reading the whole answer (its request's
+// context ends) got the page: it is served, not released for a second call.
+func TestFeedPageReadThenClosedIsServed(t *testing.T) {
+	s := newSender(t)
+	f, err := s.AddFeed("c", FeedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Publish(context.Background(), "", [][]byte{[]byte(`{"codigo":"1"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &closingWriter{ResponseRecorder: httptest.NewRecorder(), cancel: cancel}
+	if n, err := f.Serve(ctx, w, "x"); err != nil || n != 1 {
+		t.Fatalf("serve: %d %v", n, err)
+	}
+	if again := serve(t, f); len(again) != 0 {
+		t.Fatalf("the page was served twice: %v", again)
+	}
+}
+
+// closingWriter ends the request's context once the answer is written, as a caller that
+// hangs up right after reading does.
+type closingWriter struct {
+	*httptest.ResponseRecorder
+	cancel func()
+}
+
+func (c *closingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseRecorder.Write(p)
+	c.cancel()
+	return n, err
+}
