@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -166,8 +167,11 @@ func (h *FeedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyh
 	status := "200"
 	if err != nil {
 		h.logger.Warn("feed call", zap.String("feed", h.feed.Name()), zap.String("from", r.RemoteAddr), zap.Error(err))
-		if n == 0 {
+		switch {
+		case errors.Is(err, sender.ErrCut):
 			status = "cut"
+		case n == 0:
+			status = "503" // the store was away: nothing was served
 		}
 	}
 	feedCalls.WithLabelValues(h.feed.Name(), status).Inc()

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender/queue"
 )
 
@@ -24,6 +25,10 @@ const (
 	// answered. A process that dies mid-answer leaves them to the next call after this.
 	feedLease = 3 * time.Minute
 )
+
+// ErrCut is returned by Feed.Serve when the answer could not be written whole: its
+// records stay pending for the next call.
+var ErrCut = errors.New("the answer was cut off")
 
 // FeedOptions configure a feed.
 type FeedOptions struct {
@@ -163,7 +168,8 @@ func (f *Feed) Publish(ctx context.Context, idempotencyKey string, records [][]b
 func (f *Feed) Serve(ctx context.Context, w http.ResponseWriter, from string) (int, error) {
 	ds, err := f.s.queue.Lease(ctx, f.endpoint, f.opts.PageSize, time.Now(), feedLease)
 	if err != nil {
-		http.Error(w, "the feed's store cannot be reached; call again later", http.StatusServiceUnavailable)
+		problem.New(http.StatusServiceUnavailable, "store_unavailable", "Service Unavailable",
+			"the feed's store cannot be reached; nothing was served; call again later").WithHeader("Retry-After", "30").Write(w)
 		f.called(from, 0, 0, http.StatusServiceUnavailable)
 		return 0, fmt.Errorf("leasing feed %s: %w", f.name, err)
 	}
@@ -198,7 +204,7 @@ func (f *Feed) Serve(ctx context.Context, w http.ResponseWriter, from string) (i
 			_ = f.s.queue.Release(bg, ds)
 		}
 		f.called(from, 0, b.Len(), http.StatusOK)
-		return 0, errors.Join(fmt.Errorf("feed %s: the answer was cut off; its %d records stay pending", f.name, len(ds)), werr)
+		return 0, fmt.Errorf("feed %s: %w; its %d records stay pending: %w", f.name, ErrCut, len(ds), werr)
 	}
 	if len(ds) > 0 {
 		now := time.Now().UTC()

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/sender/queue"
 )
 
 // brokenWriter fails every write, as a caller that hung up does.
@@ -126,4 +128,24 @@ func (c *closingWriter) Write(p []byte) (int, error) {
 	n, err := c.ResponseRecorder.Write(p)
 	c.cancel()
 	return n, err
+}
+
+// leaseFailing is a queue whose store is away when leasing.
+type leaseFailing struct{ failingQueue }
+
+func (leaseFailing) Lease(context.Context, string, int, time.Time, time.Duration) ([]queue.Delivery, error) {
+	return nil, queue.ErrUnavailable
+}
+
+// A store outage is a 503 problem with Retry-After, and serves nothing.
+func TestFeedStoreAway(t *testing.T) {
+	s := newSender(t)
+	f, _ := s.AddFeed("c", FeedOptions{})
+	down := &Sender{queue: leaseFailing{failingQueue{s.queue, queue.ErrUnavailable}}, reg: s.reg, d: s.d}
+	fd := &Feed{s: down, name: f.name, endpoint: f.endpoint, opts: f.opts}
+	w := httptest.NewRecorder()
+	n, err := fd.Serve(context.Background(), w, "x")
+	if n != 0 || err == nil || w.Code != 503 || w.Header().Get("Content-Type") != "application/problem+json" || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("store away: %d %v %d %s %v", n, err, w.Code, w.Body, w.Header())
+	}
 }
