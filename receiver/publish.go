@@ -29,9 +29,3 @@ func ReadJSONBody(r *http.Request, maxBody int64) ([]byte, *Problem) {
 	}
 	return body, nil
 }
-
-// NewProblem returns a problem with the given status, reason, title and detail, for
-// handlers outside this package that answer in the same format.
-func NewProblem(status int, reason Reason, title, detail string) *Problem {
-	return newProblem(status, reason, title, detail)
-}

@@ -118,17 +118,6 @@ func (s *Sender) Feed(name string) (*Feed, bool) {
 	return f, ok
 }
 
-// Feeds returns every feed.
-func (s *Sender) Feeds() []*Feed {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*Feed, 0, len(s.feeds))
-	for _, f := range s.feeds {
-		out = append(out, f)
-	}
-	return out
-}
-
 // Name returns the feed's name.
 func (f *Feed) Name() string { return f.name }
 
