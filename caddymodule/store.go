@@ -126,13 +126,17 @@ func loadRedisStore(cfg RedisStoreConfig) (*sharedStore, error) {
 	key := "redis:" + hex.EncodeToString(sum[:])
 	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		c := redis.NewUniversalClient(opts)
+		q := redisqueue.New(c, cfg.KeyPrefix, redisqueue.Options{})
 		return &sharedStore{
 			key:      key,
 			describe: "redis " + redacted,
 			dedupe:   redisstore.New(c, cfg.KeyPrefix),
-			queue:    redisqueue.New(c, cfg.KeyPrefix, redisqueue.Options{}),
+			queue:    q,
 			open:     func() error { return nil }, // go-redis dials lazily; Redis may come later
-			close:    c.Close,
+			close: func() error {
+				q.Close()
+				return c.Close()
+			},
 		}, nil
 	})
 	if err != nil {

@@ -179,6 +179,12 @@ type Store interface {
 	// SetRetention sets how long deliveries finished from now on stay readable once
 	// delivered (Get, List). A store shared by several configs takes the latest value.
 	SetRetention(d time.Duration)
+	// Abandon dead-letters every pending delivery of endpoint, leased ones included (their
+	// lease is void: a late Finish is ignored), recording an attempt whose error is
+	// reason, and returns how many. It is for an endpoint that goes away (a deleted
+	// subscription): its deliveries stay readable and can be requeued instead of
+	// vanishing unseen.
+	Abandon(ctx context.Context, endpoint, reason string) (int, error)
 }
 
 // Worker is the part of a Store that delivery workers use: lease due deliveries, record

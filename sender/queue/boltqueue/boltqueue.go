@@ -55,13 +55,18 @@ type Store struct {
 	h    *boltdb.Handle
 	opts Options
 
+	queue.Bus // wake-ups: one process holds the file, so they stay in it
+
 	mu        sync.Mutex
 	leases    map[string]lease
 	seq       atomic.Uint64
 	retention atomic.Int64 // nanoseconds
 }
 
-var _ queue.Store = (*Store)(nil)
+var (
+	_ queue.Store    = (*Store)(nil)
+	_ queue.Notifier = (*Store)(nil)
+)
 
 // New returns a queue in the file behind h. Nothing is opened until first use; the
 // retention sweeper runs while h is open.
@@ -672,4 +677,64 @@ func (s *Store) SetDisabled(ctx context.Context, endpoint string, disabled bool,
 		}
 		return tx.Bucket(bDisabled).Put([]byte(endpoint), []byte(reason))
 	})
+}
+
+// Abandon implements queue.Store.
+func (s *Store) Abandon(ctx context.Context, endpoint, reason string) (int, error) {
+	db, err := s.db()
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	err = db.Update(func(tx *bolt.Tx) error {
+		ids = ids[:0]
+		prefix := epPrefix(endpoint)
+		type due struct {
+			key []byte
+			id  string
+		}
+		var dues []due
+		c := tx.Bucket(bDue).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			dues = append(dues, due{append([]byte(nil), k...), string(k[len(prefix)+8:])})
+		}
+		now := time.Now()
+		for _, d := range dues {
+			if err := tx.Bucket(bDue).Delete(d.key); err != nil {
+				return err
+			}
+			r, ok := getRecord(tx, d.id)
+			if !ok || r.State != queue.Pending {
+				continue
+			}
+			r.State, r.DeadAt = queue.Dead, now.UnixNano()
+			r.Attempts = append(r.Attempts, queue.Attempt{At: now.UTC(), Error: reason})
+			if len(r.Attempts) > queue.MaxAttemptsKept {
+				r.Attempts = r.Attempts[len(r.Attempts)-queue.MaxAttemptsKept:]
+			}
+			if err := tx.Bucket(bDead).Put(epKey(endpoint, r.DeadAt, r.ID), nil); err != nil {
+				return err
+			}
+			if err := addCount(tx, endpoint, countPending, -1); err != nil {
+				return err
+			}
+			if err := addCount(tx, endpoint, countDead, 1); err != nil {
+				return err
+			}
+			if err := putRecord(tx, &r); err != nil {
+				return err
+			}
+			ids = append(ids, r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("abandon: %w", err)
+	}
+	s.mu.Lock()
+	for _, id := range ids {
+		delete(s.leases, id)
+	}
+	s.mu.Unlock()
+	return len(ids), nil
 }

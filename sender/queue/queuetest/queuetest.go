@@ -429,4 +429,73 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatalf("dead letter lost: %+v", st)
 		}
 	})
+
+	t.Run("AbandonDeadLettersPending", func(t *testing.T) {
+		s, _ := newStore(t)
+		for _, id := range []string{"evt_ab1", "evt_ab2", "evt_ab3"} {
+			if _, err := s.Enqueue(ctx, event(id, "t", `{}`), []string{"a", "b"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		held, _ := s.Lease(ctx, "a", 1, time.Now(), lease)
+		if len(held) != 1 {
+			t.Fatal("nothing leased")
+		}
+		n, err := s.Abandon(ctx, "a", "subscription deleted")
+		if err != nil || n != 3 {
+			t.Fatalf("Abandon = %d, %v; want 3 (the leased one included)", n, err)
+		}
+		if st, _ := s.Status(ctx, "a"); st.Pending != 0 || st.Dead != 3 {
+			t.Fatalf("after Abandon: %+v", st)
+		}
+		if got, _ := s.Lease(ctx, "a", 10, time.Now().Add(2*lease), lease); len(got) != 0 {
+			t.Fatalf("abandoned deliveries leased: %v", ids(got))
+		}
+		// The lease held when it was abandoned is void: its late result is ignored.
+		_ = s.Finish(ctx, []queue.Result{{Delivery: held[0], Outcome: queue.Done, Attempt: queue.Attempt{At: time.Now(), Status: 200}}})
+		d, err := s.Get(ctx, held[0].ID)
+		if err != nil || d.State != queue.Dead || len(d.Attempts) != 1 || d.Attempts[0].Error != "subscription deleted" {
+			t.Fatalf("abandoned delivery = %+v, %v", d, err)
+		}
+		if dead, _ := s.List(ctx, queue.Filter{Endpoints: []string{"a"}, State: queue.Dead}); len(dead) != 3 {
+			t.Fatalf("dead list = %v", ids(dead))
+		}
+		if st, _ := s.Status(ctx, "b"); st.Pending != 3 || st.Dead != 0 {
+			t.Fatalf("another endpoint was touched: %+v", st)
+		}
+		if n, _ := s.RequeueDead(ctx, "a"); n != 3 {
+			t.Fatalf("RequeueDead after Abandon = %d", n)
+		}
+		if n, _ := s.Abandon(ctx, "nobody", "x"); n != 0 {
+			t.Fatalf("Abandon(empty) = %d", n)
+		}
+	})
+
+	t.Run("NotifierWakesListeners", func(t *testing.T) {
+		s, _ := newStore(t)
+		nt, ok := s.(queue.Notifier)
+		if !ok {
+			t.Skip("store does not announce")
+		}
+		got := make(chan string, 10)
+		stop := nt.Listen(func(e string) { got <- e })
+		nt.Announce([]string{"a", "b"})
+		for _, want := range []string{"a", "b"} {
+			select {
+			case e := <-got:
+				if e != want {
+					t.Fatalf("heard %q, want %q", e, want)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatalf("no announcement of %q heard", want)
+			}
+		}
+		stop()
+		nt.Announce([]string{"c"})
+		select {
+		case e := <-got:
+			t.Fatalf("heard %q after stop", e)
+		case <-time.After(50 * time.Millisecond):
+		}
+	})
 }

@@ -44,9 +44,13 @@ type Store struct {
 	prefix    string
 	opts      Options
 	retention atomic.Int64 // nanoseconds
+	wake      *waker
 }
 
-var _ queue.Store = (*Store)(nil)
+var (
+	_ queue.Store    = (*Store)(nil)
+	_ queue.Notifier = (*Store)(nil)
+)
 
 // New returns a queue on client c; every key starts with prefix.
 func New(c redis.UniversalClient, prefix string, opts Options) *Store {
@@ -55,6 +59,7 @@ func New(c redis.UniversalClient, prefix string, opts Options) *Store {
 	}
 	s := &Store{c: c, prefix: prefix, opts: opts}
 	s.retention.Store(int64(opts.Retention))
+	s.wake = newWaker(c, prefix+"wake")
 	return s
 }
 
@@ -73,7 +78,7 @@ func classify(op string, err error) error { return redisx.Classify(op, err, queu
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-var scripts = []*redis.Script{enqueueScript, leaseScript, finishScript, releaseScript, requeueScript, extendScript}
+var scripts = []*redis.Script{enqueueScript, leaseScript, finishScript, releaseScript, requeueScript, extendScript, abandonScript}
 
 // pipelined runs fn's commands in one pipeline. Scripts go by SHA (EVALSHA: the script
 // text is not resent and rehashed on every call); if a server does not know one yet
@@ -529,4 +534,41 @@ func (s *Store) SetDisabled(ctx context.Context, endpoint string, disabled bool,
 		return classify("disable", s.c.HSet(ctx, k, "disabled", "1", "reason", reason).Err())
 	}
 	return classify("enable", s.c.HDel(ctx, k, "disabled", "reason").Err())
+}
+
+// KEYS: due, dead. ARGV: dprefix, aprefix, now, attemptJSON, batch
+var abandonScript = redis.NewScript(`
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1)
+local n = 0
+for _, id in ipairs(ids) do
+	redis.call('ZREM', KEYS[1], id)
+	local k = ARGV[1] .. id
+	if redis.call('HGET', k, 'state') == 'pending' then
+		redis.call('HSET', k, 'state', 'dead')
+		redis.call('HINCRBY', k, 'lease', 1)
+		redis.call('RPUSH', ARGV[2] .. id, ARGV[4])
+		redis.call('LTRIM', ARGV[2] .. id, -50, -1)
+		redis.call('ZADD', KEYS[2], ARGV[3], id)
+		n = n + 1
+	end
+end
+return {n, #ids}`)
+
+// Abandon implements queue.Store. It works in batches, so a long queue does not block
+// Redis in one script.
+func (s *Store) Abandon(ctx context.Context, endpoint, reason string) (int, error) {
+	t := s.tag(endpoint)
+	att, _ := json.Marshal(queue.Attempt{At: time.Now().UTC(), Error: reason})
+	const batch = 500
+	total := 0
+	for {
+		v, err := abandonScript.Run(ctx, s.c, []string{t + "due", t + "dead"}, t+"d:", t+"a:", ms(time.Now()), att, batch).Int64Slice()
+		if err != nil {
+			return total, classify("abandon", err)
+		}
+		total += int(v[0])
+		if v[1] < batch {
+			return total, nil
+		}
+	}
 }

@@ -60,3 +60,42 @@ func TestStoppedServerIsUnavailable(t *testing.T) {
 		t.Fatalf("enqueue after restart: %v", err)
 	}
 }
+
+// Announcements reach the other instances on the same Redis (and their own only once).
+func TestWakeUpsCrossInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	c1 := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	c2 := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { c1.Close(); c2.Close() })
+	a, b := redisqueue.New(c1, "hg:", redisqueue.Options{}), redisqueue.New(c2, "hg:", redisqueue.Options{})
+	t.Cleanup(func() { a.Close(); b.Close() })
+	heardB := make(chan string, 100)
+	defer b.Listen(func(e string) { heardB <- e })()
+	heardA := make(chan string, 100)
+	defer a.Listen(func(e string) { heardA <- e })()
+	deadline := time.After(3 * time.Second)
+	for {
+		a.Announce([]string{"sub_1"})
+		select {
+		case e := <-heardB:
+			if e != "sub_1" {
+				t.Fatalf("b heard %q", e)
+			}
+			time.Sleep(100 * time.Millisecond)
+			// a heard each of its own announcements once, locally, not again through Redis.
+			n := len(heardA)
+			for range n {
+				<-heardA
+			}
+			a.Announce([]string{"x"})
+			time.Sleep(200 * time.Millisecond)
+			if len(heardA) != 1 {
+				t.Fatalf("a heard its own announcement %d times", len(heardA))
+			}
+			return
+		case <-deadline:
+			t.Fatal("the other instance never heard the announcement")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
