@@ -1,9 +1,11 @@
 package sender
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +23,11 @@ type Observer interface {
 
 // Options configure a Dispatcher.
 type Options struct {
-	// PollInterval is how often an idle endpoint looks for due deliveries (retries that
-	// came due, events queued by other instances). Default 250ms.
+	// PollInterval is how often an idle endpoint looks for due deliveries it was not told
+	// about (events queued by an instance whose announcement was lost, leases of a worker
+	// that died, retries another instance scheduled before it went away). Default 250ms,
+	// or 5s when the store announces what it queues (queue.Notifier): then the poll is
+	// only a safety net, and 1,000 idle endpoints cost a few store calls a second.
 	PollInterval time.Duration
 	// StopGrace is how long Stop lets attempts in progress finish before cancelling them.
 	// Default 5s.
@@ -42,23 +47,46 @@ type Options struct {
 // workers stop (as on Stop, for that endpoint alone). Several dispatchers (old and new
 // config during a reload, or several instances on Redis) may run over the same queue at
 // once: leases decide who attempts what.
+//
+// An idle endpoint costs one goroutine and a timer: attempts run in goroutines started
+// per leased delivery (at most the endpoint's Concurrency), and one writer per dispatcher
+// records every endpoint's results in batches. It wakes when told deliveries were queued
+// (by this process, or by another instance through a queue.Notifier), when a retry it
+// scheduled comes due, and at the slow poll.
 type Dispatcher struct {
-	store queue.Worker
-	reg   *Registry
-	opts  Options
+	store  queue.Worker
+	notify queue.Notifier // nil when the store does not announce
+	reg    *Registry
+	opts   Options
 
-	mu      sync.Mutex
-	runners map[string]*runner
-	started bool
-	stopped bool
-	unwatch func()
-	halting sync.WaitGroup // runners of removed endpoints, stopping
+	mu       sync.Mutex
+	runners  map[string]*runner
+	started  bool
+	stopped  bool
+	unwatch  func()
+	unlisten func()
+	halting  sync.WaitGroup // runners of removed endpoints, stopping
+
+	results chan written
+	ctx     context.Context // cancelled when Stop gives up on writing results
+	cancel  context.CancelFunc
+	writer  sync.WaitGroup
+}
+
+// written is a result on its way to the store, and the runner that holds its lease.
+type written struct {
+	res queue.Result
+	r   *runner
 }
 
 // NewDispatcher returns a dispatcher for the endpoints of reg over store.
 func NewDispatcher(store queue.Worker, reg *Registry, opts Options) *Dispatcher {
+	n, _ := store.(queue.Notifier)
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 250 * time.Millisecond
+		if n != nil {
+			opts.PollInterval = 5 * time.Second
+		}
 	}
 	if opts.StopGrace <= 0 {
 		opts.StopGrace = 5 * time.Second
@@ -69,7 +97,10 @@ func NewDispatcher(store queue.Worker, reg *Registry, opts Options) *Dispatcher 
 	if opts.LeaseFor <= 0 {
 		opts.LeaseFor = 15 * time.Second
 	}
-	return &Dispatcher{store: store, reg: reg, opts: opts, runners: map[string]*runner{}}
+	d := &Dispatcher{store: store, notify: n, reg: reg, opts: opts, runners: map[string]*runner{},
+		results: make(chan written, 1024)}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	return d
 }
 
 // Start starts the workers of every endpoint in the registry, and of every endpoint added
@@ -82,9 +113,18 @@ func (d *Dispatcher) Start() {
 	}
 	d.started = true
 	d.mu.Unlock()
+	d.writer.Add(1)
+	go func() {
+		defer d.writer.Done()
+		d.finish()
+	}()
+	var unlisten func()
+	if d.notify != nil {
+		unlisten = d.notify.Listen(func(ep string) { d.Notify([]string{ep}) })
+	}
 	unwatch := d.reg.Watch(d.apply)
 	d.mu.Lock()
-	d.unwatch = unwatch
+	d.unwatch, d.unlisten = unwatch, unlisten
 	d.mu.Unlock()
 }
 
@@ -122,11 +162,14 @@ func (d *Dispatcher) Stop() {
 		return
 	}
 	d.stopped = true
-	unwatch, runners := d.unwatch, d.runners
+	unwatch, unlisten, runners := d.unwatch, d.unlisten, d.runners
 	d.runners = map[string]*runner{}
 	d.mu.Unlock()
 	if unwatch != nil {
 		unwatch()
+	}
+	if unlisten != nil {
+		unlisten()
 	}
 	var wg sync.WaitGroup
 	for _, r := range runners {
@@ -138,10 +181,13 @@ func (d *Dispatcher) Stop() {
 	}
 	wg.Wait()
 	d.halting.Wait()
+	d.cancel()
+	close(d.results) // every attempt has ended: nothing sends any more
+	d.writer.Wait()
 }
 
-// Notify tells the named endpoints that deliveries were queued, so idle workers look now
-// instead of at the next poll.
+// Notify tells the named endpoints' workers in this dispatcher that deliveries were
+// queued, so idle ones look now instead of at the next poll.
 func (d *Dispatcher) Notify(endpoints []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -152,34 +198,39 @@ func (d *Dispatcher) Notify(endpoints []string) {
 	}
 }
 
-// NotifyAll wakes every endpoint's workers.
-func (d *Dispatcher) NotifyAll() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, r := range d.runners {
-		r.poke()
+// Announce wakes the endpoints' workers wherever they run: through the store's notices
+// when it has them (every dispatcher of this process, and other instances), else in this
+// dispatcher only.
+func (d *Dispatcher) Announce(endpoints []string) {
+	if d.notify != nil {
+		d.notify.Announce(endpoints)
+		return
 	}
+	d.Notify(endpoints)
 }
 
-// runner is one endpoint's workers: a leaser feeding a pool of senders, whose results a
-// finisher writes back to the queue in batches. It has its own lifecycle, so an endpoint
-// can be removed while the others keep running.
+// runner is one endpoint's workers: a leaser that starts an attempt per leased delivery,
+// up to the endpoint's concurrency, and renews the leases of attempts in progress. The
+// dispatcher's writer records results. It has its own lifecycle, so an endpoint can be
+// removed while the others keep running.
 type runner struct {
 	d        *Dispatcher
 	e        *Endpoint
 	limiter  *rate.Limiter
-	jobs     chan queue.Delivery
-	results  chan queue.Result
 	wake     chan struct{}
 	inflight atomic.Int64
 
-	ctx    context.Context // cancelled when attempts must stop
-	cancel context.CancelFunc
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	ctx      context.Context // cancelled when attempts must stop
+	cancel   context.CancelFunc
+	stop     chan struct{}
+	leaser   sync.WaitGroup
+	attempts sync.WaitGroup // attempts running
+	writes   sync.WaitGroup // results not yet written
 
-	mu   sync.Mutex
-	held map[string]queue.Delivery // leased, result not yet written
+	mu        sync.Mutex
+	held      map[string]queue.Delivery // leased, result not yet written
+	unstarted []queue.Delivery          // leased but not attempted (stopping): released at the end
+	due       timeHeap                  // retries this runner scheduled: it wakes for each
 }
 
 func (r *runner) hold(ds []queue.Delivery) {
@@ -190,17 +241,8 @@ func (r *runner) hold(ds []queue.Delivery) {
 	r.mu.Unlock()
 }
 
-func (r *runner) unhold(ids ...string) {
-	r.mu.Lock()
-	for _, id := range ids {
-		delete(r.held, id)
-	}
-	r.mu.Unlock()
-}
-
 func newRunner(d *Dispatcher, e *Endpoint) *runner {
-	r := &runner{d: d, e: e, jobs: make(chan queue.Delivery, e.Concurrency), results: make(chan queue.Result, 4*e.Concurrency),
-		wake: make(chan struct{}, 1), held: map[string]queue.Delivery{}, stop: make(chan struct{})}
+	r := &runner{d: d, e: e, wake: make(chan struct{}, 1), held: map[string]queue.Delivery{}, stop: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if e.RatePerSecond > 0 {
 		burst := int(e.RatePerSecond)
@@ -224,8 +266,9 @@ func (r *runner) poke() {
 // connection (and two goroutines) per endpoint behind.
 func (r *runner) halt() {
 	close(r.stop)
+	r.leaser.Wait()
 	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
+	go func() { r.attempts.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(r.d.opts.StopGrace):
@@ -233,62 +276,55 @@ func (r *runner) halt() {
 		<-done
 	}
 	r.cancel()
+	r.mu.Lock()
+	unstarted := r.unstarted
+	r.unstarted = nil
+	for _, dl := range unstarted {
+		delete(r.held, dl.ID)
+	}
+	r.mu.Unlock()
+	if len(unstarted) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = r.d.store.Release(ctx, unstarted)
+		cancel()
+		r.inflight.Add(-int64(len(unstarted)))
+		// Another dispatcher on this store (the config replacing this one) takes them now.
+		r.d.Announce([]string{r.e.Name})
+	}
+	// Results are written by the dispatcher's writer; wait for this runner's, bounded: if
+	// the store stays away they are dropped and their leases lapse (at least once).
+	written := make(chan struct{})
+	go func() { r.writes.Wait(); close(written) }()
+	select {
+	case <-written:
+	case <-time.After(r.d.opts.StopGrace):
+	}
 	r.e.conns.closeAll() // idle ones included: every connection is tracked from its dial
 }
 
 func (r *runner) start() {
-	var workers sync.WaitGroup
-	r.wg.Add(2)
+	r.leaser.Add(1)
 	go func() {
-		defer r.wg.Done()
+		defer r.leaser.Done()
 		r.lease()
-		close(r.jobs)
-		workers.Wait()
-		close(r.results)
-	}()
-	for i := 0; i < r.e.Concurrency; i++ {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			r.work()
-		}()
-	}
-	go func() {
-		defer r.wg.Done()
-		r.finish()
-	}()
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		r.renew()
 	}()
 }
 
-// renew extends the leases of the deliveries this runner holds, until Stop.
+// renew extends the leases of the deliveries this runner holds.
 func (r *runner) renew() {
-	every := r.d.opts.LeaseFor / 3
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-t.C:
-		}
-		r.mu.Lock()
-		ds := make([]queue.Delivery, 0, len(r.held))
-		for _, d := range r.held {
-			ds = append(ds, d)
-		}
-		r.mu.Unlock()
-		if len(ds) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		if err := r.d.store.Extend(ctx, ds, time.Now().Add(r.d.opts.LeaseFor)); err != nil {
-			r.d.opts.Logger.Warn("cannot renew delivery leases", zap.String("endpoint", r.e.Name), zap.Error(err))
-		}
-		cancel()
+	r.mu.Lock()
+	ds := make([]queue.Delivery, 0, len(r.held))
+	for _, d := range r.held {
+		ds = append(ds, d)
+	}
+	r.mu.Unlock()
+	if len(ds) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.d.opts.LeaseFor/3)
+	defer cancel()
+	if err := r.d.store.Extend(ctx, ds, time.Now().Add(r.d.opts.LeaseFor)); err != nil {
+		r.d.opts.Logger.Warn("cannot renew delivery leases", zap.String("endpoint", r.e.Name), zap.Error(err))
 	}
 }
 
@@ -301,13 +337,38 @@ func (r *runner) stopping() bool {
 	}
 }
 
+// idleWait is how long the leaser sleeps when nothing is due: until the next retry this
+// runner scheduled, the next lease renewal when it holds leases, or the poll (with ±20%
+// jitter, so many idle endpoints do not poll in step).
+func (r *runner) idleWait(now, renewAt time.Time) time.Duration {
+	wait := time.Duration(float64(r.d.opts.PollInterval) * (0.8 + 0.4*rand.Float64()))
+	r.mu.Lock()
+	for len(r.due) > 0 && !r.due[0].After(now) {
+		heap.Pop(&r.due)
+	}
+	if len(r.due) > 0 {
+		wait = min(wait, r.due[0].Sub(now))
+	}
+	if len(r.held) > 0 {
+		wait = min(wait, renewAt.Sub(now))
+	}
+	r.mu.Unlock()
+	return max(wait, time.Millisecond)
+}
+
 func (r *runner) lease() {
 	log := r.d.opts.Logger
 	failures := 0
+	every := r.d.opts.LeaseFor / 3
+	renewAt := time.Now().Add(every)
 	// Lease in batches: wait until a quarter of the slots are free (or all work is done)
 	// rather than making one store call per freed slot.
 	batch := max(int64(r.e.Concurrency)/4, 1)
 	for !r.stopping() {
+		if now := time.Now(); !now.Before(renewAt) {
+			r.renew()
+			renewAt = now.Add(every)
+		}
 		inflight := r.inflight.Load()
 		free := int64(r.e.Concurrency) - inflight
 		if free >= batch || (free > 0 && inflight == 0) {
@@ -323,55 +384,61 @@ func (r *runner) lease() {
 			r.hold(got)
 			for _, dl := range got {
 				r.inflight.Add(1)
-				r.jobs <- dl
+				r.attempts.Add(1)
+				go r.attempt(dl)
 			}
 			if int64(len(got)) == free {
 				continue
 			}
 		}
+		t := time.NewTimer(r.idleWait(time.Now(), renewAt))
 		select {
 		case <-r.stop:
+			t.Stop()
 			return
 		case <-r.wake:
-		case <-time.After(r.d.opts.PollInterval):
+		case <-t.C:
 		}
+		t.Stop()
 	}
 }
 
-func (r *runner) work() {
-	var unstarted []queue.Delivery
-	for dl := range r.jobs {
-		if r.stopping() {
-			unstarted = append(unstarted, dl)
-			continue
-		}
-		if r.limiter != nil {
-			if err := r.limiter.Wait(r.ctx); err != nil {
-				unstarted = append(unstarted, dl)
-				continue
-			}
-		}
-		a := r.e.send(r.ctx, dl.Event)
-		if r.ctx.Err() != nil && !a.ok() {
-			// Cancelled by Stop: not the endpoint's fault, not an attempt.
-			unstarted = append(unstarted, dl)
-			continue
-		}
-		// The slot frees now; the delivery stays leased in the store until its result is
-		// written, so nobody else attempts it meanwhile.
-		r.results <- r.judge(dl, a)
-		r.inflight.Add(-1)
-		r.poke()
+// attempt makes one attempt at a leased delivery and hands its result to the writer.
+func (r *runner) attempt(dl queue.Delivery) {
+	defer r.attempts.Done()
+	giveBack := func() {
+		r.mu.Lock()
+		r.unstarted = append(r.unstarted, dl)
+		r.mu.Unlock()
 	}
-	if len(unstarted) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = r.d.store.Release(ctx, unstarted)
-		cancel()
-		for _, d := range unstarted {
-			r.unhold(d.ID)
-		}
-		r.inflight.Add(-int64(len(unstarted)))
+	if r.stopping() {
+		giveBack()
+		return
 	}
+	if r.limiter != nil {
+		if err := r.limiter.Wait(r.ctx); err != nil {
+			giveBack()
+			return
+		}
+	}
+	a := r.e.send(r.ctx, dl.Event)
+	if r.ctx.Err() != nil && !a.ok() {
+		// Cancelled by Stop: not the endpoint's fault, not an attempt.
+		giveBack()
+		return
+	}
+	// The slot frees now; the delivery stays leased in the store until its result is
+	// written, so nobody else attempts it meanwhile.
+	r.writes.Add(1)
+	select {
+	case r.d.results <- written{res: r.judge(dl, a), r: r}:
+	case <-r.ctx.Done():
+		// Stopping while the writer is stuck (the store is away): the result is dropped
+		// and the lease lapses, so the delivery is attempted again.
+		r.writes.Done()
+	}
+	r.inflight.Add(-1)
+	r.poke()
 }
 
 // judge decides what an attempt means for the delivery.
@@ -398,6 +465,9 @@ func (r *runner) judge(dl queue.Delivery, a attempt) queue.Result {
 			delay = min(max(a.retryAfter, time.Second), MaxRetryAfter)
 		}
 		res.Outcome, res.NextAt, outcome = queue.Retry, time.Now().Add(delay), "retry"
+		r.mu.Lock()
+		heap.Push(&r.due, res.NextAt)
+		r.mu.Unlock()
 	}
 	if outcome == "dead" {
 		r.d.opts.Logger.Warn("delivery dead-lettered after its last attempt; retry it from the admin API or the dashboard",
@@ -413,14 +483,16 @@ func (r *runner) judge(dl queue.Delivery, a attempt) queue.Result {
 	return res
 }
 
-func (r *runner) finish() {
-	batch := make([]queue.Result, 0, 512)
-	for res := range r.results {
-		batch = append(batch[:0], res)
+// finish is the dispatcher's writer: it records the results of every runner in batches.
+func (d *Dispatcher) finish() {
+	batch := make([]written, 0, 512)
+	results := make([]queue.Result, 0, 512)
+	for w := range d.results {
+		batch = append(batch[:0], w)
 	drain:
 		for len(batch) < cap(batch) {
 			select {
-			case more, ok := <-r.results:
+			case more, ok := <-d.results:
 				if !ok {
 					break drain
 				}
@@ -429,35 +501,54 @@ func (r *runner) finish() {
 				break drain
 			}
 		}
-		r.write(batch)
-		r.mu.Lock()
-		for _, res := range batch {
-			delete(r.held, res.Delivery.ID)
+		results = results[:0]
+		for _, w := range batch {
+			results = append(results, w.res)
 		}
-		r.mu.Unlock()
+		d.write(results)
+		for _, w := range batch {
+			w.r.mu.Lock()
+			delete(w.r.held, w.res.Delivery.ID)
+			w.r.mu.Unlock()
+			w.r.writes.Done()
+		}
 	}
 }
 
 // write records results, retrying while the store is unavailable. If it stays away
-// until the dispatcher is cancelled, the results are dropped: their leases lapse and the
+// until the dispatcher stops, the results are dropped: their leases lapse and the
 // deliveries are attempted again (at least once, never lost).
-func (r *runner) write(batch []queue.Result) {
+func (d *Dispatcher) write(batch []queue.Result) {
 	backoff := 50 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := r.d.store.Finish(ctx, batch)
+		err := d.store.Finish(ctx, batch)
 		cancel()
 		if err == nil {
 			return
 		}
-		r.d.opts.Logger.Warn("cannot record delivery results; retrying", zap.String("endpoint", r.e.Name), zap.Error(err))
+		d.opts.Logger.Warn("cannot record delivery results; retrying", zap.Int("results", len(batch)), zap.Error(err))
 		select {
-		case <-r.ctx.Done():
+		case <-d.ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// timeHeap is a min-heap of times.
+type timeHeap []time.Time
+
+func (h timeHeap) Len() int           { return len(h) }
+func (h timeHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timeHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *timeHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
 }
 
 // TestResult is what a test send found.

@@ -124,7 +124,7 @@ func (s *Sender) enqueue(ctx context.Context, ev queue.Event, endpoints []string
 	if err != nil {
 		return 0, err
 	}
-	s.d.Notify(endpoints)
+	s.d.Announce(endpoints)
 	return created, nil
 }
 
@@ -144,7 +144,9 @@ func (s *Sender) Requeue(ctx context.Context, id string) error {
 	if err := s.queue.Requeue(ctx, id); err != nil {
 		return err
 	}
-	s.d.NotifyAll()
+	if ep, ok := queue.EndpointOf(id); ok {
+		s.d.Announce([]string{ep})
+	}
 	return nil
 }
 
@@ -155,7 +157,7 @@ func (s *Sender) RequeueDead(ctx context.Context, endpoint string) (int, error) 
 	}
 	n, err := s.queue.RequeueDead(ctx, endpoint)
 	if err == nil {
-		s.d.Notify([]string{endpoint})
+		s.d.Announce([]string{endpoint})
 	}
 	return n, err
 }
@@ -168,7 +170,7 @@ func (s *Sender) ResendLatest(ctx context.Context, endpoint string) (int, error)
 	}
 	n, err := s.queue.Resend(ctx, endpoint)
 	if err == nil {
-		s.d.Notify([]string{endpoint})
+		s.d.Announce([]string{endpoint})
 	}
 	return n, err
 }
@@ -181,7 +183,7 @@ func (s *Sender) Enable(ctx context.Context, endpoint string) error {
 	if err := s.queue.SetDisabled(ctx, endpoint, false, ""); err != nil {
 		return err
 	}
-	s.d.Notify([]string{endpoint})
+	s.d.Announce([]string{endpoint})
 	return nil
 }
 
