@@ -80,7 +80,7 @@ func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	res, err := p.app.Sender().Publish(ctx, typ, r.Header.Get("Idempotency-Key"), body)
+	res, err := p.app.Sender().Publish(ctx, sender.Message{Type: typ, IdempotencyKey: r.Header.Get("Idempotency-Key"), Body: body, Header: r.Header})
 	cancel()
 	switch {
 	case errors.Is(err, sender.ErrBadType), errors.Is(err, sender.ErrKeyTooLong):

@@ -5,6 +5,8 @@ package sender
 
 import (
 	"errors"
+	"sort"
+	"sync"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -58,7 +60,19 @@ type Endpoint struct {
 	// Inbound marks the internal target of an inbound `mode async` route: it takes no
 	// published events.
 	Inbound bool
+	// Filter, when set, is a CEL expression (see CompileFilter) an event must match
+	// besides Events. Default: none.
+	Filter string
+	// RetiredSecrets also sign every attempt, each until its Until: a rotated secret's
+	// grace, so a receiver that still has the old one keeps verifying.
+	RetiredSecrets []RetiredSecret
+	// Subscription marks an endpoint made from a run-time subscription (its Name is the
+	// subscription's id).
+	Subscription bool
+	// Description labels the endpoint in listings and metrics.
+	Description string
 
+	filter   *Filter
 	signer   signer
 	client   *http.Client
 	conns    *connSet
@@ -68,6 +82,65 @@ type Endpoint struct {
 // signer signs a delivery (Standard Webhooks, every configured secret).
 type signer interface {
 	Sign(msg signature.Message) (http.Header, error)
+}
+
+// RetiredSecret is a signing secret kept for a grace period after a rotation.
+type RetiredSecret struct {
+	// Secret is the whsec_ secret.
+	Secret string
+	// Until is when it stops signing.
+	Until time.Time
+}
+
+// rotatingSigner signs with the current secrets and the retired ones still in their
+// grace, rebuilding its verifier when one of those expires.
+type rotatingSigner struct {
+	current []string
+	retired []RetiredSecret
+
+	mu    sync.Mutex
+	alive int // how many retired secrets the cached verifier includes
+	next  time.Time
+	v     *signature.Verifier
+}
+
+func newRotatingSigner(current []string, retired []RetiredSecret) (*rotatingSigner, error) {
+	r := &rotatingSigner{current: current, retired: append([]RetiredSecret(nil), retired...)}
+	sort.Slice(r.retired, func(i, j int) bool { return r.retired[i].Until.After(r.retired[j].Until) })
+	return r, r.rebuild(time.Now())
+}
+
+// rebuild makes the verifier for the secrets alive at now.
+func (r *rotatingSigner) rebuild(now time.Time) error {
+	secrets := append([]string(nil), r.current...)
+	alive := 0
+	r.next = time.Time{}
+	for _, rs := range r.retired { // latest expiry first
+		if rs.Until.After(now) {
+			secrets = append(secrets, rs.Secret)
+			alive++
+			r.next = rs.Until // the earliest expiry among those alive
+		}
+	}
+	v, err := signature.NewVerifier(signature.Config{Scheme: signature.Standard, Secrets: secrets})
+	if err != nil {
+		return err
+	}
+	r.v, r.alive = v, alive
+	return nil
+}
+
+func (r *rotatingSigner) Sign(msg signature.Message) (http.Header, error) {
+	r.mu.Lock()
+	if r.alive > 0 && !msg.Time.Before(r.next) {
+		if err := r.rebuild(msg.Time); err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+	}
+	v := r.v
+	r.mu.Unlock()
+	return v.Sign(msg)
 }
 
 // RedactURL hides a URL's password and query values (tokens often travel there), keeping
@@ -129,11 +202,18 @@ func (e *Endpoint) Prepare() error {
 		e.Concurrency = DefaultConcurrency
 	}
 	if len(e.SigningSecrets) > 0 {
-		v, err := signature.NewVerifier(signature.Config{Scheme: signature.Standard, Secrets: e.SigningSecrets})
+		v, err := newRotatingSigner(e.SigningSecrets, e.RetiredSecrets)
 		if err != nil {
 			return fmt.Errorf("endpoint %s: sign: %w", e.Name, err)
 		}
 		e.signer = v
+	}
+	if e.Filter != "" {
+		f, err := CompileFilter(e.Filter)
+		if err != nil {
+			return fmt.Errorf("endpoint %s: filter: %w", e.Name, err)
+		}
+		e.filter = f
 	}
 	e.client, e.conns = newClient(e.ConnectTimeout, e.ResponseTimeout, e.AllowPrivate, e.Concurrency)
 	return nil

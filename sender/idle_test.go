@@ -62,7 +62,7 @@ func TestIdleEndpointsAreCheapAndStillPrompt(t *testing.T) {
 	}
 	q.leases.Store(0)
 	t0 := time.Now()
-	if _, err := s.Publish(context.Background(), "t", "", []byte(`{}`)); err != nil {
+	if _, err := s.Publish(context.Background(), Message{Type: "t", Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first attempt", func() bool { return sk.hits.Load() == 1 })

@@ -2,6 +2,9 @@ package sender
 
 import (
 	"fmt"
+	"path"
+	"sort"
+	"strings"
 	"sync"
 )
 
@@ -10,13 +13,29 @@ import (
 // list the publisher matches, the dispatcher runs workers for and the admin API shows. It is
 // safe for concurrent use; a dispatcher watching it starts and stops an endpoint's workers
 // as the endpoint is added or removed, with no config reload.
+//
+// Matching a published type does not scan every endpoint: patterns are indexed by their
+// exact text (no wildcard) or by the literal prefix before their first wildcard, so a
+// publish looks up the type itself and each of its prefixes, and tests only the patterns
+// found there. 10,000 subscriptions of which 10 match cost about what 10 do.
 type Registry struct {
 	wmu      sync.Mutex // serializes changes with their notifications, so watchers see them in order
 	mu       sync.RWMutex
 	byName   map[string]*Endpoint
-	order    []string // insertion order, for stable listings
+	seq      map[string]uint64 // insertion order
+	order    []string          // insertion order, for stable listings
+	nextSeq  uint64
+	exact    map[string][]*Endpoint // pattern without wildcards -> endpoints
+	prefix   map[string][]pattern   // literal prefix of a wildcard pattern -> patterns
+	all      []*Endpoint            // endpoints without patterns: every event
 	watchers map[int]func(Change)
 	nextID   int
+}
+
+// pattern is one wildcard event pattern of an endpoint.
+type pattern struct {
+	glob string
+	e    *Endpoint
 }
 
 // Change is one addition to or removal from a registry, as its watchers see it.
@@ -29,7 +48,64 @@ type Change struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{byName: map[string]*Endpoint{}, watchers: map[int]func(Change){}}
+	return &Registry{byName: map[string]*Endpoint{}, seq: map[string]uint64{}, exact: map[string][]*Endpoint{},
+		prefix: map[string][]pattern{}, watchers: map[int]func(Change){}}
+}
+
+// literalPrefix is the part of a path.Match pattern before its first special character,
+// and whether the pattern has one.
+func literalPrefix(p string) (string, bool) {
+	if i := strings.IndexAny(p, `*?[\`); i >= 0 {
+		return p[:i], true
+	}
+	return p, false
+}
+
+func (g *Registry) index(e *Endpoint) {
+	if e.Inbound {
+		return
+	}
+	if len(e.Events) == 0 {
+		g.all = append(g.all, e)
+		return
+	}
+	for _, p := range e.Events {
+		if lit, glob := literalPrefix(p); glob {
+			g.prefix[lit] = append(g.prefix[lit], pattern{p, e})
+		} else {
+			g.exact[p] = append(g.exact[p], e)
+		}
+	}
+}
+
+func without[T any](s []T, drop func(T) bool) []T {
+	out := s[:0:0]
+	for _, v := range s {
+		if !drop(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (g *Registry) unindex(e *Endpoint) {
+	if e.Inbound {
+		return
+	}
+	is := func(x *Endpoint) bool { return x == e }
+	if len(e.Events) == 0 {
+		g.all = without(g.all, is)
+		return
+	}
+	for _, p := range e.Events {
+		if lit, glob := literalPrefix(p); glob {
+			if g.prefix[lit] = without(g.prefix[lit], func(x pattern) bool { return x.e == e }); len(g.prefix[lit]) == 0 {
+				delete(g.prefix, lit)
+			}
+		} else if g.exact[p] = without(g.exact[p], is); len(g.exact[p]) == 0 {
+			delete(g.exact, p)
+		}
+	}
 }
 
 // Add prepares e (see Endpoint.Prepare) and adds it. A name already taken is an error.
@@ -46,6 +122,9 @@ func (g *Registry) Add(e *Endpoint) error {
 	}
 	g.byName[e.Name] = e
 	g.order = append(g.order, e.Name)
+	g.seq[e.Name] = g.nextSeq
+	g.nextSeq++
+	g.index(e)
 	ws := g.watchersLocked()
 	g.mu.Unlock()
 	for _, w := range ws {
@@ -60,11 +139,14 @@ func (g *Registry) Remove(name string) bool {
 	g.wmu.Lock()
 	defer g.wmu.Unlock()
 	g.mu.Lock()
-	if _, ok := g.byName[name]; !ok {
+	e, ok := g.byName[name]
+	if !ok {
 		g.mu.Unlock()
 		return false
 	}
+	g.unindex(e)
 	delete(g.byName, name)
+	delete(g.seq, name)
 	for i, n := range g.order {
 		if n == name {
 			g.order = append(g.order[:i:i], g.order[i+1:]...)
@@ -105,17 +187,50 @@ func (g *Registry) Names() []string {
 	return append([]string(nil), g.order...)
 }
 
-// Match returns the names of the endpoints that take published events of type typ (inbound
-// async targets take none).
+// Match returns the names of the endpoints whose event patterns take published events of
+// type typ (inbound async targets take none), in the order they were added. Filters are
+// not applied here (see MatchEndpoints).
 func (g *Registry) Match(typ string) []string {
+	var out []string
+	for _, e := range g.MatchEndpoints(typ) {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+// MatchEndpoints returns the endpoints whose event patterns take events of type typ, in
+// the order they were added, using the index: the type's own entry, each of its prefixes'
+// patterns, and the endpoints without patterns.
+func (g *Registry) MatchEndpoints(typ string) []*Endpoint {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	var out []string
-	for _, n := range g.order {
-		if e := g.byName[n]; !e.Inbound && e.Matches(typ) {
-			out = append(out, n)
+	var out []*Endpoint
+	seen := map[*Endpoint]bool{}
+	add := func(e *Endpoint) {
+		if !seen[e] {
+			seen[e] = true
+			out = append(out, e)
 		}
 	}
+	for _, e := range g.exact[typ] {
+		add(e)
+	}
+	if len(g.prefix) > 0 {
+		for i := 0; i <= len(typ); i++ {
+			for _, p := range g.prefix[typ[:i]] {
+				if seen[p.e] {
+					continue
+				}
+				if ok, _ := path.Match(p.glob, typ); ok {
+					add(p.e)
+				}
+			}
+		}
+	}
+	for _, e := range g.all {
+		add(e)
+	}
+	sort.Slice(out, func(i, j int) bool { return g.seq[out[i].Name] < g.seq[out[j].Name] })
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 	"unicode"
@@ -89,32 +90,58 @@ type PublishResult struct {
 	Replayed bool
 }
 
-// Publish queues an event of type typ for every endpoint whose patterns match it, durably
-// (it returns once the store has it), and wakes their workers. An idempotency key maps to a
-// fixed event id: publishing it again queues nothing (Replayed), and with another body it
-// is queue.ErrConflict. A store failure is returned as is (queue.ErrUnavailable when the
-// store is away); nothing was queued then.
-func (s *Sender) Publish(ctx context.Context, typ, idempotencyKey string, body []byte) (PublishResult, error) {
+// Message is an event to publish.
+type Message struct {
+	// Type is the event type, matched against endpoints' event patterns.
+	Type string
+	// IdempotencyKey, when set, fixes the event id: a repeat queues nothing.
+	IdempotencyKey string
+	// Body is the JSON delivered as is.
+	Body []byte
+	// Header is the publish request's headers, which filters may read. Not delivered.
+	Header http.Header
+}
+
+// Publish queues m for every endpoint whose patterns match its type and whose filter (if
+// any) matches it, durably (it returns once the store has it), and wakes their workers.
+// An idempotency key maps to a fixed event id: publishing it again queues nothing
+// (Replayed), and with another body it is queue.ErrConflict. A store failure is returned
+// as is (queue.ErrUnavailable when the store is away); nothing was queued then.
+func (s *Sender) Publish(ctx context.Context, m Message) (PublishResult, error) {
+	typ := m.Type
 	if !ValidEventType(typ) {
 		return PublishResult{}, ErrBadType
 	}
 	res := PublishResult{ID: queue.NewEventID()}
-	if idempotencyKey != "" {
-		if len(idempotencyKey) > 255 {
+	if m.IdempotencyKey != "" {
+		if len(m.IdempotencyKey) > 255 {
 			return PublishResult{}, ErrKeyTooLong
 		}
-		res.ID = queue.IdempotentEventID(idempotencyKey)
+		res.ID = queue.IdempotentEventID(m.IdempotencyKey)
 	}
-	eps := s.reg.Match(typ)
+	matched := s.reg.MatchEndpoints(typ)
+	eps := make([]string, 0, len(matched))
+	var in *FilterInput
+	for _, e := range matched {
+		if e.filter != nil {
+			if in == nil {
+				in = &FilterInput{Type: typ, Body: m.Body, Header: m.Header}
+			}
+			if ok, _ := e.filter.Match(in); !ok {
+				continue
+			}
+		}
+		eps = append(eps, e.Name)
+	}
 	res.Endpoints = len(eps)
 	if len(eps) == 0 {
 		return res, nil
 	}
-	created, err := s.enqueue(ctx, queue.Event{ID: res.ID, Type: typ, Body: body, Created: time.Now().UTC()}, eps)
+	created, err := s.enqueue(ctx, queue.Event{ID: res.ID, Type: typ, Body: m.Body, Created: time.Now().UTC()}, eps)
 	if err != nil {
 		return PublishResult{}, err
 	}
-	res.Replayed = idempotencyKey != "" && created == 0
+	res.Replayed = m.IdempotencyKey != "" && created == 0
 	return res, nil
 }
 

@@ -34,27 +34,27 @@ func TestPublish(t *testing.T) {
 	s := newSender(t, &Endpoint{Name: "deals", URL: sk.URL + "/deals", Events: []string{"deal.*"}},
 		&Endpoint{Name: "all", URL: sk.URL + "/all"})
 	ctx := context.Background()
-	res, err := s.Publish(ctx, "deal.won", "order-7", []byte(`{"deal":7}`))
+	res, err := s.Publish(ctx, Message{Type: "deal.won", IdempotencyKey: "order-7", Body: []byte(`{"deal":7}`)})
 	if err != nil || res.Endpoints != 2 || res.Replayed || !strings.HasPrefix(res.ID, "evk_") {
 		t.Fatalf("publish: %+v %v", res, err)
 	}
 	waitFor(t, "both deliveries", func() bool { return sk.hits.Load() == 2 })
-	again, err := s.Publish(ctx, "deal.won", "order-7", []byte(`{"deal":7}`))
+	again, err := s.Publish(ctx, Message{Type: "deal.won", IdempotencyKey: "order-7", Body: []byte(`{"deal":7}`)})
 	if err != nil || !again.Replayed || again.ID != res.ID {
 		t.Fatalf("repeat: %+v %v", again, err)
 	}
-	if _, err := s.Publish(ctx, "deal.won", "order-7", []byte(`{"deal":8}`)); !errors.Is(err, queue.ErrConflict) {
+	if _, err := s.Publish(ctx, Message{Type: "deal.won", IdempotencyKey: "order-7", Body: []byte(`{"deal":8}`)}); !errors.Is(err, queue.ErrConflict) {
 		t.Fatalf("same key, other body: %v", err)
 	}
-	if res, err := s.Publish(ctx, "contact.created", "", []byte(`{}`)); err != nil || res.Endpoints != 1 {
+	if res, err := s.Publish(ctx, Message{Type: "contact.created", Body: []byte(`{}`)}); err != nil || res.Endpoints != 1 {
 		t.Fatalf("contact.created: %+v %v", res, err)
 	}
 	for _, bad := range []string{"", "a b", strings.Repeat("x", 201)} {
-		if _, err := s.Publish(ctx, bad, "", []byte(`{}`)); !errors.Is(err, ErrBadType) {
+		if _, err := s.Publish(ctx, Message{Type: bad, Body: []byte(`{}`)}); !errors.Is(err, ErrBadType) {
 			t.Errorf("type %q: %v", bad, err)
 		}
 	}
-	if _, err := s.Publish(ctx, "t", strings.Repeat("k", 256), []byte(`{}`)); !errors.Is(err, ErrKeyTooLong) {
+	if _, err := s.Publish(ctx, Message{Type: "t", IdempotencyKey: strings.Repeat("k", 256), Body: []byte(`{}`)}); !errors.Is(err, ErrKeyTooLong) {
 		t.Errorf("long key: %v", err)
 	}
 	waitFor(t, "the contact event", func() bool { return sk.hits.Load() == 3 })
@@ -124,7 +124,7 @@ func TestEndpointsAddedAndRemovedAtRunTime(t *testing.T) {
 	if err := s.Registry().Add(&Endpoint{Name: "late", URL: sk.URL, AllowPrivate: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Publish(context.Background(), "t", "", []byte(`{}`)); err != nil {
+	if _, err := s.Publish(context.Background(), Message{Type: "t", Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a delivery to the endpoint added at run time", func() bool { return sk.hits.Load() == 1 })
