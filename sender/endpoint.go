@@ -5,13 +5,13 @@ package sender
 
 import (
 	"errors"
-	"sort"
-	"sync"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"path"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/hookgate/hookgate/sender/queue"

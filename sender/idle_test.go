@@ -23,8 +23,10 @@ func (c *countingQueue) Lease(ctx context.Context, ep string, max int, now time.
 	return c.Store.Lease(ctx, ep, max, now, d)
 }
 
-func (c *countingQueue) Announce(eps []string)                 { c.Store.(queue.Notifier).Announce(eps) }
-func (c *countingQueue) Listen(fn func(string)) (stop func()) { return c.Store.(queue.Notifier).Listen(fn) }
+func (c *countingQueue) Announce(eps []string) { c.Store.(queue.Notifier).Announce(eps) }
+func (c *countingQueue) Listen(fn func(string)) (stop func()) {
+	return c.Store.(queue.Notifier).Listen(fn)
+}
 
 // With a store that announces enqueues, idle endpoints neither poll often nor keep worker
 // goroutines, yet a publish is delivered at once and a retry when it comes due.
