@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+	"github.com/hookgate/hookgate/sender"
 )
 
 func init() {
@@ -191,7 +192,7 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 			if !d.Args(&e.RateLimit) || d.NextArg() {
 				return e, d.ArgErr()
 			}
-			if _, err := parseRate(e.RateLimit); err != nil {
+			if _, err := sender.ParseRate(e.RateLimit); err != nil {
 				return e, d.Err(err.Error())
 			}
 		case "allow_private":

@@ -3,8 +3,6 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -64,24 +62,6 @@ type SignConfig struct {
 	Scheme string `json:"scheme,omitempty"`
 	// Secrets are whsec_ secrets; every one signs (rotation). Use placeholders.
 	Secrets []string `json:"secrets"`
-}
-
-// parseRate reads "<n>/<unit>" as events per second.
-func parseRate(s string) (float64, error) {
-	n, unit, ok := strings.Cut(s, "/")
-	v, err := strconv.ParseFloat(n, 64)
-	if !ok || err != nil || v <= 0 {
-		return 0, fmt.Errorf("rate_limit %q: want <n>/<unit>, e.g. 10/s or 600/m", s)
-	}
-	switch unit {
-	case "s", "sec", "second":
-		return v, nil
-	case "m", "min", "minute":
-		return v / 60, nil
-	case "h", "hour":
-		return v / 3600, nil
-	}
-	return 0, fmt.Errorf("rate_limit %q: unit must be s, m or h", s)
 }
 
 // retrySchedule turns a configured schedule into the sender's: nil means the default,
@@ -161,7 +141,7 @@ func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
 		return nil, fmt.Errorf("%s: %v", what, err)
 	}
 	if c.RateLimit != "" {
-		if e.RatePerSecond, err = parseRate(c.RateLimit); err != nil {
+		if e.RatePerSecond, err = sender.ParseRate(c.RateLimit); err != nil {
 			return nil, fmt.Errorf("%s: %v", what, err)
 		}
 	}

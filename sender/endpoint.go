@@ -5,6 +5,9 @@ package sender
 
 import (
 	"errors"
+	"math"
+	"strconv"
+	"strings"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -240,4 +243,22 @@ func (e *Endpoint) nextDelay(n int) (time.Duration, bool) {
 	}
 	d := e.Retry[n-1]
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64())), true
+}
+
+// ParseRate reads a rate limit "<n>/<unit>" (unit s, m or h) as events per second.
+func ParseRate(s string) (float64, error) {
+	n, unit, ok := strings.Cut(s, "/")
+	v, err := strconv.ParseFloat(n, 64)
+	if !ok || err != nil || v <= 0 || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("rate_limit %q: want <n>/<unit>, e.g. 10/s or 600/m", s)
+	}
+	switch unit {
+	case "s", "sec", "second":
+		return v, nil
+	case "m", "min", "minute":
+		return v / 60, nil
+	case "h", "hour":
+		return v / 3600, nil
+	}
+	return 0, fmt.Errorf("rate_limit %q: unit must be s, m or h", s)
 }
