@@ -1,0 +1,25 @@
+package boltsubs_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/sender/subscription"
+	"github.com/hookgate/hookgate/sender/subscription/boltsubs"
+	"github.com/hookgate/hookgate/sender/subscription/substest"
+)
+
+func TestConformance(t *testing.T) {
+	substest.Run(t, func(t *testing.T) (subscription.Store, func() subscription.Store, bool) {
+		path := filepath.Join(t.TempDir(), "store.db")
+		h := boltdb.New(path)
+		s := boltsubs.New(h)
+		t.Cleanup(func() { _ = h.Close() })
+		return s, func() subscription.Store {
+			_ = h.Close()
+			h = boltdb.New(path)
+			return boltsubs.New(h)
+		}, false
+	})
+}
