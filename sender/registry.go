@@ -161,6 +161,37 @@ func (g *Registry) Remove(name string) bool {
 	return true
 }
 
+// Put adds e, or replaces the endpoint of the same name (keeping its place in listings):
+// watchers see the old one removed, then e added, so a dispatcher restarts its workers
+// with the new settings while publishes never miss the name in between.
+func (g *Registry) Put(e *Endpoint) error {
+	if err := e.Prepare(); err != nil {
+		return err
+	}
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	g.mu.Lock()
+	old, replacing := g.byName[e.Name]
+	if replacing {
+		g.unindex(old)
+	} else {
+		g.order = append(g.order, e.Name)
+		g.seq[e.Name] = g.nextSeq
+		g.nextSeq++
+	}
+	g.byName[e.Name] = e
+	g.index(e)
+	ws := g.watchersLocked()
+	g.mu.Unlock()
+	for _, w := range ws {
+		if replacing {
+			w(Change{Removed: e.Name})
+		}
+		w(Change{Added: e})
+	}
+	return nil
+}
+
 // Get returns the named endpoint.
 func (g *Registry) Get(name string) (*Endpoint, bool) {
 	g.mu.RLock()
