@@ -5,15 +5,15 @@ package sender
 
 import (
 	"errors"
-	"math"
-	"strconv"
-	"strings"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"path"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
