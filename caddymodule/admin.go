@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/hookgate/hookgate/sender/subscription"
 )
 
 func init() {
@@ -63,6 +64,13 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	app := activeApp.Load()
+	if rest == "subscriptions" || strings.HasPrefix(rest, "subscriptions/") {
+		if app == nil {
+			return apiErr(http.StatusServiceUnavailable, "no webhooks app is running")
+		}
+		app.subscriptionsAPI(DefaultSubscriptionsPrefix).ServeHTTP(w, r)
+		return nil
+	}
 	switch {
 	case rest == "endpoints":
 		if err := method(http.MethodGet); err != nil {
@@ -101,6 +109,11 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		if app == nil {
 			return apiErr(http.StatusNotFound, "no webhooks app is running")
 		}
+		if ep, ok := queue.EndpointOf(parts[1]); ok && subscription.IsID(ep) {
+			if _, live := app.Sender().Registry().Get(ep); !live {
+				return apiErr(http.StatusConflict, "delivery %q belongs to the deleted subscription %s: nothing would deliver it", parts[1], ep)
+			}
+		}
 		err := app.Sender().Requeue(r.Context(), parts[1])
 		if errors.Is(err, queue.ErrNotFound) {
 			return apiErr(http.StatusNotFound, "no delivery %q", parts[1])
@@ -134,33 +147,44 @@ func toAttemptJSON(a queue.Attempt) attemptJSON {
 
 // endpointJSON is an endpoint as the admin API shows it.
 type endpointJSON struct {
-	Name        string       `json:"name"`
-	URL         string       `json:"url"`
-	Events      []string     `json:"events"`
-	Inbound     bool         `json:"inbound,omitempty"`
-	Disabled    bool         `json:"disabled"`
-	Reason      string       `json:"disabled_reason,omitempty"`
-	Pending     int64        `json:"pending"`
-	Delivered   int64        `json:"delivered"`
-	Dead        int64        `json:"dead"`
-	LastAttempt *attemptJSON `json:"last_attempt,omitempty"`
-	Error       string       `json:"error,omitempty"`
+	Name    string   `json:"name"`
+	URL     string   `json:"url"`
+	Events  []string `json:"events"`
+	Inbound bool     `json:"inbound,omitempty"`
+	// Subscription is true for an endpoint made from a run-time subscription (its name is
+	// the subscription's id).
+	Subscription bool         `json:"subscription,omitempty"`
+	Description  string       `json:"description,omitempty"`
+	Disabled     bool         `json:"disabled"`
+	Reason       string       `json:"disabled_reason,omitempty"`
+	Pending      int64        `json:"pending"`
+	Delivered    int64        `json:"delivered"`
+	Dead         int64        `json:"dead"`
+	LastAttempt  *attemptJSON `json:"last_attempt,omitempty"`
+	Error        string       `json:"error,omitempty"`
 }
 
 func (a *AdminAPI) endpoints(w http.ResponseWriter, r *http.Request, app *App) error {
 	out := []endpointJSON{}
 	if app != nil {
-		for _, e := range app.Sender().Registry().List() {
-			ej := endpointJSON{Name: e.Name, URL: e.RedactedURL(), Events: e.Events, Inbound: e.Inbound}
+		eps := app.Sender().Registry().List()
+		names := make([]string, len(eps))
+		for i, e := range eps {
+			names[i] = e.Name
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		sts, err := app.Sender().Queue().Statuses(ctx, names)
+		cancel()
+		for i, e := range eps {
+			ej := endpointJSON{Name: e.Name, URL: e.RedactedURL(), Events: e.Events, Inbound: e.Inbound,
+				Subscription: e.Subscription, Description: e.Description}
 			if ej.Events == nil {
 				ej.Events = []string{"*"}
 			}
-			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-			st, err := app.Sender().Queue().Status(ctx, e.Name)
-			cancel()
 			if err != nil {
 				ej.Error = err.Error()
 			} else {
+				st := sts[i]
 				ej.Disabled, ej.Reason, ej.Pending, ej.Delivered, ej.Dead = st.Disabled, st.Reason, st.Pending, st.Delivered, st.Dead
 				if st.Last != nil {
 					la := toAttemptJSON(*st.Last)
@@ -208,7 +232,8 @@ func (a *AdminAPI) deliveries(w http.ResponseWriter, r *http.Request, app *App) 
 	if ep := q.Get("endpoint"); ep != "" {
 		_, isEndpoint := app.Sender().Registry().Get(ep)
 		_, isFeed := app.feeds[strings.TrimPrefix(ep, "feed.")]
-		if !isEndpoint && !(isFeed && strings.HasPrefix(ep, "feed.")) {
+		// A deleted subscription's id still lists its dead letters.
+		if !isEndpoint && !(isFeed && strings.HasPrefix(ep, "feed.")) && !subscription.IsID(ep) {
 			return apiErr(http.StatusNotFound, "no endpoint %q (a feed's records are listed as endpoint feed.<name>)", ep)
 		}
 		f.Endpoints = []string{ep}

@@ -6,11 +6,13 @@ package caddymodule
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/sender"
+	"github.com/hookgate/hookgate/sender/subscription"
 	"go.uber.org/zap"
 )
 
@@ -36,8 +38,13 @@ type App struct {
 	// Feeds are queues of records that a caller pulls (Rubeus' Serviços) from a
 	// webhook_feed route. Default: none.
 	Feeds []FeedConfig `json:"feeds,omitempty"`
+	// Subscriptions configures the endpoints created at run time through the
+	// subscriptions API. Default: the API is on (admin endpoint, and wherever a site
+	// routes to webhook_subscriptions), with the private-address guard always applied.
+	Subscriptions *SubscriptionsConfig `json:"subscriptions,omitempty"`
 
 	store  *sharedStore
+	subs   *subscription.Manager
 	logger *zap.Logger
 	sender *sender.Sender
 	feeds  map[string]*feed
@@ -49,6 +56,17 @@ type App struct {
 type scope struct {
 	route    string
 	explicit bool // set with dedupe_scope
+}
+
+// SubscriptionsConfig is the operator's say over run-time subscriptions.
+type SubscriptionsConfig struct {
+	// AllowPrivate lets subscriptions target loopback, private, link-local and other
+	// non-public addresses. Subscriptions are written by people outside the operator's
+	// config, so the default is false: such targets are refused.
+	AllowPrivate bool `json:"allow_private,omitempty"`
+	// Grace is how long a rotated-out secret keeps signing deliveries (both signatures
+	// are sent). Default 24h.
+	Grace caddy.Duration `json:"grace,omitempty"`
 }
 
 // StoreConfig chooses the store. Exactly one of Embedded and Redis may be set; neither
@@ -121,7 +139,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.store.queue.SetRetention(time.Duration(a.Retention))
 	a.sender = sender.New(a.store.queue, sender.Options{Logger: a.logger, Observer: observer{}})
+	sc := SubscriptionsConfig{}
+	if a.Subscriptions != nil {
+		sc = *a.Subscriptions
+	}
+	if sc.Grace < 0 {
+		return fmt.Errorf("subscriptions: grace must be positive")
+	}
+	a.subs = subscription.NewManager(a.store.subs, a.sender, subscription.Options{AllowPrivate: sc.AllowPrivate,
+		Grace: time.Duration(sc.Grace), Logger: a.logger})
 	for _, c := range a.Endpoints {
+		if strings.HasPrefix(c.Name, subscription.IDPrefix) {
+			return fmt.Errorf("endpoint %s: names starting with %q are kept for subscriptions", c.Name, subscription.IDPrefix)
+		}
 		e, err := c.build(a.logger)
 		if err != nil {
 			return err
@@ -158,6 +188,9 @@ func (a *App) registerRoute(name, dedupeScope string, namedExplicitly, scopedExp
 	return nil
 }
 
+// SubscriptionManager returns the run-time subscriptions.
+func (a *App) SubscriptionManager() *subscription.Manager { return a.subs }
+
 // Sender returns the outbound core.
 func (a *App) Sender() *sender.Sender { return a.sender }
 
@@ -168,6 +201,7 @@ func (a *App) Start() error {
 		return fmt.Errorf("webhooks store: %w", err)
 	}
 	a.logger.Info("webhooks store ready", zap.String("store", a.store.describe))
+	a.subs.Start()
 	a.sender.Start()
 	activeApp.Store(a)
 	return nil
@@ -177,6 +211,9 @@ func (a *App) Start() error {
 // the store is shared with the config that replaces this one and is released in Cleanup.
 func (a *App) Stop() error {
 	activeApp.CompareAndSwap(a, nil)
+	if a.subs != nil {
+		a.subs.Stop()
+	}
 	if a.sender != nil {
 		a.sender.Stop()
 	}

@@ -145,6 +145,13 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 			if len(e.Events) == 0 {
 				return e, d.ArgErr()
 			}
+		case "filter":
+			if !d.Args(&e.Filter) || d.NextArg() {
+				return e, d.Errf("filter <CEL expression> (quote it: filter `data.New.StatusId == 2`)")
+			}
+			if _, err := sender.CompileFilter(e.Filter); err != nil {
+				return e, d.Errf("endpoint %s: filter: %v", e.Name, err)
+			}
 		case "header":
 			var k, v string
 			if !d.Args(&k, &v) || d.NextArg() {
@@ -569,6 +576,29 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 			}
 			app.Endpoints = append(app.Endpoints, e)
+		case "subscriptions":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			sc := &SubscriptionsConfig{}
+			for n2 := d.Nesting(); d.NextBlock(n2); {
+				switch d.Val() {
+				case "allow_private":
+					if d.NextArg() {
+						return nil, d.ArgErr()
+					}
+					sc.AllowPrivate = true
+				case "grace":
+					dur, err := durationArg(d)
+					if err != nil {
+						return nil, err
+					}
+					sc.Grace = dur
+				default:
+					return nil, d.Errf("unrecognized subscriptions option %q (allow_private, grace)", d.Val())
+				}
+			}
+			app.Subscriptions = sc
 		case "feed":
 			f, err := parseFeed(d)
 			if err != nil {

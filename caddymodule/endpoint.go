@@ -20,6 +20,10 @@ type EndpointConfig struct {
 	URL string `json:"url"`
 	// Events are glob patterns on the event type ("contact.*"). Default: every event.
 	Events []string `json:"events,omitempty"`
+	// Filter is a CEL expression over the event's `type`, `data` (the published JSON) and
+	// `headers` (the publish request's, lower-case names); only events it is true for are
+	// delivered. Compiled at provision. Default: none.
+	Filter string `json:"filter,omitempty"`
 	// Headers are added to every delivery. Values may be placeholders ({env.NAME}),
 	// expanded at provision.
 	Headers http.Header `json:"headers,omitempty"`
@@ -89,6 +93,7 @@ func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
 	e := &sender.Endpoint{
 		Name:            c.Name,
 		Events:          c.Events,
+		Filter:          c.Filter,
 		ConnectTimeout:  time.Duration(c.ConnectTimeout),
 		ResponseTimeout: time.Duration(c.ResponseTimeout),
 		AllowPrivate:    c.AllowPrivate,

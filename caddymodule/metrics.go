@@ -39,26 +39,50 @@ var (
 		[]string{"endpoint", "state"}, nil)
 )
 
-// queueDepth reads the running app's queue at scrape time.
+// queueDepth reads the running app's queue at scrape time (every endpoint's status in
+// one batched read), and describes its subscriptions.
 type queueDepth struct{}
 
-func (queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepthDesc }
+var (
+	subscriptionInfoDesc = prometheus.NewDesc("caddy_webhook_subscription_info",
+		"One series per run-time subscription: its id (the endpoint label of the delivery metrics) and description.",
+		[]string{"endpoint", "description"}, nil)
+	subscriptionsDesc = prometheus.NewDesc("caddy_webhook_subscriptions",
+		"Run-time subscriptions this instance delivers to.", nil, nil)
+)
+
+func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepthDesc
+	ch <- subscriptionInfoDesc
+	ch <- subscriptionsDesc
+}
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 	app := activeApp.Load()
 	if app == nil {
 		return
 	}
-	for _, e := range app.Sender().Registry().List() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		st, err := app.Sender().Queue().Status(ctx, e.Name)
-		cancel()
-		if err != nil {
-			continue
+	eps := app.Sender().Registry().List()
+	names := make([]string, len(eps))
+	subs := 0
+	for i, e := range eps {
+		names[i] = e.Name
+		if e.Subscription {
+			subs++
+			ch <- prometheus.MustNewConstMetric(subscriptionInfoDesc, prometheus.GaugeValue, 1, e.Name, e.Description)
 		}
-		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending), e.Name, "pending")
-		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Dead), e.Name, "dead")
-		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Delivered), e.Name, "delivered")
+	}
+	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(subs))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sts, err := app.Sender().Queue().Statuses(ctx, names)
+	cancel()
+	if err != nil {
+		return
+	}
+	for i, st := range sts {
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending), names[i], "pending")
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Dead), names[i], "dead")
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Delivered), names[i], "delivered")
 	}
 }
 

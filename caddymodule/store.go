@@ -16,6 +16,9 @@ import (
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/queue/boltqueue"
 	"github.com/hookgate/hookgate/sender/queue/redisqueue"
+	"github.com/hookgate/hookgate/sender/subscription"
+	"github.com/hookgate/hookgate/sender/subscription/boltsubs"
+	"github.com/hookgate/hookgate/sender/subscription/redissubs"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -30,6 +33,7 @@ type sharedStore struct {
 	describe string
 	dedupe   dedupe.Store
 	queue    queue.Store
+	subs     subscription.Store
 	open     func() error
 	close    func() error
 }
@@ -53,6 +57,7 @@ func loadEmbeddedStore(path string) (*sharedStore, error) {
 			describe: "embedded " + path,
 			dedupe:   ds,
 			queue:    qs,
+			subs:     boltsubs.New(h),
 			open: func() error {
 				_, err := h.DB() // the stores' buckets and background tasks come with it
 				return err
@@ -132,6 +137,7 @@ func loadRedisStore(cfg RedisStoreConfig) (*sharedStore, error) {
 			describe: "redis " + redacted,
 			dedupe:   redisstore.New(c, cfg.KeyPrefix),
 			queue:    q,
+			subs:     redissubs.New(c, cfg.KeyPrefix),
 			open:     func() error { return nil }, // go-redis dials lazily; Redis may come later
 			close: func() error {
 				q.Close()

@@ -648,17 +648,28 @@ func (s *Store) Resend(ctx context.Context, endpoint string) (int, error) {
 
 // Status implements queue.Store.
 func (s *Store) Status(ctx context.Context, endpoint string) (queue.EndpointStatus, error) {
-	db, err := s.db()
+	out, err := s.Statuses(ctx, []string{endpoint})
 	if err != nil {
 		return queue.EndpointStatus{}, err
 	}
-	var out queue.EndpointStatus
+	return out[0], nil
+}
+
+// Statuses implements queue.Store: one read transaction.
+func (s *Store) Statuses(ctx context.Context, endpoints []string) ([]queue.EndpointStatus, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]queue.EndpointStatus, len(endpoints))
 	err = db.View(func(tx *bolt.Tx) error {
-		st := getStatus(tx, endpoint)
-		out = queue.EndpointStatus{Delivered: st.Delivered, Last: st.Last,
-			Pending: getCount(tx, endpoint, countPending), Dead: getCount(tx, endpoint, countDead)}
-		if reason := tx.Bucket(bDisabled).Get([]byte(endpoint)); reason != nil {
-			out.Disabled, out.Reason = true, string(reason)
+		for i, endpoint := range endpoints {
+			st := getStatus(tx, endpoint)
+			out[i] = queue.EndpointStatus{Delivered: st.Delivered, Last: st.Last,
+				Pending: getCount(tx, endpoint, countPending), Dead: getCount(tx, endpoint, countDead)}
+			if reason := tx.Bucket(bDisabled).Get([]byte(endpoint)); reason != nil {
+				out[i].Disabled, out[i].Reason = true, string(reason)
+			}
 		}
 		return nil
 	})

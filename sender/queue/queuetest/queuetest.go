@@ -498,4 +498,25 @@ func Run(t *testing.T, newStore Factory) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	})
+
+	t.Run("StatusesMatchStatus", func(t *testing.T) {
+		s, _ := newStore(t)
+		_, _ = s.Enqueue(ctx, event("evt_st1", "t", `{}`), []string{"a", "b"})
+		_, _ = s.Enqueue(ctx, event("evt_st2", "t", `{}`), []string{"a"})
+		_ = s.SetDisabled(ctx, "b", true, "410")
+		eps := []string{"b", "nobody", "a"}
+		sts, err := s.Statuses(ctx, eps)
+		if err != nil || len(sts) != 3 {
+			t.Fatalf("Statuses = %v, %v", sts, err)
+		}
+		for i, ep := range eps {
+			one, _ := s.Status(ctx, ep)
+			if sts[i].Pending != one.Pending || sts[i].Disabled != one.Disabled || sts[i].Dead != one.Dead {
+				t.Fatalf("Statuses[%s] = %+v, Status = %+v", ep, sts[i], one)
+			}
+		}
+		if sts[2].Pending != 2 || !sts[0].Disabled || sts[1].Pending != 0 {
+			t.Fatalf("Statuses = %+v", sts)
+		}
+	})
 }

@@ -503,28 +503,47 @@ func (s *Store) Resend(ctx context.Context, endpoint string) (int, error) {
 
 // Status implements queue.Store.
 func (s *Store) Status(ctx context.Context, endpoint string) (queue.EndpointStatus, error) {
-	t := s.tag(endpoint)
-	var pending, dead *redis.IntCmd
-	var ep *redis.MapStringStringCmd
-	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
-		pending = p.ZCard(ctx, t+"due")
-		dead = p.ZCard(ctx, t+"dead")
-		ep = p.HGetAll(ctx, t+"ep")
-		return nil
-	})
+	out, err := s.Statuses(ctx, []string{endpoint})
 	if err != nil {
-		return queue.EndpointStatus{}, classify("status", err)
+		return queue.EndpointStatus{}, err
 	}
-	h := ep.Val()
-	st := queue.EndpointStatus{Pending: pending.Val(), Dead: dead.Val(), Disabled: h["disabled"] == "1", Reason: h["reason"]}
-	st.Delivered, _ = strconv.ParseInt(h["delivered"], 10, 64)
-	if h["last"] != "" {
-		var a queue.Attempt
-		if json.Unmarshal([]byte(h["last"]), &a) == nil {
-			st.Last = &a
+	return out[0], nil
+}
+
+// Statuses implements queue.Store: pipelines of up to 1,000 endpoints.
+func (s *Store) Statuses(ctx context.Context, endpoints []string) ([]queue.EndpointStatus, error) {
+	out := make([]queue.EndpointStatus, 0, len(endpoints))
+	for start := 0; start < len(endpoints); start += 1000 {
+		chunk := endpoints[start:min(start+1000, len(endpoints))]
+		pending := make([]*redis.IntCmd, len(chunk))
+		dead := make([]*redis.IntCmd, len(chunk))
+		eps := make([]*redis.MapStringStringCmd, len(chunk))
+		_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, endpoint := range chunk {
+				t := s.tag(endpoint)
+				pending[i] = p.ZCard(ctx, t+"due")
+				dead[i] = p.ZCard(ctx, t+"dead")
+				eps[i] = p.HGetAll(ctx, t+"ep")
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, classify("status", err)
+		}
+		for i := range chunk {
+			h := eps[i].Val()
+			st := queue.EndpointStatus{Pending: pending[i].Val(), Dead: dead[i].Val(), Disabled: h["disabled"] == "1", Reason: h["reason"]}
+			st.Delivered, _ = strconv.ParseInt(h["delivered"], 10, 64)
+			if h["last"] != "" {
+				var a queue.Attempt
+				if json.Unmarshal([]byte(h["last"]), &a) == nil {
+					st.Last = &a
+				}
+			}
+			out = append(out, st)
 		}
 	}
-	return st, nil
+	return out, nil
 }
 
 // SetDisabled implements queue.Store.

@@ -1,0 +1,95 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/sender/subscription"
+)
+
+func init() {
+	caddy.RegisterModule(SubscriptionsHandler{})
+	httpcaddyfile.RegisterHandlerDirective("webhook_subscriptions", parseSubscriptionsHandler)
+	httpcaddyfile.RegisterDirectiveOrder("webhook_subscriptions", httpcaddyfile.Before, "respond")
+}
+
+// DefaultSubscriptionsPrefix is where the subscriptions API is served.
+const DefaultSubscriptionsPrefix = "/webhooks/subscriptions"
+
+// SubscriptionsHandler is the `webhook_subscriptions` handler: the subscriptions API
+// (the same routes as on the admin endpoint) on a site, so it can sit behind Caddy's own
+// basic_auth, forward_auth or mTLS. It is terminal: it never calls the next handler.
+type SubscriptionsHandler struct {
+	// Prefix is the path the collection is served at; requests elsewhere get a 404.
+	// Default "/webhooks/subscriptions".
+	Prefix string `json:"prefix,omitempty"`
+
+	app *App
+}
+
+// CaddyModule returns the Caddy module information.
+func (SubscriptionsHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.webhook_subscriptions",
+		New: func() caddy.Module { return new(SubscriptionsHandler) },
+	}
+}
+
+// Provision finds the webhooks app.
+func (h *SubscriptionsHandler) Provision(ctx caddy.Context) error {
+	if h.Prefix == "" {
+		h.Prefix = DefaultSubscriptionsPrefix
+	}
+	if !strings.HasPrefix(h.Prefix, "/") {
+		h.Prefix = "/" + h.Prefix
+	}
+	a, err := ctx.App("webhooks")
+	if err != nil {
+		return err
+	}
+	h.app = a.(*App)
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *SubscriptionsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	h.app.subscriptionsAPI(h.Prefix).ServeHTTP(w, r)
+	return nil
+}
+
+func (a *App) subscriptionsAPI(prefix string) *subscription.API {
+	return &subscription.API{Manager: a.subs, Sender: a.sender, Prefix: prefix}
+}
+
+func parseSubscriptionsHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(SubscriptionsHandler)
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return s, err
+}
+
+// UnmarshalCaddyfile sets up the handler. Syntax:
+//
+//	webhook_subscriptions [<matcher>] [<prefix>]
+func (h *SubscriptionsHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() {
+		h.Prefix = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Err("webhook_subscriptions takes no block")
+	}
+	return nil
+}
+
+var (
+	_ caddy.Provisioner           = (*SubscriptionsHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*SubscriptionsHandler)(nil)
+	_ caddyfile.Unmarshaler       = (*SubscriptionsHandler)(nil)
+)
