@@ -71,19 +71,26 @@ func parseSubscriptionsHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHand
 	return s, err
 }
 
-// UnmarshalCaddyfile sets up the handler. Syntax:
+// UnmarshalCaddyfile sets up the handler. Syntax (a path right after the directive is a
+// matcher, as for every handler, hence the block):
 //
-//	webhook_subscriptions [<matcher>] [<prefix>]
+//	webhook_subscriptions [<matcher>] {
+//		prefix <path>
+//	}
 func (h *SubscriptionsHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
 	if d.NextArg() {
-		h.Prefix = d.Val()
-	}
-	if d.NextArg() {
 		return d.ArgErr()
 	}
-	if d.NextBlock(0) {
-		return d.Err("webhook_subscriptions takes no block")
+	for n := d.Nesting(); d.NextBlock(n); {
+		switch d.Val() {
+		case "prefix":
+			if !d.Args(&h.Prefix) || d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unrecognized webhook_subscriptions option %q (prefix)", d.Val())
+		}
 	}
 	return nil
 }
