@@ -19,10 +19,10 @@
 	function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
 	function pill(text, kind) { return el("span", { class: "pill " + kind }, text); }
 
-	async function api(path, method) {
+	async function api(path, method) { // errors: the admin API's {"error"} or a problem's detail
 		const res = await fetch(base + path, { method: method || "GET", headers: { "X-Hookgate-Dashboard": "1" }, cache: "no-store" });
 		const body = await res.json().catch(() => ({}));
-		if (!res.ok) throw new Error(body.error || res.status + " " + res.statusText);
+		if (!res.ok) throw new Error(body.error || body.detail || res.status + " " + res.statusText);
 		return body;
 	}
 
@@ -59,12 +59,30 @@
 		if (e.dead > 0) actions.append(el("button", { class: "retry-dead", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/retry") }, "Retry dead"));
 		if (e.disabled) actions.append(el("button", { class: "enable", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/enable") }, "Enable"));
 		actions.append(el("button", { class: "resend", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/resend-latest") }, "Resend latest"));
+		if (e.subscription) {
+			// Two clicks: the first arms the button, the second deletes (no native dialog).
+			const del = el("button", { class: "delete" }, "Delete");
+			del.addEventListener("click", async () => {
+				if (!del.classList.contains("armed")) {
+					del.classList.add("armed");
+					del.textContent = "Confirm delete";
+					setTimeout(() => { del.classList.remove("armed"); del.textContent = "Delete"; }, 5000);
+					return;
+				}
+				del.disabled = true;
+				try { await api("subscriptions/" + encodeURIComponent(e.name), "DELETE"); }
+				catch (err) { showError(err); }
+				finally { refresh(); }
+			});
+			actions.append(del);
+		}
 		const r = results[e.name];
 		if (r) actions.append(el("div", { class: "result " + (r.ok ? "ok" : "bad") },
 			(r.ok ? "✓ " : "✗ ") + r.diagnosis + (r.status ? " · HTTP " + r.status : "") + " · " + r.latency_ms.toFixed(1) + " ms"));
 		const last = e.last_attempt;
 		return el("tr", { "data-endpoint": e.name },
-			td("Endpoint", el("div", {}, el("strong", {}, e.name), el("div", {}, el("code", {}, e.url)),
+			td("Endpoint", el("div", {}, el("strong", {}, e.name), e.subscription ? el("span", { class: "pill warn kind" }, "subscription") : null,
+				e.description ? el("div", { class: "description" }, e.description) : null, el("div", {}, el("code", {}, e.url)),
 				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" "))), "text"),
 			td("State", el("div", {}, state, e.disabled && e.disabled_reason ? el("div", { class: "result bad" }, e.disabled_reason) : null)),
 			td("Pending", e.pending, "num"), td("Delivered", e.delivered, "num"), td("Dead", e.dead, "num"),

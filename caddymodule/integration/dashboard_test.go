@@ -320,3 +320,82 @@ func TestDashboardFeedsPanel(t *testing.T) {
 		t.Fatalf("after Requeue in the dashboard, a call got %d records, want all 7", len(got))
 	}
 }
+
+// Subscriptions appear beside the configured endpoints, with their actions and a delete.
+func TestDashboardSubscriptions(t *testing.T) {
+	browser := chromiumPath(t)
+	be := startBackend(t)
+	c := startCaddy(t, `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		endpoint erp {
+			url `+be.URL+`/erp
+			allow_private
+		}
+		subscriptions {
+			allow_private
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /ops/* {
+		webhook_dashboard
+	}
+}
+`)
+	code, s := call(t, "POST", c.AdminURL()+"/webhooks/subscriptions", `{"url":"`+be.URL+`/partner","events":["deal.*"],"description":"Partner CRM"}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, s)
+	}
+	id := s["id"].(string)
+	row := `tr[data-endpoint="` + id + `"]`
+	ctx := browserContext(t, browser)
+	err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-endpoint="erp"]`)),
+	)
+	if err != nil {
+		t.Fatalf("browser: %v\n%s", err, c.Log())
+	}
+	rowText, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(row)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"subscription", "Partner CRM", "deal.*", "Test", "Delete"} {
+		if !strings.Contains(rowText, want) {
+			t.Errorf("subscription row lacks %q: %s", want, rowText)
+		}
+	}
+	// Its actions work like an endpoint's: Test reaches the target.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row+` button.test`)), chromedp.WaitVisible(chromedp.CSS(row+` .result`))); err != nil {
+		t.Fatalf("click Test: %v", err)
+	}
+	if len(byPath(be.Got(), "/partner")) != 1 {
+		t.Fatalf("the test did not reach the subscription's target: %v", be.Got())
+	}
+	// Delete takes two clicks; then the row is gone and so is the subscription.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(row+` button.delete`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` button.delete.armed`)),
+	)
+	if err != nil {
+		t.Fatalf("arm delete: %v", err)
+	}
+	if code, _ := call(t, "GET", c.AdminURL()+"/webhooks/subscriptions/"+id, ""); code != 200 {
+		t.Fatalf("one click deleted it: %d", code)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(row+` button.delete.armed`)),
+		chromedp.Poll[chromedp.Void](`!document.querySelector('`+row+`') && !!document.querySelector('tr[data-endpoint="erp"]')`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("delete in the browser: %v", err)
+	}
+	if code, _ := call(t, "GET", c.AdminURL()+"/webhooks/subscriptions/"+id, ""); code != 404 {
+		t.Fatalf("after delete: %d", code)
+	}
+}
