@@ -55,7 +55,8 @@ type Options struct {
 // scheduled comes due, and at the slow poll.
 type Dispatcher struct {
 	store  queue.Worker
-	notify queue.Notifier // nil when the store does not announce
+	notify queue.Notifier   // nil when the store does not announce
+	due    queue.DueChecker // nil when the store cannot sweep; runners then poll on their own
 	reg    *Registry
 	opts   Options
 
@@ -99,6 +100,9 @@ func NewDispatcher(store queue.Worker, reg *Registry, opts Options) *Dispatcher 
 	}
 	d := &Dispatcher{store: store, notify: n, reg: reg, opts: opts, runners: map[string]*runner{},
 		results: make(chan written, 1024)}
+	if n != nil {
+		d.due, _ = store.(queue.DueChecker)
+	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	return d
 }
@@ -118,6 +122,13 @@ func (d *Dispatcher) Start() {
 		defer d.writer.Done()
 		d.finish()
 	}()
+	if d.due != nil {
+		d.writer.Add(1)
+		go func() {
+			defer d.writer.Done()
+			d.sweep()
+		}()
+	}
 	var unlisten func()
 	if d.notify != nil {
 		unlisten = d.notify.Listen(func(ep string) { d.Notify([]string{ep}) })
@@ -181,9 +192,44 @@ func (d *Dispatcher) Stop() {
 	}
 	wg.Wait()
 	d.halting.Wait()
-	d.cancel()
+	d.cancel()       // ends the sweeper, and the writer's retries
 	close(d.results) // every attempt has ended: nothing sends any more
 	d.writer.Wait()
+}
+
+// sweep is the safety-net poll over a store that tells which endpoints are due: every
+// PollInterval, one call for every endpoint, and only the due ones' runners lease.
+func (d *Dispatcher) sweep() {
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-time.After(time.Duration(float64(d.opts.PollInterval) * (0.9 + 0.2*rand.Float64()))):
+		}
+		d.mu.Lock()
+		names := make([]string, 0, len(d.runners))
+		for n := range d.runners {
+			names = append(names, n)
+		}
+		d.mu.Unlock()
+		if len(names) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(d.ctx, d.opts.PollInterval)
+		due, err := d.due.Due(ctx, names, time.Now())
+		cancel()
+		if err != nil {
+			// The runners' own slow poll covers for it; the store being away is logged there.
+			continue
+		}
+		var wake []string
+		for i, n := range names {
+			if due[i] {
+				wake = append(wake, n)
+			}
+		}
+		d.Notify(wake)
+	}
 }
 
 // Notify tells the named endpoints' workers in this dispatcher that deliveries were
@@ -339,9 +385,14 @@ func (r *runner) stopping() bool {
 
 // idleWait is how long the leaser sleeps when nothing is due: until the next retry this
 // runner scheduled, the next lease renewal when it holds leases, or the poll (with ±20%
-// jitter, so many idle endpoints do not poll in step).
+// jitter, so many idle endpoints do not poll in step). When the dispatcher sweeps, the
+// runner's own poll is only a backstop, twelve times slower.
 func (r *runner) idleWait(now, renewAt time.Time) time.Duration {
-	wait := time.Duration(float64(r.d.opts.PollInterval) * (0.8 + 0.4*rand.Float64()))
+	poll := r.d.opts.PollInterval
+	if r.d.due != nil {
+		poll *= 12
+	}
+	wait := time.Duration(float64(poll) * (0.8 + 0.4*rand.Float64()))
 	r.mu.Lock()
 	for len(r.due) > 0 && !r.due[0].After(now) {
 		heap.Pop(&r.due)

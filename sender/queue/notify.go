@@ -1,6 +1,10 @@
 package queue
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
 // Notifier is implemented by stores that tell every worker sharing the store (in this
 // process and, for a shared store, on every instance) that deliveries were queued, so an
@@ -57,4 +61,14 @@ func (b *Bus) Listeners() int {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return len(b.listeners)
+}
+
+// DueChecker is implemented by stores that can tell in one round trip which endpoints
+// have deliveries due. A dispatcher over such a store sweeps all its endpoints at once on
+// its safety-net poll, instead of each idle endpoint leasing on its own: 1,000 idle
+// endpoints then cost one batched call every few seconds.
+type DueChecker interface {
+	// Due reports, for each endpoint, whether a delivery of it is due at now (a leased one
+	// may be reported too).
+	Due(ctx context.Context, endpoints []string, now time.Time) ([]bool, error)
 }

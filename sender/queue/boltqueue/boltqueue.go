@@ -64,8 +64,9 @@ type Store struct {
 }
 
 var (
-	_ queue.Store    = (*Store)(nil)
-	_ queue.Notifier = (*Store)(nil)
+	_ queue.Store      = (*Store)(nil)
+	_ queue.Notifier   = (*Store)(nil)
+	_ queue.DueChecker = (*Store)(nil)
 )
 
 // New returns a queue in the file behind h. Nothing is opened until first use; the
@@ -748,4 +749,24 @@ func (s *Store) Abandon(ctx context.Context, endpoint, reason string) (int, erro
 	}
 	s.mu.Unlock()
 	return len(ids), nil
+}
+
+// Due implements queue.DueChecker: one read transaction, one seek per endpoint.
+func (s *Store) Due(ctx context.Context, endpoints []string, now time.Time) ([]bool, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(endpoints))
+	err = db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bDue).Cursor()
+		for i, ep := range endpoints {
+			prefix := epPrefix(ep)
+			limit := append(append([]byte{}, prefix...), u64(now.UnixNano())...)
+			k, _ := c.Seek(prefix)
+			out[i] = k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k[:len(prefix)+8], limit) <= 0
+		}
+		return nil
+	})
+	return out, err
 }

@@ -519,4 +519,23 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatalf("Statuses = %+v", sts)
 		}
 	})
+
+	t.Run("DueReportsDueEndpoints", func(t *testing.T) {
+		s, _ := newStore(t)
+		dc, ok := s.(queue.DueChecker)
+		if !ok {
+			t.Skip("store has no Due")
+		}
+		_, _ = s.Enqueue(ctx, event("evt_due1", "t", `{}`), []string{"now"})
+		_, _ = s.Enqueue(ctx, event("evt_due2", "t", `{}`), []string{"later"})
+		got, _ := s.Lease(ctx, "later", 1, time.Now(), lease)
+		_ = s.Finish(ctx, []queue.Result{{Delivery: got[0], Outcome: queue.Retry, NextAt: time.Now().Add(time.Hour), Attempt: queue.Attempt{At: time.Now(), Status: 500}}})
+		due, err := dc.Due(ctx, []string{"later", "none", "now"}, time.Now())
+		if err != nil || len(due) != 3 || due[0] || due[1] || !due[2] {
+			t.Fatalf("Due = %v, %v; want [false false true]", due, err)
+		}
+		if due, _ := dc.Due(ctx, []string{"later"}, time.Now().Add(2*time.Hour)); !due[0] {
+			t.Fatal("a retry that came due is not reported")
+		}
+	})
 }

@@ -48,8 +48,9 @@ type Store struct {
 }
 
 var (
-	_ queue.Store    = (*Store)(nil)
-	_ queue.Notifier = (*Store)(nil)
+	_ queue.Store      = (*Store)(nil)
+	_ queue.Notifier   = (*Store)(nil)
+	_ queue.DueChecker = (*Store)(nil)
 )
 
 // New returns a queue on client c; every key starts with prefix.
@@ -590,4 +591,27 @@ func (s *Store) Abandon(ctx context.Context, endpoint, reason string) (int, erro
 			return total, nil
 		}
 	}
+}
+
+// Due implements queue.DueChecker: one pipeline of ZCOUNTs (split by node on a cluster).
+func (s *Store) Due(ctx context.Context, endpoints []string, now time.Time) ([]bool, error) {
+	out := make([]bool, 0, len(endpoints))
+	limit := strconv.FormatInt(ms(now), 10)
+	for start := 0; start < len(endpoints); start += 1000 {
+		chunk := endpoints[start:min(start+1000, len(endpoints))]
+		cmds := make([]*redis.IntCmd, len(chunk))
+		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, ep := range chunk {
+				cmds[i] = p.ZCount(ctx, s.tag(ep)+"due", "-inf", limit)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, classify("due", err)
+		}
+		for _, c := range cmds {
+			out = append(out, c.Val() > 0)
+		}
+	}
+	return out, nil
 }

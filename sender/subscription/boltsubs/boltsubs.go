@@ -63,7 +63,8 @@ func (s *Store) Put(ctx context.Context, sub subscription.Subscription, prev int
 	if err != nil {
 		return err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	// Batch: concurrent creates share one commit (and its fsync); each returns once durable.
+	err = db.Batch(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucket)
 		var cur int64
 		if v := bk.Get([]byte(sub.ID)); v != nil {
@@ -92,7 +93,7 @@ func (s *Store) Delete(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	found := false
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Batch(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucket)
 		found = bk.Get([]byte(id)) != nil
 		if !found {
