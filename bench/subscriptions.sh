@@ -11,6 +11,8 @@
 #
 #   bash bench/subscriptions.sh       # SUBS=10000 IDLE=1000 IDLE_SECONDS=30 DURATION=10s
 #   IDLE_ONLY=1 CADDY=/tmp/old-caddy bash bench/subscriptions.sh   # the idle part, another build
+#   STORES=redis bash bench/subscriptions.sh                        # one store
+#   PROFILE_OUT=/tmp/subs.pprof bash bench/subscriptions.sh         # profile the 10,000 row
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUBS=${SUBS:-10000}
@@ -60,7 +62,7 @@ start() { # $1 store line, $2 extra
 	config "$1" "$2" >"$out/Caddyfile"
 	XDG_DATA_HOME="$out/data" "$CADDY" run --config "$out/Caddyfile" --adapter caddyfile >"$out/caddy.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 100); do curl -fs localhost:18201/config/ >/dev/null 2>&1 && return; sleep 0.1; done
+	for _ in $(seq 300); do curl -fs "localhost:18201/webhooks/subscriptions?limit=1" >/dev/null 2>&1 && return; sleep 0.1; done
 	cat "$out/caddy.log"; exit 1
 }
 
@@ -90,7 +92,15 @@ bench_store() { # $1 label, $2 store line
 	t1=$(date +%s.%N)
 	echo "   (created $((SUBS - 10)) subscriptions in $(echo "$t1 - $t0" | bc) s)"
 	sleep 2
+	prof=""
+	if [ -n "${PROFILE_OUT:-}" ]; then # a CPU profile of Caddy during that run
+		curl -s "localhost:18201/debug/pprof/profile?seconds=8" >"$PROFILE_OUT.$1" &
+		prof=$!
+		curl -s "localhost:18201/debug/pprof/heap" >"$PROFILE_OUT.$1.heap"
+	fi
 	echo "$1, $SUBS (10 match):           $(latency)"
+	[ -n "$prof" ] && wait "$prof"
+	true
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
@@ -103,14 +113,18 @@ idle() { # $1 label
 	echo "$1: $(echo "scale=2; ($b - $a) * 100 / $(getconf CLK_TCK) / $IDLE_SECONDS" | bc) % of one core"
 }
 
-if [ -z "${IDLE_ONLY:-}" ]; then
-	echo "publish latency: p50 p99 req/s (wrk -t2 -c16 -d$DURATION, deliveries to a local sink run meanwhile)"
+STORES=${STORES:-embedded redis}
+[ -n "${IDLE_ONLY:-}" ] && STORES=""
+[ -n "$STORES" ] && echo "publish latency: p50 p99 req/s (wrk -t2 -c16 -d$DURATION, deliveries to a local sink run meanwhile)"
+if [[ " $STORES " == *" embedded "* ]]; then
 	bench_store embedded "store embedded"
 fi
 if command -v redis-server >/dev/null; then
 	redis-server --port 16393 --bind 127.0.0.1 --save "" --appendonly no --dir "$out" --daemonize yes >/dev/null
 	sleep 0.5
-	[ -z "${IDLE_ONLY:-}" ] && bench_store redis "store redis redis://127.0.0.1:16393"
+	if [[ " $STORES " == *" redis "* ]]; then
+		bench_store redis "store redis redis://127.0.0.1:16393"
+	fi
 	redis-cli -p 16393 flushall >/dev/null
 
 	echo

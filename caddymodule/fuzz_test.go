@@ -38,6 +38,7 @@ func FuzzCaddyfile(f *testing.F) {
 		parse("webhook_publish", func(d *caddyfile.Dispenser) error { return new(Publish).UnmarshalCaddyfile(d) })
 		parse("webhook_dashboard", func(d *caddyfile.Dispenser) error { return new(Dashboard).UnmarshalCaddyfile(d) })
 		parse("webhook_feed", func(d *caddyfile.Dispenser) error { return new(FeedHandler).UnmarshalCaddyfile(d) })
+		parse("webhook_subscriptions", func(d *caddyfile.Dispenser) error { return new(SubscriptionsHandler).UnmarshalCaddyfile(d) })
 		parse("webhooks", func(d *caddyfile.Dispenser) error { _, err := parseWebhooksOption(d, nil); return err })
 	})
 }
