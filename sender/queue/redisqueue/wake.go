@@ -67,14 +67,27 @@ func (w *waker) announce(endpoints []string) {
 	}
 }
 
+// publishEvery spaces the wake-up messages: a burst of enqueues within it is one message
+// (other instances wake up to that much later; this one's workers were woken at once).
+const publishEvery = 5 * time.Millisecond
+
 func (w *waker) publish() {
 	defer w.done.Done()
+	var last time.Time
 	for {
 		select {
 		case <-w.stop:
 			return
 		case <-w.kick:
 		}
+		if wait := time.Until(last.Add(publishEvery)); wait > 0 {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
 		w.mu.Lock()
 		names := make([]string, 0, len(w.pending))
 		for n := range w.pending {
