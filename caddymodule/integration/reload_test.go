@@ -63,6 +63,12 @@ func TestReloadTwentyTimesLeaksNothing(t *testing.T) {
 				return strings.Replace(s, "retry 50ms", fmt.Sprintf("retry %dms", 50+i), 1)
 			}
 			c := startCaddy(t, cfg(0), totvsKey)
+			// Subscriptions too: each config's manager and their runners must go with it.
+			for i := range 3 {
+				if code, b := call(t, "POST", c.AdminURL()+"/webhooks/subscriptions", fmt.Sprintf(`{"url":"https://example.com/%d","events":["never.%d"]}`, i, i)); code != 201 {
+					t.Fatalf("create: %d %v", code, b)
+				}
+			}
 
 			var stop atomic.Bool
 			var sent, failed atomic.Int64

@@ -96,7 +96,7 @@ func verifies(t *testing.T, secret string, r Received) bool {
 
 func TestSubscriptionsThroughCaddy(t *testing.T) {
 	be := startBackend(t)
-	c := startCaddy(t, subsConfig(t, "", "subscriptions {\n\t\t\tallow_private\n\t\t\tgrace 1h\n\t\t}"))
+	c := startCaddy(t, subsConfig(t, "", "subscriptions {\n\t\t\tallow_private\n\t\t\tgrace 1h\n\t\t}\n\t\tendpoint lost {\n\t\t\turl "+be.URL+"/lost\n\t\t\tevents deal.*\n\t\t\tfilter `data.New.StatusId == 3`\n\t\t\tallow_private\n\t\t}"))
 	admin := c.AdminURL() + "/webhooks/subscriptions"
 	site := c.Base() + "/api/subscriptions"
 
@@ -132,6 +132,11 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 	if got := byPath(be.Got(), "/won"); len(got) != 1 {
 		t.Fatalf("the filtered subscription got %d deliveries, want 1", len(got))
 	}
+	// A Caddyfile endpoint's filter works the same way.
+	if n := publish(t, c, "deal.won", `{"New":{"StatusId":3}}`); n != 2 {
+		t.Fatalf("StatusId 3 went to %d endpoints, want 2 (the unfiltered subscription and the filtered endpoint)", n)
+	}
+	waitUntil(t, "the filtered Caddyfile endpoint's delivery", 5*time.Second, func() bool { return len(byPath(be.Got(), "/lost")) == 1 })
 	w := byPath(be.Got(), "/won")[0]
 	if !verifies(t, wonSecret, w) || string(w.Body) != `{"New":{"StatusId":2}}` {
 		t.Fatalf("the delivery does not verify with the reference library: %v", w.Header)
@@ -153,6 +158,14 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 		t.Fatalf("during the grace both secrets must verify: %q", r2.Header.Get("Webhook-Signature"))
 	}
 
+	// Durable: after a restart the subscription is there and still delivers.
+	c.Restart()
+	if code, g := call(t, "GET", admin+"/"+wonID, ""); code != 200 || g["description"] != "CRM wins" {
+		t.Fatalf("after a restart: %d %v", code, g)
+	}
+	publish(t, c, "deal.won", `{"New":{"StatusId":2},"n":3}`)
+	waitUntil(t, "a delivery after the restart", 5*time.Second, func() bool { return len(byPath(be.Got(), "/won")) == 3 })
+
 	// Listed beside the configured endpoints, with the description; in the metrics.
 	var eps []map[string]any
 	getJSON(t, c.AdminURL()+"/webhooks/endpoints", &eps)
@@ -166,7 +179,7 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 		t.Fatalf("endpoints listing: %v", eps)
 	}
 	if m := string(metricsText(t, c)); !strings.Contains(m, `caddy_webhook_subscription_info{description="CRM wins",endpoint="`+wonID+`"} 1`) ||
-		!strings.Contains(m, `caddy_webhook_outbound_attempts_total{endpoint="`+wonID+`",outcome="delivered"} 2`) {
+		!strings.Contains(m, `caddy_webhook_outbound_attempts_total{endpoint="`+wonID+`",outcome="delivered"} 1`) {
 		t.Fatalf("metrics lack the subscription:\n%s", grepLines(m, "subscription"))
 	}
 
@@ -274,11 +287,19 @@ func TestSubscriptionsAcrossInstances(t *testing.T) {
 		return false
 	})
 	t.Logf("b saw the subscription after %v", time.Since(t0))
+	// A change made on a is applied by b too.
+	if code, _ := call(t, "PATCH", a.AdminURL()+"/webhooks/subscriptions/"+id, `{"events":["deal.won","deal.lost"]}`); code != 200 {
+		t.Fatalf("patch on a: %d", code)
+	}
+	waitUntil(t, "b to apply the change", 2*time.Second, func() bool {
+		code, _, rb := send(t, b.Base()+"/publish", []byte(`{"probe":true}`), "Webhook-Event-Type", "deal.lost")
+		return code == 202 && strings.Contains(string(rb), `"endpoints":1`)
+	})
 	if n := publish(t, b, "deal.won", `{"from":"b"}`); n != 1 {
 		t.Fatalf("publish on b reached %d endpoints", n)
 	}
-	waitUntil(t, "the delivery published on b", 5*time.Second, func() bool { return len(byPath(be.Got(), "/shared")) == 1 })
-	if !verifies(t, s["secret"].(string), byPath(be.Got(), "/shared")[0]) {
+	waitUntil(t, "the delivery published on b", 5*time.Second, func() bool { return len(byPath(be.Got(), "/shared")) == 2 })
+	if !verifies(t, s["secret"].(string), byPath(be.Got(), "/shared")[1]) {
 		t.Fatal("the delivery made by b does not verify with the secret a returned")
 	}
 	if code, _ := call(t, "DELETE", a.AdminURL()+"/webhooks/subscriptions/"+id, ""); code != 200 {
@@ -289,7 +310,7 @@ func TestSubscriptionsAcrossInstances(t *testing.T) {
 		return code == 202 && strings.Contains(string(rb), `"endpoints":0`)
 	})
 	time.Sleep(300 * time.Millisecond)
-	if n := len(byPath(be.Got(), "/shared")); n != 1 {
-		t.Fatalf("after the delete the target got %d deliveries, want 1", n)
+	if n := len(byPath(be.Got(), "/shared")); n != 2 {
+		t.Fatalf("after the delete the target got %d deliveries, want 2", n)
 	}
 }
