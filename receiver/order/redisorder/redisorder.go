@@ -1,0 +1,83 @@
+// Package redisorder keeps the stale-event guard's state in Redis, shared by every
+// instance: one hash per record key (its own Cluster slot), claimed, committed and
+// released by Lua scripts, so two instances given two events of one record agree.
+package redisorder
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/redisx"
+	"github.com/hookgate/hookgate/receiver/order"
+	"github.com/redis/go-redis/v9"
+)
+
+// Store is the Redis order store.
+type Store struct {
+	c      redis.UniversalClient
+	prefix string
+}
+
+var _ order.Store = (*Store)(nil)
+
+// New returns a store on c; keys start with prefix.
+func New(c redis.UniversalClient, prefix string) *Store { return &Store{c: c, prefix: prefix + "o:"} }
+
+func classify(op string, err error) error { return redisx.Classify(op, err, order.ErrUnavailable) }
+
+// Fields: v newest value, c claim token, ce claim end (ms).
+// KEYS: k. ARGV: value, token, now, claim end
+var claimScript = redis.NewScript(`
+local h = redis.call('HMGET', KEYS[1], 'v', 'c', 'ce')
+if h[2] and tonumber(h[3]) > tonumber(ARGV[3]) then return 2 end
+if h[1] and h[1] > ARGV[1] then return 1 end
+redis.call('HSET', KEYS[1], 'c', ARGV[2], 'ce', ARGV[4])
+if not h[1] then redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end
+return 0`)
+
+// KEYS: k. ARGV: value, token, window ms
+var commitScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'c') ~= ARGV[2] then return 0 end
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v or ARGV[1] > v then redis.call('HSET', KEYS[1], 'v', ARGV[1]) end
+redis.call('HDEL', KEYS[1], 'c', 'ce')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`)
+
+// KEYS: k. ARGV: token
+var releaseScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'c') ~= ARGV[1] then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'v') == 0 then redis.call('DEL', KEYS[1]) return 1 end
+redis.call('HDEL', KEYS[1], 'c', 'ce')
+return 1`)
+
+// Claim implements order.Store.
+func (s *Store) Claim(ctx context.Context, key, value string, ttl time.Duration) (order.Verdict, string, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	now := time.Now()
+	v, err := claimScript.Run(ctx, s.c, []string{s.prefix + key}, value, tok, now.UnixMilli(), now.Add(ttl).UnixMilli()).Int()
+	if err != nil {
+		return 0, "", classify("order claim", err)
+	}
+	switch v {
+	case 1:
+		return order.Stale, "", nil
+	case 2:
+		return order.Busy, "", nil
+	}
+	return order.Pass, tok, nil
+}
+
+// Commit implements order.Store.
+func (s *Store) Commit(ctx context.Context, key, value, token string, window time.Duration) error {
+	return classify("order commit", commitScript.Run(ctx, s.c, []string{s.prefix + key}, value, token, max(window.Milliseconds(), 1)).Err())
+}
+
+// Release implements order.Store.
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	return classify("order release", releaseScript.Run(ctx, s.c, []string{s.prefix + key}, token).Err())
+}
