@@ -382,6 +382,60 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if h.LogAccepted != "sampled" && h.LogAccepted != "all" {
 				return d.Errf("log_accepted: sampled or all, not %q", h.LogAccepted)
 			}
+		case "order_by":
+			// order_by off | order_by [time:|int:|string:]<source> [key <source>…]
+			if !d.Args(&h.OrderBy) {
+				return d.Errf("order_by [time:|int:|string:]<source> key <source>… (or order_by off)")
+			}
+			if h.OrderBy == "off" {
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				break
+			}
+			if d.NextArg() {
+				if d.Val() != "key" {
+					return d.Errf("order_by %s: expected `key <source>…`, got %q", h.OrderBy, d.Val())
+				}
+				h.OrderKey = d.RemainingArgs()
+				if len(h.OrderKey) == 0 {
+					return d.Errf("order_by %s key: name at least one source of the record key", h.OrderBy)
+				}
+			} else if h.Preset == "" {
+				return d.Errf("order_by %s: add `key <source>…`, the record whose events are ordered", h.OrderBy)
+			}
+		case "order_window":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			h.OrderWindow = dur
+		case "log_requests":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 100000 {
+				return d.Errf("log_requests: %q is not a number from 0 (off) to 100000", v)
+			}
+			h.LogRequests = n
+			if n == 0 {
+				h.LogRequests = -1
+			}
+		case "log_body":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(v)
+			if err != nil || size > 10<<20 {
+				return d.Errf("log_body: %q is not a size up to 10MB (0 keeps none)", v)
+			}
+			h.LogBody = int64(size)
+			if size == 0 {
+				h.LogBody = -1
+			}
 		default:
 			return d.Errf("unrecognized webhook_receive option %q", d.Val())
 		}

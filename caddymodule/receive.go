@@ -90,6 +90,24 @@ type Receive struct {
 	// through Caddy's log writer is a measurable share of a webhook's cost at high rates.
 	// The metrics and the admin counters count every webhook either way. Default "sampled".
 	LogAccepted string `json:"log_accepted,omitempty"`
+	// OrderBy is the stale-event guard's order value: a source as for event_id, prefixed
+	// with how it compares (time:, int: or string:; default time:), e.g.
+	// "time:json:/timestamp"; "off" turns the preset's guard off. Default: the preset's
+	// (totvs_crm: time:json:/timestamp by json:/source/row/id), else none.
+	OrderBy string `json:"order_by,omitempty"`
+	// OrderKey are the sources of the record whose events are ordered. Required with
+	// OrderBy (unless the preset gives them).
+	OrderKey []string `json:"order_key,omitempty"`
+	// OrderWindow is how long a record's newest order value is remembered. Default: the
+	// dedupe window (24h).
+	OrderWindow caddy.Duration `json:"order_window,omitempty"`
+	// LogRequests is how many of the route's latest requests the request log keeps (see
+	// the admin API's /webhooks/inbound/<route>/requests). 0 means the default, 200;
+	// negative turns the log off.
+	LogRequests int `json:"log_requests,omitempty"`
+	// LogBody is how many bytes of each body the request log keeps; longer bodies are cut
+	// (and cannot be replayed). Default 16KB; negative keeps none.
+	LogBody int64 `json:"log_body,omitempty"`
 
 	rc       *receiver.Receiver
 	logger   *zap.Logger
@@ -187,6 +205,24 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	if h.DedupeOff {
 		o.Dedupe = -1
 	}
+	switch {
+	case h.OrderBy == "off":
+		o.OrderOff = true
+	case h.OrderBy != "":
+		kind, src := receiver.ParseOrderSource(h.OrderBy)
+		keys := h.OrderKey
+		if len(keys) == 0 && h.Preset != "" {
+			if p, err := receiver.LookupPreset(h.Preset); err == nil {
+				keys = p.OrderKeys
+			}
+		}
+		o.Order = &receiver.OrderSpec{Kind: kind, Value: src, Keys: keys, Window: time.Duration(h.OrderWindow)}
+	case h.OrderWindow != 0 && h.Preset != "":
+		if p, err := receiver.LookupPreset(h.Preset); err == nil && p.OrderBy != "" {
+			kind, src := receiver.ParseOrderSource(p.OrderBy)
+			o.Order = &receiver.OrderSpec{Kind: kind, Value: src, Keys: p.OrderKeys, Window: time.Duration(h.OrderWindow)}
+		}
+	}
 	if h.RejectCaseDuplicates != nil {
 		o.CaseDuplicates = receiver.CaseAllow
 		if *h.RejectCaseDuplicates {
@@ -274,6 +310,7 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 		return err
 	}
 	o.Store = h.app.DedupeStore() // used only when dedupe is on and an event id is known
+	o.OrderStore = h.app.store.order
 	logger := h.logger
 	o.OnStoreError = func(err error) {
 		logger.Warn("webhook store error", zap.Error(err), zap.Bool("accepted_without_dedupe", o.AcceptOnStoreError))

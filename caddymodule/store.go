@@ -13,6 +13,9 @@ import (
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/dedupe/boltstore"
 	"github.com/hookgate/hookgate/receiver/dedupe/redisstore"
+	"github.com/hookgate/hookgate/receiver/order"
+	"github.com/hookgate/hookgate/receiver/order/boltorder"
+	"github.com/hookgate/hookgate/receiver/order/redisorder"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/queue/boltqueue"
 	"github.com/hookgate/hookgate/sender/queue/redisqueue"
@@ -34,6 +37,7 @@ type sharedStore struct {
 	dedupe   dedupe.Store
 	queue    queue.Store
 	subs     subscription.Store
+	order    order.Store
 	open     func() error
 	close    func() error
 }
@@ -58,6 +62,7 @@ func loadEmbeddedStore(path string) (*sharedStore, error) {
 			dedupe:   ds,
 			queue:    qs,
 			subs:     boltsubs.New(h),
+			order:    boltorder.New(h),
 			open: func() error {
 				_, err := h.DB() // the stores' buckets and background tasks come with it
 				return err
@@ -138,6 +143,7 @@ func loadRedisStore(cfg RedisStoreConfig) (*sharedStore, error) {
 			dedupe:   redisstore.New(c, cfg.KeyPrefix),
 			queue:    q,
 			subs:     redissubs.New(c, cfg.KeyPrefix),
+			order:    redisorder.New(c, cfg.KeyPrefix),
 			open:     func() error { return nil }, // go-redis dials lazily; Redis may come later
 			close: func() error {
 				q.Close()

@@ -24,13 +24,19 @@ type Preset struct {
 	// IDHeader is the header in which the sender names each delivery, when the event id is
 	// read from it.
 	IDHeader string
+	// OrderBy and OrderKeys are the default stale-event guard (see OrderSpec), for senders
+	// known to deliver out of order.
+	OrderBy   string
+	OrderKeys []string
 }
 
 // Presets are the known senders.
 var Presets = map[string]Preset{
 	"ploomes": {Schema: "ploomes", EventID: []string{"body_sha256"}, SecretHeader: ValidationKeyHeader},
 	// TOTVS CRM workflows send the header the customer configures; Authorization is usual.
-	"totvs_crm": {Schema: "totvs_crm", EventID: []string{"json:/eventId"}, SecretHeader: "Authorization"},
+	// Its retries come >= 5 minutes later while newer events of the record keep flowing.
+	"totvs_crm": {Schema: "totvs_crm", EventID: []string{"json:/eventId"}, SecretHeader: "Authorization",
+		OrderBy: "time:json:/timestamp", OrderKeys: []string{"json:/source/row/id"}},
 	// url is left out of SINtegre's key: its token changes on every send. The raw token is
 	// the whole Authorization value (or Basic).
 	"sintegre": {Schema: "sintegre", EventID: []string{"json:/nome", "json:/processo", "json:/dataProduto", "json:/periodicidade", "json:/periodicidadeFinal"},

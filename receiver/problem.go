@@ -27,13 +27,21 @@ const (
 	ReasonQueueFailed      Reason = "queue_error"
 	ReasonMissingType      Reason = "missing_event_type"
 	ReasonConflict         Reason = "idempotency_conflict"
+	// ReasonStale: the stale-event guard found a newer event of the same record already
+	// handed on (200, Webhook-Stale: true, not handed on).
+	ReasonStale Reason = "stale"
+	// ReasonOrderInFlight: another event of the same record is being handed on (409).
+	ReasonOrderInFlight Reason = "order_in_flight"
+	// ReasonOrderValue: the order value or record key is missing or not comparable (400).
+	ReasonOrderValue Reason = "invalid_order_value"
 )
 
 // InboundReasons are the reasons Handle can end a webhook request with (including the
 // outcomes of async mode's hand-off), for metrics that resolve their series once.
 var InboundReasons = []Reason{ReasonAccepted, ReasonQueued, ReasonDuplicate, ReasonInFlight, ReasonMethod,
 	ReasonUnauthorized, ReasonTooLarge, ReasonMediaType, ReasonInvalidJSON, ReasonSchema, ReasonMissingEventID,
-	ReasonStoreUnavailable, ReasonBodyRead, ReasonQueueUnavailable, ReasonQueueFailed}
+	ReasonStoreUnavailable, ReasonBodyRead, ReasonQueueUnavailable, ReasonQueueFailed, ReasonStale, ReasonOrderInFlight,
+	ReasonOrderValue}
 
 // Violation is one schema violation (see problem.Violation).
 type Violation = problem.Violation

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/receiver/dedupe"
+	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/hookgate/hookgate/schemas"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
@@ -62,6 +63,15 @@ type Options struct {
 	// CaseDuplicates says whether an object with two keys that differ only in case
 	// ({"id":"a","ID":"b"}) is refused. Default CaseDefault: refused when a schema is set.
 	CaseDuplicates CaseRule
+	// Order is the stale-event guard; nil takes the preset's (totvs_crm has one).
+	Order *OrderSpec
+	// OrderOff turns the guard off, the preset's included.
+	OrderOff bool
+	// OrderStore keeps the guard's state; required when the guard is on.
+	OrderStore order.Store
+	// KeepBody, when positive, copies up to that many bytes of each request's body into
+	// Result.Body (for the request log). Default 0: none.
+	KeepBody int
 }
 
 // CaseRule chooses whether keys that differ only in case are refused.
@@ -92,6 +102,8 @@ type Receiver struct {
 	onErr    func(error)
 	foldKeys bool
 	names    map[string]string // object keys the schema names, shared by decoded documents
+	order    *orderGuard
+	keepBody int
 }
 
 // New checks opts and compiles everything a request needs (schema, credentials, id sources).
@@ -109,6 +121,10 @@ func New(opts Options) (*Receiver, error) {
 		}
 		if len(opts.EventID) == 0 {
 			opts.EventID = p.EventID
+		}
+		if opts.Order == nil && p.OrderBy != "" {
+			kind, src := ParseOrderSource(p.OrderBy)
+			opts.Order = &OrderSpec{Kind: kind, Value: src, Keys: p.OrderKeys}
 		}
 	}
 	rc := &Receiver{
@@ -153,6 +169,16 @@ func New(opts Options) (*Receiver, error) {
 	if rc.dedupeOn() && rc.store == nil {
 		return nil, errors.New("dedupe is on but no store was given")
 	}
+	if opts.Order != nil && !opts.OrderOff {
+		window := rc.window
+		if window <= 0 {
+			window = DefaultDedupeWindow
+		}
+		if rc.order, err = newOrderGuard(*opts.Order, opts.OrderStore, rc.scope, window); err != nil {
+			return nil, err
+		}
+	}
+	rc.keepBody = opts.KeepBody
 	return rc, nil
 }
 
@@ -179,6 +205,8 @@ type Event struct {
 	// backend's status (async mode: ReasonQueued, ReasonQueueUnavailable, ReasonQueueFailed).
 	// Default ReasonAccepted.
 	Outcome Reason
+
+	storeTime time.Duration // spent in the order guard's store calls
 }
 
 // outcome is how the hand-off of ev ended.
@@ -198,6 +226,11 @@ type Result struct {
 	Duplicate bool
 	// Stages holds how long each stage took: auth, parse, validate, store.
 	Stages Stages
+	// Problem is the refusal answered, if any.
+	Problem *Problem
+	// Body holds the first Options.KeepBody bytes of the body (a copy), BodySize its size.
+	Body     []byte
+	BodySize int
 }
 
 // Stages are stage latencies of one request.
@@ -217,6 +250,10 @@ func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (R
 	// Once the request is answered nothing refers to the body, so its buffer is reused.
 	// Not after an error (Caddy's error routes may still read the request) or a panic
 	// (which skips this): then the buffer is left to the GC.
+	if bb != nil && rc.keepBody > 0 {
+		res.BodySize = len(bb.b)
+		res.Body = append([]byte(nil), bb.b[:min(len(bb.b), rc.keepBody)]...)
+	}
 	if bb != nil && err == nil {
 		r.Body, r.GetBody = http.NoBody, nil
 		putBody(bb)
@@ -256,7 +293,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 	res.Verified = !rc.auth.open
 
 	t1 := time.Now()
-	decode := rc.schema != nil || (rc.eventID != nil && rc.eventID.needsJSON())
+	decode := rc.schema != nil || (rc.eventID != nil && rc.eventID.needsJSON()) || (rc.order != nil && rc.order.needsJSON())
 	doc, p := parseJSON(body, decode, rc.foldKeys, rc.names)
 	res.Stages.Parse = time.Since(t1)
 	if p != nil {
@@ -280,6 +317,13 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		ev.ID = id
 		res.EventID = id
 	}
+	if rc.order != nil {
+		key, value, p := rc.order.extract(r, body, doc)
+		if p != nil {
+			return rc.refuse(w, p, res)
+		}
+		next = rc.guard(next, key, value)
+	}
 	restoreBody(r, bb)
 	if !rc.dedupeOn() {
 		return rc.handOn(w, r, next, ev, res)
@@ -289,7 +333,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 
 func (rc *Receiver) refuse(w http.ResponseWriter, p *Problem, res Result) (Result, error) {
 	p.Write(w)
-	res.Reason, res.Status = Reason(p.Reason()), p.Status
+	res.Reason, res.Status, res.Problem = Reason(p.Reason()), p.Status, p
 	return res, nil
 }
 
@@ -297,6 +341,7 @@ func (rc *Receiver) handOn(w http.ResponseWriter, r *http.Request, next Next, ev
 	sw := &statusWriter{ResponseWriter: w}
 	err := next(sw, r, ev)
 	res.Reason, res.Status = ev.outcome(), sw.statusOr200()
+	res.Stages.Store += ev.storeTime
 	return res, err
 }
 
@@ -342,6 +387,7 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 	}()
 	err = next(sw, r, ev)
 	res.Reason, res.Status = ev.outcome(), sw.statusOr200()
+	res.Stages.Store += ev.storeTime
 	if err == nil && res.Status >= 200 && res.Status < 300 {
 		t1 := time.Now()
 		cerr := rc.store.Commit(context.WithoutCancel(r.Context()), key, rc.window)

@@ -209,9 +209,9 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 
 	// Bad input through Caddy: precise problems.
 	for body, want := range map[string]int{
-		`{"url":"https://example.com/x","colour":"red"}`:                                     400,
-		`{"url":"gopher://example.com/x"}`:                                                   422,
-		`{"url":"https://example.com/x","filter":"data.New.StatusId"}`:                       422,
+		`{"url":"https://example.com/x","colour":"red"}`:                                      400,
+		`{"url":"gopher://example.com/x"}`:                                                    422,
+		`{"url":"https://example.com/x","filter":"data.New.StatusId"}`:                        422,
 		`{"url":"https://example.com/x","description":"` + strings.Repeat("x", 70<<10) + `"}`: 413,
 	} {
 		req, _ := http.NewRequest("POST", admin, bytes.NewReader([]byte(body)))

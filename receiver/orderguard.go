@@ -1,0 +1,182 @@
+package receiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookgate/hookgate/receiver/order"
+)
+
+// OrderSpec configures the stale-event guard: per record (Keys), the newest order value
+// (Value) handed on is remembered; an event whose value is older is answered 200 with
+// Webhook-Stale: true and not handed on.
+type OrderSpec struct {
+	// Kind is how values compare: order.Time (RFC 3339 with offsets; the default),
+	// order.Int or order.String.
+	Kind order.Kind
+	// Value is the order value's source, as for event ids (json:/pointer or header:Name).
+	Value string
+	// Keys are the record key's sources; several make a composite key. Required.
+	Keys []string
+	// Window is how long a record's newest value is kept. Default: the dedupe window.
+	Window time.Duration
+}
+
+// ParseOrderSource splits "time:json:/timestamp" into its kind and source; a source
+// without a kind compares as a time.
+func ParseOrderSource(s string) (order.Kind, string) {
+	for _, k := range []order.Kind{order.Time, order.Int, order.String} {
+		if rest, ok := strings.CutPrefix(s, string(k)+":"); ok {
+			return k, rest
+		}
+	}
+	return order.Time, s
+}
+
+type orderGuard struct {
+	kind   order.Kind
+	value  idSource
+	keys   *eventIDSpec
+	window time.Duration
+	store  order.Store
+	scope  string
+}
+
+func newOrderGuard(spec OrderSpec, store order.Store, scope string, window time.Duration) (*orderGuard, error) {
+	if store == nil {
+		return nil, errors.New("order_by needs a store")
+	}
+	if len(spec.Keys) == 0 {
+		return nil, errors.New("order_by needs `key <source>…`: the record whose events are ordered")
+	}
+	if _, err := order.Encode(spec.Kind, ""); err != nil && strings.HasPrefix(err.Error(), "unknown") {
+		return nil, fmt.Errorf("order_by: %v", err)
+	}
+	vs, err := newEventIDSpec([]string{spec.Value})
+	if err != nil {
+		return nil, fmt.Errorf("order_by: %w", err)
+	}
+	if vs.sources[0].kind == idBodySHA256 {
+		return nil, errors.New("order_by: the order value must come from json:/pointer or header:Name")
+	}
+	ks, err := newEventIDSpec(spec.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("order_by key: %w", err)
+	}
+	g := &orderGuard{kind: spec.Kind, value: vs.sources[0], keys: ks, window: spec.Window, store: store, scope: scope}
+	if g.window <= 0 {
+		g.window = window
+	}
+	if g.kind == "" {
+		g.kind = order.Time
+	}
+	return g, nil
+}
+
+func (g *orderGuard) needsJSON() bool { return g.value.kind == idJSON || g.keys.needsJSON() }
+
+// pointer is the source as a JSON pointer for problem details ("" for a header).
+func (src *idSource) pointer() string {
+	if src.kind != idJSON {
+		return ""
+	}
+	return strings.TrimPrefix(src.text, "json:")
+}
+
+// extract returns the record key and the encoded order value, or the 400 problem.
+func (g *orderGuard) extract(r *http.Request, body []byte, doc any) (string, string, *Problem) {
+	raw, ok := g.value.part(r, body, doc)
+	if !ok || raw == "" {
+		p := newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
+			"the order value ("+g.value.text+") is missing or empty in this request")
+		if ptr := g.value.pointer(); ptr != "" {
+			p.Errors = []Violation{{Pointer: ptr, Message: "missing: the order value"}}
+		}
+		return "", "", p
+	}
+	v, err := order.Encode(g.kind, raw)
+	if err != nil {
+		p := newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
+			"the order value ("+g.value.text+") cannot be compared as "+string(g.kind)+": "+err.Error())
+		if ptr := g.value.pointer(); ptr != "" {
+			p.Errors = []Violation{{Pointer: ptr, Message: err.Error()}}
+		}
+		return "", "", p
+	}
+	key, ok := g.keys.compute(r, body, doc)
+	if !ok {
+		return "", "", newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
+			"the record key of the order guard ("+g.keys.describe()+") is missing or empty in this request")
+	}
+	return g.scope + ":" + key, v, nil
+}
+
+func writeStale(w http.ResponseWriter, id string) {
+	q, _ := json.Marshal(id)
+	b := append(append(append(make([]byte, 0, len(q)+20), `{"id":`...), q...), `,"stale":true}`...)
+	h := w.Header()
+	h.Set("Webhook-Stale", "true")
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// guard wraps next: an event older than its record's newest is answered stale; one whose
+// record has another event being handed on gets 409; otherwise it is handed on, and its
+// value recorded once the hand-off answered 2xx.
+func (rc *Receiver) guard(next Next, key, value string) Next {
+	g := rc.order
+	return func(w http.ResponseWriter, r *http.Request, ev *Event) error {
+		t0 := time.Now()
+		verdict, tok, err := g.store.Claim(r.Context(), key, value, rc.claimTTL)
+		ev.storeTime += time.Since(t0)
+		if err != nil {
+			if rc.onErr != nil {
+				rc.onErr(fmt.Errorf("claiming the order of event %q: %w", ev.ID, err))
+			}
+			if rc.accept {
+				return next(w, r, ev)
+			}
+			newProblem(http.StatusServiceUnavailable, ReasonStoreUnavailable, "Service Unavailable",
+				"the order store cannot be reached; retry later").WithHeader("Retry-After", retryAfterStore).Write(w)
+			ev.Outcome = ReasonStoreUnavailable
+			return nil
+		}
+		switch verdict {
+		case order.Stale:
+			writeStale(w, ev.ID)
+			ev.Outcome = ReasonStale
+			return nil
+		case order.Busy:
+			newProblem(http.StatusConflict, ReasonOrderInFlight, "Conflict",
+				"another event for this record is being handed on right now; retry later").WithHeader("Retry-After", retryAfterInFlight).Write(w)
+			ev.Outcome = ReasonOrderInFlight
+			return nil
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		done := false
+		defer func() {
+			if !done {
+				_ = g.store.Release(context.WithoutCancel(r.Context()), key, tok)
+			}
+		}()
+		err = next(sw, r, ev)
+		if st := sw.statusOr200(); err == nil && st >= 200 && st < 300 {
+			t1 := time.Now()
+			cerr := g.store.Commit(context.WithoutCancel(r.Context()), key, value, tok, g.window)
+			ev.storeTime += time.Since(t1)
+			if cerr != nil && rc.onErr != nil {
+				rc.onErr(fmt.Errorf("recording the order of event %q: %w", ev.ID, cerr))
+			}
+			done = cerr == nil
+		}
+		return err
+	}
+}

@@ -1,0 +1,187 @@
+package reqlog
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the request log shared by every instance: a capped list per route. Entries are
+// redacted and written by a background writer in pipelined batches, never on the request
+// path; when Redis is away (or the writer falls 4,096 entries behind) entries are dropped
+// and counted, and requests are not slowed.
+type Redis struct {
+	c      redis.UniversalClient
+	prefix string
+
+	mu      sync.Mutex
+	limits  map[string]int
+	ch      chan *Entry
+	dropped int64
+	started bool
+	stop    chan struct{}
+	done    sync.WaitGroup
+}
+
+// NewRedis returns a log on c; keys start with prefix. Its writer starts on first Add;
+// Close stops it.
+func NewRedis(c redis.UniversalClient, prefix string) *Redis {
+	return &Redis{c: c, prefix: prefix + "rl:", limits: map[string]int{}, ch: make(chan *Entry, 4096), stop: make(chan struct{})}
+}
+
+func (l *Redis) key(route string) string { return l.prefix + "{" + route + "}" }
+
+// SetLimit implements Log.
+func (l *Redis) SetLimit(route string, n int) {
+	l.mu.Lock()
+	l.limits[route] = n
+	l.mu.Unlock()
+}
+
+func (l *Redis) limit(route string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n, ok := l.limits[route]; ok && n > 0 {
+		return n
+	}
+	return DefaultLimit
+}
+
+// Add implements Log.
+func (l *Redis) Add(e *Entry) {
+	l.mu.Lock()
+	if !l.started {
+		l.started = true
+		l.done.Add(1)
+		go l.write()
+	}
+	l.mu.Unlock()
+	select {
+	case l.ch <- e:
+	default:
+		l.mu.Lock()
+		l.dropped++
+		l.mu.Unlock()
+	}
+}
+
+// Dropped reports how many entries were not written.
+func (l *Redis) Dropped() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dropped
+}
+
+func (l *Redis) write() {
+	defer l.done.Done()
+	batch := make([]*Entry, 0, 256)
+	for {
+		select {
+		case <-l.stop:
+			return
+		case e := <-l.ch:
+			batch = append(batch[:0], e)
+		}
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case e := <-l.ch:
+				batch = append(batch, e)
+			default:
+				break drain
+			}
+		}
+		routes := map[string]bool{}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := l.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, e := range batch {
+				b, err := json.Marshal(e.Materialize())
+				if err != nil {
+					continue
+				}
+				p.LPush(ctx, l.key(e.Route), b)
+				routes[e.Route] = true
+			}
+			for r := range routes {
+				p.LTrim(ctx, l.key(r), 0, int64(l.limit(r))-1)
+			}
+			return nil
+		})
+		cancel()
+		if err != nil {
+			l.mu.Lock()
+			l.dropped += int64(len(batch))
+			l.mu.Unlock()
+		}
+	}
+}
+
+// Close stops the writer (entries not yet written are dropped).
+func (l *Redis) Close() {
+	l.mu.Lock()
+	started := l.started
+	select {
+	case <-l.stop:
+		l.mu.Unlock()
+		return
+	default:
+	}
+	close(l.stop)
+	l.mu.Unlock()
+	if started {
+		l.done.Wait()
+	}
+}
+
+func (l *Redis) read(ctx context.Context, route string) ([]Record, error) {
+	raw, err := l.c.LRange(ctx, l.key(route), 0, int64(l.limit(route))-1).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, 0, len(raw))
+	for _, s := range raw {
+		var r Record
+		if json.Unmarshal([]byte(s), &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// List implements Log.
+func (l *Redis) List(ctx context.Context, route string, f Filter) ([]Record, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	all, err := l.read(ctx, route)
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for i := range all {
+		if len(out) == f.Limit {
+			break
+		}
+		if f.Match(&all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// Get implements Log.
+func (l *Redis) Get(ctx context.Context, route, id string) (Record, error) {
+	all, err := l.read(ctx, route)
+	if err != nil {
+		return Record{}, err
+	}
+	for _, r := range all {
+		if r.ID == id {
+			return r, nil
+		}
+	}
+	return Record{}, ErrNotFound
+}

@@ -1,0 +1,213 @@
+// Package reqlog is the inbound request log: each webhook_receive route keeps its latest
+// requests (what came in, how it ended, why it was refused), for operators who must answer
+// "we sent it" with evidence, and to replay one to the backend.
+//
+// Recording is cheap on the request path: an Entry keeps references (the request's header
+// map, its query) and the redaction of credentials happens later, when the entry is read
+// (memory) or written (Redis, in batches off the request path).
+package reqlog
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookgate/hookgate/problem"
+)
+
+// Defaults.
+const (
+	// DefaultLimit is how many requests a route keeps.
+	DefaultLimit = 200
+	// DefaultBody is how many bytes of a body are kept.
+	DefaultBody = 16 << 10
+)
+
+// ErrNotFound: no such record.
+var ErrNotFound = errors.New("no such request in the log")
+
+// Stages are stage latencies in milliseconds.
+type Stages struct {
+	Auth     float64 `json:"auth"`
+	Parse    float64 `json:"parse"`
+	Validate float64 `json:"validate"`
+	Store    float64 `json:"store"`
+	Total    float64 `json:"total"`
+}
+
+// Record is one request as the log shows it.
+type Record struct {
+	// ID identifies the record ("req_" and time-ordered hex).
+	ID string `json:"id"`
+	// Route is the webhook_receive route's name.
+	Route string `json:"route"`
+	// Time is when the request arrived.
+	Time time.Time `json:"time"`
+	// Remote is the client's address.
+	Remote string `json:"remote"`
+	// Method, Host and URI (path and query, credential query values redacted).
+	Method string `json:"method"`
+	Host   string `json:"host"`
+	URI    string `json:"uri"`
+	// TLS is true when the request came over TLS.
+	TLS bool `json:"tls,omitempty"`
+	// Outcome is accepted, queued, duplicate, stale, or the refusal's reason.
+	Outcome string `json:"outcome"`
+	// Status is the HTTP status answered.
+	Status int `json:"status"`
+	// Detail and Errors are the refusal's problem detail and violations (JSON pointers).
+	Detail string              `json:"detail,omitempty"`
+	Errors []problem.Violation `json:"errors,omitempty"`
+	// EventID is the event id computed, if any.
+	EventID string `json:"event_id,omitempty"`
+	// Stages are the stage latencies.
+	Stages Stages `json:"stages_ms"`
+	// Header is the request's headers, every credential redacted.
+	Header http.Header `json:"headers"`
+	// Body is the body as text, or BodyBase64 when it is not UTF-8; BodySize is its full
+	// size, BodyCut tells it was longer than what was kept.
+	Body       string `json:"body,omitempty"`
+	BodyBase64 string `json:"body_base64,omitempty"`
+	BodySize   int    `json:"body_bytes"`
+	BodyCut    bool   `json:"body_cut,omitempty"`
+	// Replayable is true for a request that passed authentication and validation and whose
+	// whole body was kept.
+	Replayable bool `json:"replayable"`
+	// Replay marks a replay from the admin API; ReplayOf is the record replayed; Forced
+	// tells that dedupe (and the order guard) were skipped.
+	Replay   bool   `json:"replay,omitempty"`
+	ReplayOf string `json:"replay_of,omitempty"`
+	Forced   bool   `json:"forced,omitempty"`
+}
+
+// BodyBytes returns the kept body.
+func (r *Record) BodyBytes() []byte {
+	if r.BodyBase64 != "" {
+		b, _ := base64.StdEncoding.DecodeString(r.BodyBase64)
+		return b
+	}
+	return []byte(r.Body)
+}
+
+// Redactor hides a route's credentials: the headers and query parameters they travel in.
+type Redactor struct {
+	headers map[string]bool
+	query   map[string]bool
+}
+
+// AlwaysRedacted are headers redacted on every route.
+var AlwaysRedacted = []string{"Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "X-Ploomes-Validation-Key"}
+
+// NewRedactor redacts AlwaysRedacted, headers and query parameters.
+func NewRedactor(headers, query []string) *Redactor {
+	r := &Redactor{headers: map[string]bool{}, query: map[string]bool{}}
+	for _, h := range append(append([]string(nil), AlwaysRedacted...), headers...) {
+		r.headers[http.CanonicalHeaderKey(h)] = true
+	}
+	for _, q := range query {
+		r.query[q] = true
+	}
+	return r
+}
+
+func (r *Redactor) header(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, vs := range h {
+		if r.headers[k] {
+			out[k] = []string{"REDACTED"}
+			continue
+		}
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+func (r *Redactor) uri(path, rawQuery string) string {
+	if rawQuery == "" {
+		return path
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return path + "?(unparsable query)"
+	}
+	for k := range q {
+		if r.query[k] {
+			q[k] = []string{"REDACTED"}
+		}
+	}
+	return path + "?" + q.Encode()
+}
+
+// Entry is a request as recorded on the request path: a Record whose header and query
+// are still raw. Materialize makes the Record.
+type Entry struct {
+	Record
+	// RawHeader is the request's header map (not copied: the request is over when the
+	// entry is materialized, and nothing writes to it any more).
+	RawHeader http.Header
+	Path      string
+	RawQuery  string
+	Redact    *Redactor
+	RawBody   []byte
+}
+
+// Materialize returns the record with credentials redacted.
+func (e *Entry) Materialize() Record {
+	rec := e.Record
+	rec.Header = e.Redact.header(e.RawHeader)
+	rec.URI = e.Redact.uri(e.Path, e.RawQuery)
+	if utf8.Valid(e.RawBody) {
+		rec.Body = string(e.RawBody)
+	} else {
+		rec.BodyBase64 = base64.StdEncoding.EncodeToString(e.RawBody)
+	}
+	return rec
+}
+
+var (
+	idPrefix = strconv.FormatInt(time.Now().UnixNano()%0xfffff, 16)
+	idSeq    atomic.Uint64
+)
+
+// NewID returns a record id, time-ordered within an instance and unique across instances.
+func NewID(now time.Time) string {
+	return "req_" + strconv.FormatInt(now.UnixMilli(), 16) + idPrefix + strconv.FormatUint(idSeq.Add(1), 36)
+}
+
+// Filter selects records.
+type Filter struct {
+	// Outcome keeps records with this outcome ("" all; "refused" every refusal).
+	Outcome string
+	// Limit caps the answer. Default 50.
+	Limit int
+}
+
+// Match reports whether rec passes f.
+func (f Filter) Match(rec *Record) bool {
+	switch f.Outcome {
+	case "":
+		return true
+	case "refused":
+		return rec.Status >= 400 && !strings.HasPrefix(rec.Outcome, "accepted")
+	}
+	return rec.Outcome == f.Outcome
+}
+
+// Log keeps the latest requests of each route.
+type Log interface {
+	// SetLimit sets how many records route keeps.
+	SetLimit(route string, n int)
+	// Add records e. It never blocks on the network.
+	Add(e *Entry)
+	// List returns route's records, newest first.
+	List(ctx context.Context, route string, f Filter) ([]Record, error)
+	// Get returns one record.
+	Get(ctx context.Context, route, id string) (Record, error)
+}
