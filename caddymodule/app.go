@@ -43,13 +43,14 @@ type App struct {
 	// routes to webhook_subscriptions), with the private-address guard always applied.
 	Subscriptions *SubscriptionsConfig `json:"subscriptions,omitempty"`
 
-	store  *sharedStore
-	subs   *subscription.Manager
-	logger *zap.Logger
-	sender *sender.Sender
-	feeds  map[string]*feed
-	routes map[string]bool  // names of this config's webhook_receive routes
-	scopes map[string]scope // dedupe scopes of this config's routes
+	store     *sharedStore
+	subs      *subscription.Manager
+	logger    *zap.Logger
+	sender    *sender.Sender
+	feeds     map[string]*feed
+	routes    map[string]bool     // names of this config's webhook_receive routes
+	receivers map[string]*Receive // this config's webhook_receive handlers by route name
+	scopes    map[string]scope    // dedupe scopes of this config's routes
 }
 
 // scope records who holds a dedupe scope in this config.
@@ -109,6 +110,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // (or at Start), and go-redis dials lazily, so `caddy validate` has no side effects.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.receivers = map[string]*Receive{}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"sync/atomic"
+
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/hookgate/hookgate/receiver"
+	"github.com/hookgate/hookgate/receiver/reqlog"
 	"github.com/hookgate/hookgate/sender"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -116,6 +119,9 @@ type Receive struct {
 	obs      *routeObserver
 	app      *App
 	fwd      *sender.Forwarder // async: hands accepted webhooks to the queue
+	reqlog   reqlog.Log        // nil when log_requests is 0
+	redactor *reqlog.Redactor
+	server   *atomic.Pointer[caddyhttp.Server] // the server of the latest request, for replays
 }
 
 // AuthConfig is one credential line. Secrets should be placeholders ({env.NAME},
@@ -311,6 +317,10 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	}
 	o.Store = h.app.DedupeStore() // used only when dedupe is on and an event id is known
 	o.OrderStore = h.app.store.order
+	h.app.receivers[h.route] = h
+	h.server = new(atomic.Pointer[caddyhttp.Server])
+	h.setupRequestLog(o.Auth)
+	o.KeepBody = h.keepBody()
 	logger := h.logger
 	o.OnStoreError = func(err error) {
 		logger.Warn("webhook store error", zap.Error(err), zap.Bool("accepted_without_dedupe", o.AcceptOnStoreError))
@@ -371,6 +381,10 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.webhook.outcome", string(res.Reason))
 	}
 	h.obs.observe(res)
+	if h.reqlog != nil {
+		h.serverOf(r)
+		h.record(r, res, start, time.Since(start))
+	}
 	logger := h.logger
 	if err == nil && res.Status < 300 && (res.Reason == receiver.ReasonAccepted || res.Reason == receiver.ReasonQueued) {
 		logger = h.accepted // handed on and answered 2xx: sampled; anything else is always written

@@ -16,6 +16,7 @@ import (
 	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/hookgate/hookgate/receiver/order/boltorder"
 	"github.com/hookgate/hookgate/receiver/order/redisorder"
+	"github.com/hookgate/hookgate/receiver/reqlog"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/queue/boltqueue"
 	"github.com/hookgate/hookgate/sender/queue/redisqueue"
@@ -38,6 +39,7 @@ type sharedStore struct {
 	queue    queue.Store
 	subs     subscription.Store
 	order    order.Store
+	reqlog   reqlog.Log
 	open     func() error
 	close    func() error
 }
@@ -63,6 +65,7 @@ func loadEmbeddedStore(path string) (*sharedStore, error) {
 			queue:    qs,
 			subs:     boltsubs.New(h),
 			order:    boltorder.New(h),
+			reqlog:   reqlog.NewMemory(), // one process: the log stays in it (across reloads)
 			open: func() error {
 				_, err := h.DB() // the stores' buckets and background tasks come with it
 				return err
@@ -137,6 +140,7 @@ func loadRedisStore(cfg RedisStoreConfig) (*sharedStore, error) {
 	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		c := redis.NewUniversalClient(opts)
 		q := redisqueue.New(c, cfg.KeyPrefix, redisqueue.Options{})
+		rl := reqlog.NewRedis(c, cfg.KeyPrefix)
 		return &sharedStore{
 			key:      key,
 			describe: "redis " + redacted,
@@ -144,9 +148,11 @@ func loadRedisStore(cfg RedisStoreConfig) (*sharedStore, error) {
 			queue:    q,
 			subs:     redissubs.New(c, cfg.KeyPrefix),
 			order:    redisorder.New(c, cfg.KeyPrefix),
+			reqlog:   rl,
 			open:     func() error { return nil }, // go-redis dials lazily; Redis may come later
 			close: func() error {
 				q.Close()
+				rl.Close()
 				return c.Close()
 			},
 		}, nil

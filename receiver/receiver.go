@@ -182,6 +182,23 @@ func New(opts Options) (*Receiver, error) {
 	return rc, nil
 }
 
+type replayKey struct{}
+
+// Replay marks a request as the operator's replay of one already received (the request
+// log's): authentication is skipped, since the original passed it and its credentials
+// were not kept; with Force, dedupe and the stale-event guard are skipped too.
+type Replay struct {
+	// Force hands the event on even if it was processed already, or is older than its
+	// record's newest.
+	Force bool
+}
+
+// WithReplay returns ctx marking its request as a replay. Only in-process code can set a
+// context value, so a request from outside can never claim to be one.
+func WithReplay(ctx context.Context, rp Replay) context.Context {
+	return context.WithValue(ctx, replayKey{}, rp)
+}
+
 func (rc *Receiver) dedupeOn() bool { return rc.window > 0 && rc.eventID != nil }
 
 // Source returns the receiver's source name.
@@ -268,7 +285,11 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		return rc.refuse(w, p, res)
 	}
 	t0 := time.Now()
-	ok, pending := rc.auth.checkHeaders(r)
+	rp, replay := r.Context().Value(replayKey{}).(Replay)
+	ok, pending := true, false
+	if !replay { // a replay passed authentication when it was first received
+		ok, pending = rc.auth.checkHeaders(r)
+	}
 	res.Stages.Auth = time.Since(t0)
 	if !ok && !pending {
 		return rc.refuse(w, rc.auth.unauthorized(), res)
@@ -317,7 +338,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		ev.ID = id
 		res.EventID = id
 	}
-	if rc.order != nil {
+	if rc.order != nil && !rp.Force {
 		key, value, p := rc.order.extract(r, body, doc)
 		if p != nil {
 			return rc.refuse(w, p, res)
@@ -325,7 +346,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		next = rc.guard(next, key, value)
 	}
 	restoreBody(r, bb)
-	if !rc.dedupeOn() {
+	if !rc.dedupeOn() || rp.Force {
 		return rc.handOn(w, r, next, ev, res)
 	}
 	return rc.handOnOnce(w, r, next, ev, res)
