@@ -20,8 +20,8 @@ func entry(route string, i int, outcome string, status int) *reqlog.Entry {
 			EventID: fmt.Sprintf("evt-%d", i), Replayable: status < 300},
 		RawHeader: http.Header{"Authorization": {"Bearer s3cret"}, "X-Key": {"k3y"}, "Content-Type": {"application/json"}},
 		Path:      "/in", RawQuery: "key=qs3cret&x=1",
-		Redact:    reqlog.NewRedactor([]string{"X-Key"}, []string{"key"}),
-		RawBody:   []byte(fmt.Sprintf(`{"n":%d}`, i)),
+		Redact:  reqlog.NewRedactor([]string{"X-Key"}, []string{"key"}),
+		RawBody: []byte(fmt.Sprintf(`{"n":%d}`, i)),
 	}
 }
 
