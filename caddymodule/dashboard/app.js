@@ -4,6 +4,7 @@
 (function () {
 	const base = location.pathname.replace(/\/?$/, "/") + "api/";
 	const results = {}; // endpoint name -> last test result, kept across refreshes
+	const reqState = { route: "", outcome: "", selected: "", routes: [] }; // the request log view
 
 	function el(tag, attrs, ...kids) {
 		const e = document.createElement(tag);
@@ -18,6 +19,69 @@
 	function td(label, content, cls) { return el("td", { "data-label": label, class: cls || "" }, content); }
 	function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
 	function pill(text, kind) { return el("span", { class: "pill " + kind }, text); }
+
+	// The request log: one route's latest requests, a filter by outcome, and the selected
+	// request's detail (problem, violations with their pointers, headers, body) with Replay.
+	function requestRow(q) {
+		const kind = q.status >= 200 && q.status < 300 ? (q.outcome === "stale" || q.outcome === "duplicate" ? "warn" : "ok") : "bad";
+		const tr = el("tr", { "data-request": q.id, class: q.id === reqState.selected ? "selected" : "" },
+			td("Time", when(q.time)), td("Outcome", el("div", {}, pill(q.outcome, kind), q.replay ? el("span", { class: "pill warn kind" }, q.forced ? "replay (forced)" : "replay") : null)),
+			td("Status", q.status, "num"), td("Event", q.event_id ? el("code", {}, q.event_id) : "—", "text"), td("From", q.remote, "text"));
+		tr.addEventListener("click", () => { reqState.selected = q.id; renderDetail(q); for (const r of tr.parentNode.children) r.classList.toggle("selected", r === tr); });
+		return tr;
+	}
+
+	function renderDetail(q) {
+		const box = document.getElementById("req-detail");
+		box.hidden = false;
+		const dl = el("dl", {});
+		const row = (k, v) => { dl.append(el("dt", {}, k), el("dd", {}, v)); };
+		row("Request", q.method + " " + q.uri + " · " + q.host + (q.tls ? " · TLS" : ""));
+		row("Outcome", q.outcome + " · HTTP " + q.status);
+		if (q.detail) row("Problem", q.detail);
+		row("Stages", "auth " + q.stages_ms.auth + " ms · parse " + q.stages_ms.parse + " ms · validate " + q.stages_ms.validate +
+			" ms · store " + q.stages_ms.store + " ms · total " + q.stages_ms.total + " ms");
+		if (q.replay_of) row("Replay of", el("code", {}, q.replay_of));
+		const kids = [el("h3", {}, "Request " + q.id), dl];
+		if (q.errors && q.errors.length) {
+			const flat = [];
+			const walk = (vs, depth) => { for (const v of vs) { flat.push(el("li", { class: "violation" }, el("code", {}, v.pointer || "/"), " " + v.message)); if (v.errors) walk(v.errors, depth + 1); } };
+			walk(q.errors, 0);
+			kids.push(el("ul", { class: "violations" }, ...flat));
+		}
+		kids.push(el("h3", {}, "Headers"), el("pre", { class: "headers" }, Object.entries(q.headers || {}).map(([k, v]) => k + ": " + v.join(", ")).join("\n")));
+		kids.push(el("h3", {}, "Body · " + q.body_bytes + " bytes" + (q.body_cut ? " (cut: only the first bytes were kept)" : "")),
+			el("pre", { class: "body" }, q.body !== undefined ? q.body : q.body_base64 ? "(binary, base64) " + q.body_base64 : ""));
+		if (q.replayable) {
+			const path = "inbound/" + encodeURIComponent(q.route) + "/requests/" + encodeURIComponent(q.id) + "/replay";
+			const out = el("div", { class: "result" });
+			const go = (force) => async ev => {
+				ev.target.disabled = true;
+				try { const r = await api(path + (force ? "?force=true" : ""), "POST"); out.className = "result " + (r.status < 300 ? "ok" : "bad"); out.textContent = "replayed: " + r.outcome + " · HTTP " + r.status; }
+				catch (e) { out.className = "result bad"; out.textContent = e.message; }
+				finally { ev.target.disabled = false; refresh(); }
+			};
+			kids.push(el("div", { class: "actions" }, el("button", { class: "replay", onclick: go(false) }, "Replay"),
+				el("button", { class: "replay-force", onclick: go(true) }, "Replay, skipping dedupe"), out));
+		}
+		box.replaceChildren(...kids);
+	}
+
+	async function refreshRequests(routes) {
+		const sel = document.getElementById("req-route");
+		const names = routes.map(r => r.route);
+		if (names.join() !== reqState.routes.join()) {
+			reqState.routes = names;
+			sel.replaceChildren(...names.map(n => el("option", { value: n }, n)));
+			if (!names.includes(reqState.route)) reqState.route = names[0] || "";
+			sel.value = reqState.route;
+		}
+		if (!reqState.route) { fill("requests", []); return; }
+		const q = "inbound/" + encodeURIComponent(reqState.route) + "/requests?limit=100" + (reqState.outcome ? "&outcome=" + encodeURIComponent(reqState.outcome) : "");
+		let recs = [];
+		try { recs = await api(q); } catch (e) { recs = []; }
+		fill("requests", recs.map(requestRow));
+	}
 
 	async function api(path, method) { // errors: the admin API's {"error"} or a problem's detail
 		const res = await fetch(base + path, { method: method || "GET", headers: { "X-Hookgate-Dashboard": "1" }, cache: "no-store" });
@@ -110,6 +174,7 @@
 			const [eps, inbound, dead, recent, feeds] = await Promise.all([
 				api("endpoints"), api("inbound"), api("deliveries?state=dead&limit=50"), api("deliveries?limit=25"), api("feeds")]);
 			fill("endpoints", eps.map(endpointRow));
+			await refreshRequests(inbound);
 			fill("inbound", inbound.map(r => el("tr", { "data-route": r.route },
 				td("Route", el("strong", {}, r.route)), td("Received", r.received, "num"), td("Accepted", r.accepted, "num"),
 				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"),
@@ -134,6 +199,8 @@
 		}
 	}
 
+	document.getElementById("req-route").addEventListener("change", ev => { reqState.route = ev.target.value; reqState.selected = ""; document.getElementById("req-detail").hidden = true; refresh(); });
+	document.getElementById("req-outcome").addEventListener("change", ev => { reqState.outcome = ev.target.value; refresh(); });
 	refresh();
 	setInterval(refresh, 5000);
 })();

@@ -399,3 +399,89 @@ http://127.0.0.1:{PORT} {
 		t.Fatalf("after delete: %d", code)
 	}
 }
+
+// The request log's view: filter by outcome, a refusal's problem with its pointers, no
+// credential, and Replay reaching the backend.
+func TestDashboardRequestLog(t *testing.T) {
+	browser := chromiumPath(t)
+	be := startBackend(t)
+	c := startCaddy(t, `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+}
+http://127.0.0.1:{PORT} {
+	handle /ploomes {
+		webhook_receive ploomes {
+			validation_key {env.K_PLOOMES}
+		}
+		reverse_proxy `+be.Addr+`
+	}
+	handle /ops/* {
+		webhook_dashboard
+	}
+}
+`, "K_PLOOMES=pl-dash-s3cret")
+	good := sample(t, "ploomes/contact-update.json")
+	if code, _, rb := send(t, c.Base()+"/ploomes", good, "X-Ploomes-Validation-Key", "pl-dash-s3cret"); code != 200 {
+		t.Fatalf("accepted: %d %s", code, rb)
+	}
+	if code, _, _ := send(t, c.Base()+"/ploomes", []byte(`{"Action":"Win","Entity":"Deal","New":{"Id":"x"}}`), "X-Ploomes-Validation-Key", "pl-dash-s3cret"); code != 422 {
+		t.Fatalf("refused: %d", code)
+	}
+	ctx := browserContext(t, browser)
+	rows := `#requests tbody tr`
+	err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 1000),
+		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+rows+`").length === 2`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("browser: %v\n%s", err, c.Log())
+	}
+	// The refusal (newest, first row): its problem and pointer, headers without the key.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(rows+`:first-child`)), chromedp.WaitVisible(chromedp.CSS(`#req-detail li.violation`))); err != nil {
+		t.Fatalf("open the refusal: %v", err)
+	}
+	detail, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#req-detail`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"schema_violation", "HTTP 422", "does not match the schema", "/New/Id", "X-Ploomes-Validation-Key: REDACTED", `"Id":"x"`} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("the refusal's detail lacks %q:\n%s", want, detail)
+		}
+	}
+	if strings.Contains(detail, "pl-dash-s3cret") {
+		t.Fatal("the credential is shown")
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#req-detail button.replay").length`)); n != 0 {
+		t.Fatal("a refusal offers Replay")
+	}
+	// Filter: only the refused one.
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#req-outcome`), "refused"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("req-outcome").dispatchEvent(new Event("change"))`),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+rows+`").length === 1`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.SetValue(chromedp.CSS(`#req-outcome`), ""),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("req-outcome").dispatchEvent(new Event("change"))`),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+rows+`").length === 2`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("filter by outcome: %v", err)
+	}
+	// Replay the accepted one, skipping dedupe: the backend gets it again.
+	before := be.Count()
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(rows+`:last-child`)),
+		chromedp.WaitVisible(chromedp.CSS(`#req-detail button.replay-force`)),
+		chromedp.Click(chromedp.CSS(`#req-detail button.replay-force`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#req-detail .result") && document.querySelector("#req-detail .result").textContent.includes("replayed: accepted")`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("replay in the browser: %v", err)
+	}
+	if be.Count() != before+1 {
+		t.Fatalf("the backend got %d requests after the replay, want %d", be.Count(), before+1)
+	}
+}
