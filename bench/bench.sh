@@ -59,7 +59,7 @@ mean_rps() { # the mean of several runs' rps, as a run line
 	echo "rps=$(awk -v s="$sum" -v n="$n" 'BEGIN { printf "%.1f", s / n }')"
 }
 
-rows=(plain nodedupe embedded nodedupe_quiet embedded_quiet)
+rows=(plain nodedupe embedded guard nolog nodedupe_quiet embedded_quiet)
 [ $have_redis = 1 ] && rows+=(redis)
 declare -A ratios rps rss
 for r in $(seq "$RUNS"); do
@@ -69,6 +69,8 @@ for r in $(seq "$RUNS"); do
 	plains=("$(run http://127.0.0.1:18101/)")
 	nodedupe=$(run http://127.0.0.1:18102/)
 	embedded=$(run http://127.0.0.1:18103/)
+	guard=$(run http://127.0.0.1:18104/)
+	nolog=$(run http://127.0.0.1:18105/)
 	rss[embedded]+="$(stop) "
 	# The same without the per-webhook INFO log line (Caddy's logs at WARN), since plain
 	# reverse_proxy logs nothing per request either.
@@ -99,6 +101,8 @@ label() {
 	plain) echo "plain reverse_proxy" ;;
 	nodedupe) echo "webhook_receive (auth + schema), no dedupe" ;;
 	embedded) echo "webhook_receive + dedupe, embedded store" ;;
+	guard) echo "+ the stale-event guard (totvs_crm's default), embedded store" ;;
+	nolog) echo "dedupe, embedded store, without the request log" ;;
 	nodedupe_quiet) echo "no dedupe, without the per-webhook INFO log line" ;;
 	embedded_quiet) echo "embedded store, without the per-webhook INFO log line" ;;
 	redis) echo "webhook_receive + dedupe, Redis store" ;;

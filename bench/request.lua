@@ -22,7 +22,7 @@ request = function()
     '"workflow":{"id":"a3e9d1c4-2f6b-4c8e-b1d7-5e0f9a2c6b13","description":"Enviar oportunidade ganha ao ERP"},' ..
     '"trigger":{"id":"0b7d5e2a-9c41-4f3e-8a6d-1e2f3a4b5c6d","description":"Opportunity won"},' ..
     '"source":{"object":{"id":"d2c4e6f8-1a3b-4c5d-9e7f-0a1b2c3d4e5f","description":"Opportunity","contextUrl":"/api/v11/opportunity/opportunities"},' ..
-    '"row":{"id":"9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"}},"notes":"' .. pad .. '"}'
+    '"row":{"id":"' .. id .. '"}},"notes":"' .. pad .. '"}'
   return wrk.format("POST", nil, headers, body)
 end
 
