@@ -1,6 +1,9 @@
 // Package boltorder keeps the stale-event guard's newest values in the embedded bbolt
-// file. Claims live in memory (one process holds the file); a commit is one transaction,
-// durable before the request is answered.
+// file. Claims live in memory (one process holds the file), and so do committed values
+// until a background flusher writes them, every 20 ms, in one transaction: like the dedupe
+// store's marks, the request path never waits for an fsync. A claim and a commit are
+// atomic under one lock, so two events of one record never both pass; a power cut can
+// lose the last interval's values (an older event of those records could then pass once).
 package boltorder
 
 import (
@@ -9,6 +12,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -24,20 +28,30 @@ type claim struct {
 	until time.Time
 }
 
+type value struct {
+	v   string
+	exp int64 // unix nanoseconds
+}
+
+// FlushInterval is how often committed values are written to the file.
+const FlushInterval = 20 * time.Millisecond
+
 // Store is the embedded order store.
 type Store struct {
 	h *boltdb.Handle
 
-	mu     sync.Mutex
-	claims map[string]claim
+	mu       sync.Mutex
+	claims   map[string]claim
+	pending  map[string]value // committed, not yet written
+	flushing map[string]value // being written by the flusher
 }
 
 var _ order.Store = (*Store)(nil)
 
 // New returns a store in the file behind h; expired values are swept every 10 minutes.
 func New(h *boltdb.Handle) *Store {
-	s := &Store{h: h, claims: map[string]claim{}}
-	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Tasks: []func(*bolt.DB, <-chan struct{}){s.sweeper}})
+	s := &Store{h: h, claims: map[string]claim{}, pending: map[string]value{}, flushing: map[string]value{}}
+	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Tasks: []func(*bolt.DB, <-chan struct{}){s.sweeper, s.flusher}})
 	return s
 }
 
@@ -58,40 +72,51 @@ func decode(v []byte, now time.Time) (string, bool) {
 }
 
 // Claim implements order.Store.
-func (s *Store) Claim(ctx context.Context, key, value string, ttl time.Duration) (order.Verdict, string, error) {
+func (s *Store) Claim(ctx context.Context, key, v string, ttl time.Duration) (order.Verdict, string, error) {
 	db, err := s.db()
 	if err != nil {
 		return 0, "", err
 	}
 	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c, ok := s.claims[key]; ok && c.until.After(now) {
-		return order.Busy, "", nil
-	}
-	var newest string
-	var found bool
-	if err := db.View(func(tx *bolt.Tx) error {
-		newest, found = decode(tx.Bucket(bucket).Get([]byte(key)), now)
-		return nil
-	}); err != nil {
-		return 0, "", err
-	}
-	if found && newest > value {
-		return order.Stale, "", nil
-	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	tok := hex.EncodeToString(b[:])
+	s.mu.Lock()
+	if c, ok := s.claims[key]; ok && c.until.After(now) {
+		s.mu.Unlock()
+		return order.Busy, "", nil
+	}
+	// Held from here: no commit of key can happen until this claim ends.
 	s.claims[key] = claim{token: tok, until: now.Add(ttl)}
+	newest, found := s.memory(key, now)
+	s.mu.Unlock()
+	if !found {
+		// Not committed since the last flush: the file has it (a flush clears its batch
+		// from memory only once written).
+		if err := db.View(func(tx *bolt.Tx) error {
+			newest, found = decode(tx.Bucket(bucket).Get([]byte(key)), now)
+			return nil
+		}); err != nil {
+			s.drop(key, tok)
+			return 0, "", err
+		}
+	}
+	if found && newest > v {
+		s.drop(key, tok)
+		return order.Stale, "", nil
+	}
 	return order.Pass, tok, nil
 }
 
-func (s *Store) holds(key, token string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.claims[key]
-	return ok && c.token == token
+// memory returns key's value committed but not yet on disk; s.mu held.
+func (s *Store) memory(key string, now time.Time) (string, bool) {
+	if x, ok := s.pending[key]; ok && x.exp > now.UnixNano() {
+		return x.v, true
+	}
+	if x, ok := s.flushing[key]; ok && x.exp > now.UnixNano() {
+		return x.v, true
+	}
+	return "", false
 }
 
 func (s *Store) drop(key, token string) {
@@ -102,30 +127,20 @@ func (s *Store) drop(key, token string) {
 	}
 }
 
-// Commit implements order.Store: one transaction (bbolt's Batch groups concurrent ones
-// into one fsync).
-func (s *Store) Commit(ctx context.Context, key, value, token string, window time.Duration) error {
-	if !s.holds(key, token) {
+// Commit implements order.Store: under the claims' lock, so it is atomic with them; the
+// flusher writes it within FlushInterval.
+func (s *Store) Commit(ctx context.Context, key, v, token string, window time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.claims[key]; !ok || c.token != token {
 		return nil
 	}
-	db, err := s.db()
-	if err != nil {
-		return err
-	}
+	delete(s.claims, key)
 	now := time.Now()
-	err = db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		if cur, ok := decode(b.Get([]byte(key)), now); ok && cur > value {
-			return nil
-		}
-		v := make([]byte, 8, 8+len(value))
-		binary.BigEndian.PutUint64(v, uint64(now.Add(window).UnixNano()))
-		return b.Put([]byte(key), append(v, value...))
-	})
-	if err != nil {
-		return fmt.Errorf("order commit: %w", err)
+	if cur, ok := s.memory(key, now); ok && cur > v {
+		return nil // an older value never replaces a newer one (the file is checked at flush)
 	}
-	s.drop(key, token)
+	s.pending[key] = value{v: v, exp: now.Add(window).UnixNano()}
 	return nil
 }
 
@@ -133,6 +148,65 @@ func (s *Store) Commit(ctx context.Context, key, value, token string, window tim
 func (s *Store) Release(ctx context.Context, key, token string) error {
 	s.drop(key, token)
 	return nil
+}
+
+func (s *Store) flusher(db *bolt.DB, stop <-chan struct{}) {
+	t := time.NewTicker(FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			_ = s.flush(db) // a clean stop loses nothing
+			return
+		case <-t.C:
+			_ = s.flush(db)
+		}
+	}
+}
+
+// flush writes the pending values in one transaction, keeping the newer of file and memory.
+func (s *Store) flush(db *bolt.DB) error {
+	s.mu.Lock()
+	if len(s.pending) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	batch := s.pending
+	s.flushing, s.pending = batch, map[string]value{}
+	s.mu.Unlock()
+	keys := make([]string, 0, len(batch))
+	for k := range batch {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // bbolt inserts in key order without shifting nodes
+	now := time.Now()
+	err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		for _, k := range keys {
+			x := batch[k]
+			if cur, ok := decode(b.Get([]byte(k)), now); ok && cur > x.v {
+				continue
+			}
+			v := make([]byte, 8, 8+len(x.v))
+			binary.BigEndian.PutUint64(v, uint64(x.exp))
+			if err := b.Put([]byte(k), append(v, x.v...)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.mu.Lock()
+	if err != nil {
+		// Keep them for the next flush (newer commits made meanwhile win).
+		for k, x := range batch {
+			if cur, ok := s.pending[k]; !ok || cur.v < x.v {
+				s.pending[k] = x
+			}
+		}
+	}
+	s.flushing = map[string]value{}
+	s.mu.Unlock()
+	return err
 }
 
 func (s *Store) sweeper(db *bolt.DB, stop <-chan struct{}) {
