@@ -126,6 +126,10 @@ func TestStaleEventGuard(t *testing.T) {
 			if !strings.Contains(c.Log(), `"outcome":"stale"`) {
 				t.Fatal("no log line says stale")
 			}
+			waitUntil(t, "the stale requests in the request log", 3*time.Second, func() bool {
+				recs, _ := requests(t, c, "totvs_crm", "?outcome=stale")
+				return len(recs) == 2 && recs[0]["status"] == float64(200)
+			})
 		})
 	}
 }
