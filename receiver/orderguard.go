@@ -40,12 +40,13 @@ func ParseOrderSource(s string) (order.Kind, string) {
 }
 
 type orderGuard struct {
-	kind   order.Kind
-	value  idSource
-	keys   *eventIDSpec
-	window time.Duration
-	store  order.Store
-	scope  string
+	claimTTL time.Duration
+	kind     order.Kind
+	value    idSource
+	keys     *eventIDSpec
+	window   time.Duration
+	store    order.Store
+	scope    string
 }
 
 func newOrderGuard(spec OrderSpec, store order.Store, scope string, window time.Duration) (*orderGuard, error) {
@@ -69,7 +70,8 @@ func newOrderGuard(spec OrderSpec, store order.Store, scope string, window time.
 	if err != nil {
 		return nil, fmt.Errorf("order_by key: %w", err)
 	}
-	g := &orderGuard{kind: spec.Kind, value: vs.sources[0], keys: ks, window: spec.Window, store: store, scope: scope}
+	g := &orderGuard{kind: spec.Kind, value: vs.sources[0], keys: ks, window: spec.Window, store: store, scope: scope,
+		claimTTL: OrderClaimTTL}
 	if g.window <= 0 {
 		g.window = window
 	}
@@ -77,6 +79,60 @@ func newOrderGuard(spec OrderSpec, store order.Store, scope string, window time.
 		g.kind = order.Time
 	}
 	return g, nil
+}
+
+// Timing of the guard's claims.
+const (
+	// OrderClaimTTL bounds how long one event's hand-off holds its record: a gateway that
+	// dies while handing on blocks the record's other events for at most this long.
+	OrderClaimTTL = 30 * time.Second
+	// OrderWait is how long an event whose record has another event being handed on
+	// waits for it (then it is compared with the newest, and passes or is stale) before
+	// it is answered 409.
+	OrderWait = 2 * time.Second
+)
+
+// claim claims key, waiting up to OrderWait while another event of the record is being
+// handed on, so a burst of events of one record passes in turn (each compared with the
+// one before) instead of being refused.
+func (g *orderGuard) claim(ctx context.Context, key, value string) (order.Verdict, string, error) {
+	deadline := time.Now().Add(OrderWait)
+	pause := 2 * time.Millisecond
+	for {
+		v, tok, err := g.store.Claim(ctx, key, value, g.claimTTL)
+		if err != nil || v != order.Busy || time.Now().After(deadline) {
+			return v, tok, err
+		}
+		select {
+		case <-ctx.Done():
+			return order.Busy, "", nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// settle retries a release or a commit that failed (the store was away) in the
+// background for up to a minute.
+func (g *orderGuard) settle(op func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	err := op(ctx)
+	cancel()
+	if err == nil {
+		return
+	}
+	go func() {
+		deadline := time.Now().Add(time.Minute)
+		for pause := 200 * time.Millisecond; time.Now().Before(deadline); pause = min(2*pause, 5*time.Second) {
+			time.Sleep(pause)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err := op(ctx)
+			cancel()
+			if err == nil {
+				return
+			}
+		}
+	}()
 }
 
 func (g *orderGuard) needsJSON() bool { return g.value.kind == idJSON || g.keys.needsJSON() }
@@ -135,7 +191,7 @@ func (rc *Receiver) guard(next Next, key, value string) Next {
 	g := rc.order
 	return func(w http.ResponseWriter, r *http.Request, ev *Event) error {
 		t0 := time.Now()
-		verdict, tok, err := g.store.Claim(r.Context(), key, value, rc.claimTTL)
+		verdict, tok, err := g.claim(r.Context(), key, value)
 		ev.storeTime += time.Since(t0)
 		if err != nil {
 			if rc.onErr != nil {
@@ -164,7 +220,7 @@ func (rc *Receiver) guard(next Next, key, value string) Next {
 		done := false
 		defer func() {
 			if !done {
-				_ = g.store.Release(context.WithoutCancel(r.Context()), key, tok)
+				g.settle(func(ctx context.Context) error { return g.store.Release(ctx, key, tok) })
 			}
 		}()
 		err = next(sw, r, ev)
@@ -172,10 +228,15 @@ func (rc *Receiver) guard(next Next, key, value string) Next {
 			t1 := time.Now()
 			cerr := g.store.Commit(context.WithoutCancel(r.Context()), key, value, tok, g.window)
 			ev.storeTime += time.Since(t1)
-			if cerr != nil && rc.onErr != nil {
-				rc.onErr(fmt.Errorf("recording the order of event %q: %w", ev.ID, cerr))
+			if cerr != nil {
+				if rc.onErr != nil {
+					rc.onErr(fmt.Errorf("recording the order of event %q: %w", ev.ID, cerr))
+				}
+				// Keep trying in the background, so the record is not blocked until the
+				// claim lapses once the store is back.
+				g.settle(func(ctx context.Context) error { return g.store.Commit(ctx, key, value, tok, g.window) })
 			}
-			done = cerr == nil
+			done = true
 		}
 		return err
 	}

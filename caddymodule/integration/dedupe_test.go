@@ -34,9 +34,14 @@ func dedupeConfig(store, backend, extra string) string {
 	return strings.NewReplacer("{STORE}", store, "{BACKEND}", backend, "{EXTRA}", extra).Replace(dedupeCaddyfile)
 }
 
+// totvsEvent is the TOTVS sample with event id id, about a record of its own (the row id is
+// the event id too), as TOTVS traffic across many records is: the stale-event guard (on by
+// default for totvs_crm) serializes the events of one record. totvsAt makes events of one
+// record.
 func totvsEvent(t testing.TB, id string) []byte {
 	b := sample(t, "totvs_crm/opportunity-won.json")
-	return []byte(strings.Replace(string(b), "6f1c2a9e-4b7d-4e0a-9a51-3c2d8e7f1b20", id, 1))
+	s := strings.Replace(string(b), "6f1c2a9e-4b7d-4e0a-9a51-3c2d8e7f1b20", id, 1)
+	return []byte(strings.Replace(s, "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b", id, 1))
 }
 
 const totvsKey = "TOTVS_KEY=tk-456"
