@@ -135,11 +135,17 @@ func (s *Store) All(ctx context.Context) ([]subscription.Subscription, error) {
 // blocking XREAD (one round trip a second when idle).
 func (s *Store) Watch(changed func([]string)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
+	// The stream's position is read before Watch returns: a change made after it (and
+	// after the caller's first load) is then always seen. Read in the goroutine, a change
+	// made in between would be missed.
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	last, err := s.latest(pctx)
+	pcancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.watch(ctx, changed)
+		s.watch(ctx, changed, last, err != nil)
 	}()
 	return func() {
 		cancel()
@@ -159,9 +165,8 @@ func (s *Store) latest(ctx context.Context) (string, error) {
 	return es[0].ID, nil
 }
 
-func (s *Store) watch(ctx context.Context, changed func([]string)) {
-	last, err := s.latest(ctx)
-	broken := err != nil
+func (s *Store) watch(ctx context.Context, changed func([]string), last string, broken bool) {
+	var err error
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if broken {

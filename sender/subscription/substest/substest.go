@@ -97,7 +97,7 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		stop := watch(s)
 		defer stop()
-		time.Sleep(50 * time.Millisecond)
+		// No pause: a change made right after Watch returns must be seen.
 		a, b := sub(subscription.NewID(), 1), sub(subscription.NewID(), 1)
 		_ = writer.Put(ctx, a, 0)
 		_ = writer.Put(ctx, b, 0)
