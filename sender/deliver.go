@@ -140,7 +140,7 @@ func (e *Endpoint) send(ctx context.Context, ev queue.Event) attempt {
 		}
 		req.Header.Set("Webhook-Signature", h.Get("Webhook-Signature"))
 	}
-	resp, err := e.client.Do(req)
+	resp, err := e.httpClient().Do(req)
 	if err != nil {
 		a.Latency = time.Since(start)
 		a.diagnosis = diagnose(e.scrub(err))

@@ -286,9 +286,9 @@ func TestEventPatterns(t *testing.T) {
 			t.Errorf("Matches(%q) = %v", typ, !want)
 		}
 	}
-	for _, bad := range []Endpoint{{Name: "bad name", URL: "http://x"}, {Name: "x", URL: "ftp://x"}, {Name: "x", URL: "http://x", Events: []string{"["}}} {
+	for _, bad := range []*Endpoint{{Name: "bad name", URL: "http://x"}, {Name: "x", URL: "ftp://x"}, {Name: "x", URL: "http://x", Events: []string{"["}}} {
 		if err := bad.Prepare(); err == nil {
-			t.Errorf("%+v was accepted", bad)
+			t.Errorf("%s %s %v was accepted", bad.Name, bad.URL, bad.Events)
 		}
 	}
 }

@@ -77,6 +77,7 @@ type Endpoint struct {
 
 	filter   *Filter
 	signer   signer
+	httpMu   sync.Mutex // guards client and conns, made on first use: an idle endpoint has none
 	client   *http.Client
 	conns    *connSet
 	redacted string // URL without its query values and password, for every text that leaves
@@ -218,8 +219,28 @@ func (e *Endpoint) Prepare() error {
 		}
 		e.filter = f
 	}
-	e.client, e.conns = newClient(e.ConnectTimeout, e.ResponseTimeout, e.AllowPrivate, e.Concurrency)
 	return nil
+}
+
+// httpClient returns the endpoint's client, making it on first use (10,000 idle
+// subscriptions then hold no transports).
+func (e *Endpoint) httpClient() *http.Client {
+	e.httpMu.Lock()
+	defer e.httpMu.Unlock()
+	if e.client == nil {
+		e.client, e.conns = newClient(e.ConnectTimeout, e.ResponseTimeout, e.AllowPrivate, e.Concurrency)
+	}
+	return e.client
+}
+
+// closeConns closes every connection the endpoint's client opened, idle ones included.
+func (e *Endpoint) closeConns() {
+	e.httpMu.Lock()
+	c := e.conns
+	e.httpMu.Unlock()
+	if c != nil {
+		c.closeAll()
+	}
 }
 
 // Matches reports whether the endpoint takes events of type typ.

@@ -111,7 +111,7 @@ func TestSweepFindsUnannouncedDeliveries(t *testing.T) {
 	if d := time.Since(t0); d > time.Second {
 		t.Fatalf("found after %v; the sweep runs every 200ms", d)
 	}
-	// Idle endpoints did not lease on their own meanwhile (their backstop is 12 polls).
+	// Idle endpoints did not lease on their own meanwhile (their backstop is 60 polls).
 	if n := q.leases.Load(); n > 10 {
 		t.Fatalf("%d Lease calls: idle endpoints polled on their own", n)
 	}
