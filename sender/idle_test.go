@@ -66,6 +66,9 @@ func TestIdleEndpointsAreCheapAndStillPrompt(t *testing.T) {
 	if g := runtime.NumGoroutine() - before; g > idle+40 {
 		t.Fatalf("%d idle endpoints hold %d goroutines; want about one each", idle, g)
 	}
+	if e, _ := s.Registry().Get("idle-0"); e.client != nil {
+		t.Fatal("an idle endpoint made its HTTP client")
+	}
 	q.leases.Store(0)
 	t0 := time.Now()
 	if _, err := s.Publish(context.Background(), Message{Type: "t", Body: []byte(`{}`)}); err != nil {
