@@ -1,6 +1,7 @@
 package subscription
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -73,12 +74,15 @@ func ViewOf(s Subscription, withSecret bool) View {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // filters read as written: `a && b`, not `a \u0026\u0026 b`
+	_ = enc.Encode(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
 
 func fail(w http.ResponseWriter, status int, reason, detail string) {
