@@ -211,24 +211,15 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	if h.DedupeOff {
 		o.Dedupe = -1
 	}
-	switch {
-	case h.OrderBy == "off":
+	switch h.OrderBy {
+	case "off":
 		o.OrderOff = true
-	case h.OrderBy != "":
+	case "":
+	default:
 		kind, src := receiver.ParseOrderSource(h.OrderBy)
-		keys := h.OrderKey
-		if len(keys) == 0 && h.Preset != "" {
-			if p, err := receiver.LookupPreset(h.Preset); err == nil {
-				keys = p.OrderKeys
-			}
-		}
-		o.Order = &receiver.OrderSpec{Kind: kind, Value: src, Keys: keys, Window: time.Duration(h.OrderWindow)}
-	case h.OrderWindow != 0 && h.Preset != "":
-		if p, err := receiver.LookupPreset(h.Preset); err == nil && p.OrderBy != "" {
-			kind, src := receiver.ParseOrderSource(p.OrderBy)
-			o.Order = &receiver.OrderSpec{Kind: kind, Value: src, Keys: p.OrderKeys, Window: time.Duration(h.OrderWindow)}
-		}
+		o.Order = &receiver.OrderSpec{Kind: kind, Value: src, Keys: h.OrderKey}
 	}
+	o.OrderWindow = time.Duration(h.OrderWindow)
 	if h.RejectCaseDuplicates != nil {
 		o.CaseDuplicates = receiver.CaseAllow
 		if *h.RejectCaseDuplicates {

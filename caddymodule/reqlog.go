@@ -59,11 +59,6 @@ func (h *Receive) keepBody() int {
 	return int(h.LogBody)
 }
 
-// replayable outcomes: the request passed authentication and validation.
-var replayable = map[receiver.Reason]bool{receiver.ReasonAccepted: true, receiver.ReasonQueued: true,
-	receiver.ReasonDuplicate: true, receiver.ReasonInFlight: true, receiver.ReasonStale: true, receiver.ReasonOrderInFlight: true,
-	receiver.ReasonStoreUnavailable: true, receiver.ReasonQueueUnavailable: true, receiver.ReasonQueueFailed: true}
-
 // record adds one request to the route's log.
 func (h *Receive) record(r *http.Request, res receiver.Result, start time.Time, total time.Duration) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -78,7 +73,7 @@ func (h *Receive) record(r *http.Request, res receiver.Result, start time.Time, 
 	if p := res.Problem; p != nil {
 		e.Detail, e.Errors = p.Detail, p.Errors
 	}
-	e.Replayable = replayable[res.Reason] && !e.BodyCut && res.Body != nil
+	e.Replayable = res.Passed && !e.BodyCut && res.Body != nil
 	if rp, ok := r.Context().Value(replayCtxKey{}).(*replayCtx); ok {
 		e.Replay, e.ReplayOf, e.Forced = true, rp.of, rp.force
 		rp.id, rp.outcome = e.ID, e.Outcome
@@ -178,7 +173,7 @@ func serverByPort(host string, isTLS bool) *caddyhttp.Server {
 			if err != nil {
 				continue
 			}
-			if strconv.Itoa(int(na.StartPort)) == port || (na.StartPort <= parsePort(port) && parsePort(port) <= na.EndPort) {
+			if p := parsePort(port); na.StartPort <= p && p <= na.EndPort {
 				if found != nil && found != srv {
 					return nil
 				}

@@ -67,6 +67,9 @@ type Options struct {
 	Order *OrderSpec
 	// OrderOff turns the guard off, the preset's included.
 	OrderOff bool
+	// OrderWindow, when positive, is the guard's window (the preset's guard too).
+	// Default: the dedupe window.
+	OrderWindow time.Duration
 	// OrderStore keeps the guard's state; required when the guard is on.
 	OrderStore order.Store
 	// KeepBody, when positive, copies up to that many bytes of each request's body into
@@ -124,7 +127,12 @@ func New(opts Options) (*Receiver, error) {
 		}
 		if opts.Order == nil && p.OrderBy != "" {
 			kind, src := ParseOrderSource(p.OrderBy)
-			opts.Order = &OrderSpec{Kind: kind, Value: src, Keys: p.OrderKeys}
+			opts.Order = &OrderSpec{Kind: kind, Value: src}
+		}
+		if opts.Order != nil && len(opts.Order.Keys) == 0 {
+			spec := *opts.Order
+			spec.Keys = p.OrderKeys // order_by <value> alone keeps the preset's record key
+			opts.Order = &spec
 		}
 	}
 	rc := &Receiver{
@@ -174,7 +182,11 @@ func New(opts Options) (*Receiver, error) {
 		if window <= 0 {
 			window = DefaultDedupeWindow
 		}
-		if rc.order, err = newOrderGuard(*opts.Order, opts.OrderStore, rc.scope, window); err != nil {
+		spec := *opts.Order
+		if opts.OrderWindow > 0 {
+			spec.Window = opts.OrderWindow
+		}
+		if rc.order, err = newOrderGuard(spec, opts.OrderStore, rc.scope, window); err != nil {
 			return nil, err
 		}
 	}
@@ -245,6 +257,9 @@ type Result struct {
 	Stages Stages
 	// Problem is the refusal answered, if any.
 	Problem *Problem
+	// Passed is true once the request passed authentication and every check (it was
+	// handed on, or answered as a duplicate, stale, busy or store failure).
+	Passed bool
 	// Body holds the first Options.KeepBody bytes of the body (a copy), BodySize its size.
 	Body     []byte
 	BodySize int
@@ -345,6 +360,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		}
 		next = rc.guard(next, key, value)
 	}
+	res.Passed = true
 	restoreBody(r, bb)
 	if !rc.dedupeOn() || rp.Force {
 		return rc.handOn(w, r, next, ev, res)
@@ -426,10 +442,17 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 }
 
 func writeDuplicate(w http.ResponseWriter, id string) {
+	writeMarked(w, id, "Webhook-Duplicate", "duplicate")
+}
+
+// writeMarked answers 200 {"id":…,"<field>":true} with header: true, for an event that is
+// acknowledged without being handed on (a duplicate, a stale event).
+func writeMarked(w http.ResponseWriter, id, header, field string) {
 	q, _ := json.Marshal(id) // a string always marshals; control characters are escaped
-	b := append(append(append(make([]byte, 0, len(q)+24), `{"id":`...), q...), `,"duplicate":true}`...)
+	b := append(append(append(make([]byte, 0, len(q)+len(field)+16), `{"id":`...), q...), `,"`...)
+	b = append(append(b, field...), `":true}`...)
 	h := w.Header()
-	h.Set("Webhook-Duplicate", "true")
+	h.Set(header, "true")
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)

@@ -131,7 +131,7 @@ func (d *Dispatcher) Start() {
 	}
 	var unlisten func()
 	if d.notify != nil {
-		unlisten = d.notify.Listen(func(ep string) { d.Notify([]string{ep}) })
+		unlisten = d.notify.Listen(d.notifyOne)
 	}
 	unwatch := d.reg.Watch(d.apply)
 	d.mu.Lock()
@@ -258,6 +258,16 @@ func (d *Dispatcher) Notify(endpoints []string) {
 		if r, ok := d.runners[n]; ok {
 			r.poke()
 		}
+	}
+}
+
+// notifyOne is Notify for one endpoint (the store's announcements come one by one).
+func (d *Dispatcher) notifyOne(endpoint string) {
+	d.mu.Lock()
+	r, ok := d.runners[endpoint]
+	d.mu.Unlock()
+	if ok {
+		r.poke()
 	}
 }
 

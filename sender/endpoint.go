@@ -76,6 +76,7 @@ type Endpoint struct {
 	Description string
 
 	filter   *Filter
+	seq      uint64 // the registry's insertion order
 	signer   signer
 	httpMu   sync.Mutex // guards client and conns, made on first use: an idle endpoint has none
 	client   *http.Client

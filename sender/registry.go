@@ -1,9 +1,10 @@
 package sender
 
 import (
+	"cmp"
 	"fmt"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -22,8 +23,7 @@ type Registry struct {
 	wmu      sync.Mutex // serializes changes with their notifications, so watchers see them in order
 	mu       sync.RWMutex
 	byName   map[string]*Endpoint
-	seq      map[string]uint64 // insertion order
-	order    []string          // insertion order, for stable listings
+	order    []string // insertion order, for stable listings
 	nextSeq  uint64
 	exact    map[string][]*Endpoint // pattern without wildcards -> endpoints
 	prefix   map[string][]pattern   // literal prefix of a wildcard pattern -> patterns
@@ -48,7 +48,7 @@ type Change struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{byName: map[string]*Endpoint{}, seq: map[string]uint64{}, exact: map[string][]*Endpoint{},
+	return &Registry{byName: map[string]*Endpoint{}, exact: map[string][]*Endpoint{},
 		prefix: map[string][]pattern{}, watchers: map[int]func(Change){}}
 }
 
@@ -122,7 +122,7 @@ func (g *Registry) Add(e *Endpoint) error {
 	}
 	g.byName[e.Name] = e
 	g.order = append(g.order, e.Name)
-	g.seq[e.Name] = g.nextSeq
+	e.seq = g.nextSeq
 	g.nextSeq++
 	g.index(e)
 	ws := g.watchersLocked()
@@ -146,7 +146,6 @@ func (g *Registry) Remove(name string) bool {
 	}
 	g.unindex(e)
 	delete(g.byName, name)
-	delete(g.seq, name)
 	for i, n := range g.order {
 		if n == name {
 			g.order = append(g.order[:i:i], g.order[i+1:]...)
@@ -174,9 +173,10 @@ func (g *Registry) Put(e *Endpoint) error {
 	old, replacing := g.byName[e.Name]
 	if replacing {
 		g.unindex(old)
+		e.seq = old.seq
 	} else {
 		g.order = append(g.order, e.Name)
-		g.seq[e.Name] = g.nextSeq
+		e.seq = g.nextSeq
 		g.nextSeq++
 	}
 	g.byName[e.Name] = e
@@ -218,28 +218,18 @@ func (g *Registry) Names() []string {
 	return append([]string(nil), g.order...)
 }
 
-// Match returns the names of the endpoints whose event patterns take published events of
-// type typ (inbound async targets take none), in the order they were added. Filters are
-// not applied here (see MatchEndpoints).
-func (g *Registry) Match(typ string) []string {
-	var out []string
-	for _, e := range g.MatchEndpoints(typ) {
-		out = append(out, e.Name)
-	}
-	return out
-}
-
 // MatchEndpoints returns the endpoints whose event patterns take events of type typ, in
 // the order they were added, using the index: the type's own entry, each of its prefixes'
 // patterns, and the endpoints without patterns.
 func (g *Registry) MatchEndpoints(typ string) []*Endpoint {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
+	// An endpoint with several patterns can be found more than once among the matched
+	// ones, which are few: a scan of them dedupes without a map per publish. Endpoints
+	// without patterns are never indexed by pattern, so they are appended as they are.
 	var out []*Endpoint
-	seen := map[*Endpoint]bool{}
 	add := func(e *Endpoint) {
-		if !seen[e] {
-			seen[e] = true
+		if !slices.Contains(out, e) {
 			out = append(out, e)
 		}
 	}
@@ -249,19 +239,14 @@ func (g *Registry) MatchEndpoints(typ string) []*Endpoint {
 	if len(g.prefix) > 0 {
 		for i := 0; i <= len(typ); i++ {
 			for _, p := range g.prefix[typ[:i]] {
-				if seen[p.e] {
-					continue
-				}
 				if ok, _ := path.Match(p.glob, typ); ok {
 					add(p.e)
 				}
 			}
 		}
 	}
-	for _, e := range g.all {
-		add(e)
-	}
-	sort.Slice(out, func(i, j int) bool { return g.seq[out[i].Name] < g.seq[out[j].Name] })
+	out = append(out, g.all...)
+	slices.SortFunc(out, func(a, b *Endpoint) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 

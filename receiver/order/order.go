@@ -59,6 +59,9 @@ const (
 	String Kind = "string"
 )
 
+// Valid reports whether k is a known kind ("" is Time).
+func (k Kind) Valid() bool { return k == "" || k == Time || k == Int || k == String }
+
 // Encode turns raw (as found in the request) into a string whose byte order is the
 // value's order, or an error saying why raw is not of kind k.
 func Encode(k Kind, raw string) (string, error) {

@@ -8,7 +8,7 @@ import (
 // Memory is the request log of one instance, in memory: the embedded store's (one process
 // serves the file). It survives config reloads, not restarts.
 type Memory struct {
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	routes map[string]*ring
 }
 
@@ -24,9 +24,15 @@ type ring struct {
 func NewMemory() *Memory { return &Memory{routes: map[string]*ring{}} }
 
 func (m *Memory) ring(route string) *ring {
+	m.mu.RLock() // the request path: routes are created once, then only read
+	r := m.routes[route]
+	m.mu.RUnlock()
+	if r != nil {
+		return r
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := m.routes[route]
+	r = m.routes[route]
 	if r == nil {
 		r = &ring{limit: DefaultLimit, buf: make([]*Entry, DefaultLimit)}
 		m.routes[route] = r

@@ -56,13 +56,6 @@ func (b *Bus) Listen(fn func(string)) (stop func()) {
 	}
 }
 
-// Listeners reports how many listeners are registered.
-func (b *Bus) Listeners() int {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return len(b.listeners)
-}
-
 // DueChecker is implemented by stores that can tell in one round trip which endpoints
 // have deliveries due. A dispatcher over such a store sweeps all its endpoints at once on
 // its safety-net poll, instead of each idle endpoint leasing on its own: 1,000 idle
