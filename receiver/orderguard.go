@@ -274,8 +274,13 @@ func (rc *Receiver) guard(next Next, o orderOf) Next {
 	}
 }
 
-// ErrNoOrderGuard: the route has no stale-event guard.
-var ErrNoOrderGuard = errors.New("the route has no stale-event guard (order_by)")
+// Errors of the operators' calls on a route's guard.
+var (
+	// ErrNoOrderGuard: the route has no stale-event guard.
+	ErrNoOrderGuard = errors.New("the route has no stale-event guard (order_by)")
+	// ErrRecordKey: the record key given cannot be one.
+	ErrRecordKey = errors.New("bad record key")
+)
 
 // MaxRecordKey is the longest record key an operator can name: the guard keeps longer
 // values as "sha256:" and their digest, and composite keys are 64 hex digits.
@@ -300,7 +305,7 @@ func (rc *Receiver) orderKey(key string) (string, error) {
 		return "", ErrNoOrderGuard
 	}
 	if key == "" || len(key) > MaxRecordKey {
-		return "", fmt.Errorf("a record key is 1 to %d characters (the order_key of a request in the request log)", MaxRecordKey)
+		return "", fmt.Errorf("%w: a record key is 1 to %d characters (the order_key of a request in the request log)", ErrRecordKey, MaxRecordKey)
 	}
 	return rc.order.scope + ":" + key, nil
 }

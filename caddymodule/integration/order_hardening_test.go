@@ -205,7 +205,7 @@ func TestOrderTakesEveryTimestampTheSchemaTakes(t *testing.T) {
 	}
 	// The CLI agrees with the route: what `caddy webhook validate` passes, the guard orders.
 	body := totvsAt(t, uuid(499), row, "2025-03-11T09:21:00-0300")
-	if out, errOut, code := cli(t, "webhook", "validate", "--schema", "totvs_crm", writeTemp(t, string(body))); code != 0 {
+	if out, errOut, code := cli(t, "validate", "--schema", "totvs_crm", writeTemp(t, string(body))); code != 0 {
 		t.Fatalf("validate: %d %s %s", code, out, errOut)
 	}
 }
