@@ -107,31 +107,36 @@ func Encode(k Kind, raw string) (string, error) {
 // without a colon (-0300) that TOTVS writes, years 0000 to 9999. A leap second reads as
 // the first instant of the next minute.
 func ParseTime(raw string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, raw) // the common forms, without copying
-	if err == nil {
-		return t, nil
-	}
-	// 2006-01-02T15:04:05[.frac](Z|±hh:mm|±hhmm): put it in time.RFC3339Nano's form.
 	const minLen, maxLen = len("2006-01-02T15:04:05Z"), 64
-	if len(raw) < minLen || len(raw) > maxLen {
+	n := len(raw)
+	if n < minLen || n > maxLen {
 		return time.Time{}, notTime(raw)
 	}
+	noColon := n >= minLen+4 && (raw[n-5] == '+' || raw[n-5] == '-') && isDigits(raw[n-4:])
+	leap := raw[17:19] == "60" // time.Parse refuses second 60
+	if raw[10] != 't' && raw[n-1] != 'z' && !noColon && !leap {
+		t, err := time.Parse(time.RFC3339Nano, raw) // the common forms, without copying
+		if err != nil {
+			return time.Time{}, notTime(raw)
+		}
+		return t, nil
+	}
+	// Put it in time.RFC3339Nano's form: T, Z, ±hh:mm, second 59 (plus one).
 	var buf [maxLen + 1]byte
 	b := append(buf[:0], raw...)
 	if b[10] == 't' {
 		b[10] = 'T'
 	}
-	if last := len(b) - 1; b[last] == 'z' {
-		b[last] = 'Z'
+	if b[n-1] == 'z' {
+		b[n-1] = 'Z'
 	}
-	if n := len(b); n >= minLen+4 && (b[n-5] == '+' || b[n-5] == '-') && isDigits(b[n-4:]) {
-		b = append(b[:n-2], ':', b[n-2], b[n-1]) // ±hhmm → ±hh:mm
+	if noColon {
+		b = append(b[:n-2], ':', raw[n-2], raw[n-1]) // ±hhmm → ±hh:mm
 	}
-	leap := string(b[17:19]) == "60" // time.Parse refuses second 60
 	if leap {
 		b[17], b[18] = '5', '9'
 	}
-	t, err = time.Parse(time.RFC3339Nano, string(b))
+	t, err := time.Parse(time.RFC3339Nano, string(b))
 	if err != nil {
 		return time.Time{}, notTime(raw)
 	}
@@ -141,8 +146,8 @@ func ParseTime(raw string) (time.Time, error) {
 	return t, nil
 }
 
-func isDigits(b []byte) bool {
-	for _, c := range b {
+func isDigits(s string) bool {
+	for _, c := range []byte(s) {
 		if c < '0' || c > '9' {
 			return false
 		}
