@@ -42,21 +42,19 @@ func orderPath(route, key string) string {
 	return "/webhooks/inbound/" + route + "/order?key=" + url.QueryEscape(key)
 }
 
-func storeLines(t *testing.T) map[string]func() string {
-	return map[string]func() string{
-		"embedded": func() string { return "store embedded" },
-		"redis":    func() string { return "store redis " + redistest.Start(t).URL() },
-	}
-}
-
 // Issue 20, item 1: one event dated 2262 (or a sender's clock far ahead) must not make every
 // later event of its record stale. It is handed on, not recorded, and visible; an operator
 // can read and clear a record's value through the admin API (cross-site requests refused).
 func TestOrderGuardCannotBePoisoned(t *testing.T) {
 	for _, store := range []string{"embedded", "redis"} {
 		t.Run(store, func(t *testing.T) {
+			line, rs := "store embedded", (*redistest.Server)(nil)
+			if store == "redis" {
+				rs = redistest.Start(t)
+				line = "store redis " + rs.URL()
+			}
 			be := startBackend(t)
-			cfg := strings.NewReplacer("{STORE}", storeLines(t)[store](), "{BACKEND}", be.Addr).Replace(orderCaddyfile)
+			cfg := strings.NewReplacer("{STORE}", line, "{BACKEND}", be.Addr).Replace(orderCaddyfile)
 			c := startCaddy(t, cfg, totvsKey)
 			row := "dddddddd-0000-4000-8000-00000000000d"
 			for i, poison := range []string{"2262-04-11T00:00:00Z", time.Now().Add(2 * time.Hour).Format(time.RFC3339)} {
@@ -128,6 +126,14 @@ func TestOrderGuardCannotBePoisoned(t *testing.T) {
 				code, got := adminDo(t, c, tc.method, tc.path)
 				if code != tc.code || !strings.Contains(fmt.Sprint(got["error"]), tc.want) {
 					t.Errorf("%s %s: %d %v, want %d naming %q", tc.method, tc.path, code, got, tc.code, tc.want)
+				}
+			}
+			if rs != nil { // the store away: a 503 that names it
+				rs.Stop()
+				for _, m := range []string{http.MethodGet, http.MethodDelete} {
+					if code, got := adminDo(t, c, m, orderPath("totvs_crm", row)); code != 503 || !strings.Contains(fmt.Sprint(got["error"]), "order store unavailable") {
+						t.Errorf("%s with Redis away: %d %v", m, code, got)
+					}
 				}
 			}
 		})
