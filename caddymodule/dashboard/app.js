@@ -4,7 +4,7 @@
 (function () {
 	const base = location.pathname.replace(/\/?$/, "/") + "api/";
 	const results = {}; // endpoint name -> last test result, kept across refreshes
-	const reqState = { route: "", outcome: "", selected: "", routes: [] }; // the request log view
+	const reqState = { route: "", outcome: "", selected: "", routes: [], shown: "" }; // the request log view
 
 	function el(tag, attrs, ...kids) {
 		const e = document.createElement(tag);
@@ -119,10 +119,15 @@
 			if (!names.includes(reqState.route)) reqState.route = names[0] || "";
 			sel.value = reqState.route;
 		}
-		if (!reqState.route) { fill("requests", []); return; }
+		if (!reqState.route) { reqState.shown = ""; fill("requests", []); return; }
 		const q = "inbound/" + encodeURIComponent(reqState.route) + "/requests?limit=100" + (reqState.outcome ? "&outcome=" + encodeURIComponent(reqState.outcome) : "");
 		let recs = [];
 		try { recs = await api(q); } catch (e) { recs = []; }
+		// Rows are rebuilt only when the list changed, so a click is never lost to a refresh
+		// that replaced the row under the pointer.
+		const shown = reqState.route + "|" + reqState.outcome + "|" + recs.map(q => q.id).join();
+		if (shown === reqState.shown) return;
+		reqState.shown = shown;
 		fill("requests", recs.map(requestRow));
 	}
 
