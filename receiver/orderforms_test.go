@@ -25,9 +25,12 @@ func form(y, mo, d, h, mi, s int, frac, sep, zone string) tsForm {
 	off, zoneOK := 0, true
 	switch {
 	case zone == "Z" || zone == "z":
-	case len(zone) == 6 && zone[3] == ':' || len(zone) == 5:
+	case zone != "" && (zone[0] == '+' || zone[0] == '-') && (len(zone) == 6 && zone[3] == ':' && digits(zone[1:3]+zone[4:]) || (len(zone) == 5 || len(zone) == 3) && digits(zone[1:])):
 		hh, _ := strconv.Atoi(zone[1:3])
-		mm, _ := strconv.Atoi(zone[len(zone)-2:])
+		mm := 0
+		if len(zone) > 3 {
+			mm, _ = strconv.Atoi(zone[len(zone)-2:])
+		}
 		zoneOK = hh <= 23 && mm <= 59
 		off = (hh*60 + mm) * 60
 		if zone[0] == '-' {
@@ -37,18 +40,28 @@ func form(y, mo, d, h, mi, s int, frac, sep, zone string) tsForm {
 		zoneOK = false
 	}
 	ns := 0
-	if frac != "" {
+	fracOK := frac == "" || len(frac) > 1
+	if len(frac) > 1 {
 		digits := (frac[1:] + "000000000")[:9]
 		ns, _ = strconv.Atoi(digits)
 	}
 	t := time.Date(y, time.Month(mo), d, h, mi, min(s, 59), ns, time.FixedZone("", off))
-	f.real = zoneOK && (sep == "T" || sep == "t") && mo >= 1 && mo <= 12 && d >= 1 && h <= 23 && mi <= 59 && s <= 60 &&
+	f.real = zoneOK && fracOK && (sep == "T" || sep == "t") && mo >= 1 && mo <= 12 && d >= 1 && h <= 23 && mi <= 59 && s <= 60 &&
 		t.Day() == d && t.Month() == time.Month(mo) // no day beyond its month's last
 	if s == 60 {
 		t = t.Add(time.Second).Truncate(time.Second)
 	}
 	f.instant = t
 	return f
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // forms walks the fields of the totvs_crm timestamp, every value the schema's pattern
@@ -66,9 +79,9 @@ func forms() []tsForm {
 	for _, h := range []int{0, 9, 23, 24, 99} {
 		for _, mi := range []int{0, 59, 60} {
 			for _, s := range []int{0, 59, 60, 61} {
-				for _, frac := range []string{"", ".0", ".117", ".123456789", ".1234567891234"} {
+				for _, frac := range []string{"", ".0", ".117", ".123456789", ".1234567891234", ",5", ",", "."} {
 					for _, sep := range []string{"T", "t", " "} {
-						for _, zone := range []string{"Z", "z", "+00:00", "-03:00", "-0300", "+0530", "+23:59", "-2359", "+24:00", "+2400", "-03:60", "-03", ""} {
+						for _, zone := range []string{"Z", "z", "+00:00", "-03:00", "-0300", "+0530", "+23:59", "-2359", "+24:00", "+2400", "-03:60", "-03", "+14", "+24", "-3:00", ""} {
 							out = append(out, form(2024, 12, 31, h, mi, s, frac, sep, zone))
 						}
 					}

@@ -103,9 +103,9 @@ func Encode(k Kind, raw string) (string, error) {
 }
 
 // ParseTime reads an order value of kind Time: RFC 3339 (any number of fraction digits,
-// 't' and 'z' in either case, second 60 of a leap second) and the ISO 8601 offsets
-// without a colon (-0300) that TOTVS writes, years 0000 to 9999. A leap second reads as
-// the first instant of the next minute.
+// 't' and 'z' in either case, second 60 of a leap second) and ISO 8601's other offsets,
+// without a colon (-0300, as TOTVS writes) or without minutes (-03), and its decimal
+// comma; years 0000 to 9999. A leap second reads as the first instant of the next minute.
 func ParseTime(raw string) (time.Time, error) {
 	const minLen, maxLen = len("2006-01-02T15:04:05Z"), 64
 	n := len(raw)
@@ -113,8 +113,9 @@ func ParseTime(raw string) (time.Time, error) {
 		return time.Time{}, notTime(raw)
 	}
 	noColon := n >= minLen+4 && (raw[n-5] == '+' || raw[n-5] == '-') && isDigits(raw[n-4:])
+	hourOnly := n >= minLen+2 && (raw[n-3] == '+' || raw[n-3] == '-') && isDigits(raw[n-2:])
 	leap := raw[17:19] == "60" // time.Parse refuses second 60
-	if raw[10] != 't' && raw[n-1] != 'z' && !noColon && !leap {
+	if raw[10] != 't' && raw[n-1] != 'z' && !noColon && !hourOnly && !leap {
 		t, err := time.Parse(time.RFC3339Nano, raw) // the common forms, without copying
 		if err != nil {
 			return time.Time{}, notTime(raw)
@@ -130,8 +131,11 @@ func ParseTime(raw string) (time.Time, error) {
 	if b[n-1] == 'z' {
 		b[n-1] = 'Z'
 	}
-	if noColon {
+	switch {
+	case noColon:
 		b = append(b[:n-2], ':', raw[n-2], raw[n-1]) // ±hhmm → ±hh:mm
+	case hourOnly:
+		b = append(b, ':', '0', '0') // ±hh → ±hh:00
 	}
 	if leap {
 		b[17], b[18] = '5', '9'
@@ -156,7 +160,7 @@ func isDigits(s string) bool {
 }
 
 func notTime(raw string) error {
-	return fmt.Errorf("%q is not an RFC 3339 time (2025-10-01T14:03:00-03:00, or -0300)", raw)
+	return fmt.Errorf("%q is not an RFC 3339 or ISO 8601 time with an offset (2025-10-01T14:03:00-03:00, -0300, -03 or Z)", raw)
 }
 
 // The instants whose nanoseconds since 1970 fit an int64 (1677-09-21 to 2262-04-11).
