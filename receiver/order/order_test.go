@@ -61,3 +61,20 @@ func TestTimesOfEveryYear(t *testing.T) {
 		}
 	}
 }
+
+// ParseTime never panics, and what it reads encodes and decodes to the same instant.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2025-03-11T09:21:00-0300", "2025-03-11t09:21:00,5z", "2024-12-31T23:59:60-03", "0000-01-01T00:00:00+23:59", "9999-12-31T23:59:59.999999999Z", "2025-03-11T09:21:00+0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		tm, err := ParseTime(raw)
+		if err != nil {
+			return
+		}
+		back, err := DecodeTime(EncodeTime(tm))
+		if err != nil || !back.Equal(tm) {
+			t.Fatalf("%q: %v → %v %v", raw, tm, back, err)
+		}
+	})
+}
