@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +140,18 @@ func TestEveryTimestampTheSchemaAdmitsIsOrderable(t *testing.T) {
 		if p, err := Validate("totvs_crm", []byte(fmt.Sprintf(body, ts))); err != nil || p != nil {
 			t.Errorf("%s: %v %v", ts, p, err)
 		}
+	}
+}
+
+// order_max_ahead is a bound on times: on an int or string guard it is a config error.
+func TestOrderMaxAheadIsForTimes(t *testing.T) {
+	store := &memOrder{m: map[string]string{}}
+	_, err := New(Options{Auth: keyAuth, Dedupe: -1, OrderStore: store, OrderMaxAhead: time.Hour,
+		Order: &OrderSpec{Kind: order.Int, Value: "json:/seq", Keys: []string{"json:/id"}}})
+	if err == nil || !strings.Contains(err.Error(), "order_max_ahead") {
+		t.Fatalf("an int guard with order_max_ahead: %v", err)
+	}
+	if _, err := New(Options{Preset: "totvs_crm", Auth: keyAuth, Dedupe: -1, OrderStore: store, OrderMaxAhead: time.Hour}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -87,6 +87,9 @@ func newOrderGuard(spec OrderSpec, store order.Store, scope string, window time.
 	if g.kind == "" {
 		g.kind = order.Time
 	}
+	if spec.MaxAhead > 0 && g.kind != order.Time {
+		return nil, fmt.Errorf("order_max_ahead bounds time: order values; this guard compares %s values", g.kind)
+	}
 	if g.maxAhead = spec.MaxAhead; g.maxAhead <= 0 {
 		g.maxAhead = DefaultOrderMaxAhead
 	}
