@@ -92,6 +92,8 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return a.requeueFeed(w, r, app, parts[1])
+	case len(parts) == 3 && parts[0] == "inbound" && parts[2] == "order":
+		return a.inboundOrder(w, r, app, parts[1])
 	case len(parts) >= 3 && parts[0] == "inbound" && parts[2] == "requests":
 		return a.inboundRequests(w, r, app, parts)
 	case rest == "inbound":

@@ -410,6 +410,12 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.OrderWindow = dur
+		case "order_max_ahead":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			h.OrderMaxAhead = dur
 		case "log_requests":
 			var v string
 			if !d.Args(&v) || d.NextArg() {

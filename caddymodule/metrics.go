@@ -18,7 +18,7 @@ import (
 var (
 	inboundRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "webhook", Name: "inbound_requests_total",
-		Help: "Inbound webhook requests by route, source (preset) and outcome (accepted, queued, duplicate, or the rejection reason).",
+		Help: "Inbound webhook requests by route, source (preset) and outcome (accepted, queued, duplicate, stale, order_ahead, or the rejection reason).",
 	}, []string{"route", "source", "outcome"})
 	inboundStages = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "webhook", Name: "inbound_stage_duration_seconds",
@@ -187,11 +187,13 @@ type routeCounts struct {
 }
 
 type routeCounters struct {
-	Source     string           `json:"source"`
-	Received   int64            `json:"received"`
-	Accepted   int64            `json:"accepted"`
-	Queued     int64            `json:"queued"`
-	Duplicates int64            `json:"duplicates"`
+	Source     string `json:"source"`
+	Received   int64  `json:"received"`
+	Accepted   int64  `json:"accepted"`
+	Queued     int64  `json:"queued"`
+	Duplicates int64  `json:"duplicates"`
+	// OrderAhead counts events handed on whose order value was too far ahead to record.
+	OrderAhead int64            `json:"order_ahead"`
 	Rejected   map[string]int64 `json:"rejected"`
 	LastAt     *time.Time       `json:"last_at,omitempty"`
 }
@@ -227,6 +229,8 @@ func (rc *routeCounts) add(res receiver.Result) {
 		rc.Queued++
 	case receiver.ReasonDuplicate, receiver.ReasonInFlight:
 		rc.Duplicates++
+	case receiver.ReasonOrderAhead:
+		rc.OrderAhead++
 	default:
 		rc.Rejected[string(res.Reason)]++
 	}

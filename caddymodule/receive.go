@@ -104,6 +104,11 @@ type Receive struct {
 	// OrderWindow is how long a record's newest order value is remembered. Default: the
 	// dedupe window (24h).
 	OrderWindow caddy.Duration `json:"order_window,omitempty"`
+	// OrderMaxAhead is how far ahead of this gateway's clock a time order value may be and
+	// still be recorded; an event beyond it is handed on without being recorded (outcome
+	// order_ahead), so a wrong date or a fast clock cannot make its record's later events
+	// stale. Default 1m.
+	OrderMaxAhead caddy.Duration `json:"order_max_ahead,omitempty"`
 	// LogRequests is how many of the route's latest requests the request log keeps (see
 	// the admin API's /webhooks/inbound/<route>/requests). 0 means the default, 200;
 	// negative turns the log off.
@@ -220,6 +225,7 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 		o.Order = &receiver.OrderSpec{Kind: kind, Value: src, Keys: h.OrderKey}
 	}
 	o.OrderWindow = time.Duration(h.OrderWindow)
+	o.OrderMaxAhead = time.Duration(h.OrderMaxAhead)
 	if h.RejectCaseDuplicates != nil {
 		o.CaseDuplicates = receiver.CaseAllow
 		if *h.RejectCaseDuplicates {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/hookgate/hookgate/receiver"
 	"github.com/hookgate/hookgate/receiver/reqlog"
+	"go.uber.org/zap"
 )
 
 // replayCtx travels with a replayed request so its handler logs it as a replay and tells
@@ -65,6 +67,7 @@ func (h *Receive) record(r *http.Request, res receiver.Result, start time.Time, 
 	e := &reqlog.Entry{
 		Record: reqlog.Record{ID: reqlog.NewID(start), Route: h.route, Time: start, Remote: r.RemoteAddr, Method: r.Method,
 			Host: r.Host, TLS: r.TLS != nil, Outcome: string(res.Reason), Status: res.Status, EventID: res.EventID,
+			OrderKey: res.OrderKey, OrderValue: res.OrderValue,
 			Stages: reqlog.Stages{Auth: ms(res.Stages.Auth), Parse: ms(res.Stages.Parse), Validate: ms(res.Stages.Validate),
 				Store: ms(res.Stages.Store), Total: ms(total)},
 			BodySize: res.BodySize, BodyCut: res.BodySize > len(res.Body)},
@@ -89,13 +92,42 @@ type replayAnswer struct {
 	Outcome  string `json:"outcome"`
 	Status   int    `json:"status"`
 	Answer   string `json:"answer,omitempty"`
+	// Order is, on a route with a stale-event guard, how the request's order value
+	// compared with its record's newest before the replay.
+	Order *replayOrder `json:"order,omitempty"`
+	// Warning says that a forced replay handed on an event older than its record's newest.
+	Warning string `json:"warning,omitempty"`
 }
+
+// replayOrder is a replayed request's order value against its record's newest.
+type replayOrder struct {
+	Key    string `json:"record_key"`
+	Value  string `json:"value"`
+	Newest string `json:"newest,omitempty"`
+	// Older is true when Newest is newer than Value: handing the request on moves the
+	// backend's state backwards.
+	Older bool `json:"older"`
+}
+
+// replayRefusal is the 409 of a forced replay of an event older than its record's newest,
+// sent without older=true: nothing was sent.
+type replayRefusal struct {
+	Message  string       `json:"error"`
+	ReplayOf string       `json:"replay_of"`
+	Order    *replayOrder `json:"order"`
+}
+
+func (e *replayRefusal) Error() string { return e.Message }
 
 // replay sends a logged request through the route again, in this process: through the
 // Caddy server that serves the route, so every handler before and after it (rewrites,
 // headers, reverse_proxy) runs as for the original. Authentication is skipped (its
 // credentials were not kept); dedupe and the stale-event guard apply unless force.
-func (a *App) replay(ctx context.Context, route, id string, force bool) (replayAnswer, error) {
+//
+// A forced replay of an event older than its record's newest (which would move the
+// backend's state backwards) is refused with a *replayRefusal naming the newest value,
+// unless older is set; then it is sent and its answer carries a warning.
+func (a *App) replay(ctx context.Context, route, id string, force, older bool) (replayAnswer, error) {
 	h, ok := a.receivers[route]
 	if !ok {
 		return replayAnswer{}, apiErr(http.StatusNotFound, "no webhook_receive route %q", route)
@@ -112,6 +144,20 @@ func (a *App) replay(ctx context.Context, route, id string, force bool) (replayA
 	}
 	if !rec.Replayable {
 		return replayAnswer{}, apiErr(http.StatusConflict, "request %s cannot be replayed: only requests that passed authentication and validation, with their whole body kept (log_body), can be", id)
+	}
+	var ord *replayOrder
+	if rec.OrderKey != "" {
+		value, st, isOlder, err := h.rc.OrderCompare(ctx, rec.OrderKey, rec.OrderValue)
+		switch {
+		case err == nil:
+			ord = &replayOrder{Key: rec.OrderKey, Value: value, Newest: st.Newest, Older: isOlder}
+		case force && !older && !errors.Is(err, receiver.ErrNoOrderGuard):
+			return replayAnswer{}, apiErr(http.StatusServiceUnavailable, "cannot tell whether request %s is older than its record's newest value (%v); retry, or add older=true to send it anyway", id, err)
+		}
+	}
+	if force && !older && ord != nil && ord.Older {
+		return replayAnswer{}, &replayRefusal{ReplayOf: id, Order: ord,
+			Message: "request " + id + " is older than its record's newest value (" + ord.Value + " < " + ord.Newest + "): a forced replay would move the backend's state backwards; nothing was sent. Add older=true to send it anyway"}
 	}
 	srv := h.server.Load()
 	if srv == nil {
@@ -144,7 +190,13 @@ func (a *App) replay(ctx context.Context, route, id string, force bool) (replayA
 	}
 	w := &recorder{header: http.Header{}}
 	srv.ServeHTTP(w, req)
-	return replayAnswer{ReplayOf: id, ID: rp.id, Forced: force, Outcome: rp.outcome, Status: w.statusOr200(), Answer: w.body.String()}, nil
+	ans := replayAnswer{ReplayOf: id, ID: rp.id, Forced: force, Outcome: rp.outcome, Status: w.statusOr200(), Answer: w.body.String(), Order: ord}
+	if force && ord != nil && ord.Older {
+		ans.Warning = "the replayed event is older than its record's newest value (" + ord.Value + " < " + ord.Newest + "): the backend was given an older state"
+		h.logger.Warn("forced replay of an event older than its record's newest", zap.String("route", route), zap.String("replay_of", id),
+			zap.String("record_key", ord.Key), zap.String("value", ord.Value), zap.String("newest", ord.Newest))
+	}
+	return ans, nil
 }
 
 // serverByPort finds the running HTTP server that listens on the port of host (the
@@ -283,15 +335,30 @@ func (a *AdminAPI) inboundRequests(w http.ResponseWriter, r *http.Request, app *
 		if r.Method != http.MethodPost {
 			return apiErr(http.StatusMethodNotAllowed, "replay with POST")
 		}
-		force := false
-		switch f := r.URL.Query().Get("force"); f {
-		case "", "false":
-		case "true":
-			force = true
-		default:
-			return apiErr(http.StatusBadRequest, "force %q: true or false", f)
+		var force, older bool
+		for _, p := range []struct {
+			name string
+			v    *bool
+		}{{"force", &force}, {"older", &older}} {
+			switch f := r.URL.Query().Get(p.name); f {
+			case "", "false":
+			case "true":
+				*p.v = true
+			default:
+				return apiErr(http.StatusBadRequest, "%s %q: true or false", p.name, f)
+			}
 		}
-		ans, err := app.replay(r.Context(), route, parts[3], force)
+		if older && !force {
+			return apiErr(http.StatusBadRequest, "older=true confirms a forced replay (force=true) of an event older than its record's newest; without force the stale-event guard applies")
+		}
+		ans, err := app.replay(r.Context(), route, parts[3], force, older)
+		var refusal *replayRefusal
+		if errors.As(err, &refusal) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusConflict)
+			return json.NewEncoder(w).Encode(refusal)
+		}
 		if err != nil {
 			return err
 		}

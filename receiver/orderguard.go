@@ -24,7 +24,17 @@ type OrderSpec struct {
 	Keys []string
 	// Window is how long a record's newest value is kept. Default: the dedupe window.
 	Window time.Duration
+	// MaxAhead bounds how far in the future (of this gateway's clock) a Time value may be
+	// and still be recorded. An event beyond it is handed on, not recorded, and ends as
+	// ReasonOrderAhead: a wrong date (2262) or a sender's clock far ahead would otherwise
+	// make every later event of its record stale. Default DefaultOrderMaxAhead.
+	MaxAhead time.Duration
 }
+
+// DefaultOrderMaxAhead is the default OrderSpec.MaxAhead: more than NTP-synchronised
+// clocks drift apart, and the longest a value from a clock that runs fast can hold back a
+// record's later events.
+const DefaultOrderMaxAhead = time.Minute
 
 // ParseOrderSource splits "time:json:/timestamp" into its kind and source; a source
 // without a kind compares as a time.
@@ -39,6 +49,7 @@ func ParseOrderSource(s string) (order.Kind, string) {
 
 type orderGuard struct {
 	claimTTL time.Duration
+	maxAhead time.Duration
 	kind     order.Kind
 	value    idSource
 	keys     *eventIDSpec
@@ -75,6 +86,12 @@ func newOrderGuard(spec OrderSpec, store order.Store, scope string, window time.
 	}
 	if g.kind == "" {
 		g.kind = order.Time
+	}
+	if spec.MaxAhead > 0 && g.kind != order.Time {
+		return nil, fmt.Errorf("order_max_ahead bounds time: order values; this guard compares %s values", g.kind)
+	}
+	if g.maxAhead = spec.MaxAhead; g.maxAhead <= 0 {
+		g.maxAhead = DefaultOrderMaxAhead
 	}
 	return g, nil
 }
@@ -143,8 +160,19 @@ func (src *idSource) pointer() string {
 	return strings.TrimPrefix(src.text, "json:")
 }
 
-// extract returns the record key and the encoded order value, or the 400 problem.
-func (g *orderGuard) extract(r *http.Request, body []byte, doc any) (string, string, *Problem) {
+// orderOf is what the guard found in one request.
+type orderOf struct {
+	key   string // the record key, scoped (the store's key)
+	value string // encoded
+	raw   string // as received
+	ahead bool   // a Time further in the future than maxAhead: handed on, not recorded
+}
+
+// recordKey is the record key without its scope (as operators see it).
+func (g *orderGuard) recordKey(o orderOf) string { return o.key[len(g.scope)+1:] }
+
+// extract returns what the guard needs of the request, or the 400 problem.
+func (g *orderGuard) extract(r *http.Request, body []byte, doc any) (orderOf, *Problem) {
 	raw, ok := g.value.part(r, body, doc)
 	if !ok || raw == "" {
 		p := newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
@@ -152,32 +180,44 @@ func (g *orderGuard) extract(r *http.Request, body []byte, doc any) (string, str
 		if ptr := g.value.pointer(); ptr != "" {
 			p.Errors = []Violation{{Pointer: ptr, Message: "missing: the order value"}}
 		}
-		return "", "", p
+		return orderOf{}, p
 	}
-	v, err := order.Encode(g.kind, raw)
+	o := orderOf{raw: raw}
+	var err error
+	if g.kind == order.Time {
+		var t time.Time
+		if t, err = order.ParseTime(raw); err == nil {
+			o.value, o.ahead = order.EncodeTime(t), t.After(time.Now().Add(g.maxAhead))
+		}
+	} else {
+		o.value, err = order.Encode(g.kind, raw)
+	}
 	if err != nil {
 		p := newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
 			"the order value ("+g.value.text+") cannot be compared as "+string(g.kind)+": "+err.Error())
 		if ptr := g.value.pointer(); ptr != "" {
 			p.Errors = []Violation{{Pointer: ptr, Message: err.Error()}}
 		}
-		return "", "", p
+		return orderOf{}, p
 	}
 	key, ok := g.keys.compute(r, body, doc)
 	if !ok {
-		return "", "", newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
+		return orderOf{}, newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
 			"the record key of the order guard ("+g.keys.describe()+") is missing or empty in this request")
 	}
-	return g.scope + ":" + key, v, nil
+	o.key = g.scope + ":" + key
+	return o, nil
 }
 
 func writeStale(w http.ResponseWriter, id string) { writeMarked(w, id, "Webhook-Stale", "stale") }
 
 // guard wraps next: an event older than its record's newest is answered stale; one whose
 // record has another event being handed on gets 409; otherwise it is handed on, and its
-// value recorded once the hand-off answered 2xx.
-func (rc *Receiver) guard(next Next, key, value string) Next {
+// value recorded once the hand-off answered 2xx (unless it is too far ahead: then the
+// claim is released and the outcome is ReasonOrderAhead).
+func (rc *Receiver) guard(next Next, o orderOf) Next {
 	g := rc.order
+	key, value := o.key, o.value
 	return func(w http.ResponseWriter, r *http.Request, ev *Event) error {
 		t0 := time.Now()
 		verdict, tok, err := g.claim(r.Context(), key, value)
@@ -213,7 +253,13 @@ func (rc *Receiver) guard(next Next, key, value string) Next {
 			}
 		}()
 		err = next(sw, r, ev)
-		if st := sw.statusOr200(); err == nil && st >= 200 && st < 300 {
+		if st := sw.statusOr200(); err == nil && st >= 200 && st < 300 && o.ahead {
+			// Handed on in turn with the record's other events, but not recorded: the
+			// deferred release ends the claim.
+			if out := ev.outcome(); out == ReasonAccepted || out == ReasonQueued {
+				ev.Outcome = ReasonOrderAhead
+			}
+		} else if err == nil && st >= 200 && st < 300 {
 			t1 := time.Now()
 			cerr := g.store.Commit(context.WithoutCancel(r.Context()), key, value, tok, g.window)
 			ev.storeTime += time.Since(t1)
@@ -229,4 +275,107 @@ func (rc *Receiver) guard(next Next, key, value string) Next {
 		}
 		return err
 	}
+}
+
+// Errors of the operators' calls on a route's guard.
+var (
+	// ErrNoOrderGuard: the route has no stale-event guard.
+	ErrNoOrderGuard = errors.New("the route has no stale-event guard (order_by)")
+	// ErrRecordKey: the record key given cannot be one.
+	ErrRecordKey = errors.New("bad record key")
+)
+
+// MaxRecordKey is the longest record key an operator can name: the guard keeps longer
+// values as "sha256:" and their digest, and composite keys are 64 hex digits.
+const MaxRecordKey = maxIDLen
+
+// OrderState is a record's newest order value, as operators see it.
+type OrderState struct {
+	// Kind is how the route's values compare (time, int or string).
+	Kind order.Kind `json:"kind"`
+	// Key is the record key, as the request log shows it (order_key).
+	Key string `json:"record_key"`
+	// Recorded tells whether a newest value is kept for the record.
+	Recorded bool `json:"recorded"`
+	// Newest is that value: a time in RFC 3339 (UTC), an integer or the string.
+	Newest string `json:"value,omitempty"`
+	// Expires is when it is forgotten (the end of order_window), if it is kept.
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+func (rc *Receiver) orderKey(key string) (string, error) {
+	if rc.order == nil {
+		return "", ErrNoOrderGuard
+	}
+	if key == "" || len(key) > MaxRecordKey {
+		return "", fmt.Errorf("%w: a record key is 1 to %d characters (the order_key of a request in the request log)", ErrRecordKey, MaxRecordKey)
+	}
+	return rc.order.scope + ":" + key, nil
+}
+
+// OrderRecord returns the newest order value kept for the record key. Errors: ErrNoOrderGuard,
+// a key that cannot be one, or the store's (order.ErrUnavailable).
+func (rc *Receiver) OrderRecord(ctx context.Context, key string) (OrderState, error) {
+	st, _, err := rc.orderRecord(ctx, key)
+	return st, err
+}
+
+// orderRecord is OrderRecord, and the newest value encoded ("" when none is kept).
+func (rc *Receiver) orderRecord(ctx context.Context, key string) (OrderState, string, error) {
+	k, err := rc.orderKey(key)
+	if err != nil {
+		return OrderState{}, "", err
+	}
+	st := OrderState{Kind: rc.order.kind, Key: key}
+	rec, found, err := rc.order.store.Get(ctx, k)
+	if err != nil {
+		return OrderState{}, "", fmt.Errorf("reading the order of record %q: %w", key, err)
+	}
+	if !found {
+		return st, "", nil
+	}
+	if st.Newest, err = order.Decode(rc.order.kind, rec.Value); err != nil {
+		return OrderState{}, "", fmt.Errorf("the order of record %q: %w", key, err)
+	}
+	st.Recorded = true
+	if !rec.Expires.IsZero() {
+		exp := rec.Expires.UTC()
+		st.Expires = &exp
+	}
+	return st, rec.Value, nil
+}
+
+// ClearOrder forgets the record's newest order value (an operator's reset); found tells
+// whether one was kept.
+func (rc *Receiver) ClearOrder(ctx context.Context, key string) (bool, error) {
+	k, err := rc.orderKey(key)
+	if err != nil {
+		return false, err
+	}
+	found, err := rc.order.store.Clear(ctx, k)
+	if err != nil {
+		return false, fmt.Errorf("clearing the order of record %q: %w", key, err)
+	}
+	return found, nil
+}
+
+// OrderCompare tells how raw, an order value as received for the record key, compares with
+// the record's newest: its text as the record's would be shown, and older when a newer one
+// is recorded (handing it on would move the backend's state backwards).
+func (rc *Receiver) OrderCompare(ctx context.Context, key, raw string) (value string, st OrderState, older bool, err error) {
+	if rc.order == nil {
+		return "", OrderState{}, false, ErrNoOrderGuard
+	}
+	enc, err := order.Encode(rc.order.kind, raw)
+	if err != nil {
+		return "", OrderState{}, false, err
+	}
+	if value, err = order.Decode(rc.order.kind, enc); err != nil {
+		return "", OrderState{}, false, err
+	}
+	st, newest, err := rc.orderRecord(ctx, key)
+	if err != nil {
+		return "", OrderState{}, false, err
+	}
+	return value, st, newest > enc, nil
 }

@@ -34,6 +34,11 @@ const (
 	ReasonOrderInFlight Reason = "order_in_flight"
 	// ReasonOrderValue: the order value or record key is missing or not comparable (400).
 	ReasonOrderValue Reason = "invalid_order_value"
+	// ReasonOrderAhead: the event was handed on (and answered 2xx), but its order value is
+	// further in the future than the guard's MaxAhead, so it was not recorded: one event
+	// with a wrong date (or a sender's clock far ahead) cannot make its record's later
+	// events stale.
+	ReasonOrderAhead Reason = "order_ahead"
 )
 
 // InboundReasons are the reasons Handle can end a webhook request with (including the
@@ -41,7 +46,7 @@ const (
 var InboundReasons = []Reason{ReasonAccepted, ReasonQueued, ReasonDuplicate, ReasonInFlight, ReasonMethod,
 	ReasonUnauthorized, ReasonTooLarge, ReasonMediaType, ReasonInvalidJSON, ReasonSchema, ReasonMissingEventID,
 	ReasonStoreUnavailable, ReasonBodyRead, ReasonQueueUnavailable, ReasonQueueFailed, ReasonStale, ReasonOrderInFlight,
-	ReasonOrderValue}
+	ReasonOrderValue, ReasonOrderAhead}
 
 // Violation is one schema violation (see problem.Violation).
 type Violation = problem.Violation

@@ -70,6 +70,9 @@ type Options struct {
 	// OrderWindow, when positive, is the guard's window (the preset's guard too).
 	// Default: the dedupe window.
 	OrderWindow time.Duration
+	// OrderMaxAhead, when positive, is the guard's MaxAhead (the preset's guard too).
+	// Default DefaultOrderMaxAhead.
+	OrderMaxAhead time.Duration
 	// OrderStore keeps the guard's state; required when the guard is on.
 	OrderStore order.Store
 	// KeepBody, when positive, copies up to that many bytes of each request's body into
@@ -186,6 +189,9 @@ func New(opts Options) (*Receiver, error) {
 		if opts.OrderWindow > 0 {
 			spec.Window = opts.OrderWindow
 		}
+		if opts.OrderMaxAhead > 0 {
+			spec.MaxAhead = opts.OrderMaxAhead
+		}
 		if rc.order, err = newOrderGuard(spec, opts.OrderStore, rc.scope, window); err != nil {
 			return nil, err
 		}
@@ -263,6 +269,9 @@ type Result struct {
 	// Body holds the first Options.KeepBody bytes of the body (a copy), BodySize its size.
 	Body     []byte
 	BodySize int
+	// OrderKey and OrderValue are the record key and the order value (as received) the
+	// stale-event guard found, when the route has one.
+	OrderKey, OrderValue string
 }
 
 // Stages are stage latencies of one request.
@@ -353,12 +362,17 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		ev.ID = id
 		res.EventID = id
 	}
-	if rc.order != nil && !rp.Force {
-		key, value, p := rc.order.extract(r, body, doc)
-		if p != nil {
+	if rc.order != nil {
+		o, p := rc.order.extract(r, body, doc)
+		if p != nil && !rp.Force {
 			return rc.refuse(w, p, res)
 		}
-		next = rc.guard(next, key, value)
+		if p == nil {
+			res.OrderKey, res.OrderValue = rc.order.recordKey(o), o.raw
+			if !rp.Force {
+				next = rc.guard(next, o)
+			}
+		}
 	}
 	res.Passed = true
 	restoreBody(r, bb)

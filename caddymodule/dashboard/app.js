@@ -4,7 +4,7 @@
 (function () {
 	const base = location.pathname.replace(/\/?$/, "/") + "api/";
 	const results = {}; // endpoint name -> last test result, kept across refreshes
-	const reqState = { route: "", outcome: "", selected: "", routes: [] }; // the request log view
+	const reqState = { route: "", outcome: "", selected: "", routes: [], shown: "" }; // the request log view
 
 	function el(tag, attrs, ...kids) {
 		const e = document.createElement(tag);
@@ -23,7 +23,7 @@
 	// The request log: one route's latest requests, a filter by outcome, and the selected
 	// request's detail (problem, violations with their pointers, headers, body) with Replay.
 	function requestRow(q) {
-		const kind = q.status >= 200 && q.status < 300 ? (q.outcome === "stale" || q.outcome === "duplicate" ? "warn" : "ok") : "bad";
+		const kind = q.status >= 200 && q.status < 300 ? (q.outcome === "stale" || q.outcome === "duplicate" || q.outcome === "order_ahead" ? "warn" : "ok") : "bad";
 		const tr = el("tr", { "data-request": q.id, class: q.id === reqState.selected ? "selected" : "" },
 			td("Time", when(q.time)), td("Outcome", el("div", {}, pill(q.outcome, kind), q.replay ? el("span", { class: "pill warn kind" }, q.forced ? "replay (forced)" : "replay") : null)),
 			td("Status", q.status, "num"), td("Event", q.event_id ? el("code", {}, q.event_id) : "—", "text"), td("From", q.remote, "text"));
@@ -42,6 +42,7 @@
 		row("Stages", "auth " + q.stages_ms.auth + " ms · parse " + q.stages_ms.parse + " ms · validate " + q.stages_ms.validate +
 			" ms · store " + q.stages_ms.store + " ms · total " + q.stages_ms.total + " ms");
 		if (q.replay_of) row("Replay of", el("code", {}, q.replay_of));
+		if (q.order_key) row("Order", orderRecord(q));
 		const kids = [el("h3", {}, "Request " + q.id), dl];
 		if (q.errors && q.errors.length) {
 			const flat = [];
@@ -55,16 +56,58 @@
 		if (q.replayable) {
 			const path = "inbound/" + encodeURIComponent(q.route) + "/requests/" + encodeURIComponent(q.id) + "/replay";
 			const out = el("div", { class: "result" });
-			const go = (force) => async ev => {
+			// A forced replay of an event older than its record's newest is refused (409) with
+			// that value; the page says so and sends it only on a second, explicit click.
+			const go = (query) => async ev => {
 				ev.target.disabled = true;
-				try { const r = await api(path + (force ? "?force=true" : ""), "POST"); out.className = "result " + (r.status < 300 ? "ok" : "bad"); out.textContent = "replayed: " + r.outcome + " · HTTP " + r.status; }
-				catch (e) { out.className = "result bad"; out.textContent = e.message; }
+				try {
+					const r = await api(path + query, "POST");
+					out.className = "result " + (r.status < 300 && !r.warning ? "ok" : "bad");
+					out.textContent = "replayed: " + r.outcome + " · HTTP " + r.status + (r.warning ? " · " + r.warning : "");
+				} catch (e) {
+					out.className = "result bad";
+					if (e.status === 409 && e.body && e.body.order && e.body.order.older) {
+						const o = e.body.order;
+						out.replaceChildren("Not sent: this event (" + o.value + ") is older than its record's newest value (" + o.newest +
+							"). Replaying it moves the backend's state backwards. ",
+							el("button", { class: "replay-older", onclick: go("?force=true&older=true") }, "Replay the older event anyway"));
+					} else out.textContent = e.message;
+				}
 				finally { ev.target.disabled = false; refresh(); }
 			};
-			kids.push(el("div", { class: "actions" }, el("button", { class: "replay", onclick: go(false) }, "Replay"),
-				el("button", { class: "replay-force", onclick: go(true) }, "Replay, skipping dedupe"), out));
+			kids.push(el("div", { class: "actions" }, el("button", { class: "replay", onclick: go("") }, "Replay"),
+				el("button", { class: "replay-force", onclick: go("?force=true") }, "Replay, skipping dedupe"), out));
 		}
 		box.replaceChildren(...kids);
+	}
+
+	// A request's order value and its record's newest (the stale-event guard's), read when the
+	// request is opened; Clear (two clicks) forgets the record's value.
+	function orderRecord(q) {
+		const path = "inbound/" + encodeURIComponent(q.route) + "/order?key=" + encodeURIComponent(q.order_key);
+		const newest = el("span", { class: "order-newest" }, "…");
+		const clear = el("button", { class: "order-clear" }, "Clear the record's value");
+		const load = async () => {
+			try {
+				const r = await api(path);
+				newest.textContent = r.recorded ? r.value + (r.expires ? " (kept until " + when(r.expires) + ")" : "") : "none recorded";
+				clear.hidden = !r.recorded;
+			} catch (e) { newest.textContent = e.message; }
+		};
+		clear.addEventListener("click", async () => {
+			if (!clear.classList.contains("armed")) {
+				clear.classList.add("armed");
+				clear.textContent = "Confirm: clear " + q.order_key;
+				setTimeout(() => { clear.classList.remove("armed"); clear.textContent = "Clear the record's value"; }, 5000);
+				return;
+			}
+			clear.disabled = true;
+			try { await api(path, "DELETE"); } catch (e) { newest.textContent = e.message; }
+			finally { clear.disabled = false; clear.classList.remove("armed"); clear.textContent = "Clear the record's value"; load(); }
+		});
+		load();
+		return el("div", { class: "order" }, el("div", {}, "record ", el("code", {}, q.order_key), " · this request: ", el("code", { class: "order-value" }, q.order_value)),
+			el("div", {}, "record's newest: ", newest, " ", clear));
 	}
 
 	async function refreshRequests(routes) {
@@ -76,17 +119,22 @@
 			if (!names.includes(reqState.route)) reqState.route = names[0] || "";
 			sel.value = reqState.route;
 		}
-		if (!reqState.route) { fill("requests", []); return; }
+		if (!reqState.route) { reqState.shown = ""; fill("requests", []); return; }
 		const q = "inbound/" + encodeURIComponent(reqState.route) + "/requests?limit=100" + (reqState.outcome ? "&outcome=" + encodeURIComponent(reqState.outcome) : "");
 		let recs = [];
 		try { recs = await api(q); } catch (e) { recs = []; }
+		// Rows are rebuilt only when the list changed, so a click is never lost to a refresh
+		// that replaced the row under the pointer.
+		const shown = reqState.route + "|" + reqState.outcome + "|" + recs.map(q => q.id).join();
+		if (shown === reqState.shown) return;
+		reqState.shown = shown;
 		fill("requests", recs.map(requestRow));
 	}
 
 	async function api(path, method) { // errors: the admin API's {"error"} or a problem's detail
 		const res = await fetch(base + path, { method: method || "GET", headers: { "X-Hookgate-Dashboard": "1" }, cache: "no-store" });
 		const body = await res.json().catch(() => ({}));
-		if (!res.ok) throw new Error(body.error || body.detail || res.status + " " + res.statusText);
+		if (!res.ok) { const err = new Error(body.error || body.detail || res.status + " " + res.statusText); err.status = res.status; err.body = body; throw err; }
 		return body;
 	}
 

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/base64"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -483,5 +484,90 @@ http://127.0.0.1:{PORT} {
 	}
 	if be.Count() != before+1 {
 		t.Fatalf("the backend got %d requests after the replay, want %d", be.Count(), before+1)
+	}
+}
+
+// The stale-event guard in the dashboard: a request shows its record's newest value; a
+// forced replay of an older event is not sent until a second, explicit click that names
+// the newest value; Clear forgets the record's value.
+func TestDashboardOrderRecord(t *testing.T) {
+	browser := chromiumPath(t)
+	be := startBackend(t)
+	c := startCaddy(t, `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+}
+http://127.0.0.1:{PORT} {
+	handle /totvs {
+		webhook_receive totvs_crm {
+			auth header X-Api-Key {env.TOTVS_KEY}
+		}
+		reverse_proxy `+be.Addr+`
+	}
+	handle /ops/* {
+		webhook_dashboard
+	}
+}
+`, totvsKey)
+	row := "cdcdcdcd-0000-4000-8000-0000000000cd"
+	for i, ts := range []string{"2025-03-11T09:15:00-03:00", "2025-03-11T09:20:00-0300"} {
+		if code, _, rb := send(t, c.Base()+"/totvs", totvsAt(t, uuid(600+i), row, ts), "X-Api-Key", "tk-456"); code != 200 {
+			t.Fatalf("event %d: %d %s", i, code, rb)
+		}
+	}
+	ctx := browserContext(t, browser)
+	rows := `#requests tbody tr`
+	text := func(sel string) string {
+		s, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		return s
+	}
+	err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 1000),
+		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+rows+`").length === 2`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Click(chromedp.CSS(rows+`:last-child`)), // the older event
+		chromedp.Poll[chromedp.Void](`(document.querySelector("#req-detail .order-newest") || {}).textContent?.includes("2025-03-11T12:20:00Z")`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("the record's value in the dashboard: %v\n%s", err, text(`#req-detail`))
+	}
+	if d := text(`#req-detail .order`); !strings.Contains(d, row) || !strings.Contains(d, "2025-03-11T09:15:00-03:00") {
+		t.Fatalf("the order row: %q", d)
+	}
+	n := be.Count()
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#req-detail button.replay-force`)),
+		chromedp.WaitVisible(chromedp.CSS(`#req-detail button.replay-older`)),
+	)
+	if err != nil {
+		t.Fatalf("the forced replay's confirmation: %v\n%s", err, text(`#req-detail`))
+	}
+	if r := text(`#req-detail .result`); !strings.Contains(r, "older than its record's newest value (2025-03-11T12:20:00Z)") || be.Count() != n {
+		t.Fatalf("before confirming: %q, backend %d → %d", r, n, be.Count())
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#req-detail button.replay-older`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#req-detail .result").textContent.includes("replayed: accepted")`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil || be.Count() != n+1 || !strings.Contains(text(`#req-detail .result`), "older") {
+		t.Fatalf("the confirmed replay: %v, backend %d → %d, %q", err, n, be.Count(), text(`#req-detail .result`))
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#req-detail button.order-clear`)),
+		chromedp.Click(chromedp.CSS(`#req-detail button.order-clear`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#req-detail .order-newest").textContent === "none recorded"`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("Clear in the dashboard: %v\n%s", err, text(`#req-detail`))
+	}
+	if code, got := adminDo(t, c, http.MethodGet, orderPath("totvs_crm", row)); code != 200 || got["recorded"] != false {
+		t.Fatalf("after Clear in the dashboard: %d %v", code, got)
+	}
+	// The dashboard's DELETE needs its header, like every action.
+	req, _ := http.NewRequest(http.MethodDelete, c.Base()+"/ops/api"+orderPath("totvs_crm", row)[len("/webhooks"):], nil)
+	req.Header.Set("Origin", "http://attacker.example")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 403 {
+		t.Fatalf("a cross-site DELETE through the dashboard: %v %v", res.StatusCode, err)
 	}
 }

@@ -67,6 +67,10 @@ type Record struct {
 	Errors []problem.Violation `json:"errors,omitempty"`
 	// EventID is the event id computed, if any.
 	EventID string `json:"event_id,omitempty"`
+	// OrderKey and OrderValue are the record key and order value (as received) the
+	// stale-event guard found, on routes with one (see the admin API's …/order?key=).
+	OrderKey   string `json:"order_key,omitempty"`
+	OrderValue string `json:"order_value,omitempty"`
 	// Stages are the stage latencies.
 	Stages Stages `json:"stages_ms"`
 	// Header is the request's headers, every credential redacted.

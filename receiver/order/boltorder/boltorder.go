@@ -40,6 +40,7 @@ const FlushInterval = 20 * time.Millisecond
 type Store struct {
 	h *boltdb.Handle
 
+	flushMu  sync.Mutex // held by a flush and by Clear, so a flush never writes back a cleared value
 	mu       sync.Mutex
 	claims   map[string]claim
 	pending  map[string]value // committed, not yet written
@@ -166,6 +167,8 @@ func (s *Store) flusher(db *bolt.DB, stop <-chan struct{}) {
 
 // flush writes the pending values in one transaction, keeping the newer of file and memory.
 func (s *Store) flush(db *bolt.DB) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	if len(s.pending) == 0 {
 		s.mu.Unlock()
@@ -207,6 +210,68 @@ func (s *Store) flush(db *bolt.DB) error {
 	s.flushing = map[string]value{}
 	s.mu.Unlock()
 	return err
+}
+
+// Get implements order.Store: memory first (committed, not yet flushed), then the file.
+func (s *Store) Get(ctx context.Context, key string) (order.Record, bool, error) {
+	db, err := s.db()
+	if err != nil {
+		return order.Record{}, false, err
+	}
+	now := time.Now()
+	s.mu.Lock()
+	x, ok := s.pending[key]
+	if !ok {
+		x, ok = s.flushing[key]
+	}
+	s.mu.Unlock()
+	if ok && x.exp > now.UnixNano() {
+		return order.Record{Value: x.v, Expires: time.Unix(0, x.exp)}, true, nil
+	}
+	var rec order.Record
+	found := false
+	err = db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucket).Get([]byte(key))
+		if v, live := decode(raw, now); live {
+			rec, found = order.Record{Value: v, Expires: time.Unix(0, int64(binary.BigEndian.Uint64(raw)))}, true
+		}
+		return nil
+	})
+	if err != nil {
+		return order.Record{}, false, fmt.Errorf("%w: reading the order of %q: %v", order.ErrUnavailable, key, err)
+	}
+	return rec, found, nil
+}
+
+// Clear implements order.Store: from memory and the file, between two flushes.
+func (s *Store) Clear(ctx context.Context, key string) (bool, error) {
+	db, err := s.db()
+	if err != nil {
+		return false, err
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	now := time.Now()
+	s.mu.Lock()
+	x, inMemory := s.pending[key] // s.flushing is empty while flushMu is held
+	delete(s.pending, key)
+	s.mu.Unlock()
+	found := inMemory && x.exp > now.UnixNano()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		raw := b.Get([]byte(key))
+		if raw == nil {
+			return nil
+		}
+		if _, live := decode(raw, now); live {
+			found = true
+		}
+		return b.Delete([]byte(key))
+	})
+	if err != nil {
+		return false, fmt.Errorf("%w: clearing the order of %q: %v", order.ErrUnavailable, key, err)
+	}
+	return found, nil
 }
 
 func (s *Store) sweeper(db *bolt.DB, stop <-chan struct{}) {

@@ -43,3 +43,40 @@ func TestCommitsSurviveAReopen(t *testing.T) {
 		t.Fatalf("after a reopen an older event is %v, want Stale", v)
 	}
 }
+
+// A clear is not undone by the flush of a value committed before it, nor by a reopen.
+func TestClearSurvivesAFlushAndAReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	h := boltdb.New(path)
+	s := boltorder.New(h)
+	ctx := context.Background()
+	v, _ := order.Encode(order.Time, "2262-04-11T00:00:00Z")
+	for _, key := range []string{"row:1", "row:2"} {
+		_, tok, err := s.Claim(ctx, key, v, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, key, v, tok, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// row:1 is cleared while still in memory, row:2 once it is in the file.
+	if found, err := s.Clear(ctx, "row:1"); err != nil || !found {
+		t.Fatalf("Clear before a flush: %v %v", found, err)
+	}
+	_ = h.Close() // flushes
+	h = boltdb.New(path)
+	s = boltorder.New(h)
+	if found, err := s.Clear(ctx, "row:2"); err != nil || !found {
+		t.Fatalf("Clear from the file: %v %v", found, err)
+	}
+	_ = h.Close()
+	h = boltdb.New(path)
+	t.Cleanup(func() { _ = h.Close() })
+	s = boltorder.New(h)
+	for _, key := range []string{"row:1", "row:2"} {
+		if _, found, err := s.Get(ctx, key); err != nil || found {
+			t.Fatalf("%s after Clear and a reopen: %v %v", key, found, err)
+		}
+	}
+}

@@ -125,4 +125,73 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatalf("a stale token moved the newest back: %v", vd)
 		}
 	})
+
+	t.Run("EveryYearInOrder", func(t *testing.T) {
+		// Across the whole RFC 3339 range, and both edges of the int64 nanoseconds that
+		// earlier releases encoded (1600 used to encode as about 2184).
+		s := newStore(t)
+		times := []string{"0000-01-01T00:00:00+23:59", "0000-01-01T00:00:00Z", "1600-01-01T00:00:00Z",
+			"1677-09-21T00:12:43.145224191Z", "1677-09-21T00:12:43.145224192Z", "1970-01-01T00:00:00Z",
+			"2025-03-11T09:21:00-03:00", "2262-04-11T23:47:16.854775807Z", "2262-04-11T23:47:16.854775808Z",
+			"9999-12-31T23:59:59.999999999Z", "9999-12-31T23:59:59.999999999-23:59"}
+		for i, raw := range times {
+			v := enc(t, raw)
+			pass(t, s, "row:5", v)
+			for _, earlier := range times[:i] {
+				if vd, _, err := s.Claim(ctx, "row:5", enc(t, earlier), ttl); err != nil || vd != order.Stale {
+					t.Fatalf("%s after %s: %v, %v; want Stale", earlier, raw, vd, err)
+				}
+			}
+		}
+	})
+
+	t.Run("GetAndClear", func(t *testing.T) {
+		s := newStore(t)
+		if _, found, err := s.Get(ctx, "row:6"); err != nil || found {
+			t.Fatalf("Get of a record never seen: %v, %v", found, err)
+		}
+		newer, older := enc(t, "2025-10-01T14:05:00Z"), enc(t, "2025-10-01T14:00:00Z")
+		before := time.Now()
+		pass(t, s, "row:6", newer)
+		rec, found, err := s.Get(ctx, "row:6")
+		if err != nil || !found || rec.Value != newer {
+			t.Fatalf("Get after a commit: %+v %v %v", rec, found, err)
+		}
+		if rec.Expires.Before(before.Add(window-time.Second)) || rec.Expires.After(time.Now().Add(window+time.Second)) {
+			t.Fatalf("Get: expires %v, want about %v from now", rec.Expires, window)
+		}
+		if found, err := s.Clear(ctx, "row:6"); err != nil || !found {
+			t.Fatalf("Clear: %v, %v", found, err)
+		}
+		if _, found, err := s.Get(ctx, "row:6"); err != nil || found {
+			t.Fatalf("Get after Clear: %v, %v", found, err)
+		}
+		if found, err := s.Clear(ctx, "row:6"); err != nil || found {
+			t.Fatalf("Clear of nothing: %v, %v", found, err)
+		}
+		pass(t, s, "row:6", older) // cleared: an older event passes again
+		// A claim held while the record is cleared stays held, and its commit records.
+		_, tok, err := s.Claim(ctx, "row:6", newer, ttl)
+		if err != nil || tok == "" {
+			t.Fatal("claim", err)
+		}
+		if found, err := s.Clear(ctx, "row:6"); err != nil || !found {
+			t.Fatalf("Clear under a claim: %v, %v", found, err)
+		}
+		if vd, _, _ := s.Claim(ctx, "row:6", newer, ttl); vd != order.Busy {
+			t.Fatalf("Clear dropped the claim being held: %v", vd)
+		}
+		if err := s.Commit(ctx, "row:6", newer, tok, window); err != nil {
+			t.Fatal(err)
+		}
+		if rec, found, _ := s.Get(ctx, "row:6"); !found || rec.Value != newer {
+			t.Fatalf("the held claim's commit after Clear: %+v %v", rec, found)
+		}
+		// Another record is untouched by a clear.
+		pass(t, s, "row:7", newer)
+		_, _ = s.Clear(ctx, "row:6")
+		if _, found, _ := s.Get(ctx, "row:7"); !found {
+			t.Fatal("Clear of one record cleared another")
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redisx"
@@ -53,6 +54,19 @@ if redis.call('HEXISTS', KEYS[1], 'v') == 0 then redis.call('DEL', KEYS[1]) retu
 redis.call('HDEL', KEYS[1], 'c', 'ce')
 return 1`)
 
+// KEYS: k. Returns the value and its time to live (ms), or nothing.
+var getScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return false end
+return {v, redis.call('PTTL', KEYS[1])}`)
+
+// KEYS: k. Removes the value, keeping a claim being held (and the key's expiry with it).
+var clearScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'v') == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'c') == 0 then redis.call('DEL', KEYS[1]) return 1 end
+redis.call('HDEL', KEYS[1], 'v')
+return 1`)
+
 // Claim implements order.Store.
 func (s *Store) Claim(ctx context.Context, key, value string, ttl time.Duration) (order.Verdict, string, error) {
 	var b [8]byte
@@ -80,4 +94,30 @@ func (s *Store) Commit(ctx context.Context, key, value, token string, window tim
 // Release implements order.Store.
 func (s *Store) Release(ctx context.Context, key, token string) error {
 	return classify("order release", releaseScript.Run(ctx, s.c, []string{s.prefix + key}, token).Err())
+}
+
+// Get implements order.Store.
+func (s *Store) Get(ctx context.Context, key string) (order.Record, bool, error) {
+	res, err := getScript.Run(ctx, s.c, []string{s.prefix + key}).Slice()
+	if errors.Is(err, redis.Nil) {
+		return order.Record{}, false, nil
+	}
+	if err != nil {
+		return order.Record{}, false, classify("order get", err)
+	}
+	v, _ := res[0].(string)
+	ttl, _ := res[1].(int64)
+	if ttl < 0 { // no expiry: never set by Commit, but say so rather than invent one
+		return order.Record{Value: v}, true, nil
+	}
+	return order.Record{Value: v, Expires: time.Now().Add(time.Duration(ttl) * time.Millisecond)}, true, nil
+}
+
+// Clear implements order.Store.
+func (s *Store) Clear(ctx context.Context, key string) (bool, error) {
+	n, err := clearScript.Run(ctx, s.c, []string{s.prefix + key}).Int()
+	if err != nil {
+		return false, classify("order clear", err)
+	}
+	return n == 1, nil
 }
