@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/hookgate/hookgate/internal/credential"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender/queue"
 )
@@ -48,9 +50,10 @@ const (
 const forwardTimeout = 5 * time.Second
 
 // alwaysStripped are headers never queued with an async event: hop-by-hop and framing
-// headers, credentials, and the Standard Webhooks headers the delivery sets itself.
-var alwaysStripped = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host", "Authorization", "Cookie",
+// headers, and the Standard Webhooks headers the delivery sets itself. The credential
+// headers (credential.Headers, the list the request log redacts) are stripped too.
+var alwaysStripped = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host",
 	"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "Expect"}
 
 // Forwarder hands accepted inbound webhooks of async routes to the queue, for one internal
@@ -89,7 +92,7 @@ func (s *Sender) Forwarder(scope string, target *Endpoint, strip []string) (*For
 		}
 	}
 	f := &Forwarder{s: s, endpoint: name, strip: map[string]bool{}}
-	for _, h := range append(append([]string(nil), alwaysStripped...), strip...) {
+	for _, h := range slices.Concat(alwaysStripped, credential.Headers, strip) {
 		f.strip[http.CanonicalHeaderKey(h)] = true
 	}
 	return f, nil

@@ -196,7 +196,10 @@ func TestAsyncInboundQueuesThenDelivers(t *testing.T) {
 	})
 	c := startCaddy(t, outboundConfig("store embedded", be.URL, ""), outboundEnv...)
 	ev := sample(t, "ploomes/contact-update.json")
-	code, _, rb := send(t, c.Base()+"/ploomes", ev, "X-Ploomes-Validation-Key", "pl-123")
+	// Credential headers the route does not read are never queued either: the same list the
+	// request log redacts (internal/credential).
+	code, _, rb := send(t, c.Base()+"/ploomes", ev, "X-Ploomes-Validation-Key", "pl-123", "X-Api-Key", "ak-leak-1",
+		"Cookie", "sid=ck-leak-2", "Proxy-Authorization", "Basic cHgtbGVhay0z")
 	if code != 202 || !strings.Contains(string(rb), `"id"`) {
 		t.Fatalf("async receive: %d %s", code, rb)
 	}
@@ -208,6 +211,11 @@ func TestAsyncInboundQueuesThenDelivers(t *testing.T) {
 	if r.Path != "/inbound" || string(r.Body) != string(ev) || r.Header.Get("X-Webhook-Event-Id") != ans.ID ||
 		r.Header.Get("X-Webhook-Source") != "ploomes" || r.Header.Get("X-Ploomes-Validation-Key") != "" || r.Header.Get("Webhook-Id") == "" {
 		t.Fatalf("delivered: %s %v", r.Path, r.Header)
+	}
+	for _, h := range []string{"X-Api-Key", "Cookie", "Proxy-Authorization"} {
+		if v := r.Header.Get(h); v != "" {
+			t.Errorf("the credential header %s was forwarded to deliver_to: %q", h, v)
+		}
 	}
 	// A duplicate is answered from the dedupe store and not queued again.
 	code, h, _ := send(t, c.Base()+"/ploomes", ev, "X-Ploomes-Validation-Key", "pl-123")
