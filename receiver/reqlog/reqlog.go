@@ -13,12 +13,14 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/hookgate/hookgate/internal/credential"
 	"github.com/hookgate/hookgate/problem"
 )
 
@@ -99,22 +101,37 @@ func (r *Record) BodyBytes() []byte {
 // Redactor hides a route's credentials: the headers and query parameters they travel in.
 type Redactor struct {
 	headers map[string]bool
-	query   map[string]bool
+	query   []string
 }
 
-// AlwaysRedacted are headers redacted on every route.
-var AlwaysRedacted = []string{"Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "X-Ploomes-Validation-Key"}
-
-// NewRedactor redacts AlwaysRedacted, headers and query parameters.
+// NewRedactor redacts credential.Headers, headers and the query parameters named query,
+// the latter in any case (the auth reads one exact name, but a sender that writes ?KEY=
+// still sends its secret).
 func NewRedactor(headers, query []string) *Redactor {
-	r := &Redactor{headers: map[string]bool{}, query: map[string]bool{}}
-	for _, h := range append(append([]string(nil), AlwaysRedacted...), headers...) {
+	r := &Redactor{headers: map[string]bool{}, query: query}
+	for _, h := range slices.Concat(credential.Headers, headers) {
 		r.headers[http.CanonicalHeaderKey(h)] = true
 	}
-	for _, q := range query {
-		r.query[q] = true
-	}
 	return r
+}
+
+// RedactQuery returns rawQuery with the value of every parameter named in names (in any
+// case, after percent-decoding, as url.ParseQuery reads it) replaced by REDACTED, and
+// whether it could parse rawQuery. The parameters are re-encoded in sorted order.
+func RedactQuery(rawQuery string, names []string) (string, bool) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", false
+	}
+	for k := range q {
+		for _, n := range names {
+			if strings.EqualFold(k, n) {
+				q[k] = []string{"REDACTED"}
+				break
+			}
+		}
+	}
+	return q.Encode(), true
 }
 
 func (r *Redactor) header(h http.Header) http.Header {
@@ -133,16 +150,11 @@ func (r *Redactor) uri(path, rawQuery string) string {
 	if rawQuery == "" {
 		return path
 	}
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
+	q, ok := RedactQuery(rawQuery, r.query)
+	if !ok {
 		return path + "?(unparsable query)"
 	}
-	for k := range q {
-		if r.query[k] {
-			q[k] = []string{"REDACTED"}
-		}
-	}
-	return path + "?" + q.Encode()
+	return path + "?" + q
 }
 
 // Entry is a request as recorded on the request path: a Record whose header and query
