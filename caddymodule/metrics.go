@@ -187,13 +187,15 @@ type routeCounts struct {
 }
 
 type routeCounters struct {
-	Source     string           `json:"source"`
-	Received   int64            `json:"received"`
-	Accepted   int64            `json:"accepted"`
-	Queued     int64            `json:"queued"`
-	Duplicates int64            `json:"duplicates"`
-	Rejected   map[string]int64 `json:"rejected"`
-	LastAt     *time.Time       `json:"last_at,omitempty"`
+	Source     string `json:"source"`
+	Received   int64  `json:"received"`
+	Accepted   int64  `json:"accepted"`
+	Queued     int64  `json:"queued"`
+	Duplicates int64  `json:"duplicates"`
+	// Stale are events the stale-event guard answered 200 and did not hand on.
+	Stale    int64            `json:"stale"`
+	Rejected map[string]int64 `json:"rejected"`
+	LastAt   *time.Time       `json:"last_at,omitempty"`
 }
 
 var inbound = &inboundCounters{routes: map[string]*routeCounts{}}
@@ -227,6 +229,8 @@ func (rc *routeCounts) add(res receiver.Result) {
 		rc.Queued++
 	case receiver.ReasonDuplicate, receiver.ReasonInFlight:
 		rc.Duplicates++
+	case receiver.ReasonStale:
+		rc.Stale++
 	default:
 		rc.Rejected[string(res.Reason)]++
 	}

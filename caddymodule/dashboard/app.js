@@ -177,7 +177,7 @@
 			await refreshRequests(inbound);
 			fill("inbound", inbound.map(r => el("tr", { "data-route": r.route },
 				td("Route", el("strong", {}, r.route)), td("Received", r.received, "num"), td("Accepted", r.accepted, "num"),
-				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"),
+				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"), td("Stale", r.stale, "num"),
 				td("Rejected", Object.keys(r.rejected).length ? Object.entries(r.rejected).map(([k, v]) => k + ": " + v).join(", ") : "—"),
 				td("Last", when(r.last_at)))));
 			// Feeds: an operator must see when the caller stopped calling.

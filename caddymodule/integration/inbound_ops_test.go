@@ -139,6 +139,19 @@ func TestStaleEventGuard(t *testing.T) {
 			if !regexp.MustCompile(`caddy_webhook_inbound_requests_total\{outcome="stale",route="totvs_crm",source="totvs_crm"\} [23]\n`).MatchString(m) {
 				t.Fatalf("metrics:\n%s", grepLines(m, "outcome=\"stale\""))
 			}
+			// The inbound counts: stale events were answered 200, so they are not "rejected".
+			var counts []struct {
+				Route    string           `json:"route"`
+				Stale    int              `json:"stale"`
+				Rejected map[string]int64 `json:"rejected"`
+			}
+			getJSON(t, c.AdminURL()+"/webhooks/inbound", &counts)
+			for _, rc := range counts {
+				if rc.Route == "totvs_crm" && (rc.Stale < 2 || rc.Rejected["stale"] != 0) {
+					t.Fatalf("/webhooks/inbound counts stale events as %d stale and %d rejected, want 2 or 3 stale and none rejected",
+						rc.Stale, rc.Rejected["stale"])
+				}
+			}
 			if !strings.Contains(c.Log(), `"outcome":"stale"`) {
 				t.Fatal("no log line says stale")
 			}
