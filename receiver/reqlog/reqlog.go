@@ -30,6 +30,8 @@ const (
 	DefaultLimit = 200
 	// DefaultBody is how many bytes of a body are kept.
 	DefaultBody = 16 << 10
+	// DefaultMaxBytes bounds the whole log, every route together: 32 MiB.
+	DefaultMaxBytes = 32 << 20
 )
 
 // ErrNotFound: no such record.
@@ -168,6 +170,36 @@ type Entry struct {
 	RawQuery  string
 	Redact    *Redactor
 	RawBody   []byte
+
+	seq  uint64 // Memory: the record's number in arrival order
+	size int64  // Memory: its cost, while it is held
+}
+
+// entryOverhead is what a record costs besides its variable parts: the Entry and the
+// Record, the header map's buckets, the id, the strings' headers.
+const entryOverhead = 1024
+
+// cost is how many bytes the entry holds on to: the kept body, the request's headers (the
+// map is the request's, kept alive by the entry), the URI, the problem and its
+// violations, and entryOverhead. It allocates nothing.
+func (e *Entry) cost() int64 {
+	n := entryOverhead + len(e.RawBody) + len(e.Path) + len(e.RawQuery) + len(e.Remote) + len(e.Host) + len(e.Detail) + len(e.EventID)
+	for k, vs := range e.RawHeader {
+		n += len(k) + 48 // the key, its slice header and a map slot
+		for _, v := range vs {
+			n += len(v) + 16
+		}
+	}
+	n += violationsCost(e.Errors)
+	return int64(n)
+}
+
+func violationsCost(vs []problem.Violation) int {
+	n := 0
+	for _, v := range vs {
+		n += 64 + len(v.Pointer) + len(v.Message) + violationsCost(v.Errors)
+	}
+	return n
 }
 
 // Materialize returns the record with credentials redacted.
@@ -216,6 +248,9 @@ func (f Filter) Match(rec *Record) bool {
 type Log interface {
 	// SetLimit sets how many records route keeps.
 	SetLimit(route string, n int)
+	// SetMaxBytes bounds the size of the whole log, every route together (n <= 0: the
+	// default, DefaultMaxBytes); the oldest records are dropped first.
+	SetMaxBytes(n int64)
 	// Add records e. It never blocks on the network.
 	Add(e *Entry)
 	// List returns route's records, newest first.
