@@ -243,6 +243,16 @@ func (a *AdminAPI) deliveries(w http.ResponseWriter, r *http.Request, app *App) 
 		f.Endpoints = []string{ep}
 	} else {
 		f.Endpoints = app.Sender().Registry().Names()
+		// Deleted subscriptions' dead letters too: no configuration names them any more.
+		gone, err := app.Sender().Queue().Abandoned(r.Context())
+		if err != nil {
+			return storeErr(err)
+		}
+		for _, ep := range gone {
+			if _, ok := app.Sender().Registry().Get(ep); !ok {
+				f.Endpoints = append(f.Endpoints, ep)
+			}
+		}
 	}
 	ds, err := app.Sender().Queue().List(r.Context(), f)
 	if err != nil {

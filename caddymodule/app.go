@@ -35,6 +35,11 @@ type App struct {
 	// Retention is how long delivered deliveries stay readable in the admin API and the
 	// dashboard (dead letters stay until retried). Default 72h.
 	Retention caddy.Duration `json:"retention,omitempty"`
+	// RequestLogSize bounds the memory of the inbound request log, every webhook_receive
+	// route together, in bytes: the oldest records are dropped first. On Redis it is
+	// shared out equally between the routes (each route's list holds its share). Default
+	// 32 MiB.
+	RequestLogSize int64 `json:"request_log_size,omitempty"`
 	// Feeds are queues of records that a caller pulls (Rubeus' Serviços) from a
 	// webhook_feed route. Default: none.
 	Feeds []FeedConfig `json:"feeds,omitempty"`
@@ -140,6 +145,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("retention must be positive")
 	}
 	a.store.queue.SetRetention(time.Duration(a.Retention))
+	if a.RequestLogSize < 0 {
+		return fmt.Errorf("request_log_size must be positive")
+	}
+	a.store.reqlog.SetMaxBytes(a.RequestLogSize)
 	a.sender = sender.New(a.store.queue, sender.Options{Logger: a.logger, Observer: observer{}})
 	sc := SubscriptionsConfig{}
 	if a.Subscriptions != nil {

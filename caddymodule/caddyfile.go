@@ -659,6 +659,12 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 			}
 			app.Subscriptions = sc
+		case "request_log_size":
+			n, err := sizeArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.RequestLogSize = n
 		case "feed":
 			f, err := parseFeed(d)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/receiver"
 )
 
 func init() {
@@ -39,7 +41,7 @@ var dashboardPage, dashboardCSP = func() ([]byte, string) {
 		return string(b)
 	}
 	style, script := read("style.css"), read("app.js")
-	page := strings.NewReplacer("{{STYLE}}", style, "{{SCRIPT}}", script).Replace(read("index.html"))
+	page := strings.NewReplacer("{{STYLE}}", style, "{{SCRIPT}}", script, "{{OUTCOMES}}", outcomeOptions()).Replace(read("index.html"))
 	hash := func(s string) string {
 		h := sha256.Sum256([]byte(s))
 		return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
@@ -48,6 +50,19 @@ var dashboardPage, dashboardCSP = func() ([]byte, string) {
 		"; style-src " + hash(style) + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 	return []byte(page), csp
 }()
+
+// outcomeOptions are the request log's outcome filter: every outcome the core ends a
+// webhook with (receiver.InboundReasons, the one list the metrics use too), and
+// "refused" for every 4xx/5xx.
+func outcomeOptions() string {
+	var b strings.Builder
+	b.WriteString(`<option value="">all outcomes</option><option value="refused">refused (4xx/5xx)</option>`)
+	for _, r := range receiver.InboundReasons {
+		v := html.EscapeString(string(r))
+		b.WriteString(`<option value="` + v + `">` + v + `</option>`)
+	}
+	return b.String()
+}
 
 // Dashboard is the `webhook_dashboard` handler: an HTML page of endpoints (state, counts,
 // last attempt; Test, Retry dead, Enable, Resend latest), inbound counters per route, dead

@@ -192,6 +192,8 @@ type routeCounters struct {
 	Accepted   int64  `json:"accepted"`
 	Queued     int64  `json:"queued"`
 	Duplicates int64  `json:"duplicates"`
+	// Stale are events the stale-event guard answered 200 and did not hand on.
+	Stale int64 `json:"stale"`
 	// OrderAhead counts events handed on whose order value was too far ahead to record.
 	OrderAhead int64            `json:"order_ahead"`
 	Rejected   map[string]int64 `json:"rejected"`
@@ -231,6 +233,8 @@ func (rc *routeCounts) add(res receiver.Result) {
 		rc.Duplicates++
 	case receiver.ReasonOrderAhead:
 		rc.OrderAhead++
+	case receiver.ReasonStale:
+		rc.Stale++
 	default:
 		rc.Rejected[string(res.Reason)]++
 	}

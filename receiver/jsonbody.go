@@ -65,6 +65,13 @@ func precheck(body []byte, fold bool) *Problem {
 			switch {
 			case escaped:
 				escaped = false
+				if c == 'u' {
+					n, ok := surrogates(body, i-1)
+					if !ok {
+						return surrogateProblem(body, i-1, strStart)
+					}
+					i += n
+				}
 			case c == '\\':
 				escaped, strEsc = true, true
 			case c == '"':
@@ -120,6 +127,75 @@ func precheck(body []byte, fold bool) *Problem {
 		return checkExponent(body, numStart, expStart, len(body))
 	}
 	return nil
+}
+
+// hex4 reads the 4 hex digits of a \u escape at body[at:], or -1.
+func hex4(body []byte, at int) rune {
+	if at+4 > len(body) {
+		return -1
+	}
+	var r rune
+	for _, c := range body[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
+}
+
+// surrogates checks the \u escape at body[at:] (the backslash): a UTF-16 surrogate must be
+// a high one (D800-DBFF) followed at once by a \u escape of a low one (DC00-DFFF). It
+// returns how many bytes past the 'u' the scan may skip (the rest of a pair), and false
+// for a lone surrogate. An escape without 4 hex digits is the decoder's to refuse.
+func surrogates(body []byte, at int) (int, bool) {
+	r := hex4(body, at+2)
+	switch {
+	case r < 0xD800 || r > 0xDFFF:
+		return 0, true
+	case r >= 0xDC00:
+		return 0, false // a low surrogate alone
+	}
+	if at+8 > len(body) || body[at+6] != '\\' || body[at+7] != 'u' {
+		return 0, false
+	}
+	if lo := hex4(body, at+8); lo < 0xDC00 || lo > 0xDFFF {
+		return 0, false
+	}
+	return 10, true
+}
+
+// surrogateProblem is the 400 for a lone surrogate escaped at body[at:], in the string that
+// starts at strStart: its offset, and the JSON pointer of the string (read by a decoder on
+// this rare path only; the key itself when the string is an object key).
+func surrogateProblem(body []byte, at, strStart int) *Problem {
+	esc := string(body[at:min(at+6, len(body))])
+	pointer, found := "", false
+	dec := jsontext.NewDecoder(bytes.NewReader(body), decoderOptions...)
+	for {
+		if _, err := dec.ReadToken(); err != nil {
+			break
+		}
+		if dec.InputOffset() > int64(strStart) {
+			pointer, found = string(dec.StackPointer()), true
+			break
+		}
+	}
+	detail := fmt.Sprintf("the string at byte offset %d has a lone UTF-16 surrogate %s at byte offset %d (a high surrogate must be followed by a low one): it is not text", strStart, esc, at)
+	if found {
+		detail = fmt.Sprintf("the string at %q has a lone UTF-16 surrogate %s at byte offset %d (a high surrogate must be followed by a low one): it is not text", pointer, esc, at)
+	}
+	p := invalidJSON(int64(at), detail)
+	if found {
+		p.Errors = []Violation{{Pointer: pointer, Message: "lone UTF-16 surrogate " + esc}}
+	}
+	return p
 }
 
 // keyTracker remembers the keys of every open object. Keys are spans of the body (no

@@ -101,3 +101,29 @@ func TestCaseFoldedDuplicateKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestLoneSurrogates(t *testing.T) {
+	for _, tc := range []struct{ body, pointer string }{
+		{`{"a":"\ud800"}`, "/a"},
+		{`{"a":["ok","\udfff"]}`, "/a/1"},
+		{`{"a":{"b":"x\uD83Dy"}}`, "/a/b"},
+		{`{"a":"\ud83d\u0041"}`, "/a"},
+		{`{"a":"\ud83d\\udc00"}`, "/a"}, // the second escape is an escaped backslash
+		{`{"k\ud800":1}`, "/k\ufffd"},
+		{`"\ud800`, ""},
+	} {
+		_, p := parseJSON([]byte(tc.body), true, false, nil)
+		if p == nil || p.Status != 400 || !strings.Contains(p.Detail, "surrogate") {
+			t.Errorf("%s: %+v, want a 400 naming the surrogate", tc.body, p)
+			continue
+		}
+		if tc.pointer != "" && (len(p.Errors) != 1 || p.Errors[0].Pointer != tc.pointer) {
+			t.Errorf("%s: errors %+v, want the pointer %q", tc.body, p.Errors, tc.pointer)
+		}
+	}
+	for _, ok := range []string{`{"a":"\ud83d\ude00"}`, `{"a":"\u00e9\uffff\\ud800"}`, `"\uD83D\uDE00\uD83D\uDE00"`} {
+		if _, p := parseJSON([]byte(ok), true, false, nil); p != nil {
+			t.Errorf("%s: %+v", ok, p)
+		}
+	}
+}

@@ -19,6 +19,13 @@
 	function td(label, content, cls) { return el("td", { "data-label": label, class: cls || "" }, content); }
 	function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
 	function pill(text, kind) { return el("span", { class: "pill " + kind }, text); }
+	// An id as one unbreakable token; a delivery id (endpoint~rest) may break after its "~".
+	function idCode(id) {
+		const parts = String(id).split("~");
+		const kids = [];
+		parts.forEach((p, i) => { if (i > 0) kids.push(el("wbr")); kids.push(el("span", { class: "tok" }, i < parts.length - 1 ? p + "~" : p)); });
+		return el("code", { class: "id" }, ...kids);
+	}
 
 	// The request log: one route's latest requests, a filter by outcome, and the selected
 	// request's detail (problem, violations with their pointers, headers, body) with Replay.
@@ -26,7 +33,7 @@
 		const kind = q.status >= 200 && q.status < 300 ? (q.outcome === "stale" || q.outcome === "duplicate" || q.outcome === "order_ahead" ? "warn" : "ok") : "bad";
 		const tr = el("tr", { "data-request": q.id, class: q.id === reqState.selected ? "selected" : "" },
 			td("Time", when(q.time)), td("Outcome", el("div", {}, pill(q.outcome, kind), q.replay ? el("span", { class: "pill warn kind" }, q.forced ? "replay (forced)" : "replay") : null)),
-			td("Status", q.status, "num"), td("Event", q.event_id ? el("code", {}, q.event_id) : "—", "text"), td("From", q.remote, "text"));
+			td("Status", q.status, "num"), td("Event", q.event_id ? idCode(q.event_id) : "—", "text"), td("From", q.remote, "text"));
 		tr.addEventListener("click", () => { reqState.selected = q.id; renderDetail(q); for (const r of tr.parentNode.children) r.classList.toggle("selected", r === tr); });
 		return tr;
 	}
@@ -76,7 +83,7 @@
 				finally { ev.target.disabled = false; refresh(); }
 			};
 			kids.push(el("div", { class: "actions" }, el("button", { class: "replay", onclick: go("") }, "Replay"),
-				el("button", { class: "replay-force", onclick: go("?force=true") }, "Replay, skipping dedupe"), out));
+				el("button", { class: "replay-force", onclick: go("?force=true") }, "Replay, skipping dedupe and the stale-event guard"), out));
 		}
 		box.replaceChildren(...kids);
 	}
@@ -113,9 +120,12 @@
 	async function refreshRequests(routes) {
 		const sel = document.getElementById("req-route");
 		const names = routes.map(r => r.route);
-		if (names.join() !== reqState.routes.join()) {
+		if (!reqState.shown || names.join() !== reqState.routes.join()) {
 			reqState.routes = names;
-			sel.replaceChildren(...names.map(n => el("option", { value: n }, n)));
+			reqState.shown = true;
+			// No route yet: say so, rather than an empty box.
+			sel.replaceChildren(...(names.length ? names.map(n => el("option", { value: n }, n)) : [el("option", { value: "" }, "no route has received a webhook yet")]));
+			sel.disabled = names.length === 0;
 			if (!names.includes(reqState.route)) reqState.route = names[0] || "";
 			sel.value = reqState.route;
 		}
@@ -193,7 +203,7 @@
 			(r.ok ? "✓ " : "✗ ") + r.diagnosis + (r.status ? " · HTTP " + r.status : "") + " · " + r.latency_ms.toFixed(1) + " ms"));
 		const last = e.last_attempt;
 		return el("tr", { "data-endpoint": e.name },
-			td("Endpoint", el("div", {}, el("strong", {}, e.name), e.subscription ? el("span", { class: "pill warn kind" }, "subscription") : null,
+			td("Endpoint", el("div", {}, el("strong", { class: "name" }, e.name), e.subscription ? el("span", { class: "pill warn kind" }, "subscription") : null,
 				e.description ? el("div", { class: "description" }, e.description) : null, el("div", {}, el("code", {}, e.url)),
 				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" "))), "text"),
 			td("State", el("div", {}, state, e.disabled && e.disabled_reason ? el("div", { class: "result bad" }, e.disabled_reason) : null)),
@@ -207,8 +217,8 @@
 	}
 
 	function deliveryCells(d) {
-		return [td("Delivery", el("code", {}, d.id), "text"), td("Endpoint", d.endpoint),
-			td("Event", el("div", {}, d.event_type, el("div", {}, el("code", {}, d.event_id))), "text")];
+		return [td("Delivery", idCode(d.id), "text"), td("Endpoint", d.endpoint),
+			td("Event", el("div", {}, d.event_type, el("div", {}, idCode(d.event_id))), "text")];
 	}
 
 	function showError(e) {
@@ -225,8 +235,9 @@
 			await refreshRequests(inbound);
 			fill("inbound", inbound.map(r => el("tr", { "data-route": r.route },
 				td("Route", el("strong", {}, r.route)), td("Received", r.received, "num"), td("Accepted", r.accepted, "num"),
-				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"),
-				td("Rejected", Object.keys(r.rejected).length ? Object.entries(r.rejected).map(([k, v]) => k + ": " + v).join(", ") : "—"),
+				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"), td("Stale", r.stale, "num"),
+				// One reason a line-piece: the cell wraps between reasons, never inside one.
+				td("Rejected", Object.keys(r.rejected).length ? el("div", {}, ...Object.entries(r.rejected).map(([k, v]) => el("span", { class: "reason" }, k + ": " + v))) : "—", "reasons"),
 				td("Last", when(r.last_at)))));
 			// Feeds: an operator must see when the caller stopped calling.
 			fill("feeds", feeds.map(f => el("tr", { "data-feed": f.name },

@@ -366,6 +366,12 @@ http://127.0.0.1:{PORT} {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No webhook_receive route has received anything: the route selector says so, rather
+	// than showing an empty box.
+	if sel, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const s = document.getElementById("req-route");
+		return s.options.length + "|" + (s.options[0] ? s.options[0].textContent : "") + "|" + s.disabled + "|" + Math.round(s.getBoundingClientRect().width); })()`)); !strings.HasPrefix(sel, "1|no route") || !strings.Contains(sel, "|true|") {
+		t.Errorf("the empty route selector: %s (options|first|disabled|width)", sel)
+	}
 	for _, want := range []string{"subscription", "Partner CRM", "deal.*", "Test", "Delete"} {
 		if !strings.Contains(rowText, want) {
 			t.Errorf("subscription row lacks %q: %s", want, rowText)

@@ -68,6 +68,14 @@ func TestDefaultCaddyfile(t *testing.T) {
 	if code, _, _ := send(t, c.Base()+"/webhooks/totvs", sample(t, "totvs_crm/opportunity-won.json"), "Authorization", "wrong"); code != 401 {
 		t.Fatalf("wrong token: %d", code)
 	}
+	// Rubeus' key in another case, or percent-encoded: the auth reads ?key= exactly (after
+	// decoding), so ?KEY= is refused, and neither log may show it.
+	for _, q := range []string{"KEY", "Key", "%6Bey"} {
+		code, _, _ := send(t, c.Base()+"/webhooks/rubeus?"+q+"=dev-rubeus-key", sample(t, "rubeus/contato.json"))
+		if want := map[bool]int{true: 200, false: 401}[q == "%6Bey"]; code != want {
+			t.Fatalf("?%s=: %d, want %d", q, code, want)
+		}
+	}
 
 	// Outbound: the README's publish command, delivered to the internal app.
 	code, _, rb := send(t, "http://127.0.0.1:"+itoa(publish)+"/", []byte(`{"deal":7}`), "Webhook-Event-Type", "deal.won")
@@ -110,9 +118,10 @@ func TestDefaultCaddyfile(t *testing.T) {
 	// The access log has a line per webhook request, and no credential from dev.env in any
 	// line of any log (a 401 included), in clear or as the Basic header's base64.
 	waitUntil(t, "the access log lines", 5*time.Second, func() bool {
-		return strings.Count(c.Log(), `"logger":"http.log.access`) >= len(cases)+1
+		return strings.Count(c.Log(), `"logger":"http.log.access`) >= len(cases)+4
 	})
-	logged := c.Log()
+	_, rubeusLog := requests(t, c, "rubeus", "")
+	logged := c.Log() + rubeusLog
 	if !strings.Contains(logged, `"uri":"/webhooks/rubeus?key=REDACTED"`) {
 		t.Errorf("the Rubeus request's access log line lacks its redacted uri")
 	}

@@ -102,6 +102,24 @@ func TestHostileInput(t *testing.T) {
 	expect("number with 1,000 digits", []byte(`{"eventId": `+strings.Repeat("9", 1000)+`}`), 400, "longer than 100")
 	expect("invalid UTF-8", []byte("{\"eventId\": \"\xff\xfe\"}"), 400, "invalid UTF-8 at byte offset 13")
 	expect("duplicate keys", []byte(`{"eventId":"a","eventId":"b"}`), 400, "duplicate object key")
+	// Lone UTF-16 surrogates in escapes are no more text than invalid UTF-8 is: refused with
+	// the offset and the pointer of the string, before the schema runs.
+	won := string(sample(t, "totvs_crm/opportunity-won.json"))
+	for _, tc := range []struct{ name, esc, pointer string }{
+		{"a lone high surrogate", `\ud800`, "/workflow/description"},
+		{"a lone low surrogate", `\uDC00 tail`, "/workflow/description"},
+		{"a high surrogate then a non-low one", `\ud83d\u0041`, "/workflow/description"},
+		{"a high surrogate then a high one", `x\uD83D\uD83D`, "/workflow/description"},
+		{"a high surrogate at the end", `\ud800`, "/trigger/description"},
+	} {
+		field := `"Enviar oportunidade ganha ao ERP"`
+		if tc.pointer == "/trigger/description" {
+			field = `"Opportunity won"`
+		}
+		body := strings.Replace(won, field, `"`+tc.esc+`"`, 1)
+		expect(tc.name, []byte(body), 400, `"pointer":"`+tc.pointer+`"`)
+		expect(tc.name, []byte(body), 400, "surrogate")
+	}
 	expect("text/plain", []byte(`{}`), 415, "text/plain", "Content-Type", "text/plain")
 	expect("charset ISO-8859-1", []byte(`{}`), 415, "UTF-8", "Content-Type", "application/json; charset=iso-8859-1")
 	expect("no Content-Type", []byte(`{}`), 415, "no Content-Type", "Content-Type", "")
@@ -109,6 +127,10 @@ func TestHostileInput(t *testing.T) {
 	expect("declared body over max_body (50 MB)", bytes.Repeat([]byte(" "), 70000), 413, "limit of 64000")
 	if be.Count() != before {
 		t.Fatalf("hostile input reached the backend %d times", be.Count()-before)
+	}
+	// A proper pair passes.
+	if code, _, rb := send(t, u, []byte(strings.Replace(won, "Opportunity won", `won \ud83d\ude00`, 1)), key...); code != 200 {
+		t.Errorf("a surrogate pair (U+1F600): %d %s", code, rb)
 	}
 
 	// A streamed (chunked) body of 50 MB: 413, and reading stops at the limit.

@@ -139,6 +139,19 @@ func TestStaleEventGuard(t *testing.T) {
 			if !regexp.MustCompile(`caddy_webhook_inbound_requests_total\{outcome="stale",route="totvs_crm",source="totvs_crm"\} [23]\n`).MatchString(m) {
 				t.Fatalf("metrics:\n%s", grepLines(m, "outcome=\"stale\""))
 			}
+			// The inbound counts: stale events were answered 200, so they are not "rejected".
+			var counts []struct {
+				Route    string           `json:"route"`
+				Stale    int              `json:"stale"`
+				Rejected map[string]int64 `json:"rejected"`
+			}
+			getJSON(t, c.AdminURL()+"/webhooks/inbound", &counts)
+			for _, rc := range counts {
+				if rc.Route == "totvs_crm" && (rc.Stale < 2 || rc.Rejected["stale"] != 0) {
+					t.Fatalf("/webhooks/inbound counts stale events as %d stale and %d rejected, want 2 or 3 stale and none rejected",
+						rc.Stale, rc.Rejected["stale"])
+				}
+			}
 			if !strings.Contains(c.Log(), `"outcome":"stale"`) {
 				t.Fatal("no log line says stale")
 			}
@@ -283,8 +296,13 @@ func TestRequestLog(t *testing.T) {
 				{"/query?key=qu-s3cret-5&tenant=acme", nil},
 				{"/hmac", []string{"X-Signature", "sha256=" + hex.EncodeToString(mac.Sum(nil))}},
 				{"/bearer", []string{"Authorization", "Bearer wrong-s3cret-9"}},
+				// The auth reads ?key= exactly (and its percent-encodings); another case is
+				// refused, and redacted all the same.
+				{"/query?KEY=qu-s3cret-5&tenant=acme", []string{"X-Expect", "401"}},
+				{"/query?Key=qu-s3cret-5", []string{"X-Expect", "401"}},
+				{"/query?%6Bey=qu-s3cret-5", nil},
 			} {
-				if code, _, rb := send(t, c.Base()+s.path, body, s.hdr...); code != 200 && !(code == 401 && strings.Contains(s.hdr[1], "wrong")) {
+				if code, _, rb := send(t, c.Base()+s.path, body, s.hdr...); code != 200 && !(code == 401 && (strings.Contains(s.hdr[1], "wrong") || s.hdr[1] == "401")) {
 					t.Fatalf("%s: %d %s", s.path, code, rb)
 				}
 			}
@@ -297,6 +315,7 @@ func TestRequestLog(t *testing.T) {
 			}
 			settle("bearer", 2)
 			settle("ploomes", 2)
+			settle("query", 4)
 			// No credential of any kind appears, in any route's log.
 			for _, route := range []string{"ploomes", "bearer", "basic", "header", "query", "hmac"} {
 				settle(route, 1)
@@ -311,8 +330,11 @@ func TestRequestLog(t *testing.T) {
 				}
 			}
 			recs, _ := requests(t, c, "query", "")
-			if uri := recs[0]["uri"].(string); !strings.Contains(uri, "tenant=acme") || !strings.Contains(uri, "key=REDACTED") {
+			if uri := recs[3]["uri"].(string); !strings.Contains(uri, "tenant=acme") || !strings.Contains(uri, "key=REDACTED") {
 				t.Fatalf("query log uri: %s", uri)
+			}
+			if uri := recs[2]["uri"].(string); !strings.Contains(uri, "tenant=acme") || !strings.Contains(uri, "KEY=REDACTED") {
+				t.Fatalf("query log uri of ?KEY=: %s", uri)
 			}
 			// A refusal shows its problem and its errors with pointers.
 			refused, _ := requests(t, c, "ploomes", "?outcome=schema_violation")

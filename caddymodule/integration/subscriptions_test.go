@@ -203,6 +203,12 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 	if len(dead) != 1 || !strings.Contains(fmt.Sprint(dead[0]["attempts"]), "subscription deleted") {
 		t.Fatalf("dead letters of the deleted subscription: %v", dead)
 	}
+	// … and without naming it: the dead-letter listing (the dashboard's "Dead letters").
+	var allDead []map[string]any
+	getJSON(t, c.AdminURL()+"/webhooks/deliveries?state=dead", &allDead)
+	if len(allDead) != 1 || allDead[0]["endpoint"] != slowID {
+		t.Fatalf("GET /webhooks/deliveries?state=dead omits the deleted subscription's dead letter: %v", allDead)
+	}
 	if code, _ := call(t, "GET", admin+"/"+slowID, ""); code != 404 {
 		t.Fatalf("read after delete: %d", code)
 	}

@@ -7,32 +7,38 @@ import (
 
 // Memory is the request log of one instance, in memory: the embedded store's (one process
 // serves the file). It survives config reloads, not restarts.
+//
+// Each route keeps its latest records (SetLimit), and the whole log, every route together,
+// at most its byte budget (SetMaxBytes, default DefaultMaxBytes): when a new record takes
+// it over, the oldest records are dropped first, whichever route they belong to. A record
+// counts what it holds on to (Entry.cost): the kept body, the request's headers, its URI,
+// problem and violations, and a fixed overhead.
 type Memory struct {
-	mu     sync.RWMutex
+	mu     sync.Mutex
 	routes map[string]*ring
+	order  fifo   // every record held, in arrival order across routes
+	seq    uint64 // the last record's number
+	bytes  int64  // what the records held cost
+	max    int64
 }
 
+// ring is one route's records. Records leave it oldest first (pushed out by the route's
+// limit, or dropped for the budget), so gone, the number of the last one to leave, tells
+// which of its records are still held.
 type ring struct {
-	mu    sync.Mutex
 	buf   []*Entry
-	next  int
-	full  bool
+	head  int // the oldest
+	n     int
 	limit int
+	gone  uint64
 }
 
-// NewMemory returns an empty log.
-func NewMemory() *Memory { return &Memory{routes: map[string]*ring{}} }
+// NewMemory returns an empty log with the default budget.
+func NewMemory() *Memory { return &Memory{routes: map[string]*ring{}, max: DefaultMaxBytes} }
 
+// ring returns route's records, made on first use (m.mu held).
 func (m *Memory) ring(route string) *ring {
-	m.mu.RLock() // the request path: routes are created once, then only read
 	r := m.routes[route]
-	m.mu.RUnlock()
-	if r != nil {
-		return r
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r = m.routes[route]
 	if r == nil {
 		r = &ring{limit: DefaultLimit, buf: make([]*Entry, DefaultLimit)}
 		m.routes[route] = r
@@ -42,49 +48,98 @@ func (m *Memory) ring(route string) *ring {
 
 // SetLimit implements Log: the latest records are kept.
 func (m *Memory) SetLimit(route string, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	r := m.ring(route)
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if n == r.limit || n <= 0 {
 		return
 	}
 	old := r.ordered()
 	if len(old) > n {
+		for _, e := range old[n:] {
+			m.left(r, e)
+		}
 		old = old[:n]
 	}
-	r.buf, r.limit, r.next, r.full = make([]*Entry, n), n, 0, false
+	r.buf, r.limit, r.head, r.n = make([]*Entry, n), n, 0, 0
 	for i := len(old) - 1; i >= 0; i-- {
 		r.push(old[i])
 	}
 }
 
-func (r *ring) push(e *Entry) {
-	r.buf[r.next] = e
-	r.next++
-	if r.next == len(r.buf) {
-		r.next, r.full = 0, true
+// SetMaxBytes implements Log. A smaller budget drops the oldest records at the next Add.
+func (m *Memory) SetMaxBytes(n int64) {
+	if n <= 0 {
+		n = DefaultMaxBytes
 	}
+	m.mu.Lock()
+	m.max = n
+	m.mu.Unlock()
 }
 
-// ordered returns the entries newest first; r.mu held.
-func (r *ring) ordered() []*Entry {
-	n := r.next
-	if r.full {
-		n = len(r.buf)
+// left accounts for e leaving r (m.mu held).
+func (m *Memory) left(r *ring, e *Entry) {
+	m.bytes -= e.size
+	r.gone = max(r.gone, e.seq)
+	m.order.dead++
+}
+
+// push adds e as the newest record, and returns the oldest one it pushed out.
+func (r *ring) push(e *Entry) (out *Entry) {
+	if r.n == len(r.buf) {
+		out = r.buf[r.head]
+		r.buf[r.head] = e
+		r.head = (r.head + 1) % len(r.buf)
+		return out
 	}
-	out := make([]*Entry, 0, n)
-	for i := 1; i <= n; i++ {
-		out = append(out, r.buf[(r.next-i+len(r.buf))%len(r.buf)])
+	r.buf[(r.head+r.n)%len(r.buf)] = e
+	r.n++
+	return nil
+}
+
+// dropOldest removes the oldest record.
+func (r *ring) dropOldest() *Entry {
+	e := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return e
+}
+
+// ordered returns the entries newest first.
+func (r *ring) ordered() []*Entry {
+	out := make([]*Entry, 0, r.n)
+	for i := r.n - 1; i >= 0; i-- {
+		out = append(out, r.buf[(r.head+i)%len(r.buf)])
 	}
 	return out
 }
 
 // Add implements Log.
 func (m *Memory) Add(e *Entry) {
+	size := e.cost() // outside the lock: reads only e
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	r := m.ring(e.Route)
-	r.mu.Lock()
-	r.push(e)
-	r.mu.Unlock()
+	m.seq++
+	e.seq, e.size = m.seq, size
+	if out := r.push(e); out != nil {
+		m.left(r, out)
+	}
+	m.bytes += size
+	m.order.push(slot{seq: e.seq, r: r})
+	// Over budget: drop the oldest records, of any route, keeping at least the new one.
+	for m.bytes > m.max && m.order.len() > 1 {
+		s := m.order.pop()
+		if s.seq <= s.r.gone {
+			m.order.dead-- // it had left already
+			continue
+		}
+		old := s.r.dropOldest() // the ring's oldest is this one: records leave in order
+		m.bytes -= old.size
+		s.r.gone = s.seq
+	}
+	m.order.compact()
 }
 
 // List implements Log.
@@ -92,10 +147,9 @@ func (m *Memory) List(ctx context.Context, route string, f Filter) ([]Record, er
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	r := m.ring(route)
-	r.mu.Lock()
-	es := r.ordered()
-	r.mu.Unlock()
+	m.mu.Lock()
+	es := m.ring(route).ordered()
+	m.mu.Unlock()
 	var out []Record
 	for _, e := range es {
 		if len(out) == f.Limit {
@@ -110,14 +164,58 @@ func (m *Memory) List(ctx context.Context, route string, f Filter) ([]Record, er
 
 // Get implements Log.
 func (m *Memory) Get(ctx context.Context, route, id string) (Record, error) {
-	r := m.ring(route)
-	r.mu.Lock()
-	es := r.ordered()
-	r.mu.Unlock()
+	m.mu.Lock()
+	es := m.ring(route).ordered()
+	m.mu.Unlock()
 	for _, e := range es {
 		if e.ID == id {
 			return e.Materialize(), nil
 		}
 	}
 	return Record{}, ErrNotFound
+}
+
+// slot is one record in the arrival order: its number and its route (not the record,
+// which a slot must not keep alive once it left).
+type slot struct {
+	seq uint64
+	r   *ring
+}
+
+// fifo is a queue of slots on a slice, oldest first. dead counts the slots of records
+// that left their ring (by their route's limit) while still in the queue.
+type fifo struct {
+	s    []slot
+	head int
+	dead int
+}
+
+func (q *fifo) push(s slot) { q.s = append(q.s, s) }
+func (q *fifo) len() int    { return len(q.s) - q.head }
+func (q *fifo) pop() slot {
+	s := q.s[q.head]
+	q.s[q.head] = slot{}
+	q.head++
+	return s
+}
+
+// compact pops leading dead slots, and rewrites the queue without the dead ones and the
+// popped prefix once those are most of it, so it stays proportional to the records held
+// (amortized O(1) per Add).
+func (q *fifo) compact() {
+	for q.len() > 0 && q.s[q.head].seq <= q.s[q.head].r.gone {
+		q.pop()
+		q.dead--
+	}
+	if len(q.s) < 1024 || q.head+q.dead < len(q.s)/2 {
+		return
+	}
+	live := q.s[:0]
+	for _, s := range q.s[q.head:] {
+		if s.seq > s.r.gone {
+			live = append(live, s)
+		}
+	}
+	clear(q.s[len(live):])
+	q.s, q.head, q.dead = live, 0, 0
 }

@@ -9,7 +9,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis is the request log shared by every instance: a capped list per route. Entries are
+// Redis is the request log shared by every instance: a capped list per route (by count,
+// and by bytes: see SetMaxBytes), with its size in bytes in a key beside it. Entries are
 // redacted and written by a background writer in pipelined batches, never on the request
 // path; when Redis is away (or the writer falls 4,096 entries behind) entries are
 // dropped, and requests are not slowed.
@@ -17,18 +18,19 @@ type Redis struct {
 	c      redis.UniversalClient
 	prefix string
 
-	mu      sync.Mutex
-	limits  map[string]int
-	ch      chan *Entry
-	started bool
-	stop    chan struct{}
-	done    sync.WaitGroup
+	mu       sync.Mutex
+	limits   map[string]int
+	maxBytes int64
+	ch       chan *Entry
+	started  bool
+	stop     chan struct{}
+	done     sync.WaitGroup
 }
 
 // NewRedis returns a log on c; keys start with prefix. Its writer starts on first Add;
 // Close stops it.
 func NewRedis(c redis.UniversalClient, prefix string) *Redis {
-	return &Redis{c: c, prefix: prefix + "rl:", limits: map[string]int{}, ch: make(chan *Entry, 4096), stop: make(chan struct{})}
+	return &Redis{c: c, prefix: prefix + "rl:", limits: map[string]int{}, maxBytes: DefaultMaxBytes, ch: make(chan *Entry, 4096), stop: make(chan struct{})}
 }
 
 func (l *Redis) key(route string) string { return l.prefix + "{" + route + "}" }
@@ -83,7 +85,7 @@ func (l *Redis) write() {
 				break drain
 			}
 		}
-		routes := map[string]bool{}
+		share := l.share()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		// If Redis is away the batch is dropped: webhooks are not slowed for the log.
 		_, _ = l.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -92,11 +94,8 @@ func (l *Redis) write() {
 				if err != nil {
 					continue
 				}
-				p.LPush(ctx, l.key(e.Route), b)
-				routes[e.Route] = true
-			}
-			for r := range routes {
-				p.LTrim(ctx, l.key(r), 0, int64(l.limit(r))-1)
+				key := l.key(e.Route)
+				addScript.Eval(ctx, p, []string{key, key + ":bytes"}, b, l.limit(e.Route), share)
 			}
 			return nil
 		})
@@ -170,3 +169,41 @@ func (l *Redis) Get(ctx context.Context, route, id string) (Record, error) {
 	}
 	return Record{}, ErrNotFound
 }
+
+// SetMaxBytes implements Log. On Redis the budget is shared out equally between the
+// routes this instance knows (SetLimit): each route's list holds at most its share, as
+// Redis counts the JSON it stores, the oldest dropped first.
+func (l *Redis) SetMaxBytes(n int64) {
+	if n <= 0 {
+		n = DefaultMaxBytes
+	}
+	l.mu.Lock()
+	l.maxBytes = n
+	l.mu.Unlock()
+}
+
+// share is the byte budget of one route's list.
+func (l *Redis) share() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.maxBytes / int64(max(1, len(l.limits)))
+}
+
+// addScript pushes one record onto a route's list and trims it, oldest first, to its
+// limit and its byte share (the list's bytes are counted in a key beside it).
+// KEYS: list, bytes. ARGV: record, limit, share.
+var addScript = redis.NewScript(`
+redis.call('LPUSH', KEYS[1], ARGV[1])
+local b = redis.call('INCRBY', KEYS[2], #ARGV[1])
+local n = redis.call('LLEN', KEYS[1])
+local limit, share = tonumber(ARGV[2]), tonumber(ARGV[3])
+while n > 1 and (n > limit or b > share) do
+	local old = redis.call('RPOP', KEYS[1])
+	b = redis.call('DECRBY', KEYS[2], #old)
+	n = n - 1
+end
+if b < 0 or n <= 1 then
+	redis.call('SET', KEYS[2], #ARGV[1])
+end
+return n
+`)

@@ -13,12 +13,14 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/hookgate/hookgate/internal/credential"
 	"github.com/hookgate/hookgate/problem"
 )
 
@@ -28,6 +30,8 @@ const (
 	DefaultLimit = 200
 	// DefaultBody is how many bytes of a body are kept.
 	DefaultBody = 16 << 10
+	// DefaultMaxBytes bounds the whole log, every route together: 32 MiB.
+	DefaultMaxBytes = 32 << 20
 )
 
 // ErrNotFound: no such record.
@@ -103,22 +107,37 @@ func (r *Record) BodyBytes() []byte {
 // Redactor hides a route's credentials: the headers and query parameters they travel in.
 type Redactor struct {
 	headers map[string]bool
-	query   map[string]bool
+	query   []string
 }
 
-// AlwaysRedacted are headers redacted on every route.
-var AlwaysRedacted = []string{"Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "X-Ploomes-Validation-Key"}
-
-// NewRedactor redacts AlwaysRedacted, headers and query parameters.
+// NewRedactor redacts credential.Headers, headers and the query parameters named query,
+// the latter in any case (the auth reads one exact name, but a sender that writes ?KEY=
+// still sends its secret).
 func NewRedactor(headers, query []string) *Redactor {
-	r := &Redactor{headers: map[string]bool{}, query: map[string]bool{}}
-	for _, h := range append(append([]string(nil), AlwaysRedacted...), headers...) {
+	r := &Redactor{headers: map[string]bool{}, query: query}
+	for _, h := range slices.Concat(credential.Headers, headers) {
 		r.headers[http.CanonicalHeaderKey(h)] = true
 	}
-	for _, q := range query {
-		r.query[q] = true
-	}
 	return r
+}
+
+// RedactQuery returns rawQuery with the value of every parameter named in names (in any
+// case, after percent-decoding, as url.ParseQuery reads it) replaced by REDACTED, and
+// whether it could parse rawQuery. The parameters are re-encoded in sorted order.
+func RedactQuery(rawQuery string, names []string) (string, bool) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", false
+	}
+	for k := range q {
+		for _, n := range names {
+			if strings.EqualFold(k, n) {
+				q[k] = []string{"REDACTED"}
+				break
+			}
+		}
+	}
+	return q.Encode(), true
 }
 
 func (r *Redactor) header(h http.Header) http.Header {
@@ -137,16 +156,11 @@ func (r *Redactor) uri(path, rawQuery string) string {
 	if rawQuery == "" {
 		return path
 	}
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
+	q, ok := RedactQuery(rawQuery, r.query)
+	if !ok {
 		return path + "?(unparsable query)"
 	}
-	for k := range q {
-		if r.query[k] {
-			q[k] = []string{"REDACTED"}
-		}
-	}
-	return path + "?" + q.Encode()
+	return path + "?" + q
 }
 
 // Entry is a request as recorded on the request path: a Record whose header and query
@@ -160,6 +174,36 @@ type Entry struct {
 	RawQuery  string
 	Redact    *Redactor
 	RawBody   []byte
+
+	seq  uint64 // Memory: the record's number in arrival order
+	size int64  // Memory: its cost, while it is held
+}
+
+// entryOverhead is what a record costs besides its variable parts: the Entry and the
+// Record, the header map's buckets, the id, the strings' headers.
+const entryOverhead = 1024
+
+// cost is how many bytes the entry holds on to: the kept body, the request's headers (the
+// map is the request's, kept alive by the entry), the URI, the problem and its
+// violations, and entryOverhead. It allocates nothing.
+func (e *Entry) cost() int64 {
+	n := entryOverhead + len(e.RawBody) + len(e.Path) + len(e.RawQuery) + len(e.Remote) + len(e.Host) + len(e.Detail) + len(e.EventID)
+	for k, vs := range e.RawHeader {
+		n += len(k) + 48 // the key, its slice header and a map slot
+		for _, v := range vs {
+			n += len(v) + 16
+		}
+	}
+	n += violationsCost(e.Errors)
+	return int64(n)
+}
+
+func violationsCost(vs []problem.Violation) int {
+	n := 0
+	for _, v := range vs {
+		n += 64 + len(v.Pointer) + len(v.Message) + violationsCost(v.Errors)
+	}
+	return n
 }
 
 // Materialize returns the record with credentials redacted.
@@ -208,6 +252,9 @@ func (f Filter) Match(rec *Record) bool {
 type Log interface {
 	// SetLimit sets how many records route keeps.
 	SetLimit(route string, n int)
+	// SetMaxBytes bounds the size of the whole log, every route together (n <= 0: the
+	// default, DefaultMaxBytes); the oldest records are dropped first.
+	SetMaxBytes(n int64)
 	// Add records e. It never blocks on the network.
 	Add(e *Entry)
 	// List returns route's records, newest first.

@@ -188,6 +188,10 @@ type Store interface {
 	// subscription): its deliveries stay readable and can be requeued instead of
 	// vanishing unseen.
 	Abandon(ctx context.Context, endpoint, reason string) (int, error)
+	// Abandoned names the endpoints Abandon was called for that still have dead letters
+	// (deleted subscriptions), so their dead letters can be listed once no configuration
+	// names them.
+	Abandoned(ctx context.Context) ([]string, error)
 }
 
 // Worker is the part of a Store that delivery workers use: lease due deliveries, record

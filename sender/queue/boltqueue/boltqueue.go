@@ -34,7 +34,8 @@ var (
 	bEndpoints  = []byte("q_endpoints")  // endpoint -> status (JSON)
 	bDisabled   = []byte("q_disabled")   // endpoint -> reason, while disabled (read by every Lease)
 	bCounts     = []byte("q_counts")     // endpoint 0 'p'|'d' -> pending | dead count (8 bytes), kept in step with q_due and q_dead
-	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints, bDisabled, bCounts}
+	bAbandoned  = []byte("q_abandoned")  // endpoint -> nil: Abandon was called for it (a deleted subscription)
+	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints, bDisabled, bCounts, bAbandoned}
 )
 
 // Options tune a Store.
@@ -700,6 +701,9 @@ func (s *Store) Abandon(ctx context.Context, endpoint, reason string) (int, erro
 	var ids []string
 	err = db.Update(func(tx *bolt.Tx) error {
 		ids = ids[:0]
+		if err := tx.Bucket(bAbandoned).Put([]byte(endpoint), nil); err != nil {
+			return err
+		}
 		prefix := epPrefix(endpoint)
 		type due struct {
 			key []byte
@@ -769,4 +773,50 @@ func (s *Store) Due(ctx context.Context, endpoints []string, now time.Time) ([]b
 		return nil
 	})
 	return out, err
+}
+
+// Abandoned implements queue.Store. An abandoned endpoint left with neither dead letters
+// nor pending deliveries is forgotten.
+func (s *Store) Abandoned(ctx context.Context) ([]string, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	var out, forget []string
+	has := func(tx *bolt.Tx, bucket []byte, ep string) bool {
+		prefix := epPrefix(ep)
+		k, _ := tx.Bucket(bucket).Cursor().Seek(prefix)
+		return k != nil && bytes.HasPrefix(k, prefix)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bAbandoned).ForEach(func(k, _ []byte) error {
+			ep := string(k)
+			switch {
+			case has(tx, bDead, ep):
+				out = append(out, ep)
+			case !has(tx, bDue, ep):
+				forget = append(forget, ep)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("abandoned endpoints: %w", err)
+	}
+	if len(forget) > 0 {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, ep := range forget {
+				if !has(tx, bDead, ep) && !has(tx, bDue, ep) {
+					if err := tx.Bucket(bAbandoned).Delete([]byte(ep)); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("abandoned endpoints: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -471,6 +471,40 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	// A deleted subscription's dead letters must stay listable without its id: the
+	// endpoints Abandon was called for are named while they have dead letters.
+	t.Run("AbandonedEndpointsAreNamed", func(t *testing.T) {
+		s, _ := newStore(t)
+		for _, id := range []string{"evt_gone1", "evt_gone2"} {
+			if _, err := s.Enqueue(ctx, event(id, "t", `{}`), []string{"gone", "kept", "empty"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := s.Abandoned(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("Abandoned before any Abandon = %v, %v", got, err)
+		}
+		if n, err := s.Abandon(ctx, "gone", "subscription deleted"); err != nil || n != 2 {
+			t.Fatalf("Abandon = %d, %v", n, err)
+		}
+		if _, err := s.Abandon(ctx, "never-had-any", "subscription deleted"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Abandoned(ctx)
+		if err != nil || len(got) != 1 || got[0] != "gone" {
+			t.Fatalf("Abandoned = %v, %v; want [gone] (an endpoint without dead letters is not named)", got, err)
+		}
+		dead, err := s.List(ctx, queue.Filter{Endpoints: got, State: queue.Dead})
+		if err != nil || len(dead) != 2 {
+			t.Fatalf("the abandoned endpoint's dead letters: %v, %v", ids(dead), err)
+		}
+		if n, _ := s.RequeueDead(ctx, "gone"); n != 2 {
+			t.Fatalf("RequeueDead = %d", n)
+		}
+		if got, _ := s.Abandoned(ctx); len(got) != 0 {
+			t.Fatalf("Abandoned after its dead letters were requeued = %v", got)
+		}
+	})
+
 	t.Run("NotifierWakesListeners", func(t *testing.T) {
 		s, _ := newStore(t)
 		nt, ok := s.(queue.Notifier)

@@ -579,6 +579,10 @@ return {n, #ids}`)
 func (s *Store) Abandon(ctx context.Context, endpoint, reason string) (int, error) {
 	t := s.tag(endpoint)
 	att, _ := json.Marshal(queue.Attempt{At: time.Now().UTC(), Error: reason})
+	// Named first: if the dead-lettering is cut short, the endpoint is still listed.
+	if err := s.c.SAdd(ctx, s.abandonedKey(), endpoint).Err(); err != nil {
+		return 0, classify("abandon", err)
+	}
 	const batch = 500
 	total := 0
 	for {
@@ -611,6 +615,46 @@ func (s *Store) Due(ctx context.Context, endpoints []string, now time.Time) ([]b
 		}
 		for _, c := range cmds {
 			out = append(out, c.Val() > 0)
+		}
+	}
+	return out, nil
+}
+
+// abandonedKey is the set of endpoints Abandon was called for (no hash tag: it is read
+// and written alone, never in a script with an endpoint's keys).
+func (s *Store) abandonedKey() string { return s.prefix + "q-abandoned" }
+
+// Abandoned implements queue.Store: one SMEMBERS, then one pipeline of ZCARDs (split by
+// node on a cluster). An abandoned endpoint left with neither dead letters nor pending
+// deliveries is forgotten.
+func (s *Store) Abandoned(ctx context.Context) ([]string, error) {
+	eps, err := s.c.SMembers(ctx, s.abandonedKey()).Result()
+	if err != nil {
+		return nil, classify("abandoned", err)
+	}
+	sort.Strings(eps)
+	dead, due := make([]*redis.IntCmd, len(eps)), make([]*redis.IntCmd, len(eps))
+	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, ep := range eps {
+			dead[i] = p.ZCard(ctx, s.tag(ep)+"dead")
+			due[i] = p.ZCard(ctx, s.tag(ep)+"due")
+		}
+		return nil
+	}); err != nil {
+		return nil, classify("abandoned", err)
+	}
+	var out, forget []string
+	for i, ep := range eps {
+		switch {
+		case dead[i].Val() > 0:
+			out = append(out, ep)
+		case due[i].Val() == 0:
+			forget = append(forget, ep)
+		}
+	}
+	if len(forget) > 0 {
+		if err := s.c.SRem(ctx, s.abandonedKey(), forget).Err(); err != nil {
+			return nil, classify("abandoned", err)
 		}
 	}
 	return out, nil
