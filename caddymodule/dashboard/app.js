@@ -235,7 +235,7 @@
 			await refreshRequests(inbound);
 			fill("inbound", inbound.map(r => el("tr", { "data-route": r.route },
 				td("Route", el("strong", {}, r.route)), td("Received", r.received, "num"), td("Accepted", r.accepted, "num"),
-				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"), td("Stale", r.stale, "num"),
+				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"), td("Stale", r.stale, "num"), td("Ahead", r.order_ahead, "num"),
 				// One reason a line-piece: the cell wraps between reasons, never inside one.
 				td("Rejected", Object.keys(r.rejected).length ? el("div", {}, ...Object.entries(r.rejected).map(([k, v]) => el("span", { class: "reason" }, k + ": " + v))) : "—", "reasons"),
 				td("Last", when(r.last_at)))));

@@ -576,4 +576,14 @@ http://127.0.0.1:{PORT} {
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 403 {
 		t.Fatalf("a cross-site DELETE through the dashboard: %v %v", res.StatusCode, err)
 	}
+	// An event dated far ahead is handed on, not recorded: the Inbound table counts it
+	// under its own column, not as stale or rejected.
+	if code, _, rb := send(t, c.Base()+"/totvs", totvsAt(t, uuid(650), "efefefef-0000-4000-8000-0000000000ef", "2262-04-11T00:00:00Z"), "X-Api-Key", "tk-456"); code != 200 {
+		t.Fatalf("the far-future event: %d %s", code, rb)
+	}
+	cell := `#inbound tbody tr[data-route="totvs_crm"] td[data-label="Ahead"]`
+	err = chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`(document.querySelector('`+cell+`') || {}).textContent === "1"`, chromedp.WithPollingTimeout(15*time.Second)))
+	if err != nil {
+		t.Fatalf("the Inbound table's Ahead count: %v: %q", err, text(`#inbound tbody`))
+	}
 }
