@@ -51,11 +51,11 @@ var _ order.Store = (*Store)(nil)
 // New returns a store in the file behind h; expired values are swept every 10 minutes.
 func New(h *boltdb.Handle) *Store {
 	s := &Store{h: h, claims: map[string]claim{}, pending: map[string]value{}, flushing: map[string]value{}}
-	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Tasks: []func(*bolt.DB, <-chan struct{}){s.sweeper, s.flusher}})
+	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Tasks: []boltdb.Task{s.sweeper, s.flusher}, Unavailable: order.ErrUnavailable})
 	return s
 }
 
-func (s *Store) db() (*bolt.DB, error) {
+func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", order.ErrUnavailable, err)
@@ -150,7 +150,7 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
-func (s *Store) flusher(db *bolt.DB, stop <-chan struct{}) {
+func (s *Store) flusher(db *boltdb.DB, stop <-chan struct{}) {
 	t := time.NewTicker(FlushInterval)
 	defer t.Stop()
 	for {
@@ -165,7 +165,7 @@ func (s *Store) flusher(db *bolt.DB, stop <-chan struct{}) {
 }
 
 // flush writes the pending values in one transaction, keeping the newer of file and memory.
-func (s *Store) flush(db *bolt.DB) error {
+func (s *Store) flush(db *boltdb.DB) error {
 	s.mu.Lock()
 	if len(s.pending) == 0 {
 		s.mu.Unlock()
@@ -209,7 +209,7 @@ func (s *Store) flush(db *bolt.DB) error {
 	return err
 }
 
-func (s *Store) sweeper(db *bolt.DB, stop <-chan struct{}) {
+func (s *Store) sweeper(db *boltdb.DB, stop <-chan struct{}) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
