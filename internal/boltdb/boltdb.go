@@ -108,6 +108,7 @@ func (h *Handle) DB() (*DB, error) {
 	if err := checkFile(h.path); err != nil {
 		return nil, err
 	}
+	prefetch(h.path)
 	bdb, err := openBolt(h.path)
 	if err != nil {
 		return nil, err
@@ -247,8 +248,25 @@ func (h *Handle) Close() error {
 	if db == nil {
 		return nil
 	}
-	return db.db.Close()
+	if h.damaged.Load() == nil {
+		return db.db.Close()
+	}
+	// A write that met the damage may have left bbolt's writer lock held: its rollback
+	// re-reads the freelist page, and panics again if that page is damaged too. bbolt's
+	// Close waits for that lock, so it gets a moment and is then left behind (the file is
+	// released when the process exits), rather than hanging Caddy's stop or reload.
+	done := make(chan error, 1)
+	go func() { done <- db.db.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(damagedCloseWait):
+		return fmt.Errorf("closing damaged store file %s: a transaction that met the damage holds bbolt's lock; the file stays open until the process exits", h.path)
+	}
 }
+
+// damagedCloseWait is how long Close waits for bbolt to close a damaged file.
+const damagedCloseWait = 2 * time.Second
 
 // DB is the open file as its services use it: bbolt's transactions, each guarded so that a
 // panic inside bbolt (a damaged page; a memory fault on the mapping is made a panic too)

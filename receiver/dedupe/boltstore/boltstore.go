@@ -88,7 +88,7 @@ func New(h *boltdb.Handle, opts Options) *Store {
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", dedupe.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", dedupe.ErrUnavailable, err)
 	}
 	return db, nil
 }
@@ -138,7 +138,7 @@ func (s *Store) Claim(_ context.Context, key string, ttl time.Duration) (dedupe.
 		}
 		return nil
 	}); err != nil {
-		return 0, "", fmt.Errorf("%w: reading: %v", dedupe.ErrUnavailable, err)
+		return 0, "", fmt.Errorf("%w: reading: %w", dedupe.ErrUnavailable, err)
 	}
 	if processed {
 		return dedupe.Processed, "", nil

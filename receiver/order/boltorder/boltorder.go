@@ -58,7 +58,7 @@ func New(h *boltdb.Handle) *Store {
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", order.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", order.ErrUnavailable, err)
 	}
 	return db, nil
 }

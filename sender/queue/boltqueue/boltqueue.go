@@ -119,7 +119,7 @@ type epStatus struct {
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", queue.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
 	}
 	return db, nil
 }

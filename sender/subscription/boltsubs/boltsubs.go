@@ -36,7 +36,7 @@ func New(h *boltdb.Handle) *Store {
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", subscription.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", subscription.ErrUnavailable, err)
 	}
 	return db, nil
 }
