@@ -149,10 +149,10 @@ func BenchmarkOpenCheck1GB(b *testing.B) {
 	n := time.Duration(b.N)
 	b.ReportMetric(float64(fi.Size())/(1<<20), "MB")
 	b.ReportMetric(float64(keys/b.N), "keys")
-	b.ReportMetric((pre / n).Seconds()*1000, "ms-precheck+prefetch")
-	b.ReportMetric((open / n).Seconds()*1000, "ms-open")
-	b.ReportMetric((walk / n).Seconds()*1000, "ms-walk")
-	b.ReportMetric((check / n).Seconds()*1000, "ms-txcheck")
+	b.ReportMetric((pre/n).Seconds()*1000, "ms-precheck+prefetch")
+	b.ReportMetric((open/n).Seconds()*1000, "ms-open")
+	b.ReportMetric((walk/n).Seconds()*1000, "ms-walk")
+	b.ReportMetric((check/n).Seconds()*1000, "ms-txcheck")
 }
 
 // evict drops path's pages from the page cache (they are clean: nothing is writing).
