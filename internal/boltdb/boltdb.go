@@ -278,28 +278,43 @@ type DB struct {
 	unavail []error // the services' Unavailable errors, as the file opened
 }
 
-// guard runs one transaction function of bbolt's under the damage guard.
-func (d *DB) guard(op string, run func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) (err error) {
+// View runs fn in a read-only transaction (bolt.DB.View).
+func (d *DB) View(fn func(*bolt.Tx) error) (err error) {
 	if dmg := d.h.damaged.Load(); dmg != nil {
 		return dmg
 	}
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			err = d.h.damage(op, r, d.unavail)
-		}
-	}()
-	return run(fn)
+	// Each method calls bbolt directly (no function value in between), so that fn does
+	// not escape to the heap where bbolt's own method would not let it.
+	defer d.recoverInto(&err, "reading", debug.SetPanicOnFault(true))
+	return d.db.View(fn)
 }
 
-// View runs fn in a read-only transaction (bolt.DB.View).
-func (d *DB) View(fn func(*bolt.Tx) error) error { return d.guard("reading", d.db.View, fn) }
-
 // Update runs fn in a read-write transaction and commits it (bolt.DB.Update).
-func (d *DB) Update(fn func(*bolt.Tx) error) error { return d.guard("writing", d.db.Update, fn) }
+func (d *DB) Update(fn func(*bolt.Tx) error) (err error) {
+	if dmg := d.h.damaged.Load(); dmg != nil {
+		return dmg
+	}
+	defer d.recoverInto(&err, "writing", debug.SetPanicOnFault(true))
+	return d.db.Update(fn)
+}
 
 // Batch runs fn as part of a batch of concurrent writers (bolt.DB.Batch): fn may run more
 // than once. A panic in fn is caught by bbolt and fn run again alone in this goroutine,
-// where the guard catches it.
-func (d *DB) Batch(fn func(*bolt.Tx) error) error { return d.guard("writing", d.db.Batch, fn) }
+// where the guard catches it; a panic while bbolt commits the batch, in a goroutine of its
+// own, is beyond any caller's reach.
+func (d *DB) Batch(fn func(*bolt.Tx) error) (err error) {
+	if dmg := d.h.damaged.Load(); dmg != nil {
+		return dmg
+	}
+	defer d.recoverInto(&err, "writing", debug.SetPanicOnFault(true))
+	return d.db.Batch(fn)
+}
+
+// recoverInto, deferred by each transaction method, restores the goroutine's fault mode
+// and turns a panic into the file's damage error.
+func (d *DB) recoverInto(err *error, op string, faultMode bool) {
+	debug.SetPanicOnFault(faultMode)
+	if r := recover(); r != nil {
+		*err = d.h.damage(op, r, d.unavail)
+	}
+}
