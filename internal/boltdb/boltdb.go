@@ -198,6 +198,7 @@ type DamageError struct {
 	unavail []error
 }
 
+// Error names the file, what met the damage, and bbolt's panic.
 func (e *DamageError) Error() string {
 	return fmt.Sprintf("%s: %s: bbolt panicked while %s: %v; the store refuses every call until Caddy is restarted on a restored or new file",
 		ErrDamaged, e.Path, e.Op, e.Panic)
