@@ -101,6 +101,14 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return writeJSON(w, inbound.snapshot())
+	case rest == "store":
+		if err := method(http.MethodGet); err != nil {
+			return err
+		}
+		if app == nil {
+			return apiErr(http.StatusNotFound, "no webhooks app is running")
+		}
+		return writeJSON(w, app.storeStatus())
 	case len(parts) == 3 && parts[0] == "endpoints":
 		if err := method(http.MethodPost); err != nil {
 			return err
@@ -128,6 +136,29 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, map[string]any{"id": parts[1], "requeued": true})
 	}
 	return apiErr(http.StatusNotFound, "no such webhooks admin route: %s %s", r.Method, r.URL.Path)
+}
+
+// storeStatusJSON is GET /webhooks/store: the running config's store and, for the
+// embedded file, whether it was found damaged while running.
+type storeStatusJSON struct {
+	Store   string `json:"store"`
+	Damaged bool   `json:"damaged"`
+	Error   string `json:"error,omitempty"`
+	// Tasks is how many background tasks (flushers, sweepers) are running; 0 once damage
+	// stopped them. Absent for Redis.
+	Tasks *int `json:"tasks,omitempty"`
+}
+
+func (a *App) storeStatus() storeStatusJSON {
+	st := storeStatusJSON{Store: a.store.describe}
+	if a.store.health != nil {
+		dmg, tasks := a.store.health()
+		st.Tasks = &tasks
+		if dmg != nil {
+			st.Damaged, st.Error = true, dmg.Error()
+		}
+	}
+	return st
 }
 
 func storeErr(err error) error {

@@ -49,12 +49,15 @@ var (
 		[]string{"endpoint", "description"}, nil)
 	subscriptionsDesc = prometheus.NewDesc("caddy_webhook_subscriptions",
 		"Run-time subscriptions this instance delivers to.", nil, nil)
+	storeDamagedDesc = prometheus.NewDesc("caddy_webhook_store_damaged",
+		"1 once the embedded store file was found damaged while running (every store call is then refused), else 0.", nil, nil)
 )
 
 func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepthDesc
 	ch <- subscriptionInfoDesc
 	ch <- subscriptionsDesc
+	ch <- storeDamagedDesc
 }
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
@@ -73,6 +76,13 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(subs))
+	if app.store.health != nil {
+		damaged := 0.0
+		if dmg, _ := app.store.health(); dmg != nil {
+			damaged = 1
+		}
+		ch <- prometheus.MustNewConstMetric(storeDamagedDesc, prometheus.GaugeValue, damaged)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	sts, err := app.Sender().Queue().Statuses(ctx, names)
 	cancel()

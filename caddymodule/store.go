@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/hookgate/hookgate/sender/subscription/boltsubs"
 	"github.com/hookgate/hookgate/sender/subscription/redissubs"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // stores shares opened stores between configs: Caddy provisions a new config before it
@@ -42,6 +44,9 @@ type sharedStore struct {
 	reqlog   reqlog.Log
 	open     func() error
 	close    func() error
+	// health reports the embedded file's damage (nil while sound) and its running
+	// background tasks; nil for Redis, whose outages are answered per call.
+	health func() (damage error, tasks int)
 }
 
 // Destruct implements caddy.Destructor: the last config using the store closes it.
@@ -56,6 +61,11 @@ func loadEmbeddedStore(path string) (*sharedStore, error) {
 	key := "embedded:" + path
 	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		h := boltdb.New(path)
+		h.OnDamage = func(err error) {
+			// Once per file: the store refuses every call from here on, so nothing else logs it.
+			caddy.Log().Named("webhooks").Error("embedded store file is damaged: every store call is refused (503) and the background tasks have stopped; restore the file or move it aside, then restart",
+				zap.String("file", path), zap.Error(err), zap.String("stack", string(debug.Stack())))
+		}
 		ds := boltstore.New(h, boltstore.Options{})
 		qs := boltqueue.New(h, boltqueue.Options{})
 		return &sharedStore{
@@ -70,7 +80,8 @@ func loadEmbeddedStore(path string) (*sharedStore, error) {
 				_, err := h.DB() // the stores' buckets and background tasks come with it
 				return err
 			},
-			close: h.Close,
+			close:  h.Close,
+			health: func() (error, int) { return h.Damage(), h.Tasks() },
 		}, nil
 	})
 	if err != nil {

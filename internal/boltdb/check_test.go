@@ -12,7 +12,7 @@ import (
 )
 
 // storeFile writes a real bbolt file with enough data to span many pages.
-func storeFile(t *testing.T) string {
+func storeFile(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "store.db")
 	db, err := bolt.Open(path, 0o600, nil)

@@ -79,15 +79,16 @@ func New(h *boltdb.Handle, opts Options) *Store {
 		pending:  map[string]time.Time{},
 		kick:     make(chan struct{}, 1),
 	}
-	h.Use(boltdb.Service{Buckets: [][]byte{bucketMarks, bucketExpiry}, Tasks: []func(*bolt.DB, <-chan struct{}){s.flusher, s.sweeper}})
+	h.Use(boltdb.Service{Buckets: [][]byte{bucketMarks, bucketExpiry}, Tasks: []boltdb.Task{s.flusher, s.sweeper},
+		Unavailable: dedupe.ErrUnavailable})
 	return s
 }
 
 // db returns the open file (opening it on first use).
-func (s *Store) db() (*bolt.DB, error) {
+func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", dedupe.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", dedupe.ErrUnavailable, err)
 	}
 	return db, nil
 }
@@ -137,7 +138,7 @@ func (s *Store) Claim(_ context.Context, key string, ttl time.Duration) (dedupe.
 		}
 		return nil
 	}); err != nil {
-		return 0, "", fmt.Errorf("%w: reading: %v", dedupe.ErrUnavailable, err)
+		return 0, "", fmt.Errorf("%w: reading: %w", dedupe.ErrUnavailable, err)
 	}
 	if processed {
 		return dedupe.Processed, "", nil
@@ -181,7 +182,7 @@ func (s *Store) Release(_ context.Context, key string, tok dedupe.Token) error {
 
 // flusher writes committed marks, ~FlushInterval's worth per transaction, until stop;
 // then it writes what is left.
-func (s *Store) flusher(db *bolt.DB, stop <-chan struct{}) {
+func (s *Store) flusher(db *boltdb.DB, stop <-chan struct{}) {
 	for {
 		select {
 		case <-s.kick:
@@ -202,7 +203,7 @@ func (s *Store) flusher(db *bolt.DB, stop <-chan struct{}) {
 // flusher whole (no copy under the lock) and stays readable as s.flushing until the
 // transaction has committed. Keys are written in order, which is what a B+tree inserts
 // fastest. On failure the marks go back to pending and are retried on the next flush.
-func (s *Store) flush(db *bolt.DB) error {
+func (s *Store) flush(db *boltdb.DB) error {
 	s.mu.Lock()
 	if len(s.pending) == 0 {
 		s.mu.Unlock()
@@ -268,7 +269,7 @@ func expiryKey(exp int64, key string) []byte {
 	return b
 }
 
-func (s *Store) sweeper(db *bolt.DB, stop <-chan struct{}) {
+func (s *Store) sweeper(db *boltdb.DB, stop <-chan struct{}) {
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
 	for {
@@ -283,7 +284,7 @@ func (s *Store) sweeper(db *bolt.DB, stop <-chan struct{}) {
 
 // Sweep deletes expired marks from the file and expired claims from memory. It runs in the
 // background every SweepInterval.
-func (s *Store) Sweep(db *bolt.DB) {
+func (s *Store) Sweep(db *boltdb.DB) {
 	now := time.Now()
 	s.mu.Lock()
 	for k, c := range s.inflight {

@@ -52,14 +52,14 @@ var _ order.Store = (*Store)(nil)
 // New returns a store in the file behind h; expired values are swept every 10 minutes.
 func New(h *boltdb.Handle) *Store {
 	s := &Store{h: h, claims: map[string]claim{}, pending: map[string]value{}, flushing: map[string]value{}}
-	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Tasks: []func(*bolt.DB, <-chan struct{}){s.sweeper, s.flusher}})
+	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Tasks: []boltdb.Task{s.sweeper, s.flusher}, Unavailable: order.ErrUnavailable})
 	return s
 }
 
-func (s *Store) db() (*bolt.DB, error) {
+func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", order.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", order.ErrUnavailable, err)
 	}
 	return db, nil
 }
@@ -151,7 +151,7 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
-func (s *Store) flusher(db *bolt.DB, stop <-chan struct{}) {
+func (s *Store) flusher(db *boltdb.DB, stop <-chan struct{}) {
 	t := time.NewTicker(FlushInterval)
 	defer t.Stop()
 	for {
@@ -166,7 +166,7 @@ func (s *Store) flusher(db *bolt.DB, stop <-chan struct{}) {
 }
 
 // flush writes the pending values in one transaction, keeping the newer of file and memory.
-func (s *Store) flush(db *bolt.DB) error {
+func (s *Store) flush(db *boltdb.DB) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.mu.Lock()
@@ -238,7 +238,7 @@ func (s *Store) Get(ctx context.Context, key string) (order.Record, bool, error)
 		return nil
 	})
 	if err != nil {
-		return order.Record{}, false, fmt.Errorf("%w: reading the order of %q: %v", order.ErrUnavailable, key, err)
+		return order.Record{}, false, fmt.Errorf("%w: reading the order of %q: %w", order.ErrUnavailable, key, err)
 	}
 	return rec, found, nil
 }
@@ -269,12 +269,12 @@ func (s *Store) Clear(ctx context.Context, key string) (bool, error) {
 		return b.Delete([]byte(key))
 	})
 	if err != nil {
-		return false, fmt.Errorf("%w: clearing the order of %q: %v", order.ErrUnavailable, key, err)
+		return false, fmt.Errorf("%w: clearing the order of %q: %w", order.ErrUnavailable, key, err)
 	}
 	return found, nil
 }
 
-func (s *Store) sweeper(db *bolt.DB, stop <-chan struct{}) {
+func (s *Store) sweeper(db *boltdb.DB, stop <-chan struct{}) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {

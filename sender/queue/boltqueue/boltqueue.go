@@ -81,7 +81,7 @@ func New(h *boltdb.Handle, opts Options) *Store {
 	}
 	s := &Store{h: h, opts: opts, leases: map[string]lease{}}
 	s.retention.Store(int64(opts.Retention))
-	h.Use(boltdb.Service{Buckets: allBuckets, Tasks: []func(*bolt.DB, <-chan struct{}){s.sweeper}})
+	h.Use(boltdb.Service{Buckets: allBuckets, Tasks: []boltdb.Task{s.sweeper}, Unavailable: queue.ErrUnavailable})
 	return s
 }
 
@@ -117,15 +117,15 @@ type epStatus struct {
 	Last      *queue.Attempt `json:"last,omitempty"`
 }
 
-func (s *Store) db() (*bolt.DB, error) {
+func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", queue.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
 	}
 	return db, nil
 }
 
-func (s *Store) sweeper(_ *bolt.DB, stop <-chan struct{}) {
+func (s *Store) sweeper(_ *boltdb.DB, stop <-chan struct{}) {
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
 	for {

@@ -29,14 +29,14 @@ var _ subscription.Store = (*Store)(nil)
 
 // New returns a store in the file behind h; nothing is opened until first use.
 func New(h *boltdb.Handle) *Store {
-	h.Use(boltdb.Service{Buckets: [][]byte{bucket}})
+	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Unavailable: subscription.ErrUnavailable})
 	return &Store{h: h, watchers: map[int]func([]string){}}
 }
 
-func (s *Store) db() (*bolt.DB, error) {
+func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", subscription.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", subscription.ErrUnavailable, err)
 	}
 	return db, nil
 }
