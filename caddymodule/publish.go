@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,7 +76,15 @@ func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 			"name the event type in the Webhook-Event-Type header or the ?type= query parameter").Write(w)
 		return nil
 	}
-	if f, ok := p.app.feeds[strings.TrimPrefix(typ, "feed.")]; ok && strings.HasPrefix(typ, "feed.") {
+	if name, isFeed := strings.CutPrefix(typ, "feed."); isFeed {
+		// The feed. types are the feeds': one that names no feed is a mistake (a typo,
+		// a feed not configured here), never an ordinary event for the other endpoints.
+		f, ok := p.app.feeds[name]
+		if !ok {
+			problem.New(http.StatusUnprocessableEntity, "unknown_feed", "Unprocessable Content",
+				fmt.Sprintf("event type %q names no feed of this configuration (feed.<name> publishes to a feed of the webhooks app)", typ)).Write(w)
+			return nil
+		}
 		p.publishFeed(w, r, f, body)
 		return nil
 	}

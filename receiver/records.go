@@ -72,27 +72,59 @@ func (rs *Records) Split(body []byte) ([][]byte, *Problem) {
 	if len(raws) == 0 {
 		return nil, newProblem(http.StatusUnprocessableEntity, ReasonSchema, "Schema Violation", "the body holds no record")
 	}
+	// Every bad record is named (its violations, up to maxViolations in all), so a
+	// publisher fixes a batch in one round, not one record per try.
+	var bad []int
+	var errs []Violation
 	for i, raw := range raws {
 		rec, p := parseJSON(raw, true, true, rs.names)
 		if p != nil {
 			return nil, p
 		}
 		if m, ok := rec.(map[string]any); !ok || m == nil {
-			return nil, newProblem(http.StatusUnprocessableEntity, ReasonSchema, "Schema Violation",
-				fmt.Sprintf("record %d is not a JSON object", i))
+			bad = append(bad, i)
+			if len(errs) < maxViolations {
+				errs = append(errs, Violation{Pointer: "/" + strconv.Itoa(i), Message: "not a JSON object: a record is an object"})
+			}
+			continue
 		}
 		var v any = rec
 		if rs.arraySchema() {
 			v = []any{rec}
 		}
 		if err := rs.schema.Validate(v); err != nil {
-			p := schemaProblem(err)
-			p.Detail = fmt.Sprintf("record %d does not match the feed's schema: nothing of this request was stored", i)
-			reindex(p.Errors, rs.arraySchema(), i)
-			return nil, p
+			bad = append(bad, i)
+			if room := maxViolations - len(errs); room > 0 {
+				vs := Violations(err)
+				reindex(vs, rs.arraySchema(), i)
+				errs = append(errs, vs[:min(len(vs), room)]...)
+			}
 		}
 	}
+	if len(bad) > 0 {
+		p := newProblem(http.StatusUnprocessableEntity, ReasonSchema, "Schema Violation",
+			fmt.Sprintf("%s not match the feed's schema: nothing of this request was stored", badRecords(bad)))
+		p.Errors = errs
+		return nil, p
+	}
 	return raws, nil
+}
+
+// badRecords names the bad records' indexes for a problem's detail: "record 3 does",
+// "records 1, 2 and 7 do", at most 20 of them named.
+func badRecords(bad []int) string {
+	if len(bad) == 1 {
+		return "record " + strconv.Itoa(bad[0]) + " does"
+	}
+	const named = 20
+	parts := make([]string, 0, min(len(bad), named))
+	for _, i := range bad[:min(len(bad), named)] {
+		parts = append(parts, strconv.Itoa(i))
+	}
+	if len(bad) > named {
+		return fmt.Sprintf("%d records (%s, …) do", len(bad), strings.Join(parts, ", "))
+	}
+	return "records " + strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1] + " do"
 }
 
 // reindex rewrites violation pointers to point into the published array: /<i>/….

@@ -1,0 +1,121 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// contatoVersion is one version of Serviços contact 77: its nome says which.
+func contatoVersion(v int) string {
+	return fmt.Sprintf(`{"codigo":"77","nome":"Versão %d","emailPrincipal":"contato77@example.com.br","telefonePrincipal":"55(31)26582323","cep":"33840-610","numero":"7","cidade":"Ribeirão das Neves","uf":"MG","aluno":"1"}`, v)
+}
+
+// pullNames pulls one page and returns the records' nome fields.
+func pullNames(t *testing.T, c *Caddy) []string {
+	t.Helper()
+	var recs []struct {
+		Nome string `json:"nome"`
+	}
+	code, _, rb := send(t, c.Base()+"/rubeus/contatos", nil, "Authorization", "Basic "+basicToken("rubeus", "rb-pass"))
+	if code != 200 || json.Unmarshal(rb, &recs) != nil {
+		t.Fatalf("pull: %d %.200s", code, rb)
+	}
+	names := make([]string, len(recs))
+	for i, r := range recs {
+		names[i] = r.Nome
+	}
+	return names
+}
+
+// Issue 20, items 4, 12, 13 and 18, on both stores: a requeue serves records again in
+// their publish order (three versions of one contact; 2,500 records); a feed. type that
+// names no feed is refused; every bad record of a batch is named; a 1,000-record publish
+// is one store write.
+func TestRubeusFeedOrderAndRefusals(t *testing.T) {
+	for _, store := range []string{"embedded", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			c := startCaddy(t, strings.Replace(feedCaddyfile, "{STORE}", storeLine(t, store), 1), "RUBEUS_PASS=rb-pass")
+
+			// 12: no such feed.
+			code, _, rb := send(t, c.Base()+"/publish", []byte("["+contato(1)+"]"), "Webhook-Event-Type", "feed.nope")
+			if code != 422 || !strings.Contains(string(rb), "feed.nope") {
+				t.Fatalf("publishing to feed.nope: %d %s", code, rb)
+			}
+			// 13: every bad record is named.
+			bad := "[" + contato(1) + `,{"codigo":"2","nome":"X","emailPrincipal":"x@y.br","cep":"1"},{"codigo":"3","nome":"Y","emailPrincipal":"y@y.br","cep":"2"}]`
+			code, _, rb = send(t, c.Base()+"/publish", []byte(bad), "Webhook-Event-Type", "feed.rubeus-contatos")
+			if code != 422 || !strings.Contains(string(rb), `"/1/cep"`) || !strings.Contains(string(rb), `"/2/cep"`) {
+				t.Fatalf("a batch with bad records 1 and 2: %d %s", code, rb)
+			}
+
+			// 4: three versions of one contact, published one after another.
+			for v := 1; v <= 3; v++ {
+				if code, _, rb := send(t, c.Base()+"/publish", []byte("["+contatoVersion(v)+"]"), "Webhook-Event-Type", "feed.rubeus-contatos"); code != 202 {
+					t.Fatalf("version %d: %d %s", v, code, rb)
+				}
+			}
+			want := "[Versão 1 Versão 2 Versão 3]"
+			if got := fmt.Sprint(pullNames(t, c)); got != want {
+				t.Fatalf("first pull: %s, want %s", got, want)
+			}
+			waitServed(t, c, 3)
+			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m"); code != 200 || body["requeued"] != float64(3) {
+				t.Fatalf("requeue: %d %v", code, body)
+			}
+			if got := fmt.Sprint(pullNames(t, c)); got != want {
+				t.Fatalf("after the requeue: %s, want %s", got, want)
+			}
+			waitServed(t, c, 3)
+
+			// 4 and 18: 2,500 records in 3 batches (1,000 each at most), served and
+			// requeued in publish order.
+			t0 := time.Now()
+			publishRecords(t, c, 0, 1000, "o1")
+			took := time.Since(t0)
+			publishRecords(t, c, 1000, 2000, "o2")
+			publishRecords(t, c, 2000, 2500, "o3")
+			order := func(what string) {
+				t.Helper()
+				var got []string
+				for len(got) < 2500 {
+					page := pull(t, c)
+					if len(page) == 0 {
+						t.Fatalf("%s: the feed ran dry after %d records", what, len(got))
+					}
+					got = append(got, page...)
+				}
+				for i, code := range got {
+					if code != fmt.Sprint(i) {
+						t.Fatalf("%s: record %d is contato %s (the first out of order)", what, i, code)
+					}
+				}
+			}
+			order("first pulls")
+			waitServed(t, c, 2503)
+			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m"); code != 200 || body["requeued"] != float64(2503) {
+				t.Fatalf("requeue of 2,503: %d %v", code, body)
+			}
+			if got := fmt.Sprint(pullNames(t, c)[:3]); got != want {
+				t.Fatalf("after the second requeue, the contact's versions: %s", got)
+			}
+			order("after the requeue")
+			record(t, "Rubeus feed, "+store+" store: 1,000 Contato records (3 KB each) in one publish through Caddy",
+				fmt.Sprintf("%d ms; 2,500 records and their requeue served in publish order", took.Milliseconds()), "0 records; none out of order")
+		})
+	}
+}
+
+// waitServed waits until the feed counts n served records.
+func waitServed(t *testing.T, c *Caddy, n int) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%d served records recorded", n), 10*time.Second, func() bool {
+		var fs []struct {
+			Served int `json:"served"`
+		}
+		getJSON(t, c.AdminURL()+"/webhooks/feeds", &fs)
+		return len(fs) == 1 && fs[0].Served == n
+	})
+}
