@@ -82,6 +82,11 @@ func (p *Publish) publishFeed(w http.ResponseWriter, r *http.Request, f *feed, b
 			problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request", err.Error()).Write(w)
 			return
 		}
+		if err == sender.ErrBatchTooLarge {
+			problem.New(http.StatusRequestEntityTooLarge, "too_many_records", "Content Too Large",
+				fmt.Sprintf("%d records: %v; split the batch (nothing was stored)", len(records), err)).Write(w)
+			return
+		}
 		p.logger.Error("cannot store a feed's records", zap.String("feed", f.Name()), zap.Error(err))
 		problem.New(http.StatusServiceUnavailable, string(receiver.ReasonStoreUnavailable), "Service Unavailable",
 			"the records could not all be stored; retry with the same Idempotency-Key").WithHeader("Retry-After", "30").Write(w)

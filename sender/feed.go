@@ -121,30 +121,43 @@ func (s *Sender) Feed(name string) (*Feed, bool) {
 // Name returns the feed's name.
 func (f *Feed) Name() string { return f.name }
 
-// Publish stores records (each a JSON value, already validated) durably as pending. With an
-// idempotency key, record i gets a fixed id from the key and i, so a repeated request
-// stores nothing new (Replayed). It returns once every record is durable; on an error some
-// may be stored, and a retry with the same key completes the set without duplicates.
+// MaxFeedBatch is the most records one publish may carry: one write of at most this
+// many records (about 30 MB of 3 KB Contato records) keeps a publish well under its 30 s.
+const MaxFeedBatch = 10000
+
+// ErrBatchTooLarge is returned by Feed.Publish for more than MaxFeedBatch records.
+var ErrBatchTooLarge = fmt.Errorf("a feed publish carries at most %d records", MaxFeedBatch)
+
+// Publish stores records (each a JSON value, already validated) durably as pending, in
+// one store write, served in the order given. With an idempotency key, record i gets a
+// fixed id from the key and i, so a repeated request stores nothing new (Replayed). It
+// returns once every record is durable; on an error some may be stored (on Redis), and a
+// retry with the same key completes the set without duplicates.
 func (f *Feed) Publish(ctx context.Context, idempotencyKey string, records [][]byte) (PublishResult, error) {
 	if len(idempotencyKey) > 255 {
 		return PublishResult{}, ErrKeyTooLong
 	}
+	if len(records) > MaxFeedBatch {
+		return PublishResult{}, ErrBatchTooLarge
+	}
 	res := PublishResult{Endpoints: 1}
-	created := 0
 	now := time.Now().UTC()
+	evs := make([]queue.Event, len(records))
 	for i, rec := range records {
 		id := queue.NewEventID()
 		if idempotencyKey != "" {
 			id = queue.IdempotentEventID(idempotencyKey + "#" + strconv.Itoa(i))
 		}
-		if i == 0 {
-			res.ID = id
-		}
-		n, err := f.s.queue.Enqueue(ctx, queue.Event{ID: id, Type: "feed." + f.name, Body: rec, Created: now}, []string{f.endpoint})
-		if err != nil {
-			return PublishResult{}, err
-		}
-		created += n
+		// One microsecond apart: the records' creation times are their publish order,
+		// which a requeue restores.
+		evs[i] = queue.Event{ID: id, Type: "feed." + f.name, Body: rec, Created: now.Add(time.Duration(i) * time.Microsecond)}
+	}
+	if len(evs) > 0 {
+		res.ID = evs[0].ID
+	}
+	created, err := f.s.queue.EnqueueBatch(ctx, f.endpoint, evs)
+	if err != nil {
+		return PublishResult{}, err
 	}
 	res.Replayed = idempotencyKey != "" && created == 0 && len(records) > 0
 	return res, nil
@@ -236,17 +249,17 @@ func (f *Feed) Requeue(ctx context.Context, id string, since time.Time) (int, er
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, d := range ds {
+	// Served again in their publish order (List is newest first): the caller imports
+	// the last version of a record it reads.
+	ids := make([]string, 0, len(ds))
+	for i := len(ds) - 1; i >= 0; i-- {
+		d := ds[i]
 		if len(d.Attempts) == 0 || d.Attempts[len(d.Attempts)-1].At.Before(since) {
 			continue
 		}
-		if err := f.s.queue.Requeue(ctx, d.ID); err != nil {
-			return n, err
-		}
-		n++
+		ids = append(ids, d.ID)
 	}
-	return n, nil
+	return f.s.queue.RequeueBatch(ctx, ids)
 }
 
 // Status returns the feed's counts and last call.

@@ -13,19 +13,28 @@ func contatoVersion(v int) string {
 	return fmt.Sprintf(`{"codigo":"77","nome":"Versão %d","emailPrincipal":"contato77@example.com.br","telefonePrincipal":"55(31)26582323","cep":"33840-610","numero":"7","cidade":"Ribeirão das Neves","uf":"MG","aluno":"1"}`, v)
 }
 
-// pullNames pulls one page and returns the records' nome fields.
-func pullNames(t *testing.T, c *Caddy) []string {
+type pulled struct {
+	Codigo string `json:"codigo"`
+	Nome   string `json:"nome"`
+}
+
+// pullPage pulls one page as Rubeus does.
+func pullPage(t *testing.T, c *Caddy) []pulled {
 	t.Helper()
-	var recs []struct {
-		Nome string `json:"nome"`
-	}
+	var recs []pulled
 	code, _, rb := send(t, c.Base()+"/rubeus/contatos", nil, "Authorization", "Basic "+basicToken("rubeus", "rb-pass"))
 	if code != 200 || json.Unmarshal(rb, &recs) != nil {
 		t.Fatalf("pull: %d %.200s", code, rb)
 	}
-	names := make([]string, len(recs))
-	for i, r := range recs {
-		names[i] = r.Nome
+	return recs
+}
+
+// pullNames pulls one page and returns the records' nome fields.
+func pullNames(t *testing.T, c *Caddy) []string {
+	t.Helper()
+	var names []string
+	for _, r := range pullPage(t, c) {
+		names = append(names, r.Nome)
 	}
 	return names
 }
@@ -77,35 +86,49 @@ func TestRubeusFeedOrderAndRefusals(t *testing.T) {
 			took := time.Since(t0)
 			publishRecords(t, c, 1000, 2000, "o2")
 			publishRecords(t, c, 2000, 2500, "o3")
-			order := func(what string) {
+			// pullAll pulls until n records came and returns them in the order served.
+			pullAll := func(what string, n int) []pulled {
 				t.Helper()
-				var got []string
-				for len(got) < 2500 {
-					page := pull(t, c)
+				var got []pulled
+				for len(got) < n {
+					page := pullPage(t, c)
 					if len(page) == 0 {
-						t.Fatalf("%s: the feed ran dry after %d records", what, len(got))
+						t.Fatalf("%s: the feed ran dry after %d of %d records", what, len(got), n)
 					}
 					got = append(got, page...)
 				}
-				for i, code := range got {
-					if code != fmt.Sprint(i) {
-						t.Fatalf("%s: record %d is contato %s (the first out of order)", what, i, code)
+				return got
+			}
+			inPublishOrder := func(what string, got []pulled) {
+				t.Helper()
+				for i, r := range got {
+					if r.Codigo != fmt.Sprint(i) {
+						t.Fatalf("%s: record %d is contato %s (the first out of order)", what, i, r.Codigo)
 					}
 				}
 			}
-			order("first pulls")
+			inPublishOrder("first pulls", pullAll("first pulls", 2500))
 			waitServed(t, c, 2503)
 			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m"); code != 200 || body["requeued"] != float64(2503) {
 				t.Fatalf("requeue of 2,503: %d %v", code, body)
 			}
-			if got := fmt.Sprint(pullNames(t, c)[:3]); got != want {
+			again := pullAll("after the requeue", 2503)
+			if got := fmt.Sprint(pullNamesOf(again[:3])); got != want {
 				t.Fatalf("after the second requeue, the contact's versions: %s", got)
 			}
-			order("after the requeue")
+			inPublishOrder("after the requeue", again[3:])
 			record(t, "Rubeus feed, "+store+" store: 1,000 Contato records (3 KB each) in one publish through Caddy",
 				fmt.Sprintf("%d ms; 2,500 records and their requeue served in publish order", took.Milliseconds()), "0 records; none out of order")
 		})
 	}
+}
+
+func pullNamesOf(rs []pulled) []string {
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.Nome)
+	}
+	return names
 }
 
 // waitServed waits until the feed counts n served records.

@@ -162,6 +162,16 @@ type Store interface {
 	// again (created counts the new ones). It returns ErrConflict when ev.ID is already
 	// stored with a different body.
 	Enqueue(ctx context.Context, ev Event, endpoints []string) (created int, err error)
+	// EnqueueBatch stores evs durably in one write (one transaction embedded, one
+	// pipeline per 1,000 on Redis) and queues one delivery of each to endpoint, due now in
+	// the order given: a feed's records are served in their publish order. Idempotent per
+	// event like Enqueue; ErrConflict when an event id is stored with another body (then
+	// no delivery of the batch is queued).
+	EnqueueBatch(ctx context.Context, endpoint string, evs []Event) (created int, err error)
+	// RequeueBatch makes the given dead or delivered deliveries pending again, due now in
+	// the order given (one write), and returns how many; pending or unknown ones are
+	// skipped.
+	RequeueBatch(ctx context.Context, ids []string) (int, error)
 	// Get returns one delivery with its attempts, or ErrNotFound.
 	Get(ctx context.Context, id string) (Delivery, error)
 	// List returns deliveries with their attempts, newest first.

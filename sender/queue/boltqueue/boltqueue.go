@@ -297,6 +297,90 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 	return created, nil
 }
 
+// EnqueueBatch implements queue.Store: one Batch transaction; delivery i is due one
+// nanosecond after delivery i-1, so the due index holds them in the order given.
+func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.Event) (int, error) {
+	db, err := s.db()
+	if err != nil {
+		return 0, err
+	}
+	hashes := make([][]byte, len(evs))
+	for i := range evs {
+		if evs[i].Created.IsZero() {
+			evs[i].Created = time.Now().UTC()
+		}
+		hashes[i] = []byte(evs[i].BodyHash())
+	}
+	created := 0
+	err = db.Batch(func(tx *bolt.Tx) error {
+		created = 0 // Batch may run this function again
+		bev, bdel := tx.Bucket(bEvents), tx.Bucket(bDeliveries)
+		for i, ev := range evs {
+			if old := bev.Get([]byte(ev.ID)); old != nil && !bytes.Equal(old, hashes[i]) {
+				return queue.ErrConflict
+			}
+		}
+		now := time.Now().UnixNano()
+		last := map[string]int{} // the latest event of each type, for Resend
+		for i, ev := range evs {
+			if err := bev.Put([]byte(ev.ID), hashes[i]); err != nil {
+				return err
+			}
+			id := queue.DeliveryID(endpoint, ev.ID)
+			if bdel.Get([]byte(id)) != nil {
+				continue
+			}
+			if err := queueNew(tx, id, endpoint, ev, now+int64(i)); err != nil {
+				return err
+			}
+			last[ev.Type] = i
+			created++
+		}
+		for typ, i := range last {
+			if err := tx.Bucket(bLatest).Put(append(epPrefix(endpoint), typ...), encodeRecord(&record{Event: evs[i]})); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == queue.ErrConflict {
+		return 0, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("enqueue a batch of %d for %s: %w", len(evs), endpoint, err)
+	}
+	return created, nil
+}
+
+// RequeueBatch implements queue.Store: one transaction; delivery i is due one nanosecond
+// after delivery i-1.
+func (s *Store) RequeueBatch(ctx context.Context, ids []string) (int, error) {
+	db, err := s.db()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = db.Update(func(tx *bolt.Tx) error {
+		n = 0
+		now := time.Now().UnixNano()
+		for _, id := range ids {
+			r, ok := getRecord(tx, id)
+			if !ok || r.State == queue.Pending {
+				continue
+			}
+			if err := s.requeue(tx, r, now+int64(n)); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("requeue %d deliveries: %w", len(ids), err)
+	}
+	return n, nil
+}
+
 // Lease implements queue.Store.
 func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]queue.Delivery, error) {
 	db, err := s.db()
@@ -544,7 +628,8 @@ func (s *Store) List(ctx context.Context, f queue.Filter) ([]queue.Delivery, err
 }
 
 // requeue makes r pending, due now, in tx.
-func (s *Store) requeue(tx *bolt.Tx, r record) error {
+// requeue makes r pending, due at (unix nanos).
+func (s *Store) requeue(tx *bolt.Tx, r record, at int64) error {
 	switch r.State {
 	case queue.Pending:
 		return nil
@@ -567,7 +652,7 @@ func (s *Store) requeue(tx *bolt.Tx, r record) error {
 		}
 	}
 	r.State, r.DeadAt, r.Expires = queue.Pending, 0, 0
-	r.NextAt = time.Now().UnixNano()
+	r.NextAt = at
 	if err := tx.Bucket(bDue).Put(epKey(r.Endpoint, r.NextAt, r.ID), nil); err != nil {
 		return err
 	}
@@ -588,7 +673,7 @@ func (s *Store) Requeue(ctx context.Context, id string) error {
 		if !ok {
 			return queue.ErrNotFound
 		}
-		return s.requeue(tx, r)
+		return s.requeue(tx, r, time.Now().UnixNano())
 	})
 }
 
@@ -608,7 +693,7 @@ func (s *Store) RequeueDead(ctx context.Context, endpoint string) (int, error) {
 		}
 		for _, id := range ids {
 			if r, ok := getRecord(tx, id); ok {
-				if err := s.requeue(tx, r); err != nil {
+				if err := s.requeue(tx, r, time.Now().UnixNano()); err != nil {
 					return err
 				}
 				n++

@@ -36,6 +36,7 @@ func ids(ds []queue.Delivery) []string {
 func Run(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	lease := time.Minute
+	runOrder(t, newStore)
 
 	t.Run("EnqueueLeaseFinish", func(t *testing.T) {
 		s, _ := newStore(t)

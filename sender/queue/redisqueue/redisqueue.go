@@ -23,6 +23,7 @@ import (
 	"errors"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -77,7 +78,20 @@ func (s *Store) tag(ep string) string { return s.prefix + "{" + s.prefix + "q:" 
 
 func classify(op string, err error) error { return redisx.Classify(op, err, queue.ErrUnavailable) }
 
-func ms(t time.Time) int64 { return t.UnixMilli() }
+// ms is t as Redis scores and fields hold times: milliseconds since 1970, with the
+// microseconds as three decimals ("1764690000000.123"), so deliveries queued within one
+// millisecond keep their order. Earlier releases wrote whole milliseconds, which read the
+// same.
+func ms(t time.Time) string {
+	us := t.UnixMicro()
+	if us < 0 {
+		return strconv.FormatInt(t.UnixMilli(), 10)
+	}
+	b := strconv.AppendInt(make([]byte, 0, 20), us/1000, 10)
+	frac := us % 1000
+	b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+	return string(b)
+}
 
 var scripts = []*redis.Script{enqueueScript, leaseScript, finishScript, releaseScript, requeueScript, extendScript, abandonScript}
 
@@ -133,6 +147,81 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 		return 0, queue.ErrConflict
 	}
 	return s.enqueue(ctx, ev, endpoints, func(ep string) string { return queue.DeliveryID(ep, ev.ID) }, true)
+}
+
+// batchChunk is how many deliveries one pipeline of a batch carries.
+const batchChunk = 1000
+
+// EnqueueBatch implements queue.Store: the events' idempotency marks in one pipeline,
+// then their deliveries in pipelines of 1,000 (one slot: an endpoint's keys share a hash
+// tag); delivery i is due one microsecond after delivery i-1.
+func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.Event) (int, error) {
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	hashes := make([]string, len(evs))
+	marks := make([]*redis.StatusCmd, len(evs))
+	ttl := max(s.keep(), queue.DefaultRetention)
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range evs {
+			if evs[i].Created.IsZero() {
+				evs[i].Created = time.Now().UTC()
+			}
+			hashes[i] = evs[i].BodyHash()
+			marks[i] = p.SetArgs(ctx, s.prefix+"qe{"+evs[i].ID+"}", hashes[i], redis.SetArgs{Mode: "NX", Get: true, TTL: ttl})
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, classify("enqueue", err)
+	}
+	for i, m := range marks {
+		prev, err := m.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, classify("enqueue", err)
+		}
+		if err == nil && prev != hashes[i] {
+			return 0, queue.ErrConflict
+		}
+	}
+	last := map[string]int{} // the latest event of each type, for Resend
+	for i, ev := range evs {
+		last[ev.Type] = i
+	}
+	t := s.tag(endpoint)
+	now := time.Now()
+	trim := ms(now.Add(-s.keep()))
+	n := 0
+	for start := 0; start < len(evs); start += batchChunk {
+		chunk := evs[start:min(start+batchChunk, len(evs))]
+		cmds := make([]*redis.Cmd, len(chunk))
+		_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
+			for j, ev := range chunk {
+				hdr, latest := "", ""
+				if len(ev.Header) > 0 {
+					b, _ := json.Marshal(ev.Header)
+					hdr = string(b)
+				}
+				if last[ev.Type] == start+j {
+					b, _ := json.Marshal(ev)
+					latest = string(b)
+				}
+				id := queue.DeliveryID(endpoint, ev.ID)
+				cmds[j] = enqueueScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
+					id, ev.ID, ev.Type, ev.Body, hdr, ms(ev.Created), ms(now.Add(time.Duration(start+j)*time.Microsecond)), latest, trim)
+			}
+			return nil
+		})
+		if err != nil {
+			return n, classify("enqueue", err)
+		}
+		for _, c := range cmds {
+			if v, _ := c.Int(); v == 1 {
+				n++
+			}
+		}
+	}
+	return n, nil
 }
 
 func (s *Store) enqueue(ctx context.Context, ev queue.Event, endpoints []string, idOf func(string) string, setLatest bool) (int, error) {
@@ -216,8 +305,14 @@ func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Ti
 }
 
 func fromMS(s string) time.Time {
-	v, _ := strconv.ParseInt(s, 10, 64)
-	return time.UnixMilli(v).UTC()
+	whole, frac, _ := strings.Cut(s, ".")
+	v, _ := strconv.ParseInt(whole, 10, 64)
+	us := v * 1000
+	if len(frac) == 3 {
+		f, _ := strconv.Atoi(frac)
+		us += int64(f)
+	}
+	return time.UnixMicro(us).UTC()
 }
 
 // KEYS: d, a, due, dead, ep. ARGV: id, lease, outcome, next, attemptJSON, now, retentionMS
@@ -430,13 +525,41 @@ redis.call('HINCRBY', KEYS[1], 'lease', 1)
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 return 1`)
 
-func (s *Store) requeue(ctx context.Context, c redis.Scripter, ep, id string, bySHA bool) *redis.Cmd {
+func (s *Store) requeue(ctx context.Context, c redis.Scripter, ep, id string, at time.Time, bySHA bool) *redis.Cmd {
 	t := s.tag(ep)
 	keys := []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"}
 	if bySHA {
-		return requeueScript.EvalSha(ctx, c, keys, id, ms(time.Now()))
+		return requeueScript.EvalSha(ctx, c, keys, id, ms(at))
 	}
-	return requeueScript.Run(ctx, c, keys, id, ms(time.Now()))
+	return requeueScript.Run(ctx, c, keys, id, ms(at))
+}
+
+// RequeueBatch implements queue.Store: pipelines of 1,000; delivery i is due one
+// microsecond after delivery i-1.
+func (s *Store) RequeueBatch(ctx context.Context, ids []string) (int, error) {
+	now := time.Now()
+	n := 0
+	for start := 0; start < len(ids); start += batchChunk {
+		chunk := ids[start:min(start+batchChunk, len(ids))]
+		cmds := make([]*redis.Cmd, 0, len(chunk))
+		_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range chunk {
+				if ep, ok := queue.EndpointOf(id); ok {
+					cmds = append(cmds, s.requeue(ctx, p, ep, id, now.Add(time.Duration(start+i)*time.Microsecond), true))
+				}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return n, classify("requeue", err)
+		}
+		for _, c := range cmds {
+			if v, _ := c.Int(); v == 1 {
+				n++
+			}
+		}
+	}
+	return n, nil
 }
 
 // Requeue implements queue.Store.
@@ -445,7 +568,7 @@ func (s *Store) Requeue(ctx context.Context, id string) error {
 	if !ok {
 		return queue.ErrNotFound
 	}
-	v, err := s.requeue(ctx, s.c, ep, id, false).Int()
+	v, err := s.requeue(ctx, s.c, ep, id, time.Now(), false).Int()
 	if err != nil {
 		return classify("requeue", err)
 	}
@@ -462,9 +585,11 @@ func (s *Store) RequeueDead(ctx context.Context, endpoint string) (int, error) {
 		return 0, classify("requeue", err)
 	}
 	cmds := make([]*redis.Cmd, len(ids))
+	now := time.Now()
 	_, err = s.pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = s.requeue(ctx, p, endpoint, id, true)
+			// In the order they died, one microsecond apart.
+			cmds[i] = s.requeue(ctx, p, endpoint, id, now.Add(time.Duration(i)*time.Microsecond), true)
 		}
 		return nil
 	})
@@ -600,7 +725,7 @@ func (s *Store) Abandon(ctx context.Context, endpoint, reason string) (int, erro
 // Due implements queue.DueChecker: one pipeline of ZCOUNTs (split by node on a cluster).
 func (s *Store) Due(ctx context.Context, endpoints []string, now time.Time) ([]bool, error) {
 	out := make([]bool, 0, len(endpoints))
-	limit := strconv.FormatInt(ms(now), 10)
+	limit := ms(now)
 	for start := 0; start < len(endpoints); start += 1000 {
 		chunk := endpoints[start:min(start+1000, len(endpoints))]
 		cmds := make([]*redis.IntCmd, len(chunk))
