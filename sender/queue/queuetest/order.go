@@ -50,6 +50,31 @@ func runOrder(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("ReleasedKeepTheirPlace", func(t *testing.T) {
+		// A feed answer that was cut off gives its page back: it must be served before
+		// what was published after it.
+		s, _ := newStore(t)
+		var want []string
+		for i := range 6 {
+			ev := event(queue.NewEventID(), "t", fmt.Sprintf(`{"i":%d}`, i))
+			if _, err := s.Enqueue(ctx, ev, []string{"a"}); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, ev.ID)
+		}
+		first, err := s.Lease(ctx, "a", 3, time.Now(), time.Minute)
+		if err != nil || len(first) != 3 {
+			t.Fatalf("Lease = %d, %v", len(first), err)
+		}
+		time.Sleep(2 * time.Millisecond) // the release happens later than every enqueue
+		if err := s.Release(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		if got := inOrder(leaseOrder(t, s, "a")); !slices.Equal(got, want) {
+			t.Fatalf("after a release:\n got %v\nwant %v", got, want)
+		}
+	})
+
 	t.Run("BatchEnqueuedInOrderOnce", func(t *testing.T) {
 		s, _ := newStore(t)
 		now := time.Now().UTC()

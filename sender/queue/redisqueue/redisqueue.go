@@ -381,7 +381,13 @@ func (s *Store) Release(ctx context.Context, leased []queue.Delivery) error {
 	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, d := range leased {
 			t := s.tag(d.Endpoint)
-			releaseScript.EvalSha(ctx, p, []string{t + "due", t + "d:" + d.ID}, d.ID, d.Lease, now)
+			// Back at the time it was due (not now): a page given back is served before
+			// what was queued after it.
+			at := now
+			if !d.NextAt.IsZero() && d.NextAt.Before(time.Now()) {
+				at = ms(d.NextAt)
+			}
+			releaseScript.EvalSha(ctx, p, []string{t + "due", t + "d:" + d.ID}, d.ID, d.Lease, at)
 		}
 		return nil
 	})
