@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hookgate/hookgate/sender/queue"
 	"net/http"
 	"strconv"
 	"time"
@@ -80,6 +81,11 @@ func (p *Publish) publishFeed(w http.ResponseWriter, r *http.Request, f *feed, b
 	if err != nil {
 		if err == sender.ErrKeyTooLong {
 			problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request", err.Error()).Write(w)
+			return
+		}
+		if errors.Is(err, queue.ErrConflict) {
+			problem.New(http.StatusUnprocessableEntity, string(receiver.ReasonConflict), "Unprocessable Content",
+				"this Idempotency-Key was already used with other records; nothing of this request was stored").Write(w)
 			return
 		}
 		if err == sender.ErrBatchTooLarge {

@@ -117,6 +117,17 @@ func TestRubeusFeedOrderAndRefusals(t *testing.T) {
 				t.Fatalf("after the second requeue, the contact's versions: %s", got)
 			}
 			inPublishOrder("after the requeue", again[3:])
+			// A key reused with other records: refused, nothing stored.
+			publishRecords(t, c, 5000, 5002, "reused")
+			code, _, rb = send(t, c.Base()+"/publish", []byte("["+contato(5000)+","+contato(5009)+"]"), "Webhook-Event-Type", "feed.rubeus-contatos", "Idempotency-Key", "reused")
+			if code != 422 || !strings.Contains(string(rb), "Idempotency-Key") {
+				t.Fatalf("a reused Idempotency-Key with other records: %d %s", code, rb)
+			}
+			if got := pullPage(t, c); len(got) != 2 || got[0].Codigo != "5000" || got[1].Codigo != "5001" {
+				t.Fatalf("after the refused reuse, the feed holds %+v", got)
+			}
+			waitServed(t, c, 2505)
+
 			record(t, "Rubeus feed, "+store+" store: 1,000 Contato records (3 KB each) in one publish through Caddy",
 				fmt.Sprintf("%d ms; 2,500 records and their requeue served in publish order", took.Milliseconds()), "0 records; none out of order")
 		})
