@@ -182,7 +182,11 @@ func TestOrderTakesEveryTimestampTheSchemaTakes(t *testing.T) {
 		"2025-03-11T12:21:00.5+0000", "2025-03-11T09:21:00-03", "2025-03-11T12:21:00,5Z", "2024-02-29T23:59:60Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999-2359",
 	}
 	refused := []string{"2025-02-29T10:00:00Z", "2025-13-01T10:00:00Z", "2025-03-11T24:00:00Z", "2025-03-11T09:21:00+2400",
-		"2025-03-11 09:21:00Z", "2025-03-11T09:21:00", "2025-03-11T09:21:00-3:00", "2025-03-11T09:21:00+24"}
+		"2025-03-11 09:21:00Z", "2025-03-11T09:21:00", "2025-03-11T09:21:00-3:00", "2025-03-11T09:21:00+24",
+		// Longer than the guard reads (64 characters): the schema says so (an outside
+		// review found the schema took it and the guard answered 400).
+		"2025-03-11T09:20:00." + strings.Repeat("1", 44) + "Z", "2025-03-11T09:20:00." + strings.Repeat("1", 5000) + "-03:00"}
+	must = append(must, "2025-03-11T09:20:00."+strings.Repeat("1", 43)+"Z") // 64 characters
 	n := 0
 	for _, ts := range must {
 		n++
