@@ -10,6 +10,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
+	"github.com/hookgate/hookgate/internal/credential"
 )
 
 // FilterCostLimit bounds the work one filter evaluation may do (CEL's cost units, about
@@ -21,7 +22,7 @@ const MaxFilterLength = 4096
 
 // Filter is a compiled CEL expression over a published event: `type` (string), `data` (the
 // published JSON) and `headers` (the publish request's headers, lower-case names, first
-// value). It is compiled once, when an endpoint or subscription is stored, and evaluated
+// value, without the credential headers of internal/credential). It is compiled once, when an endpoint or subscription is stored, and evaluated
 // at each publish.
 type Filter struct {
 	src string
@@ -99,7 +100,9 @@ func (in *FilterInput) vars() map[string]any {
 		in.decoded = true
 		hs := make(map[string]string, len(in.Header))
 		for k, vs := range in.Header {
-			if len(vs) > 0 {
+			// A filter is an oracle over what it reads (26 filters read a token one
+			// character per publish): credential headers are never in `headers`.
+			if len(vs) > 0 && !credential.IsCredentialHeader(k) {
 				hs[strings.ToLower(k)] = vs[0]
 			}
 		}
