@@ -68,7 +68,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		if app == nil {
 			return apiErr(http.StatusServiceUnavailable, "no webhooks app is running")
 		}
-		app.subscriptionsAPI(DefaultSubscriptionsPrefix).ServeHTTP(w, r)
+		app.subscriptionsAPI(DefaultSubscriptionsPrefix, nil).ServeHTTP(w, r)
 		return nil
 	}
 	switch {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/crosssite"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/sender/queue"
@@ -25,6 +26,9 @@ type API struct {
 	Sender *sender.Sender
 	// Prefix is the path of the collection, e.g. "/webhooks/subscriptions".
 	Prefix string
+	// Guard refuses writes from other sites and non-JSON bodies before anything else
+	// (see internal/crosssite). Nil: no origin is allowed besides the host itself.
+	Guard *crosssite.Guard
 }
 
 // View is a subscription as the API shows it: never its secret (except Secret, set only
@@ -159,6 +163,9 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.Guard.Check(w, r) {
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, strings.TrimSuffix(a.Prefix, "/"))
 	if !ok || (rest != "" && rest[0] != '/') {
 		fail(w, http.StatusNotFound, "not_found", "no such route: "+r.URL.Path)
