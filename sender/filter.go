@@ -2,20 +2,48 @@ package sender
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/overloads"
 	"cel.dev/cel-go/common/types"
 	"github.com/hookgate/hookgate/internal/credential"
 )
 
 // FilterCostLimit bounds the work one filter evaluation may do (CEL's cost units, about
-// one per value visited): a filter written by a subscriber cannot make publishing slow.
+// one per value visited). It is not a limit per publish: a publish runs every matching
+// endpoint's filter, so the publish as a whole has a budget too (DefaultFilterTime,
+// DefaultFilterRegexBytes).
 const FilterCostLimit = 100_000
+
+// Defaults of the budget every publish's filters share (Options.FilterTime,
+// Options.FilterRegexBytes).
+const (
+	// DefaultFilterTime is how long all the filters of one publish may run together.
+	// Once it is spent, the filters still to run are not run: their endpoints do not get
+	// the event, and each counts a budget failure (FilterStats).
+	DefaultFilterTime = 20 * time.Millisecond
+	// DefaultFilterRegexBytes is how many bytes `matches` calls may scan in one publish.
+	// A call is charged before it runs, for the longest string it could be given (the
+	// longest string value in the event or its headers), since one regular expression over
+	// a 4 MB string takes longer than the whole time budget and cannot be interrupted.
+	DefaultFilterRegexBytes = 256 << 10
+)
+
+// ErrFilterBudget is a filter's error when the publish's filter budget is used up.
+var ErrFilterBudget = errors.New("the publish's filter budget is used up (time or regular-expression input)")
+
+// filterInterruptEvery is how many comprehension iterations run between checks of the
+// publish's deadline.
+const filterInterruptEvery = 16
 
 // MaxFilterLength caps a filter expression's length.
 const MaxFilterLength = 4096
@@ -27,6 +55,9 @@ const MaxFilterLength = 4096
 type Filter struct {
 	src string
 	prg cel.Program
+	// regexCalls is how many `matches` calls the expression has: each evaluation is
+	// charged that many times the longest string of the event first.
+	regexCalls int64
 }
 
 var (
@@ -64,28 +95,60 @@ func CompileFilter(src string) (*Filter, error) {
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("the filter must be a boolean expression, but it is of type %s (compare it: `data.flag == true`)", t)
 	}
-	prg, err := env.Program(ast, cel.CostLimit(FilterCostLimit), cel.EvalOptions(cel.OptOptimize))
+	prg, err := env.Program(ast, cel.CostLimit(FilterCostLimit), cel.EvalOptions(cel.OptOptimize),
+		cel.InterruptCheckFrequency(filterInterruptEvery))
 	if err != nil {
 		return nil, fmt.Errorf("the filter does not compile: %w", err)
 	}
-	return &Filter{src: src, prg: prg}, nil
+	f := &Filter{src: src, prg: prg}
+	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == overloads.Matches {
+			f.regexCalls++
+		}
+	}))
+	return f, nil
 }
 
 // String returns the expression.
 func (f *Filter) String() string { return f.src }
 
-// Match evaluates the filter on ev. An evaluation error (a missing field, a type
-// mismatch, the cost limit) is a non-match, with the error.
+// Match evaluates the filter on ev, within the budget ev's filters share (none if ev has
+// no budget: see FilterInput). An evaluation error (a missing field, a type mismatch, the
+// cost limit, the publish's budget used up: ErrFilterBudget) is a non-match, with the
+// error.
 func (f *Filter) Match(ev *FilterInput) (bool, error) {
-	out, _, err := f.prg.Eval(ev.vars())
+	vars := ev.vars()
+	if ev.budget == nil {
+		out, _, err := f.prg.Eval(vars)
+		if err != nil {
+			return false, err
+		}
+		return out == types.True, nil
+	}
+	b := ev.budget
+	if b.ctx.Err() != nil {
+		return false, ErrFilterBudget
+	}
+	if f.regexCalls > 0 {
+		charge := f.regexCalls * (ev.longest + 1)
+		if charge > b.regexLeft {
+			return false, ErrFilterBudget
+		}
+		b.regexLeft -= charge
+	}
+	out, _, err := f.prg.ContextEval(b.ctx, vars)
 	if err != nil {
+		if b.ctx.Err() != nil {
+			return false, fmt.Errorf("%w: %v", ErrFilterBudget, err)
+		}
 		return false, err
 	}
 	return out == types.True, nil
 }
 
 // FilterInput is a published event as filters see it. Its JSON body is decoded once, on
-// the first filter that needs it, and shared by every filter of the publish.
+// the first filter that needs it, and shared by every filter of the publish, as is its
+// budget (when Budget was called; without one, each filter has only FilterCostLimit).
 type FilterInput struct {
 	Type   string
 	Body   []byte
@@ -93,6 +156,30 @@ type FilterInput struct {
 
 	decoded bool
 	v       map[string]any
+	longest int64 // the longest string value in data and headers, in bytes
+	budget  *filterBudget
+}
+
+// filterBudget is what a publish's filters may still spend.
+type filterBudget struct {
+	ctx       context.Context
+	regexLeft int64
+}
+
+// Budget makes every filter evaluated on in share a budget: d of time in all (after which
+// filters still to run fail with ErrFilterBudget, and one running is interrupted), and
+// regexBytes of input to `matches` calls. The returned function releases the deadline's
+// timer. Zero values take the defaults.
+func (in *FilterInput) Budget(ctx context.Context, d time.Duration, regexBytes int64) (release func()) {
+	if d <= 0 {
+		d = DefaultFilterTime
+	}
+	if regexBytes <= 0 {
+		regexBytes = DefaultFilterRegexBytes
+	}
+	c, cancel := context.WithTimeout(ctx, d)
+	in.budget = &filterBudget{ctx: c, regexLeft: regexBytes}
+	return cancel
 }
 
 func (in *FilterInput) vars() map[string]any {
@@ -104,26 +191,29 @@ func (in *FilterInput) vars() map[string]any {
 			// character per publish): credential headers are never in `headers`.
 			if len(vs) > 0 && !credential.IsCredentialHeader(k) {
 				hs[strings.ToLower(k)] = vs[0]
+				in.longest = max(in.longest, int64(len(vs[0])), int64(len(k)))
 			}
 		}
-		in.v = map[string]any{"type": in.Type, "data": decodeData(in.Body), "headers": hs}
+		in.v = map[string]any{"type": in.Type, "data": in.decodeData(in.Body), "headers": hs}
+		in.longest = max(in.longest, int64(len(in.Type)))
 	}
 	return in.v
 }
 
 // decodeData decodes JSON for CEL: integers stay integers (int64, so `data.id ==
-// 12345678901234567` is exact), other numbers are doubles. Invalid JSON is null.
-func decodeData(b []byte) any {
+// 12345678901234567` is exact), other numbers are doubles. Invalid JSON is null. It notes
+// the longest string (key or value).
+func (in *FilterInput) decodeData(b []byte) any {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
 	if dec.Decode(&v) != nil {
 		return nil
 	}
-	return numbers(v)
+	return in.numbers(v)
 }
 
-func numbers(v any) any {
+func (in *FilterInput) numbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
@@ -131,13 +221,16 @@ func numbers(v any) any {
 		}
 		f, _ := x.Float64()
 		return f
+	case string:
+		in.longest = max(in.longest, int64(len(x)))
 	case map[string]any:
 		for k, e := range x {
-			x[k] = numbers(e)
+			in.longest = max(in.longest, int64(len(k)))
+			x[k] = in.numbers(e)
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = numbers(e)
+			x[i] = in.numbers(e)
 		}
 	}
 	return v
