@@ -659,8 +659,18 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 						return nil, err
 					}
 					sc.Grace = dur
+				case "max_subscriptions":
+					var v string
+					if !d.Args(&v) || d.NextArg() {
+						return nil, d.ArgErr()
+					}
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 1 {
+						return nil, d.Errf("max_subscriptions %q: a whole number of at least 1", v)
+					}
+					sc.MaxSubscriptions = n
 				default:
-					return nil, d.Errf("unrecognized subscriptions option %q (allow_private, grace)", d.Val())
+					return nil, d.Errf("unrecognized subscriptions option %q (allow_private, grace, max_subscriptions)", d.Val())
 				}
 			}
 			app.Subscriptions = sc

@@ -49,12 +49,16 @@ var (
 		[]string{"endpoint", "description"}, nil)
 	subscriptionsDesc = prometheus.NewDesc("caddy_webhook_subscriptions",
 		"Run-time subscriptions this instance delivers to.", nil, nil)
+	filterFailuresDesc = prometheus.NewDesc("caddy_webhook_filter_failures_total",
+		"Filter evaluations of endpoints with a filter that failed, so the endpoint did not get the event, by endpoint and reason (error: at run time; over_budget: the publish's filter budget was used up).",
+		[]string{"endpoint", "reason"}, nil)
 )
 
 func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepthDesc
 	ch <- subscriptionInfoDesc
 	ch <- subscriptionsDesc
+	ch <- filterFailuresDesc
 }
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
@@ -67,6 +71,11 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 	subs := 0
 	for i, e := range eps {
 		names[i] = e.Name
+		if e.Filter != "" {
+			fs := e.FilterStats()
+			ch <- prometheus.MustNewConstMetric(filterFailuresDesc, prometheus.CounterValue, float64(fs.Errors), e.Name, "error")
+			ch <- prometheus.MustNewConstMetric(filterFailuresDesc, prometheus.CounterValue, float64(fs.OverBudget), e.Name, "over_budget")
+		}
 		if e.Subscription {
 			subs++
 			ch <- prometheus.MustNewConstMetric(subscriptionInfoDesc, prometheus.GaugeValue, 1, e.Name, e.Description)

@@ -265,7 +265,11 @@ func (st *filterStats) failed(err error, now time.Time) (uint64, bool) {
 	} else {
 		st.errors.Add(1)
 	}
-	st.last.Store(&filterFailure{msg: err.Error(), at: now})
+	msg := err.Error()
+	if len(msg) > 300 {
+		msg = strings.ToValidUTF8(msg[:300], "") + "…"
+	}
+	st.last.Store(&filterFailure{msg: msg, at: now})
 	st.unlogged.Add(1)
 	prev := st.logged.Load()
 	if now.UnixNano()-prev < int64(filterLogEvery) || !st.logged.CompareAndSwap(prev, now.UnixNano()) {

@@ -224,3 +224,80 @@ func TestCrossSiteWritesRefusedInChromium(t *testing.T) {
 		t.Fatalf("%d deliveries queued for the configured endpoint, want 2 (the server-side publish and the allowed origin's)", len(ds))
 	}
 }
+
+// A filter that fails at run time or runs out of the publish's budget is a non-match, and
+// visible: counted per endpoint (metrics, the subscription's view, the admin endpoints
+// list the dashboard shows), its last error kept, and logged. The number of subscriptions
+// is capped (max_subscriptions).
+func TestFilterFailuresAreVisibleAndSubscriptionsCapped(t *testing.T) {
+	be := startBackend(t)
+	c := startCaddy(t, subsConfig(t, "", "subscriptions {\n\t\t\tallow_private\n\t\t\tmax_subscriptions 3\n\t\t}"))
+	admin := c.AdminURL() + "/webhooks/subscriptions"
+	ids := map[string]string{}
+	for name, f := range map[string]string{
+		"missing": `data.Missing.Field == 1`,
+		"costly":  `data.a.map(x, data.a.map(y, x + y)).size() < 0`,
+		"regex":   `data.s.matches("(a|b)*c")`,
+	} {
+		b, _ := json.Marshal(map[string]any{"url": be.URL + "/" + name, "filter": f})
+		code, out := call(t, "POST", admin, string(b))
+		if code != 201 {
+			t.Fatalf("create %s: %d %v", name, code, out)
+		}
+		ids[name] = out["id"].(string)
+	}
+	if code, out := call(t, "POST", admin, `{"url":"`+be.URL+`/fourth"}`); code != 422 || out["type"] != "https://hookgate.dev/problems/too_many_subscriptions" {
+		t.Fatalf("a fourth subscription with max_subscriptions 3: %d %v", code, out)
+	}
+	var body strings.Builder
+	body.WriteString(`{"a":[`)
+	for i := range 3000 {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprint(&body, i)
+	}
+	body.WriteString(`],"s":"` + strings.Repeat("ab", 200_000) + `"}`)
+	if n := publish(t, c, "deal.won", body.String()); n != 0 {
+		t.Fatalf("the hostile publish went to %d endpoints", n)
+	}
+	for name, id := range ids {
+		var v struct {
+			FilterFailures struct {
+				Errors      uint64 `json:"errors"`
+				OverBudget  uint64 `json:"over_budget"`
+				LastError   string `json:"last_error"`
+				LastErrorAt string `json:"last_error_at"`
+			} `json:"filter_failures"`
+		}
+		getJSON(t, admin+"/"+id, &v)
+		ff := v.FilterFailures
+		if ff.Errors+ff.OverBudget != 1 || ff.LastError == "" || ff.LastErrorAt == "" {
+			t.Errorf("%s's view: %+v; want one failure with its error", name, ff)
+		}
+		if name == "regex" && ff.OverBudget != 1 {
+			t.Errorf("the regex over a 400 KB string: %+v; want it over budget, not run", ff)
+		}
+	}
+	var eps []struct {
+		Name           string
+		FilterFailures *struct {
+			Errors     uint64 `json:"errors"`
+			OverBudget uint64 `json:"over_budget"`
+		} `json:"filter_failures"`
+	}
+	getJSON(t, c.AdminURL()+"/webhooks/endpoints", &eps)
+	for _, e := range eps {
+		if e.FilterFailures == nil || e.FilterFailures.Errors+e.FilterFailures.OverBudget != 1 {
+			t.Errorf("endpoint %s in the admin list: %+v", e.Name, e.FilterFailures)
+		}
+	}
+	m := string(metricsText(t, c))
+	if !strings.Contains(m, `caddy_webhook_filter_failures_total{endpoint="`+ids["missing"]+`",reason="error"} 1`) ||
+		!strings.Contains(m, `caddy_webhook_filter_failures_total{endpoint="`+ids["regex"]+`",reason="over_budget"} 1`) {
+		t.Errorf("metrics:\n%s", grepLines(m, "filter_failures"))
+	}
+	if !strings.Contains(c.Log(), "a filter failed") {
+		t.Error("no log line for the failed filters")
+	}
+}
