@@ -301,3 +301,47 @@ func TestFilterFailuresAreVisibleAndSubscriptionsCapped(t *testing.T) {
 		t.Error("no log line for the failed filters")
 	}
 }
+
+// The dashboard shows a subscription's filter failures and the last error in its row.
+func TestDashboardShowsFilterFailures(t *testing.T) {
+	browser := chromiumPath(t)
+	be := startBackend(t)
+	c := startCaddy(t, `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		subscriptions {
+			allow_private
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /publish {
+		webhook_publish
+	}
+	handle /ops/* {
+		webhook_dashboard
+	}
+}
+`)
+	code, s := call(t, "POST", c.AdminURL()+"/webhooks/subscriptions", `{"url":"`+be.URL+`/p","filter":"data.Missing.Field == 1"}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, s)
+	}
+	if n := publish(t, c, "deal.won", `{"a":1}`); n != 0 {
+		t.Fatalf("published to %d", n)
+	}
+	row := `tr[data-endpoint="` + s["id"].(string) + `"] .filter-failures`
+	ctx := browserContext(t, browser)
+	if err := chromedp.Do(ctx, chromedp.Navigate(c.Base()+"/ops/"), chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(row)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "filter failed 1×") || !strings.Contains(text, "Missing") {
+		t.Fatalf("the row says %q", text)
+	}
+}
