@@ -58,6 +58,10 @@ type Filter struct {
 	// regexCalls is how many `matches` calls the expression has: each evaluation is
 	// charged that many times the longest string of the event first.
 	regexCalls int64
+	// loops tells whether the expression has a comprehension (map, all, exists…), the only
+	// way it can run long enough to need interrupting: only then is it evaluated under the
+	// publish's deadline as a context (which costs allocations per evaluation).
+	loops bool
 }
 
 var (
@@ -102,8 +106,13 @@ func CompileFilter(src string) (*Filter, error) {
 	}
 	f := &Filter{src: src, prg: prg}
 	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == overloads.Matches {
-			f.regexCalls++
+		switch e.Kind() {
+		case celast.CallKind:
+			if e.AsCall().FunctionName() == overloads.Matches {
+				f.regexCalls++
+			}
+		case celast.ComprehensionKind:
+			f.loops = true
 		}
 	}))
 	return f, nil
@@ -118,27 +127,32 @@ func (f *Filter) String() string { return f.src }
 // error.
 func (f *Filter) Match(ev *FilterInput) (bool, error) {
 	vars := ev.vars()
-	if ev.budget == nil {
+	b := &ev.budget
+	if !b.set || !f.loops {
+		if b.set {
+			if !time.Now().Before(b.deadline) {
+				return false, ErrFilterBudget
+			}
+			if f.regexCalls > 0 && !b.chargeRegex(f.regexCalls*(ev.longest+1)) {
+				return false, ErrFilterBudget
+			}
+		}
 		out, _, err := f.prg.Eval(vars)
 		if err != nil {
 			return false, err
 		}
 		return out == types.True, nil
 	}
-	b := ev.budget
-	if b.ctx.Err() != nil {
+	ctx := b.context()
+	if ctx.Err() != nil {
 		return false, ErrFilterBudget
 	}
-	if f.regexCalls > 0 {
-		charge := f.regexCalls * (ev.longest + 1)
-		if charge > b.regexLeft {
-			return false, ErrFilterBudget
-		}
-		b.regexLeft -= charge
+	if f.regexCalls > 0 && !b.chargeRegex(f.regexCalls*(ev.longest+1)) {
+		return false, ErrFilterBudget
 	}
-	out, _, err := f.prg.ContextEval(b.ctx, vars)
+	out, _, err := f.prg.ContextEval(ctx, vars)
 	if err != nil {
-		if b.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return false, fmt.Errorf("%w: %v", ErrFilterBudget, err)
 		}
 		return false, err
@@ -157,29 +171,55 @@ type FilterInput struct {
 	decoded bool
 	v       map[string]any
 	longest int64 // the longest string value in data and headers, in bytes
-	budget  *filterBudget
+	budget  filterBudget
 }
 
-// filterBudget is what a publish's filters may still spend.
+// filterBudget is what a publish's filters may still spend. Its deadline becomes a
+// context only when a filter with a comprehension runs, so a publish of ordinary filters
+// allocates nothing for it.
 type filterBudget struct {
-	ctx       context.Context
+	set       bool
+	parent    context.Context
+	deadline  time.Time
 	regexLeft int64
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
-// Budget makes every filter evaluated on in share a budget: d of time in all (after which
-// filters still to run fail with ErrFilterBudget, and one running is interrupted), and
-// regexBytes of input to `matches` calls. The returned function releases the deadline's
-// timer. Zero values take the defaults.
-func (in *FilterInput) Budget(ctx context.Context, d time.Duration, regexBytes int64) (release func()) {
+func (b *filterBudget) context() context.Context {
+	if b.ctx == nil {
+		b.ctx, b.cancel = context.WithDeadline(b.parent, b.deadline)
+	}
+	return b.ctx
+}
+
+func (b *filterBudget) chargeRegex(n int64) bool {
+	if n > b.regexLeft {
+		return false
+	}
+	b.regexLeft -= n
+	return true
+}
+
+// Budget makes every filter evaluated on in share a budget: d of time in all, from now
+// (after which filters still to run fail with ErrFilterBudget, and one running a
+// comprehension is interrupted), and regexBytes of input to `matches` calls. Call Release
+// when the publish's filters are done. Zero values take the defaults.
+func (in *FilterInput) Budget(ctx context.Context, d time.Duration, regexBytes int64) {
 	if d <= 0 {
 		d = DefaultFilterTime
 	}
 	if regexBytes <= 0 {
 		regexBytes = DefaultFilterRegexBytes
 	}
-	c, cancel := context.WithTimeout(ctx, d)
-	in.budget = &filterBudget{ctx: c, regexLeft: regexBytes}
-	return cancel
+	in.budget = filterBudget{set: true, parent: ctx, deadline: time.Now().Add(d), regexLeft: regexBytes}
+}
+
+// Release frees the budget's timer, if a filter needed one.
+func (in *FilterInput) Release() {
+	if in.budget.cancel != nil {
+		in.budget.cancel()
+	}
 }
 
 func (in *FilterInput) vars() map[string]any {

@@ -129,14 +129,18 @@ func (s *Sender) Publish(ctx context.Context, m Message) (PublishResult, error) 
 	matched := s.reg.MatchEndpoints(typ)
 	eps := make([]string, 0, len(matched))
 	var in *FilterInput
+	defer func() { // one open-coded defer, not one per iteration
+		if in != nil {
+			in.Release()
+		}
+	}()
 	for _, e := range matched {
 		if e.filter != nil {
 			if in == nil {
 				// Every filter of this publish shares one budget (FilterTime,
 				// FilterRegexBytes): N subscriptions cannot cost N times a filter's limit.
 				in = &FilterInput{Type: typ, Body: m.Body, Header: m.Header}
-				release := in.Budget(ctx, s.opts.FilterTime, s.opts.FilterRegexBytes)
-				defer release()
+				in.Budget(ctx, s.opts.FilterTime, s.opts.FilterRegexBytes)
 			}
 			ok, err := e.filter.Match(in)
 			if err != nil {
