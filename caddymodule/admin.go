@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/subscription"
 )
@@ -68,7 +69,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		if app == nil {
 			return apiErr(http.StatusServiceUnavailable, "no webhooks app is running")
 		}
-		app.subscriptionsAPI(DefaultSubscriptionsPrefix).ServeHTTP(w, r)
+		app.subscriptionsAPI(DefaultSubscriptionsPrefix, nil).ServeHTTP(w, r)
 		return nil
 	}
 	switch {
@@ -197,6 +198,9 @@ type endpointJSON struct {
 	Dead         int64        `json:"dead"`
 	LastAttempt  *attemptJSON `json:"last_attempt,omitempty"`
 	Error        string       `json:"error,omitempty"`
+	// FilterFailures, for an endpoint with a filter, counts its filter's failures (run
+	// time errors, over the publish's budget) and shows the last one.
+	FilterFailures *sender.FilterStats `json:"filter_failures,omitempty"`
 }
 
 func (a *AdminAPI) endpoints(w http.ResponseWriter, r *http.Request, app *App) error {
@@ -215,6 +219,10 @@ func (a *AdminAPI) endpoints(w http.ResponseWriter, r *http.Request, app *App) e
 				Subscription: e.Subscription, Description: e.Description}
 			if ej.Events == nil {
 				ej.Events = []string{"*"}
+			}
+			if e.Filter != "" {
+				fs := e.FilterStats()
+				ej.FilterFailures = &fs
 			}
 			if err != nil {
 				ej.Error = err.Error()

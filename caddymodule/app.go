@@ -73,6 +73,9 @@ type SubscriptionsConfig struct {
 	// Grace is how long a rotated-out secret keeps signing deliveries (both signatures
 	// are sent). Default 24h.
 	Grace caddy.Duration `json:"grace,omitempty"`
+	// MaxSubscriptions caps how many subscriptions can exist (each publish runs the
+	// filters of those that match). Default 10000.
+	MaxSubscriptions int `json:"max_subscriptions,omitempty"`
 }
 
 // StoreConfig chooses the store. Exactly one of Embedded and Redis may be set; neither
@@ -158,7 +161,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("subscriptions: grace must be positive")
 	}
 	a.subs = subscription.NewManager(a.store.subs, a.sender, subscription.Options{AllowPrivate: sc.AllowPrivate,
-		Grace: time.Duration(sc.Grace), Logger: a.logger})
+		Grace: time.Duration(sc.Grace), Logger: a.logger, Max: sc.MaxSubscriptions})
 	for _, c := range a.Endpoints {
 		if strings.HasPrefix(c.Name, subscription.IDPrefix) {
 			return fmt.Errorf("endpoint %s: names starting with %q are kept for subscriptions", c.Name, subscription.IDPrefix)

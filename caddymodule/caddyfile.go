@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+	"github.com/hookgate/hookgate/internal/crosssite"
 	"github.com/hookgate/hookgate/sender"
 )
 
@@ -36,6 +37,7 @@ func parsePublish(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //
 //	webhook_publish [<matcher>] {
 //		max_body <size>
+//		allowed_origins <origin>...
 //	}
 func (p *Publish) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -50,8 +52,17 @@ func (p *Publish) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			p.MaxBody = size
+		case "allowed_origins":
+			origins := d.RemainingArgs()
+			if len(origins) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := crosssite.New(origins); err != nil {
+				return d.Err(err.Error())
+			}
+			p.AllowedOrigins = append(p.AllowedOrigins, origins...)
 		default:
-			return d.Errf("unrecognized webhook_publish option %q", d.Val())
+			return d.Errf("unrecognized webhook_publish option %q (max_body, allowed_origins)", d.Val())
 		}
 	}
 	return nil
@@ -654,8 +665,18 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 						return nil, err
 					}
 					sc.Grace = dur
+				case "max_subscriptions":
+					var v string
+					if !d.Args(&v) || d.NextArg() {
+						return nil, d.ArgErr()
+					}
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 1 {
+						return nil, d.Errf("max_subscriptions %q: a whole number of at least 1", v)
+					}
+					sc.MaxSubscriptions = n
 				default:
-					return nil, d.Errf("unrecognized subscriptions option %q (allow_private, grace)", d.Val())
+					return nil, d.Errf("unrecognized subscriptions option %q (allow_private, grace, max_subscriptions)", d.Val())
 				}
 			}
 			app.Subscriptions = sc

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/internal/crosssite"
 	"github.com/hookgate/hookgate/receiver"
 )
 
@@ -181,7 +181,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 // api serves one admin API route for the page.
 func (d *Dashboard) api(w http.ResponseWriter, r *http.Request, rest string) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		if r.Header.Get("X-Hookgate-Dashboard") != "1" || !sameOrigin(r) {
+		if r.Header.Get("X-Hookgate-Dashboard") != "1" || !crosssite.FromThisSite(r) {
 			return writeAPIError(w, caddy.APIError{HTTPStatus: http.StatusForbidden,
 				Message: "dashboard actions must come from the dashboard page (X-Hookgate-Dashboard header, same origin)"})
 		}
@@ -210,17 +210,6 @@ func writeAPIError(w http.ResponseWriter, ae caddy.APIError) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(ae.HTTPStatus)
 	return json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
-// sameOrigin accepts a request without an Origin header (not a browser form) or whose
-// Origin names the host it was sent to.
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
 var (

@@ -51,6 +51,9 @@ var (
 		"Run-time subscriptions this instance delivers to.", nil, nil)
 	storeDamagedDesc = prometheus.NewDesc("caddy_webhook_store_damaged",
 		"1 once the embedded store file was found damaged while running (every store call is then refused), else 0.", nil, nil)
+	filterFailuresDesc = prometheus.NewDesc("caddy_webhook_filter_failures_total",
+		"Filter evaluations of endpoints with a filter that failed, so the endpoint did not get the event, by endpoint and reason (error: at run time; over_budget: the publish's filter budget was used up).",
+		[]string{"endpoint", "reason"}, nil)
 )
 
 func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
@@ -58,6 +61,7 @@ func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 	ch <- subscriptionInfoDesc
 	ch <- subscriptionsDesc
 	ch <- storeDamagedDesc
+	ch <- filterFailuresDesc
 }
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
@@ -70,6 +74,11 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 	subs := 0
 	for i, e := range eps {
 		names[i] = e.Name
+		if e.Filter != "" {
+			fs := e.FilterStats()
+			ch <- prometheus.MustNewConstMetric(filterFailuresDesc, prometheus.CounterValue, float64(fs.Errors), e.Name, "error")
+			ch <- prometheus.MustNewConstMetric(filterFailuresDesc, prometheus.CounterValue, float64(fs.OverBudget), e.Name, "over_budget")
+		}
 		if e.Subscription {
 			subs++
 			ch <- prometheus.MustNewConstMetric(subscriptionInfoDesc, prometheus.GaugeValue, 1, e.Name, e.Description)

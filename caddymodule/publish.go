@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/internal/crosssite"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
 	"github.com/hookgate/hookgate/sender"
@@ -36,9 +37,15 @@ func init() {
 type Publish struct {
 	// MaxBody is the largest event body accepted, in bytes. Default 5MB (5242880).
 	MaxBody int64 `json:"max_body,omitempty"`
+	// AllowedOrigins are the browser origins (scheme://host[:port]) whose pages may
+	// publish; their CORS preflight is answered. A publish a browser sends from any other
+	// site is refused with 403; publishers (server-side apps) send no Origin and pass.
+	// Default: none.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
 	app    *App
 	logger *zap.Logger
+	guard  *crosssite.Guard
 }
 
 // CaddyModule returns the Caddy module information.
@@ -52,6 +59,11 @@ func (Publish) CaddyModule() caddy.ModuleInfo {
 // Provision finds the webhooks app.
 func (p *Publish) Provision(ctx caddy.Context) error {
 	p.logger = ctx.Logger()
+	g, err := crosssite.New(p.AllowedOrigins)
+	if err != nil {
+		return fmt.Errorf("webhook_publish: %w", err)
+	}
+	p.guard = g
 	a, err := ctx.App("webhooks")
 	if err != nil {
 		return err
@@ -62,6 +74,10 @@ func (p *Publish) Provision(ctx caddy.Context) error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler; it never calls next.
 func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	// A forged publish from a page on another site would reach every subscriber.
+	if p.guard.Check(w, r) {
+		return nil
+	}
 	body, prob := receiver.ReadJSONBody(r, p.MaxBody)
 	if prob != nil {
 		prob.Write(w)

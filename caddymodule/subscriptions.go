@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/internal/crosssite"
 	"github.com/hookgate/hookgate/sender/subscription"
 )
 
@@ -27,8 +29,13 @@ type SubscriptionsHandler struct {
 	// Prefix is the path the collection is served at; requests elsewhere get a 404.
 	// Default "/webhooks/subscriptions".
 	Prefix string `json:"prefix,omitempty"`
+	// AllowedOrigins are the browser origins (scheme://host[:port]) whose pages may change
+	// subscriptions besides pages of this host; their CORS preflight is answered. Writes
+	// from any other site are refused with 403. Default: none.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
-	app *App
+	app   *App
+	guard *crosssite.Guard
 }
 
 // CaddyModule returns the Caddy module information.
@@ -47,6 +54,11 @@ func (h *SubscriptionsHandler) Provision(ctx caddy.Context) error {
 	if !strings.HasPrefix(h.Prefix, "/") {
 		h.Prefix = "/" + h.Prefix
 	}
+	g, err := crosssite.New(h.AllowedOrigins)
+	if err != nil {
+		return fmt.Errorf("webhook_subscriptions: %w", err)
+	}
+	h.guard = g
 	a, err := ctx.App("webhooks")
 	if err != nil {
 		return err
@@ -57,12 +69,14 @@ func (h *SubscriptionsHandler) Provision(ctx caddy.Context) error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *SubscriptionsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	h.app.subscriptionsAPI(h.Prefix).ServeHTTP(w, r)
+	h.app.subscriptionsAPI(h.Prefix, h.guard).ServeHTTP(w, r)
 	return nil
 }
 
-func (a *App) subscriptionsAPI(prefix string) *subscription.API {
-	return &subscription.API{Manager: a.subs, Sender: a.sender, Prefix: prefix}
+// subscriptionsAPI is the API under prefix; guard refuses cross-site writes (nil: only
+// this host's pages and non-browser clients).
+func (a *App) subscriptionsAPI(prefix string, guard *crosssite.Guard) *subscription.API {
+	return &subscription.API{Manager: a.subs, Sender: a.sender, Prefix: prefix, Guard: guard}
 }
 
 func parseSubscriptionsHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -76,6 +90,7 @@ func parseSubscriptionsHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHand
 //
 //	webhook_subscriptions [<matcher>] {
 //		prefix <path>
+//		allowed_origins <origin>...
 //	}
 func (h *SubscriptionsHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -88,8 +103,17 @@ func (h *SubscriptionsHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 			if !d.Args(&h.Prefix) || d.NextArg() {
 				return d.ArgErr()
 			}
+		case "allowed_origins":
+			origins := d.RemainingArgs()
+			if len(origins) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := crosssite.New(origins); err != nil {
+				return d.Err(err.Error())
+			}
+			h.AllowedOrigins = append(h.AllowedOrigins, origins...)
 		default:
-			return d.Errf("unrecognized webhook_subscriptions option %q (prefix)", d.Val())
+			return d.Errf("unrecognized webhook_subscriptions option %q (prefix, allowed_origins)", d.Val())
 		}
 	}
 	return nil

@@ -32,8 +32,14 @@ type Options struct {
 	// StopGrace is how long Stop lets attempts in progress finish before cancelling them.
 	// Default 5s.
 	StopGrace time.Duration
-	// Logger receives delivery failures. Default: no logging.
+	// Logger receives delivery failures and (sampled) filter failures. Default: no logging.
 	Logger *zap.Logger
+	// FilterTime is how long all the filters of one publish may run together; see
+	// DefaultFilterTime (the default).
+	FilterTime time.Duration
+	// FilterRegexBytes is how many bytes the `matches` calls of one publish's filters may
+	// scan; see DefaultFilterRegexBytes (the default).
+	FilterRegexBytes int64
 	// Observer, if set, is told about every attempt.
 	Observer Observer
 	// LeaseFor is how long a lease lasts without renewal. Attempts in progress renew

@@ -21,7 +21,7 @@ import (
 	"github.com/hookgate/hookgate/sender/queue/boltqueue"
 )
 
-func newQueue(t *testing.T) queue.Store {
+func newQueue(t testing.TB) queue.Store {
 	h := boltdb.New(filepath.Join(t.TempDir(), "q.db"))
 	s := boltqueue.New(h, boltqueue.Options{})
 	t.Cleanup(func() { _ = h.Close() })

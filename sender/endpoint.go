@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookgate/hookgate/sender/queue"
@@ -76,6 +77,7 @@ type Endpoint struct {
 	Description string
 
 	filter   *Filter
+	fstats   filterStats
 	seq      uint64 // the registry's insertion order
 	signer   signer
 	httpMu   sync.Mutex // guards client and conns, made on first use: an idle endpoint has none
@@ -221,6 +223,69 @@ func (e *Endpoint) Prepare() error {
 		e.filter = f
 	}
 	return nil
+}
+
+// FilterStats counts an endpoint's filter failures since it was added (a subscription's
+// change replaces its endpoint, and starts them afresh). A failed filter is a non-match:
+// the endpoint does not get that event.
+type FilterStats struct {
+	// Errors counts evaluations that failed at run time (a missing field, a type error,
+	// the cost limit of one evaluation).
+	Errors uint64 `json:"errors"`
+	// OverBudget counts evaluations not run, or interrupted, because the publish's filter
+	// budget was used up (ErrFilterBudget).
+	OverBudget uint64 `json:"over_budget"`
+	// LastError is the latest failure's error text; empty if none.
+	LastError string `json:"last_error,omitempty"`
+	// LastErrorAt is when it happened.
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+}
+
+type filterFailure struct {
+	msg string
+	at  time.Time
+}
+
+// filterStats is an endpoint's FilterStats, updated without locks by concurrent publishes.
+type filterStats struct {
+	errors, overBudget atomic.Uint64
+	last               atomic.Pointer[filterFailure]
+	logged             atomic.Int64  // unix nanoseconds of the last log line
+	unlogged           atomic.Uint64 // failures since then
+}
+
+// filterLogEvery is the least time between two log lines of one endpoint's filter failures.
+const filterLogEvery = time.Minute
+
+// failed records a failure, and tells whether to log it now (with the failures since the
+// last line).
+func (st *filterStats) failed(err error, now time.Time) (uint64, bool) {
+	if errors.Is(err, ErrFilterBudget) {
+		st.overBudget.Add(1)
+	} else {
+		st.errors.Add(1)
+	}
+	msg := err.Error()
+	if len(msg) > 300 {
+		msg = strings.ToValidUTF8(msg[:300], "") + "…"
+	}
+	st.last.Store(&filterFailure{msg: msg, at: now})
+	st.unlogged.Add(1)
+	prev := st.logged.Load()
+	if now.UnixNano()-prev < int64(filterLogEvery) || !st.logged.CompareAndSwap(prev, now.UnixNano()) {
+		return 0, false
+	}
+	return st.unlogged.Swap(0), true
+}
+
+// FilterStats returns the endpoint's filter failures.
+func (e *Endpoint) FilterStats() FilterStats {
+	fs := FilterStats{Errors: e.fstats.errors.Load(), OverBudget: e.fstats.overBudget.Load()}
+	if l := e.fstats.last.Load(); l != nil {
+		at := l.at.UTC()
+		fs.LastError, fs.LastErrorAt = l.msg, &at
+	}
+	return fs
 }
 
 // httpClient returns the endpoint's client, making it on first use (10,000 idle

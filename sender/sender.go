@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/hookgate/hookgate/sender/queue"
+	"go.uber.org/zap"
 )
 
 // Sender is the outbound core: the endpoint registry, the delivery queue, and the
@@ -21,6 +22,8 @@ type Sender struct {
 	queue queue.Store
 	reg   *Registry
 	d     *Dispatcher
+	opts  Options
+	log   *zap.Logger
 
 	mu      sync.Mutex
 	running bool
@@ -30,7 +33,11 @@ type Sender struct {
 // New returns a sender over q; nothing runs until Start.
 func New(q queue.Store, opts Options) *Sender {
 	reg := NewRegistry()
-	return &Sender{queue: q, reg: reg, d: NewDispatcher(q, reg, opts)}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Sender{queue: q, reg: reg, d: NewDispatcher(q, reg, opts), opts: opts, log: log}
 }
 
 // Registry returns the sender's endpoints.
@@ -122,12 +129,24 @@ func (s *Sender) Publish(ctx context.Context, m Message) (PublishResult, error) 
 	matched := s.reg.MatchEndpoints(typ)
 	eps := make([]string, 0, len(matched))
 	var in *FilterInput
+	defer func() { // one open-coded defer, not one per iteration
+		if in != nil {
+			in.Release()
+		}
+	}()
 	for _, e := range matched {
 		if e.filter != nil {
 			if in == nil {
+				// Every filter of this publish shares one budget (FilterTime,
+				// FilterRegexBytes): N subscriptions cannot cost N times a filter's limit.
 				in = &FilterInput{Type: typ, Body: m.Body, Header: m.Header}
+				in.Budget(ctx, s.opts.FilterTime, s.opts.FilterRegexBytes)
 			}
-			if ok, _ := e.filter.Match(in); !ok {
+			ok, err := e.filter.Match(in)
+			if err != nil {
+				s.filterFailed(e, err)
+			}
+			if !ok {
 				continue
 			}
 		}
@@ -143,6 +162,17 @@ func (s *Sender) Publish(ctx context.Context, m Message) (PublishResult, error) 
 	}
 	res.Replayed = m.IdempotencyKey != "" && created == 0
 	return res, nil
+}
+
+// filterFailed counts a filter that failed at run time or ran out of the publish's budget
+// on its endpoint, and logs it, at most once a minute per endpoint (with how many failed
+// since the last line).
+func (s *Sender) filterFailed(e *Endpoint, err error) {
+	if n, ok := e.fstats.failed(err, time.Now()); ok {
+		s.log.Warn("a filter failed: its endpoint does not get the event",
+			zap.String("endpoint", e.Name), zap.Bool("over_budget", errors.Is(err, ErrFilterBudget)),
+			zap.Uint64("failures_since_last_line", n), zap.Error(err))
+	}
 }
 
 // enqueue queues ev for endpoints and wakes their workers: the one way events enter the queue.

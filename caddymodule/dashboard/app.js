@@ -202,10 +202,15 @@
 		if (r) actions.append(el("div", { class: "result " + (r.ok ? "ok" : "bad") },
 			(r.ok ? "✓ " : "✗ ") + r.diagnosis + (r.status ? " · HTTP " + r.status : "") + " · " + r.latency_ms.toFixed(1) + " ms"));
 		const last = e.last_attempt;
+		// A filter that failed (at run time, or over the publish's budget) did not deliver: say so.
+		const ff = e.filter_failures, ffn = ff ? ff.errors + ff.over_budget : 0;
+		const filterFailed = ffn ? el("div", { class: "result bad filter-failures" },
+			"filter failed " + ffn + "×" + (ff.over_budget ? " (" + ff.over_budget + " over budget)" : "") +
+			(ff.last_error ? ": " + ff.last_error : "") + (ff.last_error_at ? " · " + when(ff.last_error_at) : "")) : null;
 		return el("tr", { "data-endpoint": e.name },
 			td("Endpoint", el("div", {}, el("strong", { class: "name" }, e.name), e.subscription ? el("span", { class: "pill warn kind" }, "subscription") : null,
 				e.description ? el("div", { class: "description" }, e.description) : null, el("div", {}, el("code", {}, e.url)),
-				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" "))), "text"),
+				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" ")), filterFailed), "text"),
 			td("State", el("div", {}, state, e.disabled && e.disabled_reason ? el("div", { class: "result bad" }, e.disabled_reason) : null)),
 			td("Pending", e.pending, "num"), td("Delivered", e.delivered, "num"), td("Dead", e.dead, "num"),
 			// A long error wraps under a short pill, so it never widens the table past the actions.

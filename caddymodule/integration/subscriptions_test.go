@@ -221,6 +221,7 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 		`{"url":"https://example.com/x","description":"` + strings.Repeat("x", 70<<10) + `"}`: 413,
 	} {
 		req, _ := http.NewRequest("POST", admin, bytes.NewReader([]byte(body)))
+		req.Header.Set("Content-Type", "application/json")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/crosssite"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/sender/queue"
@@ -25,6 +26,9 @@ type API struct {
 	Sender *sender.Sender
 	// Prefix is the path of the collection, e.g. "/webhooks/subscriptions".
 	Prefix string
+	// Guard refuses writes from other sites and non-JSON bodies before anything else
+	// (see internal/crosssite). Nil: no origin is allowed besides the host itself.
+	Guard *crosssite.Guard
 }
 
 // View is a subscription as the API shows it: never its secret (except Secret, set only
@@ -41,6 +45,10 @@ type View struct {
 	Retry       []string          `json:"retry,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	Secret      string            `json:"secret,omitempty"`
+	// FilterFailures, for a subscription with a filter that this instance runs, counts the
+	// filter's failures here (run-time errors, over the publish's budget: the event was
+	// not delivered to it) and shows the last one.
+	FilterFailures *sender.FilterStats `json:"filter_failures,omitempty"`
 	// PreviousSecretUntil is when the last rotated-out secret stops signing.
 	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
 	Created             time.Time  `json:"created"`
@@ -68,6 +76,18 @@ func ViewOf(s Subscription, withSecret bool) View {
 		if r.Until.After(now) && (v.PreviousSecretUntil == nil || r.Until.After(*v.PreviousSecretUntil)) {
 			u := r.Until
 			v.PreviousSecretUntil = &u
+		}
+	}
+	return v
+}
+
+// view is s as shown, without its secret, with its filter's failures on this instance.
+func (a *API) view(s Subscription) View {
+	v := ViewOf(s, false)
+	if s.Filter != "" && a.Sender != nil {
+		if e, ok := a.Sender.Registry().Get(s.ID); ok {
+			fs := e.FilterStats()
+			v.FilterFailures = &fs
 		}
 	}
 	return v
@@ -159,6 +179,9 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.Guard.Check(w, r) {
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, strings.TrimSuffix(a.Prefix, "/"))
 	if !ok || (rest != "" && rest[0] != '/') {
 		fail(w, http.StatusNotFound, "not_found", "no such route: "+r.URL.Path)
@@ -198,7 +221,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				storeFail(w, err)
 				return
 			}
-			writeJSON(w, http.StatusOK, ViewOf(s, false))
+			writeJSON(w, http.StatusOK, a.view(s))
 		case http.MethodPatch:
 			var in Input
 			if !decode(w, r, &in, false) {
@@ -249,7 +272,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		Next          string `json:"next,omitempty"`
 	}{Subscriptions: make([]View, 0, len(subs)), Next: next}
 	for _, s := range subs {
-		out.Subscriptions = append(out.Subscriptions, ViewOf(s, false))
+		out.Subscriptions = append(out.Subscriptions, a.view(s))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

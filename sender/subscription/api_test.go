@@ -47,6 +47,9 @@ func newEnv(t *testing.T, allowPrivate bool) *env {
 func (e *env) do(t *testing.T, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+"/webhooks/subscriptions"+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

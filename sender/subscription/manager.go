@@ -22,7 +22,16 @@ type Options struct {
 	Grace time.Duration
 	// Logger receives load and sync failures. Default: none.
 	Logger *zap.Logger
+	// Max caps how many subscriptions can exist: every publish runs the filters of those
+	// that match, so their number is part of what a publish costs. A create beyond it is
+	// refused (422 too_many_subscriptions). Counted as this instance sees them, so
+	// instances creating at the same moment may pass it by a few. Default
+	// DefaultMaxSubscriptions.
+	Max int
 }
+
+// DefaultMaxSubscriptions is Options.Max's default.
+const DefaultMaxSubscriptions = 10_000
 
 // Manager keeps a sender's registry in step with the subscription store: it loads every
 // subscription at Start, applies each change made here at once and each change made by
@@ -49,6 +58,9 @@ func NewManager(store Store, snd *sender.Sender, opts Options) *Manager {
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
+	}
+	if opts.Max <= 0 {
+		opts.Max = DefaultMaxSubscriptions
 	}
 	return &Manager{store: store, snd: snd, opts: opts, subs: map[string]Subscription{}, stop: make(chan struct{})}
 }
@@ -199,6 +211,13 @@ func (m *Manager) Create(ctx context.Context, in Input) (Subscription, error) {
 	}
 	if _, err := s.Endpoint(true, now); err != nil {
 		return Subscription{}, &InputError{Status: 422, Detail: err.Error()}
+	}
+	m.mu.Lock()
+	n := len(m.subs)
+	m.mu.Unlock()
+	if n >= m.opts.Max {
+		return Subscription{}, &InputError{Status: 422, Reason: "too_many_subscriptions",
+			Detail: fmt.Sprintf("there are already %d subscriptions, the most this gateway allows (max_subscriptions); delete one first", n)}
 	}
 	if err := m.store.Put(ctx, s, 0); err != nil {
 		return Subscription{}, err

@@ -165,6 +165,8 @@ type InputError struct {
 	Violations []problem.Violation
 	// Detail sums it up.
 	Detail string
+	// Reason, if set, names the problem instead of the status's default.
+	Reason string
 }
 
 func (e *InputError) Error() string { return e.Detail }
@@ -177,6 +179,9 @@ func (e *InputError) Problem() *problem.Problem {
 		reason, title = "invalid_json", "Bad Request"
 	case http.StatusRequestEntityTooLarge:
 		reason, title = "body_too_large", "Content Too Large"
+	}
+	if e.Reason != "" {
+		reason = e.Reason
 	}
 	p := problem.New(e.Status, reason, title, e.Detail)
 	p.Errors = e.Violations

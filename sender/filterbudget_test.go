@@ -1,0 +1,107 @@
+package sender
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostileBody is a 729 KB event: a list of 30,000 numbers and a 500 KB string.
+func hostileBody() []byte {
+	var b strings.Builder
+	b.WriteString(`{"a":[`)
+	for i := range 30_000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d", 100000+i)
+	}
+	b.WriteString(`],"s":"`)
+	b.WriteString(strings.Repeat("ab", 250_000))
+	b.WriteString(`"}`)
+	return []byte(b.String())
+}
+
+// hostileFilters are what a hostile tenant writes: each under the per-evaluation limit
+// on its own, n of them cost n times that in one publish without a publish-wide budget.
+var hostileFilters = []string{
+	`data.a.map(x, data.a.map(y, x + y)).size() < 0`,
+	`data.s.matches("(a|b)*c")`,
+}
+
+func hostileSender(t testing.TB, n int) *Sender {
+	s := New(newQueue(t), Options{PollInterval: 10 * time.Millisecond, StopGrace: time.Second})
+	for i := range n {
+		e := &Endpoint{Name: fmt.Sprintf("hostile%d", i), URL: "http://127.0.0.1:9/", AllowPrivate: true,
+			Filter: hostileFilters[i%len(hostileFilters)]}
+		if err := s.Registry().Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// 100 hostile subscriptions and a 729 KB body: the publish's filters together stay within
+// the publish's budget (20 ms by default; the goal is under 50 ms of filter time, measured
+// in BenchmarkHostileFilters; this bound leaves room for a busy machine).
+func TestHostileFiltersShareOnePublishBudget(t *testing.T) {
+	s := hostileSender(t, 100)
+	body := hostileBody()
+	start := time.Now()
+	res, err := s.Publish(context.Background(), Message{Type: "deal.won", Body: body})
+	took := time.Since(start)
+	if err != nil || res.Endpoints != 0 {
+		t.Fatalf("publish: %+v, %v", res, err)
+	}
+	if took > 250*time.Millisecond {
+		t.Fatalf("100 hostile filters took %v for one publish of %d bytes; want the publish's budget (about 20 ms)", took, len(body))
+	}
+	// Every one of them failed, visibly: none is a silent "no match".
+	for _, e := range s.Registry().List() {
+		st := e.FilterStats()
+		if st.Errors+st.OverBudget != 1 || st.LastError == "" || st.LastErrorAt == nil {
+			t.Fatalf("%s (%s): %+v; want one failure with its error", e.Name, e.Filter, st)
+		}
+		if strings.Contains(e.Filter, "matches") && st.OverBudget != 1 {
+			t.Fatalf("%s: a regular expression over a 500 KB string was run: %+v", e.Name, st)
+		}
+	}
+	// An ordinary filter on an ordinary event is unaffected by the budget.
+	ok := &Endpoint{Name: "ok", URL: "http://127.0.0.1:9/", AllowPrivate: true, Filter: `data.s.matches("^a") && data.n == 1`}
+	if err := s.Registry().Add(ok); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Publish(context.Background(), Message{Type: "t", Body: []byte(`{"s":"aaa","n":1,"a":[]}`)}); err != nil || res.Endpoints != 1 {
+		t.Fatalf("an ordinary publish: %+v, %v", res, err)
+	}
+}
+
+// BenchmarkHostileFilters is one publish's time with 100 hostile subscriptions and a
+// 729 KB body (decoding the body included).
+func BenchmarkHostileFilters(b *testing.B) {
+	s := hostileSender(b, 100)
+	body := hostileBody()
+	for b.Loop() {
+		if _, err := s.Publish(context.Background(), Message{Type: "deal.won", Body: body}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFilteredPublish is the hot path of a publish whose one matching endpoint has an
+// ordinary filter that does not match (nothing is queued): what the budget adds to it.
+func BenchmarkFilteredPublish(b *testing.B) {
+	s := New(newQueue(b), Options{})
+	if err := s.Registry().Add(&Endpoint{Name: "f", URL: "http://127.0.0.1:9/", Filter: `data.n == 2 && headers["x-tenant"] == "acme"`}); err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"n":1,"s":"hello"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := s.Publish(context.Background(), Message{Type: "t", Body: body}); err != nil || res.Endpoints != 0 {
+			b.Fatal(res, err)
+		}
+	}
+}
