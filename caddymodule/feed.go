@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hookgate/hookgate/internal/crosssite"
 	"github.com/hookgate/hookgate/sender/queue"
 	"net/http"
 	"strconv"
@@ -167,6 +168,16 @@ func (h *FeedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyh
 		problem.New(http.StatusMethodNotAllowed, string(receiver.ReasonMethod), "Method Not Allowed",
 			"a feed is read with GET (or POST)").WithHeader("Allow", "GET, POST").Write(w)
 		feedCalls.WithLabelValues(h.feed.Name(), "405").Inc()
+		return nil
+	}
+	// A call marks its page served, so even a GET changes state: a page on another site
+	// (an <img>, a no-cors fetch) must not take Rubeus' records with a visitor's ambient
+	// access (an IP allow-list, cached Basic credentials). Rubeus is a server: it sends
+	// neither Origin nor Sec-Fetch-Site.
+	if !crosssite.FromThisSite(r) {
+		problem.New(http.StatusForbidden, crosssite.ReasonCrossSite, "Forbidden",
+			"a browser sent this feed call from another site; nothing was served").Write(w)
+		feedCalls.WithLabelValues(h.feed.Name(), "403").Inc()
 		return nil
 	}
 	if !h.creds.Check(r) {

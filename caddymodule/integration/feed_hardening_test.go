@@ -60,6 +60,27 @@ func TestRubeusFeedOrderAndRefusals(t *testing.T) {
 				t.Fatalf("a batch with bad records 1 and 2: %d %s", code, rb)
 			}
 
+			// A browser on another site (an <img>, a no-cors fetch) through an IP
+			// allow-list, with cached Basic credentials: served records would be lost
+			// to Rubeus. Refused; nothing is served.
+			publishRecords(t, c, 9000, 9001, "xsite")
+			for _, h := range [][2]string{{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://attacker.example"}, {"Sec-Fetch-Site", "same-site"}} {
+				code, _, rb := send(t, c.Base()+"/rubeus/contatos", nil, "Authorization", "Basic "+basicToken("rubeus", "rb-pass"), h[0], h[1])
+				if code != 403 || !strings.Contains(string(rb), "cross_site") {
+					t.Fatalf("a feed call with %s: %s: %d %.200s", h[0], h[1], code, rb)
+				}
+			}
+			if got := pullPage(t, c); len(got) != 1 || got[0].Codigo != "9000" {
+				t.Fatalf("after the cross-site calls, a pull got %+v", got)
+			}
+			waitServed(t, c, 1)
+			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m"); code != 200 || body["requeued"] != float64(1) {
+				t.Fatalf("requeue: %d %v", code, body)
+			}
+			if got := pullPage(t, c); len(got) != 1 {
+				t.Fatalf("after the requeue: %+v", got)
+			}
+
 			// 4: three versions of one contact, published one after another.
 			for v := 1; v <= 3; v++ {
 				if code, _, rb := send(t, c.Base()+"/publish", []byte("["+contatoVersion(v)+"]"), "Webhook-Event-Type", "feed.rubeus-contatos"); code != 202 {
@@ -70,14 +91,14 @@ func TestRubeusFeedOrderAndRefusals(t *testing.T) {
 			if got := fmt.Sprint(pullNames(t, c)); got != want {
 				t.Fatalf("first pull: %s, want %s", got, want)
 			}
-			waitServed(t, c, 3)
-			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m"); code != 200 || body["requeued"] != float64(3) {
+			waitServed(t, c, 4)
+			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m"); code != 200 || body["requeued"] != float64(4) {
 				t.Fatalf("requeue: %d %v", code, body)
 			}
-			if got := fmt.Sprint(pullNames(t, c)); got != want {
+			if got := fmt.Sprint(pullNames(t, c)[1:]); got != want { // after record 9000
 				t.Fatalf("after the requeue: %s, want %s", got, want)
 			}
-			waitServed(t, c, 3)
+			waitServed(t, c, 4)
 
 			// 4 and 18: 2,500 records in 3 batches (1,000 each at most), served and
 			// requeued in publish order.
@@ -108,15 +129,15 @@ func TestRubeusFeedOrderAndRefusals(t *testing.T) {
 				}
 			}
 			inPublishOrder("first pulls", pullAll("first pulls", 2500))
-			waitServed(t, c, 2503)
-			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m"); code != 200 || body["requeued"] != float64(2503) {
+			waitServed(t, c, 2504)
+			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m"); code != 200 || body["requeued"] != float64(2504) {
 				t.Fatalf("requeue of 2,503: %d %v", code, body)
 			}
-			again := pullAll("after the requeue", 2503)
-			if got := fmt.Sprint(pullNamesOf(again[:3])); got != want {
+			again := pullAll("after the requeue", 2504)
+			if got := fmt.Sprint(pullNamesOf(again[1:4])); got != want {
 				t.Fatalf("after the second requeue, the contact's versions: %s", got)
 			}
-			inPublishOrder("after the requeue", again[3:])
+			inPublishOrder("after the requeue", again[4:])
 			// A key reused with other records: refused, nothing stored.
 			publishRecords(t, c, 5000, 5002, "reused")
 			code, _, rb = send(t, c.Base()+"/publish", []byte("["+contato(5000)+","+contato(5009)+"]"), "Webhook-Event-Type", "feed.rubeus-contatos", "Idempotency-Key", "reused")
@@ -126,7 +147,7 @@ func TestRubeusFeedOrderAndRefusals(t *testing.T) {
 			if got := pullPage(t, c); len(got) != 2 || got[0].Codigo != "5000" || got[1].Codigo != "5001" {
 				t.Fatalf("after the refused reuse, the feed holds %+v", got)
 			}
-			waitServed(t, c, 2505)
+			waitServed(t, c, 2506)
 
 			record(t, "Rubeus feed, "+store+" store: 1,000 Contato records (3 KB each) in one publish through Caddy",
 				fmt.Sprintf("%d ms; 2,500 records and their requeue served in publish order", took.Milliseconds()), "0 records; none out of order")
