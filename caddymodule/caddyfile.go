@@ -53,12 +53,9 @@ func (p *Publish) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			p.MaxBody = size
 		case "allowed_origins":
-			origins := d.RemainingArgs()
-			if len(origins) == 0 {
-				return d.ArgErr()
-			}
-			if _, err := crosssite.New(origins); err != nil {
-				return d.Err(err.Error())
+			origins, err := originsArg(d)
+			if err != nil {
+				return err
 			}
 			p.AllowedOrigins = append(p.AllowedOrigins, origins...)
 		default:
@@ -708,3 +705,15 @@ var (
 	_ caddyfile.Unmarshaler = (*Receive)(nil)
 	_ caddyfile.Unmarshaler = (*Publish)(nil)
 )
+
+// originsArg reads an allowed_origins line: one or more scheme://host[:port] origins.
+func originsArg(d *caddyfile.Dispenser) ([]string, error) {
+	origins := d.RemainingArgs()
+	if len(origins) == 0 {
+		return nil, d.ArgErr()
+	}
+	if _, err := crosssite.New(origins); err != nil {
+		return nil, d.Err(err.Error())
+	}
+	return origins, nil
+}

@@ -104,12 +104,9 @@ func (h *SubscriptionsHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 				return d.ArgErr()
 			}
 		case "allowed_origins":
-			origins := d.RemainingArgs()
-			if len(origins) == 0 {
-				return d.ArgErr()
-			}
-			if _, err := crosssite.New(origins); err != nil {
-				return d.Err(err.Error())
+			origins, err := originsArg(d)
+			if err != nil {
+				return err
 			}
 			h.AllowedOrigins = append(h.AllowedOrigins, origins...)
 		default:
