@@ -149,6 +149,18 @@ func TestRubeusFeedOrderAndRefusals(t *testing.T) {
 			}
 			waitServed(t, c, 2506)
 
+			// A newer version pending while older ones are requeued (an outside review
+			// found the requeued old version served after the newer one).
+			if code, _, rb := send(t, c.Base()+"/publish", []byte("["+contatoVersion(5)+"]"), "Webhook-Event-Type", "feed.rubeus-contatos"); code != 202 {
+				t.Fatalf("version 5: %d %s", code, rb)
+			}
+			if code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m"); code != 200 || body["requeued"] != float64(2506) {
+				t.Fatalf("the last requeue: %d %v", code, body)
+			}
+			last := pullNamesOf(pullAll("with version 5 pending", 2507))
+			if last[len(last)-1] != "Versão 5" || last[1] != "Versão 1" || last[3] != "Versão 3" {
+				t.Fatalf("requeued versions 1-3 with version 5 pending: served %v … %v", last[:4], last[len(last)-1])
+			}
 			record(t, "Rubeus feed, "+store+" store: 1,000 Contato records (3 KB each) in one publish through Caddy",
 				fmt.Sprintf("%d ms; 2,500 records and their requeue served in publish order", took.Milliseconds()), "0 records; none out of order")
 		})

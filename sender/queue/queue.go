@@ -168,16 +168,16 @@ type Store interface {
 	// event like Enqueue; ErrConflict when an event id is stored with another body (then
 	// no delivery of the batch is queued).
 	EnqueueBatch(ctx context.Context, endpoint string, evs []Event) (created int, err error)
-	// RequeueBatch makes the given dead or delivered deliveries pending again, due now in
-	// the order given (one write), and returns how many; pending or unknown ones are
-	// skipped.
+	// RequeueBatch makes the given dead or delivered deliveries pending again in one
+	// write, as Requeue does, and returns how many; pending or unknown ones are skipped.
 	RequeueBatch(ctx context.Context, ids []string) (int, error)
 	// Get returns one delivery with its attempts, or ErrNotFound.
 	Get(ctx context.Context, id string) (Delivery, error)
 	// List returns deliveries with their attempts, newest first.
 	List(ctx context.Context, f Filter) ([]Delivery, error)
-	// Requeue makes a dead or delivered delivery pending again, due now. A pending
-	// delivery is left alone. ErrNotFound if it is gone.
+	// Requeue makes a dead or delivered delivery pending again, due at its creation (so
+	// due now, and back in its place among the pending ones: before what was queued after
+	// it). A pending delivery is left alone. ErrNotFound if it is gone.
 	Requeue(ctx context.Context, id string) error
 	// RequeueDead requeues every dead delivery of endpoint and returns how many.
 	RequeueDead(ctx context.Context, endpoint string) (int, error)

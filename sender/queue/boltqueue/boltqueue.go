@@ -628,7 +628,7 @@ func (s *Store) List(ctx context.Context, f queue.Filter) ([]queue.Delivery, err
 }
 
 // requeue makes r pending, due now, in tx.
-// requeue makes r pending, due at (unix nanos).
+// requeue makes r pending, due at its creation, or at (unix nanos) if that is earlier.
 func (s *Store) requeue(tx *bolt.Tx, r record, at int64) error {
 	switch r.State {
 	case queue.Pending:
@@ -652,6 +652,11 @@ func (s *Store) requeue(tx *bolt.Tx, r record, at int64) error {
 		}
 	}
 	r.State, r.DeadAt, r.Expires = queue.Pending, 0, 0
+	// Due at its creation (it is past, so due now): a requeued delivery comes back in
+	// its place among the pending ones, before what was queued after it.
+	if r.Created > 0 && r.Created < at {
+		at = r.Created
+	}
 	r.NextAt = at
 	if err := tx.Bucket(bDue).Put(epKey(r.Endpoint, r.NextAt, r.ID), nil); err != nil {
 		return err

@@ -526,9 +526,12 @@ end
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[2])
-redis.call('HSET', KEYS[1], 'state', 'pending', 'next', ARGV[2])
+local due = ARGV[2]
+local created = redis.call('HGET', KEYS[1], 'created')
+if created and tonumber(created) and tonumber(created) < tonumber(due) then due = created end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'next', due)
 redis.call('HINCRBY', KEYS[1], 'lease', 1)
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], due, ARGV[1])
 return 1`)
 
 func (s *Store) requeue(ctx context.Context, c redis.Scripter, ep, id string, at time.Time, bySHA bool) *redis.Cmd {
