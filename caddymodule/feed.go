@@ -174,7 +174,7 @@ func (h *FeedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyh
 	// (an <img>, a no-cors fetch) must not take Rubeus' records with a visitor's ambient
 	// access (an IP allow-list, cached Basic credentials). Rubeus is a server: it sends
 	// neither Origin nor Sec-Fetch-Site.
-	if !crosssite.FromThisSite(r) {
+	if !crosssite.FromThisSite(r) || crosssite.Rebindable(r) {
 		problem.New(http.StatusForbidden, crosssite.ReasonCrossSite, "Forbidden",
 			"a browser sent this feed call from another site; nothing was served").Write(w)
 		feedCalls.WithLabelValues(h.feed.Name(), "403").Inc()

@@ -13,7 +13,9 @@ package crosssite
 import (
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -98,6 +100,27 @@ func FromThisSite(r *http.Request) bool {
 	return hostKey(u.Scheme, u.Host) == hostKey(u.Scheme, r.Host)
 }
 
+// Rebindable reports whether a browser sent r (it says so: an Origin, or a Sec-Fetch-Site
+// other than "none") under a host name that a page on another site could have pointed at
+// this server (DNS rebinding): to the browser that page is then same-origin, Host and
+// Origin both naming it. Only IP addresses and localhost (which browsers resolve
+// themselves) cannot be rebound.
+func Rebindable(r *http.Request) bool {
+	if s := r.Header.Get("Sec-Fetch-Site"); r.Header.Get("Origin") == "" && (s == "" || s == "none") {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return false
+	}
+	host = strings.ToLower(host)
+	return host != "localhost" && !strings.HasSuffix(host, ".localhost")
+}
+
 // safe methods change no state.
 func safe(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
@@ -128,9 +151,12 @@ func (g *Guard) Check(w http.ResponseWriter, r *http.Request) bool {
 	if safe(r.Method) {
 		return false
 	}
-	if !allowed && !FromThisSite(r) {
+	if !allowed && (!FromThisSite(r) || Rebindable(r)) {
 		detail := "a browser sent this request from another site"
-		if origin != "" {
+		switch {
+		case FromThisSite(r):
+			detail = fmt.Sprintf("a browser sent this request from a page under the name %.200q, which any site can point at this server (DNS rebinding); list that origin in allowed_origins", r.Host)
+		case origin != "":
 			detail = fmt.Sprintf("a browser sent this request from the origin %.200q, which is not this host", origin)
 		}
 		problem.New(http.StatusForbidden, ReasonCrossSite, "Forbidden",

@@ -26,7 +26,10 @@ func TestCheck(t *testing.T) {
 		{"null origin", "DELETE", "", []string{"Origin", "null"}, 403},
 		{"cross-site, no origin", "POST", "", []string{"Sec-Fetch-Site", "cross-site"}, 403},
 		{"same-site is another origin", "POST", "", []string{"Sec-Fetch-Site", "same-site"}, 403},
-		{"same origin", "POST", "{}", []string{"Content-Type", "application/json", "Origin", "http://api.example.com", "Sec-Fetch-Site", "same-origin"}, 0},
+		// A page under a name is same-origin to the browser even when the name was
+		// rebound to this server: only a listed origin may write from it.
+		{"same origin under a name (rebindable)", "POST", "{}", []string{"Content-Type", "application/json", "Origin", "http://api.example.com", "Sec-Fetch-Site", "same-origin"}, 403},
+		{"Sec-Fetch-Site same-origin under a name", "POST", "{}", []string{"Content-Type", "application/json", "Sec-Fetch-Site", "same-origin"}, 403},
 		{"allowed origin", "POST", "{}", []string{"Content-Type", "application/json", "Origin", "https://app.example.com", "Sec-Fetch-Site", "cross-site"}, 0},
 		{"allowed origin still needs JSON", "POST", "{}", []string{"Content-Type", "text/plain", "Origin", "https://app.example.com"}, 415},
 		{"allowed origin's preflight", "OPTIONS", "", []string{"Origin", "https://app.example.com", "Access-Control-Request-Method", "POST"}, 204},
@@ -54,6 +57,36 @@ func TestCheck(t *testing.T) {
 	for _, bad := range []string{"app.example.com", "https://*.example.com", "https://a.example/path", "ftp://a.example"} {
 		if _, err := New([]string{bad}); err == nil {
 			t.Errorf("New(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRebindable(t *testing.T) {
+	for _, tc := range []struct {
+		host, origin, site string
+		want               bool
+	}{
+		{"evil.example:8081", "http://evil.example:8081", "same-origin", true},
+		{"evil.example:8081", "", "same-origin", true},
+		{"evil.example:8081", "", "", false},     // no browser said anything: a server
+		{"evil.example:8081", "", "none", false}, // typed in the address bar
+		{"127.0.0.1:8081", "http://127.0.0.1:8081", "same-origin", false},
+		{"[::1]:8081", "http://[::1]:8081", "same-origin", false},
+		{"10.0.0.7", "http://10.0.0.7", "same-origin", false},
+		{"LocalHost:8081", "http://localhost:8081", "same-origin", false},
+		{"app.localhost", "http://app.localhost", "same-origin", false},
+		{"localhost.evil.example", "http://localhost.evil.example", "same-origin", true},
+	} {
+		r := httptest.NewRequest("POST", "http://"+tc.host+"/", nil)
+		r.Host = tc.host
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
+		}
+		if tc.site != "" {
+			r.Header.Set("Sec-Fetch-Site", tc.site)
+		}
+		if got := Rebindable(r); got != tc.want {
+			t.Errorf("Host %q Origin %q Sec-Fetch-Site %q: %v, want %v", tc.host, tc.origin, tc.site, got, tc.want)
 		}
 	}
 }
