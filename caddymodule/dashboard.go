@@ -187,6 +187,11 @@ func (d *Dashboard) api(w http.ResponseWriter, r *http.Request, rest string) err
 		}
 	}
 	r2 := r.Clone(r.Context())
+	// The page's host (loopback or allowed_hosts), header and origin were checked above:
+	// the admin routes it calls in-process must not check the browser's headers again,
+	// or a dashboard under an allowed name would be refused as rebindable.
+	r2.Header.Del("Origin")
+	r2.Header.Del("Sec-Fetch-Site")
 	r2.URL.Path = "/webhooks/" + rest
 	r2.URL.RawPath = ""
 	if err := (&AdminAPI{}).serve(w, r2); err != nil {

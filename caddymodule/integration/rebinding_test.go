@@ -103,3 +103,47 @@ http://:{PORT} {
 		t.Fatalf("a rebound page created %d subscriptions", len(out.Subscriptions))
 	}
 }
+
+// The dashboard under a host name the operator allowed (allowed_hosts) keeps its
+// actions: it checks the host, its header and the same origin itself, and the APIs it
+// calls in-process must not refuse the page as rebindable.
+func TestDashboardUnderAnAllowedNameCanDeleteASubscription(t *testing.T) {
+	sink := startBackend(t)
+	c := startCaddy(t, `{
+	admin 127.0.0.1:{ADMIN}
+	http_port {PORT}
+	persist_config off
+	webhooks {
+		subscriptions {
+			allow_private
+		}
+	}
+}
+http://:{PORT} {
+	bind 127.0.0.1
+	handle /ops/* {
+		webhook_dashboard {
+			allowed_hosts ops.example
+		}
+	}
+}
+`)
+	code, out := call(t, "POST", c.AdminURL()+"/webhooks/subscriptions", `{"url":"`+sink.URL+`/x","events":["*"]}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, c.Base()+"/ops/api/subscriptions/"+out["id"].(string), nil)
+	req.Host = "ops.example:" + strconv.Itoa(c.Port)
+	req.Header.Set("Origin", "http://ops.example:"+strconv.Itoa(c.Port))
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("X-Hookgate-Dashboard", "1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("the dashboard's delete under ops.example: %d %s", res.StatusCode, b)
+	}
+}
