@@ -92,10 +92,13 @@ func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 			"name the event type in the Webhook-Event-Type header or the ?type= query parameter").Write(w)
 		return nil
 	}
-	if name, isFeed := strings.CutPrefix(typ, "feed."); isFeed {
+	if len(typ) >= len("feed.") && strings.EqualFold(typ[:len("feed.")], "feed.") {
+		// FEED.x too: a case twin of a feed type is a mistake, never an ordinary event.
+		name := typ[len("feed."):]
 		// The feed. types are the feeds': one that names no feed is a mistake (a typo,
 		// a feed not configured here), never an ordinary event for the other endpoints.
 		f, ok := p.app.feeds[name]
+		ok = ok && typ[:len("feed.")] == "feed."
 		if !ok {
 			problem.New(http.StatusUnprocessableEntity, "unknown_feed", "Unprocessable Content",
 				fmt.Sprintf("event type %q names no feed of this configuration (feed.<name> publishes to a feed of the webhooks app)", typ)).Write(w)

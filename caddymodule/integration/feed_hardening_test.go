@@ -49,10 +49,14 @@ func TestRubeusFeedOrderAndRefusals(t *testing.T) {
 			c := startCaddy(t, strings.Replace(feedCaddyfile, "{STORE}", storeLine(t, store), 1), "RUBEUS_PASS=rb-pass")
 
 			// 12: no such feed.
-			code, _, rb := send(t, c.Base()+"/publish", []byte("["+contato(1)+"]"), "Webhook-Event-Type", "feed.nope")
-			if code != 422 || !strings.Contains(string(rb), "feed.nope") {
-				t.Fatalf("publishing to feed.nope: %d %s", code, rb)
+			for _, typ := range []string{"feed.nope", "FEED.rubeus-contatos", "Feed.nope"} {
+				code, _, rb := send(t, c.Base()+"/publish", []byte("["+contato(1)+"]"), "Webhook-Event-Type", typ)
+				if code != 422 || !strings.Contains(string(rb), typ) {
+					t.Fatalf("publishing to %s: %d %s", typ, code, rb)
+				}
 			}
+			var code int
+			var rb []byte
 			// 13: every bad record is named.
 			bad := "[" + contato(1) + `,{"codigo":"2","nome":"X","emailPrincipal":"x@y.br","cep":"1"},{"codigo":"3","nome":"Y","emailPrincipal":"y@y.br","cep":"2"}]`
 			code, _, rb = send(t, c.Base()+"/publish", []byte(bad), "Webhook-Event-Type", "feed.rubeus-contatos")
