@@ -18,7 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/hookgate/hookgate/internal/crosssite"
-	"github.com/hookgate/hookgate/receiver"
+	"github.com/hookgate/hookgate/problem"
 )
 
 func init() {
@@ -52,12 +52,12 @@ var dashboardPage, dashboardCSP = func() ([]byte, string) {
 }()
 
 // outcomeOptions are the request log's outcome filter: every outcome the core ends a
-// webhook with (receiver.InboundReasons, the one list the metrics use too), and
+// webhook with (problem.InboundReasons, the one list the metrics use too), and
 // "refused" for every 4xx/5xx.
 func outcomeOptions() string {
 	var b strings.Builder
 	b.WriteString(`<option value="">all outcomes</option><option value="refused">refused (4xx/5xx)</option>`)
-	for _, r := range receiver.InboundReasons {
+	for _, r := range problem.InboundReasons {
 		v := html.EscapeString(string(r))
 		b.WriteString(`<option value="` + v + `">` + v + `</option>`)
 	}

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hookgate/hookgate/internal/crosssite"
-	"github.com/hookgate/hookgate/sender/queue"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/crosssite"
+	"github.com/hookgate/hookgate/sender/queue"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -81,11 +82,11 @@ func (p *Publish) publishFeed(w http.ResponseWriter, r *http.Request, f *feed, b
 	cancel()
 	if err != nil {
 		if err == sender.ErrKeyTooLong {
-			problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request", err.Error()).Write(w)
+			problem.New(http.StatusBadRequest, problem.ReasonMissingType, "Bad Request", err.Error()).Write(w)
 			return
 		}
 		if errors.Is(err, queue.ErrConflict) {
-			problem.New(http.StatusUnprocessableEntity, string(receiver.ReasonConflict), "Unprocessable Content",
+			problem.New(http.StatusUnprocessableEntity, problem.ReasonConflict, "Unprocessable Content",
 				"this Idempotency-Key was already used with other records; nothing of this request was stored").Write(w)
 			return
 		}
@@ -95,7 +96,7 @@ func (p *Publish) publishFeed(w http.ResponseWriter, r *http.Request, f *feed, b
 			return
 		}
 		p.logger.Error("cannot store a feed's records", zap.String("feed", f.Name()), zap.Error(err))
-		problem.New(http.StatusServiceUnavailable, string(receiver.ReasonStoreUnavailable), "Service Unavailable",
+		problem.New(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "Service Unavailable",
 			"the records could not all be stored; retry with the same Idempotency-Key").WithHeader("Retry-After", "30").Write(w)
 		return
 	}
@@ -165,7 +166,7 @@ func (h *FeedHandler) Provision(ctx caddy.Context) error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler; it never calls next.
 func (h *FeedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		problem.New(http.StatusMethodNotAllowed, string(receiver.ReasonMethod), "Method Not Allowed",
+		problem.New(http.StatusMethodNotAllowed, problem.ReasonMethod, "Method Not Allowed",
 			"a feed is read with GET (or POST)").WithHeader("Allow", "GET, POST").Write(w)
 		feedCalls.WithLabelValues(h.feed.Name(), "405").Inc()
 		return nil
@@ -175,7 +176,7 @@ func (h *FeedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyh
 	// access (an IP allow-list, cached Basic credentials). Rubeus is a server: it sends
 	// neither Origin nor Sec-Fetch-Site.
 	if !crosssite.FromThisSite(r) || crosssite.Rebindable(r) {
-		problem.New(http.StatusForbidden, crosssite.ReasonCrossSite, "Forbidden",
+		problem.New(http.StatusForbidden, problem.ReasonCrossSite, "Forbidden",
 			"a browser sent this feed call from another site; nothing was served").Write(w)
 		feedCalls.WithLabelValues(h.feed.Name(), "403").Inc()
 		return nil

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -147,7 +148,7 @@ func (observer) Attempted(endpoint, outcome string, status int, latency time.Dur
 // series are resolved once, when the handler is provisioned, so a request does no label
 // hashing and no map lookup.
 type routeObserver struct {
-	requests                     map[receiver.Reason]prometheus.Counter // read-only once built
+	requests                     map[problem.Reason]prometheus.Counter // read-only once built
 	route, source                string
 	auth, parse, validate, store prometheus.Observer
 	counts                       *routeCounts
@@ -155,7 +156,7 @@ type routeObserver struct {
 
 func newRouteObserver(route, source string) *routeObserver {
 	o := &routeObserver{
-		requests: make(map[receiver.Reason]prometheus.Counter, len(receiver.InboundReasons)),
+		requests: make(map[problem.Reason]prometheus.Counter, len(problem.InboundReasons)),
 		route:    route,
 		source:   source,
 		auth:     inboundStages.WithLabelValues(route, "auth"),
@@ -164,7 +165,7 @@ func newRouteObserver(route, source string) *routeObserver {
 		store:    inboundStages.WithLabelValues(route, "store"),
 		counts:   inbound.route(route, source),
 	}
-	for _, r := range receiver.InboundReasons {
+	for _, r := range problem.InboundReasons {
 		o.requests[r] = inboundRequests.WithLabelValues(route, source, string(r))
 	}
 	return o
@@ -240,19 +241,19 @@ func (rc *routeCounts) add(res receiver.Result) {
 	rc.Received++
 	rc.LastAt = &now
 	switch res.Reason {
-	case receiver.ReasonAccepted:
+	case problem.ReasonAccepted:
 		if res.Status >= 200 && res.Status < 300 {
 			rc.Accepted++
 		} else {
 			rc.Rejected["backend_"+strconv.Itoa(res.Status)]++
 		}
-	case receiver.ReasonQueued:
+	case problem.ReasonQueued:
 		rc.Queued++
-	case receiver.ReasonDuplicate, receiver.ReasonInFlight:
+	case problem.ReasonDuplicate, problem.ReasonInFlight:
 		rc.Duplicates++
-	case receiver.ReasonOrderAhead:
+	case problem.ReasonOrderAhead:
 		rc.OrderAhead++
-	case receiver.ReasonStale:
+	case problem.ReasonStale:
 		rc.Stale++
 	default:
 		rc.Rejected[string(res.Reason)]++

@@ -88,7 +88,7 @@ func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		typ = r.URL.Query().Get("type")
 	}
 	if typ == "" {
-		problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request",
+		problem.New(http.StatusBadRequest, problem.ReasonMissingType, "Bad Request",
 			"name the event type in the Webhook-Event-Type header or the ?type= query parameter").Write(w)
 		return nil
 	}
@@ -112,15 +112,15 @@ func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	cancel()
 	switch {
 	case errors.Is(err, sender.ErrBadType), errors.Is(err, sender.ErrKeyTooLong):
-		problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request", err.Error()).Write(w)
+		problem.New(http.StatusBadRequest, problem.ReasonMissingType, "Bad Request", err.Error()).Write(w)
 		return nil
 	case errors.Is(err, queue.ErrConflict):
-		problem.New(http.StatusUnprocessableEntity, string(receiver.ReasonConflict), "Unprocessable Content",
+		problem.New(http.StatusUnprocessableEntity, problem.ReasonConflict, "Unprocessable Content",
 			"this Idempotency-Key was already used with a different body").Write(w)
 		return nil
 	case err != nil:
 		p.logger.Error("cannot queue a published event", zap.String("type", typ), zap.Error(err))
-		problem.New(http.StatusServiceUnavailable, string(receiver.ReasonStoreUnavailable), "Service Unavailable",
+		problem.New(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "Service Unavailable",
 			"the event could not be stored; nothing was queued; retry later").WithHeader("Retry-After", "30").Write(w)
 		return nil
 	}

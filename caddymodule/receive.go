@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
 	"github.com/hookgate/hookgate/receiver/reqlog"
 	"github.com/hookgate/hookgate/sender"
@@ -364,7 +365,7 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			if err != nil {
 				h.logger.Error("cannot queue an accepted webhook", zap.String("event_id", ev.ID), zap.Error(err))
 			}
-			ev.Outcome = receiver.Reason(outcome)
+			ev.Outcome = problem.Reason(outcome)
 			return nil
 		}
 		return next.ServeHTTP(w, r)
@@ -383,7 +384,7 @@ func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.record(r, res, start, time.Since(start))
 	}
 	logger := h.logger
-	if err == nil && res.Status < 300 && (res.Reason == receiver.ReasonAccepted || res.Reason == receiver.ReasonQueued) {
+	if err == nil && res.Status < 300 && (res.Reason == problem.ReasonAccepted || res.Reason == problem.ReasonQueued) {
 		logger = h.accepted // handed on and answered 2xx: sampled; anything else is always written
 	}
 	if ce := logger.Check(zapcore.InfoLevel, "webhook"); ce != nil {

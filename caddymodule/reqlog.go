@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/internal/credential"
 	"github.com/hookgate/hookgate/receiver"
 	"github.com/hookgate/hookgate/receiver/reqlog"
 	"go.uber.org/zap"
@@ -178,7 +179,7 @@ func (a *App) replay(ctx context.Context, route, id string, force, older bool) (
 	}
 	req.Header = rec.Header.Clone()
 	for k, vs := range req.Header {
-		if len(vs) == 1 && vs[0] == "REDACTED" {
+		if len(vs) == 1 && vs[0] == credential.Redacted {
 			delete(req.Header, k) // a redacted credential is no credential
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/credential"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/signature"
 )
@@ -160,7 +161,7 @@ func RedactURL(s string) string {
 	if u.RawQuery != "" {
 		q := u.Query()
 		for k := range q {
-			q[k] = []string{"REDACTED"}
+			q[k] = []string{credential.Redacted}
 		}
 		u.RawQuery = q.Encode()
 	}

@@ -170,7 +170,7 @@ func (f *Feed) Publish(ctx context.Context, idempotencyKey string, records [][]b
 func (f *Feed) Serve(ctx context.Context, w http.ResponseWriter, from string) (int, error) {
 	ds, err := f.s.queue.Lease(ctx, f.endpoint, f.opts.PageSize, time.Now(), feedLease)
 	if err != nil {
-		problem.New(http.StatusServiceUnavailable, "store_unavailable", "Service Unavailable",
+		problem.New(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "Service Unavailable",
 			"the feed's store cannot be reached; nothing was served; call again later").WithHeader("Retry-After", "30").Write(w)
 		f.called(from, 0, 0, http.StatusServiceUnavailable)
 		return 0, fmt.Errorf("leasing feed %s: %w", f.name, err)

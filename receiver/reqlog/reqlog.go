@@ -132,7 +132,7 @@ func RedactQuery(rawQuery string, names []string) (string, bool) {
 	for k := range q {
 		for _, n := range names {
 			if strings.EqualFold(k, n) {
-				q[k] = []string{"REDACTED"}
+				q[k] = []string{credential.Redacted}
 				break
 			}
 		}
@@ -144,7 +144,7 @@ func (r *Redactor) header(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		if r.headers[k] {
-			out[k] = []string{"REDACTED"}
+			out[k] = []string{credential.Redacted}
 			continue
 		}
 		out[k] = append([]string(nil), vs...)
