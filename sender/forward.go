@@ -72,7 +72,7 @@ func (s *Sender) Forwarder(scope string, target *Endpoint, strip []string) (*For
 	if len(clean) > 40 {
 		clean = clean[:40]
 	}
-	name := "inbound-" + clean + "-" + hex.EncodeToString(sum[:4])
+	name := InboundPrefix + clean + "-" + hex.EncodeToString(sum[:4])
 	if e, ok := s.reg.Get(name); ok {
 		if !e.Inbound {
 			return nil, fmt.Errorf("endpoint name %s is taken by an outbound endpoint", name)

@@ -86,7 +86,7 @@ type Retired struct {
 }
 
 // IDPrefix starts every subscription id; configured endpoint names may not use it.
-const IDPrefix = "sub_"
+const IDPrefix = sender.SubscriptionPrefix
 
 // NewID returns a fresh subscription id.
 func NewID() string { return IDPrefix + strings.TrimPrefix(queue.NewEventID(), "evt_") }

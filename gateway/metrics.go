@@ -1,4 +1,4 @@
-package caddymodule
+package gateway
 
 import (
 	"context"
@@ -66,11 +66,11 @@ func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
-	app := activeApp.Load()
-	if app == nil {
+	g := Active()
+	if g == nil {
 		return
 	}
-	eps := app.Sender().Registry().List()
+	eps := g.sender.Registry().List()
 	names := make([]string, len(eps))
 	subs := 0
 	for i, e := range eps {
@@ -86,15 +86,15 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(subs))
-	if app.store.health != nil {
+	if dmg, _, ok := g.stores.Health(); ok {
 		damaged := 0.0
-		if dmg, _ := app.store.health(); dmg != nil {
+		if dmg != nil {
 			damaged = 1
 		}
 		ch <- prometheus.MustNewConstMetric(storeDamagedDesc, prometheus.GaugeValue, damaged)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	sts, err := app.Sender().Queue().Statuses(ctx, names)
+	sts, err := g.sender.Queue().Statuses(ctx, names)
 	cancel()
 	if err != nil {
 		return
@@ -120,8 +120,9 @@ var (
 var collectors = []prometheus.Collector{inboundRequests, inboundStages, outboundAttempts, deliveryDuration, queueDepth{},
 	feedRecords, feedCalls}
 
-// registerMetrics registers Hookgate's collectors on a config's registry.
-func registerMetrics(reg prometheus.Registerer) error {
+// RegisterMetrics registers Hookgate's collectors on a config's registry (Caddy makes a
+// fresh one per config load); registering twice is not an error.
+func RegisterMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
