@@ -10,6 +10,7 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"time"
@@ -44,11 +45,10 @@ func New(c redis.UniversalClient, prefix string) *Store {
 
 const processed = "p"
 
-var releaseScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	return redis.call("DEL", KEYS[1])
-end
-return 0`)
+//go:embed release.lua
+var releaseLua string
+
+var releaseScript = redis.NewScript(releaseLua)
 
 func classify(op string, err error) error { return redisx.Classify(op, err, dedupe.ErrUnavailable) }
 

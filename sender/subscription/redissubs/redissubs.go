@@ -11,6 +11,7 @@ package redissubs
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,21 +43,17 @@ func classify(op string, err error) error {
 	return redisx.Classify(op, err, subscription.ErrUnavailable)
 }
 
+//go:embed put.lua
+var putLua string
+
 // KEYS: subs, subver, changes. ARGV: id, json, version, prev
-var putScript = redis.NewScript(`
-local cur = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if cur ~= tonumber(ARGV[4]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'id', ARGV[1])
-return 1`)
+var putScript = redis.NewScript(putLua)
+
+//go:embed delete.lua
+var deleteLua string
 
 // KEYS: subs, subver, changes. ARGV: id
-var deleteScript = redis.NewScript(`
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'id', ARGV[1])
-return 1`)
+var deleteScript = redis.NewScript(deleteLua)
 
 // Put implements subscription.Store. Durability is Redis's own (appendonly).
 func (s *Store) Put(ctx context.Context, sub subscription.Subscription, prev int64) error {
