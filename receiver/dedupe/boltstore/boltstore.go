@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	bolt "go.etcd.io/bbolt"
 )
@@ -84,11 +85,15 @@ func New(h *boltdb.Handle, opts Options) *Store {
 	return s
 }
 
+// errUnavailable wraps every outage of this store: it reads "dedupe store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("dedupe")
+
 // db returns the open file (opening it on first use).
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", dedupe.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	return db, nil
 }
@@ -138,7 +143,7 @@ func (s *Store) Claim(_ context.Context, key string, ttl time.Duration) (dedupe.
 		}
 		return nil
 	}); err != nil {
-		return 0, "", fmt.Errorf("%w: reading: %w", dedupe.ErrUnavailable, err)
+		return 0, "", fmt.Errorf("%w: reading: %w", errUnavailable, err)
 	}
 	if processed {
 		return dedupe.Processed, "", nil

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redisx"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/redis/go-redis/v9"
 )
@@ -50,7 +51,11 @@ var releaseLua string
 
 var releaseScript = redis.NewScript(releaseLua)
 
-func classify(op string, err error) error { return redisx.Classify(op, err, dedupe.ErrUnavailable) }
+// errUnavailable wraps every outage of this store: it reads "dedupe store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("dedupe")
+
+func classify(op string, err error) error { return redisx.Classify(op, err, errUnavailable) }
 
 // Claim implements dedupe.Store.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (dedupe.State, dedupe.Token, error) {

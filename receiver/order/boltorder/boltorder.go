@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/receiver/order"
 	bolt "go.etcd.io/bbolt"
 )
@@ -56,10 +57,14 @@ func New(h *boltdb.Handle) *Store {
 	return s
 }
 
+// errUnavailable wraps every outage of this store: it reads "order store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("order")
+
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", order.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	return db, nil
 }
@@ -238,7 +243,7 @@ func (s *Store) Get(ctx context.Context, key string) (order.Record, bool, error)
 		return nil
 	})
 	if err != nil {
-		return order.Record{}, false, fmt.Errorf("%w: reading the order of %q: %w", order.ErrUnavailable, key, err)
+		return order.Record{}, false, fmt.Errorf("%w: reading the order of %q: %w", errUnavailable, key, err)
 	}
 	return rec, found, nil
 }
@@ -269,7 +274,7 @@ func (s *Store) Clear(ctx context.Context, key string) (bool, error) {
 		return b.Delete([]byte(key))
 	})
 	if err != nil {
-		return false, fmt.Errorf("%w: clearing the order of %q: %w", order.ErrUnavailable, key, err)
+		return false, fmt.Errorf("%w: clearing the order of %q: %w", errUnavailable, key, err)
 	}
 	return found, nil
 }

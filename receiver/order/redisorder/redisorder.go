@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redisx"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/redis/go-redis/v9"
 )
@@ -27,7 +28,11 @@ var _ order.Store = (*Store)(nil)
 // New returns a store on c; keys start with prefix.
 func New(c redis.UniversalClient, prefix string) *Store { return &Store{c: c, prefix: prefix + "o:"} }
 
-func classify(op string, err error) error { return redisx.Classify(op, err, order.ErrUnavailable) }
+// errUnavailable wraps every outage of this store: it reads "order store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("order")
+
+func classify(op string, err error) error { return redisx.Classify(op, err, errUnavailable) }
 
 //go:embed claim.lua
 var claimLua string

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/sender/queue"
 )
 
@@ -80,10 +81,14 @@ func (s *Store) SetRetention(d time.Duration) {
 	}
 }
 
+// errUnavailable wraps every outage of this store: it reads "queue store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("queue")
+
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	return db, nil
 }

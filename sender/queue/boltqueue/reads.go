@@ -3,6 +3,7 @@ package boltqueue
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -20,7 +21,7 @@ func (s *Store) Get(ctx context.Context, id string) (queue.Delivery, error) {
 	err = db.View(func(tx *bolt.Tx) error {
 		r, ok := getRecord(tx, id)
 		if !ok || expired(r, time.Now()) {
-			return queue.ErrNotFound
+			return fmt.Errorf("delivery %q: %w", id, queue.ErrNotFound)
 		}
 		d = toDelivery(r, true, "")
 		return nil

@@ -88,7 +88,7 @@ func (s *Store) Requeue(ctx context.Context, id string) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		r, ok := getRecord(tx, id)
 		if !ok {
-			return queue.ErrNotFound
+			return fmt.Errorf("delivery %q: %w", id, queue.ErrNotFound)
 		}
 		return s.requeue(tx, r, time.Now().UnixNano())
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 
@@ -58,14 +59,14 @@ func (s *Store) fetch(ctx context.Context, ep string, ids []string) ([]queue.Del
 func (s *Store) Get(ctx context.Context, id string) (queue.Delivery, error) {
 	ep, ok := queue.EndpointOf(id)
 	if !ok {
-		return queue.Delivery{}, queue.ErrNotFound
+		return queue.Delivery{}, fmt.Errorf("delivery %q: %w", id, queue.ErrNotFound)
 	}
 	ds, err := s.fetch(ctx, ep, []string{id})
 	if err != nil {
 		return queue.Delivery{}, err
 	}
 	if len(ds) == 0 {
-		return queue.Delivery{}, queue.ErrNotFound
+		return queue.Delivery{}, fmt.Errorf("delivery %q: %w", id, queue.ErrNotFound)
 	}
 	return ds[0], nil
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redisx"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/redis/go-redis/v9"
 )
@@ -73,7 +74,11 @@ func (s *Store) keep() time.Duration { return time.Duration(s.retention.Load()) 
 
 func (s *Store) tag(ep string) string { return s.prefix + "{" + s.prefix + "q:" + ep + "}:" }
 
-func classify(op string, err error) error { return redisx.Classify(op, err, queue.ErrUnavailable) }
+// errUnavailable wraps every outage of this store: it reads "queue store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("queue")
+
+func classify(op string, err error) error { return redisx.Classify(op, err, errUnavailable) }
 
 // ms is t as Redis scores and fields hold times: milliseconds since 1970, with the
 // microseconds as three decimals ("1764690000000.123"), so deliveries queued within one

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hookgate/hookgate/sender/queue"
@@ -58,14 +59,14 @@ func (s *Store) RequeueBatch(ctx context.Context, ids []string) (int, error) {
 func (s *Store) Requeue(ctx context.Context, id string) error {
 	ep, ok := queue.EndpointOf(id)
 	if !ok {
-		return queue.ErrNotFound
+		return fmt.Errorf("delivery %q: %w", id, queue.ErrNotFound)
 	}
 	v, err := s.requeue(ctx, s.c, ep, id, time.Now(), false).Int()
 	if err != nil {
 		return classify("requeue", err)
 	}
 	if v < 0 {
-		return queue.ErrNotFound
+		return fmt.Errorf("delivery %q: %w", id, queue.ErrNotFound)
 	}
 	return nil
 }

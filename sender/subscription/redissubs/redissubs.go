@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redisx"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/sender/subscription"
 	"github.com/redis/go-redis/v9"
 )
@@ -39,8 +40,12 @@ func New(c redis.UniversalClient, prefix string) *Store {
 	return &Store{c: c, subs: t + "subs", ver: t + "subver", changes: t + "changes", block: time.Second}
 }
 
+// errUnavailable wraps every outage of this store: it reads "subscription store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("subscription")
+
 func classify(op string, err error) error {
-	return redisx.Classify(op, err, subscription.ErrUnavailable)
+	return redisx.Classify(op, err, errUnavailable)
 }
 
 //go:embed put.lua
@@ -84,7 +89,7 @@ func (s *Store) Delete(ctx context.Context, id string) (bool, error) {
 func (s *Store) Get(ctx context.Context, id string) (subscription.Subscription, error) {
 	v, err := s.c.HGet(ctx, s.subs, id).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return subscription.Subscription{}, subscription.ErrNotFound
+		return subscription.Subscription{}, fmt.Errorf("subscription %s: %w", id, subscription.ErrNotFound)
 	}
 	if err != nil {
 		return subscription.Subscription{}, classify("read subscription", err)
