@@ -70,7 +70,8 @@ func New(h *boltdb.Handle, opts Options) *Store {
 	}
 	s := &Store{h: h, opts: opts, leases: map[string]lease{}}
 	s.retention.Store(int64(opts.Retention))
-	h.Use(boltdb.Service{Buckets: allBuckets, Tasks: []boltdb.Task{s.sweeper}, Unavailable: queue.ErrUnavailable})
+	sweep := boltdb.Every(opts.SweepInterval, func(*boltdb.DB) { _ = s.Sweep(time.Now()) })
+	h.Use(boltdb.Service{Buckets: allBuckets, Tasks: []boltdb.Task{sweep}, Unavailable: queue.ErrUnavailable})
 	return s
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"time"
 
-	"github.com/hookgate/hookgate/internal/boltdb"
 	"github.com/hookgate/hookgate/sender/queue"
 	bolt "go.etcd.io/bbolt"
 )
@@ -13,19 +12,6 @@ import (
 // have deleted it yet).
 func expired(r record, now time.Time) bool {
 	return r.State == queue.Delivered && r.Expires > 0 && r.Expires < now.UnixNano()
-}
-
-func (s *Store) sweeper(_ *boltdb.DB, stop <-chan struct{}) {
-	t := time.NewTicker(s.opts.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			_ = s.Sweep(time.Now())
-		}
-	}
 }
 
 // Sweep deletes delivered deliveries whose retention ended before now.
