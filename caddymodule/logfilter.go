@@ -7,7 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/logging"
-	"github.com/hookgate/hookgate/receiver/reqlog"
+	"github.com/hookgate/hookgate/internal/credential"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -60,7 +60,7 @@ func (f QueryLogFilter) Filter(in zapcore.Field) zapcore.Field {
 		return in
 	}
 	rawQuery, _, _ = strings.Cut(rawQuery, "#")
-	q, ok := reqlog.RedactQuery(rawQuery, f.Params)
+	q, ok := credential.RedactQuery(rawQuery, f.Params)
 	if !ok {
 		q = "(unparsable query)"
 	}

@@ -3,7 +3,11 @@
 // queues them, and CEL filters do not see them. Both cores import it (it imports neither).
 package credential
 
-import "net/http"
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
 
 // Headers are the headers treated as credentials on every route, in canonical form. A
 // route adds the headers its own auth lines read (auth header <Name>).
@@ -29,3 +33,22 @@ func IsCredentialHeader(name string) bool {
 // request log, the admin API, endpoint URLs): a header or query value that is exactly
 // this was a credential, and a replay drops it rather than send it.
 const Redacted = "REDACTED"
+
+// RedactQuery returns rawQuery with the value of every parameter named in names (in any
+// case, after percent-decoding, as url.ParseQuery reads it) replaced by Redacted, and
+// whether it could parse rawQuery. The parameters are re-encoded in sorted order.
+func RedactQuery(rawQuery string, names []string) (string, bool) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", false
+	}
+	for k := range q {
+		for _, n := range names {
+			if strings.EqualFold(k, n) {
+				q[k] = []string{Redacted}
+				break
+			}
+		}
+	}
+	return q.Encode(), true
+}

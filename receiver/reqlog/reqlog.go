@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,25 +120,6 @@ func NewRedactor(headers, query []string) *Redactor {
 	return r
 }
 
-// RedactQuery returns rawQuery with the value of every parameter named in names (in any
-// case, after percent-decoding, as url.ParseQuery reads it) replaced by REDACTED, and
-// whether it could parse rawQuery. The parameters are re-encoded in sorted order.
-func RedactQuery(rawQuery string, names []string) (string, bool) {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return "", false
-	}
-	for k := range q {
-		for _, n := range names {
-			if strings.EqualFold(k, n) {
-				q[k] = []string{credential.Redacted}
-				break
-			}
-		}
-	}
-	return q.Encode(), true
-}
-
 func (r *Redactor) header(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
@@ -156,7 +136,7 @@ func (r *Redactor) uri(path, rawQuery string) string {
 	if rawQuery == "" {
 		return path
 	}
-	q, ok := RedactQuery(rawQuery, r.query)
+	q, ok := credential.RedactQuery(rawQuery, r.query)
 	if !ok {
 		return path + "?(unparsable query)"
 	}
