@@ -189,10 +189,10 @@ type StoreStatus struct {
 // StoreStatus reports the store's health.
 func (g *Gateway) StoreStatus() StoreStatus {
 	st := StoreStatus{Store: g.stores.Describe}
-	if dmg, tasks, ok := g.stores.Health(); ok {
-		st.Tasks = &tasks
-		if dmg != nil {
-			st.Damaged, st.Error = true, dmg.Error()
+	if h, ok := g.stores.Health(); ok {
+		st.Tasks = &h.Tasks
+		if h.Damage != nil {
+			st.Damaged, st.Error = true, h.Damage.Error()
 		}
 	}
 	return st

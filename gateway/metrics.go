@@ -86,9 +86,9 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(subs))
-	if dmg, _, ok := g.stores.Health(); ok {
+	if h, ok := g.stores.Health(); ok {
 		damaged := 0.0
-		if dmg != nil {
+		if h.Damage != nil {
 			damaged = 1
 		}
 		ch <- prometheus.MustNewConstMetric(storeDamagedDesc, prometheus.GaugeValue, damaged)

@@ -45,7 +45,15 @@ type Stores struct {
 
 	open   func() error
 	close  func() error
-	health func() (damage error, tasks int)
+	health func() Health
+}
+
+// Health is the embedded file's state.
+type Health struct {
+	// Damage is the damage found while running; nil while the file is sound.
+	Damage error
+	// Tasks is how many background tasks (flushers, sweepers) run; 0 once damage stopped them.
+	Tasks int
 }
 
 // Open makes the store ready: the embedded file is opened (its lock taken, checked, its
@@ -55,14 +63,13 @@ func (s *Stores) Open() error { return s.open() }
 // Close closes the store.
 func (s *Stores) Close() error { return s.close() }
 
-// Health reports the embedded file's damage (nil while sound) and how many background
-// tasks run; ok is false for Redis, whose outages are answered per call.
-func (s *Stores) Health() (damage error, tasks int, ok bool) {
+// Health reports the embedded file's health; ok is false for Redis, whose outages are
+// answered per call.
+func (s *Stores) Health() (h Health, ok bool) {
 	if s.health == nil {
-		return nil, 0, false
+		return Health{}, false
 	}
-	damage, tasks = s.health()
-	return damage, tasks, true
+	return s.health(), true
 }
 
 // EmbeddedKey is the key an embedded store at path is shared under between configs.
@@ -85,7 +92,7 @@ func NewEmbedded(path string, onDamage func(error)) *Stores {
 			return err
 		},
 		close:  h.Close,
-		health: func() (error, int) { return h.Damage(), h.Tasks() },
+		health: func() Health { return Health{Damage: h.Damage(), Tasks: h.Tasks()} },
 	}
 }
 

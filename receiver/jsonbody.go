@@ -474,20 +474,3 @@ func syntaxProblem(err error, body []byte) *Problem {
 		return invalidJSON(0, err.Error())
 	}
 }
-
-func jsonError(err error, off int64, n int) *Problem {
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		// encoding/json counts the offending byte as read; report where it starts.
-		off := se.Offset
-		if off > 0 {
-			off--
-		}
-		return invalidJSON(off, fmt.Sprintf("%s (at byte offset %d)", se.Error(), off))
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return invalidJSON(int64(n), fmt.Sprintf("unexpected end of JSON input at byte offset %d", n))
-	default:
-		return invalidJSON(off, fmt.Sprintf("%s (at byte offset %d)", err.Error(), off))
-	}
-}

@@ -81,8 +81,26 @@ func startCaddy(t testing.TB, caddyfile string, env ...string) *Caddy {
 		t.Fatal(err)
 	}
 	c.start()
-	t.Cleanup(c.Stop)
+	t.Cleanup(func() {
+		c.Stop()
+		c.checkRaces()
+	})
 	return c
+}
+
+// checkRaces fails the test if Caddy, built with -race (as CI's race step builds it),
+// reported a data race.
+func (c *Caddy) checkRaces() {
+	log := c.Log()
+	i := strings.Index(log, "WARNING: DATA RACE")
+	if i < 0 {
+		return
+	}
+	end := strings.Index(log[i:], "==================")
+	if end < 0 || end > 20000 {
+		end = min(len(log)-i, 20000)
+	}
+	c.t.Errorf("caddy reported a data race:\n%s", log[i:i+end])
 }
 
 // sharedDataDir makes two instances use the same data directory (for restarts).

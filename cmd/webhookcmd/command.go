@@ -42,9 +42,6 @@ Use "-" as the file to read standard input.`,
 	})
 }
 
-// errSilent makes the command exit 1 after it printed its own explanation.
-var errSilent = errors.New("")
-
 func readPayload(name string) ([]byte, error) {
 	if name == "-" {
 		return io.ReadAll(os.Stdin)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // BatchDelay is how long bbolt's Batch waits for more writers before committing.
@@ -166,7 +167,7 @@ func openBolt(path string) (db *bolt.DB, err error) {
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("opening store file %s: it is locked by another process (two Caddy instances cannot share an embedded store; use Redis)", path)
 		}
 		return nil, fmt.Errorf("opening store file %s: %w", path, err)
