@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/lifecycle"
 	"github.com/hookgate/hookgate/sender/queue"
 	"go.uber.org/zap"
 )
@@ -63,18 +64,15 @@ type Dispatcher struct {
 	reg    *Registry
 	opts   Options
 
+	life     lifecycle.Base // the writer and the sweeper run in it
 	mu       sync.Mutex
 	runners  map[string]*runner
-	started  bool
-	stopped  bool
 	unwatch  func()
 	unlisten func()
 	halting  sync.WaitGroup // runners of removed endpoints, stopping
 
 	results chan written
-	ctx     context.Context // cancelled when Stop gives up on writing results
-	cancel  context.CancelFunc
-	writer  sync.WaitGroup
+	ctx     context.Context // the life's: cancelled when Stop gives up on writing results
 }
 
 // NewDispatcher returns a dispatcher for the endpoints of reg over store.
@@ -100,31 +98,21 @@ func NewDispatcher(store queue.Worker, reg *Registry, opts Options) *Dispatcher 
 	if n != nil {
 		d.due, _ = store.(queue.DueChecker)
 	}
-	d.ctx, d.cancel = context.WithCancel(context.Background())
 	return d
 }
 
 // Start starts the workers of every endpoint in the registry, and of every endpoint added
 // to it later.
 func (d *Dispatcher) Start() {
-	d.mu.Lock()
-	if d.started {
-		d.mu.Unlock()
+	if !d.life.Start() {
 		return
 	}
-	d.started = true
+	d.mu.Lock()
+	d.ctx = d.life.Context()
 	d.mu.Unlock()
-	d.writer.Add(1)
-	go func() {
-		defer d.writer.Done()
-		d.finish()
-	}()
+	d.life.Go(func(context.Context) { d.finish() })
 	if d.due != nil {
-		d.writer.Add(1)
-		go func() {
-			defer d.writer.Done()
-			d.sweep()
-		}()
+		d.life.Go(func(context.Context) { d.sweep() })
 	}
 	var unlisten func()
 	if d.notify != nil {
@@ -136,11 +124,14 @@ func (d *Dispatcher) Start() {
 	d.mu.Unlock()
 }
 
+// Running reports whether the dispatcher was started and not stopped.
+func (d *Dispatcher) Running() bool { return d.life.Running() }
+
 // apply starts or stops an endpoint's workers for a registry change.
 func (d *Dispatcher) apply(c Change) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stopped {
+	if !d.life.Running() { // stopping: Stop's snapshot of the runners must be the last
 		return
 	}
 	if e := c.Added; e != nil {
@@ -164,34 +155,33 @@ func (d *Dispatcher) apply(c Change) {
 // them; deliveries not attempted are released so another dispatcher takes them at once.
 // It returns when every goroutine has ended.
 func (d *Dispatcher) Stop() {
-	d.mu.Lock()
-	if !d.started || d.stopped {
+	d.life.Stop(func() {
+		// The life is already marked stopped, so apply adds no runner after this snapshot.
+		d.mu.Lock()
+		unwatch, unlisten, runners := d.unwatch, d.unlisten, d.runners
+		d.runners = map[string]*runner{}
 		d.mu.Unlock()
-		return
-	}
-	d.stopped = true
-	unwatch, unlisten, runners := d.unwatch, d.unlisten, d.runners
-	d.runners = map[string]*runner{}
-	d.mu.Unlock()
-	if unwatch != nil {
-		unwatch()
-	}
-	if unlisten != nil {
-		unlisten()
-	}
-	var wg sync.WaitGroup
-	for _, r := range runners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.halt()
-		}()
-	}
-	wg.Wait()
-	d.halting.Wait()
-	d.cancel()       // ends the sweeper, and the writer's retries
-	close(d.results) // every attempt has ended: nothing sends any more
-	d.writer.Wait()
+		if unwatch != nil {
+			unwatch()
+		}
+		if unlisten != nil {
+			unlisten()
+		}
+		var wg sync.WaitGroup
+		for _, r := range runners {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.halt()
+			}()
+		}
+		wg.Wait()
+		d.halting.Wait()
+	}, func() {
+		// The context is cancelled (ending the sweeper, and the writer's retries), and
+		// every attempt has ended: nothing sends any more.
+		close(d.results)
+	})
 }
 
 // sweep is the safety-net poll over a store that tells which endpoints are due: every

@@ -26,7 +26,6 @@ type Sender struct {
 	log   *zap.Logger
 
 	mu      sync.Mutex
-	running bool
 	feeds   map[string]*Feed
 }
 
@@ -47,22 +46,13 @@ func (s *Sender) Registry() *Registry { return s.reg }
 func (s *Sender) Queue() queue.Store { return s.queue }
 
 // Start starts the workers of every endpoint (and of those added later).
-func (s *Sender) Start() {
-	s.mu.Lock()
-	s.running = true
-	s.mu.Unlock()
-	s.d.Start()
-}
+func (s *Sender) Start() { s.d.Start() }
 
 // Stop stops the workers: attempts in progress get the dispatcher's StopGrace to finish.
 func (s *Sender) Stop() { s.d.Stop() }
 
-// Running reports whether Start was called.
-func (s *Sender) Running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.running
-}
+// Running reports whether the workers were started and not stopped.
+func (s *Sender) Running() bool { return s.d.Running() }
 
 // Errors of Publish's input.
 var (

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/lifecycle"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender"
 	"go.uber.org/zap"
@@ -43,13 +44,10 @@ type Manager struct {
 	snd   *sender.Sender
 	opts  Options
 
+	life    lifecycle.Base // the loader's retries run in it
 	mu      sync.Mutex
 	subs    map[string]Subscription // what the registry holds, by id
-	stop    chan struct{}
-	started bool
-	stopped bool
 	unwatch func()
-	loader  sync.WaitGroup
 }
 
 // NewManager returns a manager of store's subscriptions for snd; nothing runs until Start.
@@ -63,33 +61,27 @@ func NewManager(store Store, snd *sender.Sender, opts Options) *Manager {
 	if opts.Max <= 0 {
 		opts.Max = DefaultMaxSubscriptions
 	}
-	return &Manager{store: store, snd: snd, opts: opts, subs: map[string]Subscription{}, stop: make(chan struct{})}
+	return &Manager{store: store, snd: snd, opts: opts, subs: map[string]Subscription{}}
 }
 
 // Start watches the store and loads every subscription into the registry. If the store
 // is away it keeps trying in the background (Caddy starts anyway; subscriptions come when
 // the store does).
 func (m *Manager) Start() {
-	m.mu.Lock()
-	if m.started {
-		m.mu.Unlock()
+	if !m.life.Start() {
 		return
 	}
-	m.started = true
-	m.mu.Unlock()
 	unwatch := m.store.Watch(m.changed)
 	m.mu.Lock()
 	m.unwatch = unwatch
 	m.mu.Unlock()
 	if err := m.reload(); err != nil {
 		m.opts.Logger.Warn("cannot load subscriptions yet; retrying", zap.Error(err))
-		m.loader.Add(1)
-		go func() {
-			defer m.loader.Done()
+		m.life.Go(func(ctx context.Context) {
 			backoff := 200 * time.Millisecond
 			for {
 				select {
-				case <-m.stop:
+				case <-ctx.Done():
 					return
 				case <-time.After(backoff):
 				}
@@ -99,25 +91,21 @@ func (m *Manager) Start() {
 				}
 				backoff = min(2*backoff, 5*time.Second)
 			}
-		}()
+		})
 	}
 }
 
-// Stop stops watching. The registry keeps what it has (the sender stops on its own).
+// Stop stops watching and waits for the loader's retries. The registry keeps what it has
+// (the sender stops on its own).
 func (m *Manager) Stop() {
-	m.mu.Lock()
-	if m.stopped || !m.started {
+	m.life.Stop(func() {
+		m.mu.Lock()
+		unwatch := m.unwatch
 		m.mu.Unlock()
-		return
-	}
-	m.stopped = true
-	unwatch := m.unwatch
-	close(m.stop)
-	m.mu.Unlock()
-	if unwatch != nil {
-		unwatch()
-	}
-	m.loader.Wait()
+		if unwatch != nil {
+			unwatch()
+		}
+	}, nil)
 }
 
 // changed applies what the store's watch reports.
