@@ -132,8 +132,13 @@ func redisClient(t *testing.T, addrs ...string) redis.UniversalClient {
 	return c
 }
 
+func reqlogCall(l reqlog.Log) call {
+	return call{"request log", func(ctx context.Context) error { _, err := l.List(ctx, "r", reqlog.Filter{}); return err }}
+}
+
 func redisCalls(c redis.UniversalClient) []call {
 	return []call{
+		reqlogCall(reqlog.NewRedis(c, "t:")),
 		dedupeCall(redisstore.New(c, "t:")),
 		orderCall(redisorder.New(c, "t:")),
 		queueCall(redisqueue.New(c, "t:", redisqueue.Options{})),

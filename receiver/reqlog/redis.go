@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/redisx"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -121,10 +123,15 @@ func (l *Redis) Close() {
 	}
 }
 
+// errUnavailable wraps the log's Redis outages: it reads "request log store unavailable",
+// and errors.Is(err, storeerr.ErrUnavailable) holds for it (the admin API answers 503).
+var errUnavailable = storeerr.Unavailable("request log")
+
+// read returns route's records, newest first, up to its limit.
 func (l *Redis) read(ctx context.Context, route string) ([]Record, error) {
 	raw, err := l.c.LRange(ctx, l.key(route), 0, int64(l.limit(route))-1).Result()
 	if err != nil {
-		return nil, err
+		return nil, redisx.Classify("read the log of route "+route, err, errUnavailable)
 	}
 	out := make([]Record, 0, len(raw))
 	for _, s := range raw {

@@ -29,14 +29,12 @@ func open(t *testing.T, path string) opened {
 }
 
 func TestConformance(t *testing.T) {
-	dedupetest.Run(t, dedupetest.Harness{
-		New: func(t *testing.T) dedupe.Store { return open(t, filepath.Join(t.TempDir(), "store.db")) },
-		Reopen: func(t *testing.T, s dedupe.Store) dedupe.Store {
-			o := s.(opened)
-			path := o.h.Path()
+	dedupetest.Run(t, func(t *testing.T) dedupetest.Fixture {
+		o := open(t, filepath.Join(t.TempDir(), "store.db"))
+		return dedupetest.Fixture{Store: o, Reopen: func() dedupe.Store {
 			o.h.Close()
-			return open(t, path)
-		},
+			return open(t, o.h.Path())
+		}}
 	})
 }
 

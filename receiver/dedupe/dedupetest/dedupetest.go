@@ -12,22 +12,31 @@ import (
 	"github.com/hookgate/hookgate/receiver/dedupe"
 )
 
-// Harness tells the suite how to make stores.
-type Harness struct {
-	// New returns a fresh, empty store.
-	New func(t *testing.T) dedupe.Store
-	// Reopen, if set, returns a new store over the same data as s, as after a restart
-	// (s is closed cleanly first).
-	Reopen func(t *testing.T, s dedupe.Store) dedupe.Store
+// Fixture is one store under test and the other handles on its data a case may ask for.
+// Every conformance suite (dedupetest, ordertest, queuetest, substest, reqlogtest) is
+// given the same shape: Run(t, func(t *testing.T) Fixture), called once per case.
+type Fixture struct {
+	// Store is a fresh, empty store (its own file, or its own key prefix); the factory
+	// cleans it up when the test ends.
+	Store dedupe.Store
+	// Reopen closes Store (cleanly, where it has anything to close) and returns a new
+	// store over the same data, as after a restart of the process.
+	Reopen func() dedupe.Store
+	// Beside returns a second store over the same data that runs beside Store, as another
+	// Caddy instance does; nil for a store that one process holds (the embedded file).
+	Beside func() dedupe.Store
 }
 
-// Run runs the suite.
-func Run(t *testing.T, h Harness) {
+// Factory returns a fixture for one case.
+type Factory func(t *testing.T) Fixture
+
+// Run runs the suite, each case on a fixture of its own.
+func Run(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	key := func(t *testing.T) string { return fmt.Sprintf("test:%s:%d", t.Name(), time.Now().UnixNano()) }
 
 	t.Run("ClaimNewThenInFlight", func(t *testing.T) {
-		s, k := h.New(t), key(t)
+		s, k := newStore(t).Store, key(t)
 		st, tok, err := s.Claim(ctx, k, time.Minute)
 		must(t, err)
 		if st != dedupe.New || tok == "" {
@@ -40,7 +49,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("CommitMakesProcessed", func(t *testing.T) {
-		s, k := h.New(t), key(t)
+		s, k := newStore(t).Store, key(t)
 		_, _, err := s.Claim(ctx, k, time.Minute)
 		must(t, err)
 		must(t, s.Commit(ctx, k, time.Hour))
@@ -53,7 +62,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("ReleaseLetsRetryThrough", func(t *testing.T) {
-		s, k := h.New(t), key(t)
+		s, k := newStore(t).Store, key(t)
 		_, tok, err := s.Claim(ctx, k, time.Minute)
 		must(t, err)
 		must(t, s.Release(ctx, k, tok))
@@ -64,7 +73,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("ReleaseWithWrongTokenIsNoOp", func(t *testing.T) {
-		s, k := h.New(t), key(t)
+		s, k := newStore(t).Store, key(t)
 		_, _, err := s.Claim(ctx, k, time.Minute)
 		must(t, err)
 		must(t, s.Release(ctx, k, "not-the-token"))
@@ -75,7 +84,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("ReleaseDoesNotUndoCommit", func(t *testing.T) {
-		s, k := h.New(t), key(t)
+		s, k := newStore(t).Store, key(t)
 		_, tok, err := s.Claim(ctx, k, time.Minute)
 		must(t, err)
 		must(t, s.Commit(ctx, k, time.Hour))
@@ -87,7 +96,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("ClaimExpires", func(t *testing.T) {
-		s, k := h.New(t), key(t)
+		s, k := newStore(t).Store, key(t)
 		_, _, err := s.Claim(ctx, k, 150*time.Millisecond)
 		must(t, err)
 		time.Sleep(300 * time.Millisecond)
@@ -98,7 +107,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("WindowExpires", func(t *testing.T) {
-		s, k := h.New(t), key(t)
+		s, k := newStore(t).Store, key(t)
 		_, _, err := s.Claim(ctx, k, time.Minute)
 		must(t, err)
 		must(t, s.Commit(ctx, k, 150*time.Millisecond))
@@ -110,7 +119,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("KeysAreIndependent", func(t *testing.T) {
-		s, k := h.New(t), key(t)
+		s, k := newStore(t).Store, key(t)
 		_, _, err := s.Claim(ctx, k+"a", time.Minute)
 		must(t, err)
 		must(t, s.Commit(ctx, k+"a", time.Hour))
@@ -121,7 +130,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("ConcurrentClaimsOneWinner", func(t *testing.T) {
-		s, k := h.New(t), key(t)
+		s, k := newStore(t).Store, key(t)
 		var wins atomic.Int32
 		var wg sync.WaitGroup
 		for i := 0; i < 50; i++ {
@@ -143,22 +152,21 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("%d of 50 concurrent claims won, want exactly 1", wins.Load())
 		}
 	})
-	if h.Reopen != nil {
-		t.Run("ProcessedSurvivesRestart", func(t *testing.T) {
-			s, k := h.New(t), key(t)
-			_, _, err := s.Claim(ctx, k, time.Minute)
-			must(t, err)
-			must(t, s.Commit(ctx, k, time.Hour))
-			_, _, err = s.Claim(ctx, k+"-inflight", time.Hour)
-			must(t, err)
-			s2 := h.Reopen(t, s)
-			st, _, err := s2.Claim(ctx, k, time.Minute)
-			must(t, err)
-			if st != dedupe.Processed {
-				t.Fatalf("after restart = %v, want processed", st)
-			}
-		})
-	}
+	t.Run("ProcessedSurvivesRestart", func(t *testing.T) {
+		fx, k := newStore(t), key(t)
+		s := fx.Store
+		_, _, err := s.Claim(ctx, k, time.Minute)
+		must(t, err)
+		must(t, s.Commit(ctx, k, time.Hour))
+		_, _, err = s.Claim(ctx, k+"-inflight", time.Hour)
+		must(t, err)
+		s2 := fx.Reopen()
+		st, _, err := s2.Claim(ctx, k, time.Minute)
+		must(t, err)
+		if st != dedupe.Processed {
+			t.Fatalf("after restart = %v, want processed", st)
+		}
+	})
 }
 
 func must(t *testing.T, err error) {

@@ -15,20 +15,30 @@ import (
 
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c.Close() })
-	dedupetest.Run(t, dedupetest.Harness{
-		New: func(t *testing.T) dedupe.Store { return redisstore.New(c, "hg-test:"+t.Name()+":") },
-	})
+	dedupetest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-	t.Cleanup(func() { c.Close() })
-	dedupetest.Run(t, dedupetest.Harness{
-		New: func(t *testing.T) dedupe.Store { return redisstore.New(c, "hg-test:") },
-	})
+	dedupetest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
+}
+
+// fixtures makes each case's stores on clients from connect, under a prefix of the case's
+// own: a reopened store and one beside it are on new clients, as in another process.
+func fixtures(connect func(t *testing.T) redis.UniversalClient) dedupetest.Factory {
+	return func(t *testing.T) dedupetest.Fixture {
+		prefix := "hg-test:" + t.Name() + ":"
+		again := func() dedupe.Store { return redisstore.New(connect(t), prefix) }
+		return dedupetest.Fixture{Store: again(), Reopen: again, Beside: again}
+	}
 }
 
 func TestStoppedServerIsUnavailableThenRecovers(t *testing.T) {

@@ -7,11 +7,13 @@
 package boltorder
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -21,7 +23,22 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var bucket = []byte("order")
+var (
+	bucket       = []byte("order")           // key -> expiry (unix nanos, big endian) || value
+	bucketExpiry = []byte("order_by_expiry") // expiry || key -> nothing, for sweeping
+	// bucketMeta holds the index's state: metaIndexed once every record written before the
+	// index existed has an entry, and until then metaBackfilled, the last key indexed.
+	bucketMeta = []byte("order_meta")
+)
+
+var (
+	metaIndexed    = []byte("expiry_index")
+	metaBackfilled = []byte("expiry_index_after")
+)
+
+// sweepChunk is how many records one sweep transaction deletes (or indexes, on a file
+// written before the index): a sweep never holds the write lock over the whole bucket.
+const sweepChunk = 1000
 
 type claim struct {
 	token string
@@ -53,7 +70,7 @@ func New(h *boltdb.Handle) *Store {
 	s := &Store{h: h, claims: map[string]claim{},
 		values: boltdb.NewWriteBehind(FlushInterval, writeValues, func(failed, cur value) bool { return cur.v < failed.v })}
 	sweep := boltdb.Every(10*time.Minute, func(*boltdb.DB) { _ = s.Sweep(time.Now()) })
-	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Tasks: []boltdb.Task{sweep, s.values.Task}, Unavailable: order.ErrUnavailable})
+	h.Use(boltdb.Service{Buckets: [][]byte{bucket, bucketExpiry, bucketMeta}, Tasks: []boltdb.Task{sweep, s.values.Task}, Unavailable: order.ErrUnavailable})
 	return s
 }
 
@@ -152,22 +169,46 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 }
 
 // writeValues writes a batch of committed values in the write-behind's transaction,
-// keeping the newer of file and memory.
+// keeping the newer of file and memory, and their expiry index entries.
 func writeValues(tx *bolt.Tx, keys []string, batch map[string]value) error {
 	now := time.Now()
-	b := tx.Bucket(bucket)
+	b, byExp := tx.Bucket(bucket), tx.Bucket(bucketExpiry)
+	expiries := make([][]byte, 0, len(keys))
 	for _, k := range keys {
 		x := batch[k]
-		if cur, ok := decode(b.Get([]byte(k)), now); ok && cur > x.v {
+		old := b.Get([]byte(k))
+		if cur, ok := decode(old, now); ok && cur > x.v {
 			continue
+		}
+		if len(old) >= 8 {
+			if err := byExp.Delete(expiryKey(old, k)); err != nil {
+				return err
+			}
 		}
 		v := make([]byte, 8, 8+len(x.v))
 		binary.BigEndian.PutUint64(v, uint64(x.exp))
 		if err := b.Put([]byte(k), append(v, x.v...)); err != nil {
 			return err
 		}
+		expiries = append(expiries, expiryKey(v, k))
+	}
+	// In the index's own order, which bbolt inserts without shifting nodes.
+	sort.Slice(expiries, func(i, j int) bool { return bytes.Compare(expiries[i], expiries[j]) < 0 })
+	for _, ek := range expiries {
+		if err := byExp.Put(ek, nil); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// expiryKey is the index key of key whose stored value is raw (its first 8 bytes are the
+// expiry): expiry || key.
+func expiryKey(raw []byte, key string) []byte {
+	k := make([]byte, 8+len(key))
+	copy(k, raw[:8])
+	copy(k[8:], key)
+	return k
 }
 
 // Get implements order.Store: memory first (committed, not yet flushed), then the file.
@@ -218,6 +259,11 @@ func (s *Store) Clear(ctx context.Context, key string) (bool, error) {
 			if _, live := decode(raw, now); live {
 				found = true
 			}
+			if len(raw) >= 8 {
+				if err := tx.Bucket(bucketExpiry).Delete(expiryKey(raw, key)); err != nil {
+					return err
+				}
+			}
 			return b.Delete([]byte(key))
 		})
 	})
@@ -227,7 +273,9 @@ func (s *Store) Clear(ctx context.Context, key string) (bool, error) {
 	return found, nil
 }
 
-// Sweep deletes values whose window ended before now, and lapsed claims.
+// Sweep deletes values whose window ended before now, and lapsed claims. It walks the
+// expiry index, sweepChunk entries per transaction; a file written before the index
+// existed is first indexed (and its expired values deleted) the same way, chunk by chunk.
 func (s *Store) Sweep(now time.Time) error {
 	s.mu.Lock()
 	for k, c := range s.claims {
@@ -240,15 +288,99 @@ func (s *Store) Sweep(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return db.Update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucket).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if _, ok := decode(v, now); !ok {
+	if err := backfill(db, now); err != nil {
+		return fmt.Errorf("indexing the order store's expiries: %w", err)
+	}
+	for {
+		n := 0
+		err := db.Update(func(tx *bolt.Tx) error {
+			b, byExp := tx.Bucket(bucket), tx.Bucket(bucketExpiry)
+			c := byExp.Cursor()
+			for k, _ := c.First(); k != nil && n < sweepChunk; k, _ = c.First() {
+				if int64(binary.BigEndian.Uint64(k[:8])) >= now.UnixNano() {
+					break // decode keeps a value live until its expiry has passed
+				}
+				key := append([]byte(nil), k[8:]...)
 				if err := c.Delete(); err != nil {
 					return err
 				}
+				// An entry outlived by its value (rewritten with a later expiry by a release
+				// without the index) deletes nothing: the value goes only once it has expired.
+				if raw := b.Get(key); raw != nil {
+					if _, live := decode(raw, now); live {
+						n++
+						continue
+					}
+					if err := b.Delete(key); err != nil {
+						return err
+					}
+				}
+				n++
 			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("sweeping the order store: %w", err)
 		}
+		if n < sweepChunk {
+			return nil
+		}
+	}
+}
+
+// backfill indexes the records of a file written before the expiry index, deleting those
+// that have expired, sweepChunk records per transaction, resuming after the last key it
+// indexed; it marks the file indexed when it reaches the end. On an indexed file it is one
+// read.
+func backfill(db *boltdb.DB, now time.Time) error {
+	indexed := false
+	if err := db.View(func(tx *bolt.Tx) error {
+		indexed = tx.Bucket(bucketMeta).Get(metaIndexed) != nil
 		return nil
-	})
+	}); err != nil || indexed {
+		return err
+	}
+	for done := false; !done; {
+		err := db.Update(func(tx *bolt.Tx) error {
+			b, byExp, meta := tx.Bucket(bucket), tx.Bucket(bucketExpiry), tx.Bucket(bucketMeta)
+			c := b.Cursor()
+			var k, v []byte
+			if after := meta.Get(metaBackfilled); after != nil {
+				after = append([]byte(nil), after...)
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			} else {
+				k, v = c.First()
+			}
+			var last []byte
+			for n := 0; k != nil && n < sweepChunk; n++ {
+				last = append(last[:0], k...)
+				if _, live := decode(v, now); live {
+					if err := byExp.Put(expiryKey(v, string(k)), nil); err != nil {
+						return err
+					}
+					k, v = c.Next()
+					continue
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				// After a Delete the cursor stands before the next key.
+				k, v = c.Seek(last)
+			}
+			if k == nil {
+				done = true
+				if err := meta.Delete(metaBackfilled); err != nil {
+					return err
+				}
+				return meta.Put(metaIndexed, []byte{1})
+			}
+			return meta.Put(metaBackfilled, last)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

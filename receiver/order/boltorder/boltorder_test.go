@@ -13,10 +13,15 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	ordertest.Run(t, func(t *testing.T) order.Store {
-		h := boltdb.New(filepath.Join(t.TempDir(), "store.db"))
+	ordertest.Run(t, func(t *testing.T) ordertest.Fixture {
+		path := filepath.Join(t.TempDir(), "store.db")
+		h := boltdb.New(path)
 		t.Cleanup(func() { _ = h.Close() })
-		return boltorder.New(h)
+		return ordertest.Fixture{Store: boltorder.New(h), Reopen: func() order.Store {
+			_ = h.Close()
+			h = boltdb.New(path)
+			return boltorder.New(h)
+		}}
 	})
 }
 

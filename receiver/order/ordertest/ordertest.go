@@ -11,8 +11,23 @@ import (
 	"github.com/hookgate/hookgate/receiver/order"
 )
 
-// Factory returns a fresh store.
-type Factory func(t *testing.T) order.Store
+// Fixture is one store under test and the other handles on its data a case may ask for.
+// Every conformance suite (dedupetest, ordertest, queuetest, substest, reqlogtest) is
+// given the same shape: Run(t, func(t *testing.T) Fixture), called once per case.
+type Fixture struct {
+	// Store is a fresh, empty store (its own file, or its own key prefix); the factory
+	// cleans it up when the test ends.
+	Store order.Store
+	// Reopen closes Store (cleanly, where it has anything to close) and returns a new
+	// store over the same data, as after a restart of the process.
+	Reopen func() order.Store
+	// Beside returns a second store over the same data that runs beside Store, as another
+	// Caddy instance does; nil for a store that one process holds (the embedded file).
+	Beside func() order.Store
+}
+
+// Factory returns a fixture for one case.
+type Factory func(t *testing.T) Fixture
 
 func enc(t *testing.T, raw string) string {
 	t.Helper()
@@ -23,7 +38,7 @@ func enc(t *testing.T, raw string) string {
 	return v
 }
 
-// Run runs the suite.
+// Run runs the suite, each case on a fixture of its own.
 func Run(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	const ttl, window = time.Minute, time.Hour
@@ -40,7 +55,7 @@ func Run(t *testing.T, newStore Factory) {
 	}
 
 	t.Run("NewerPassesOlderIsStaleEqualPasses", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t).Store
 		won, lost := enc(t, "2025-10-01T14:05:00-03:00"), enc(t, "2025-10-01T17:04:00Z") // lost is a minute older
 		pass(t, s, "row:7", won)
 		if v, _, err := s.Claim(ctx, "row:7", lost, ttl); err != nil || v != order.Stale {
@@ -51,7 +66,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("OneClaimAtATime", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t).Store
 		v := enc(t, "2025-10-01T14:05:00-03:00")
 		var wg sync.WaitGroup
 		verdicts := make([]order.Verdict, 8)
@@ -89,7 +104,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("ClaimLapses", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t).Store
 		v := enc(t, "2025-10-01T14:05:00Z")
 		if vd, _, _ := s.Claim(ctx, "row:2", v, 100*time.Millisecond); vd != order.Pass {
 			t.Fatal("first claim")
@@ -101,7 +116,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("WindowEnds", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t).Store
 		newer, older := enc(t, "2025-10-01T14:05:00Z"), enc(t, "2025-10-01T14:00:00Z")
 		_, tok, _ := s.Claim(ctx, "row:3", newer, ttl)
 		if err := s.Commit(ctx, "row:3", newer, tok, 150*time.Millisecond); err != nil {
@@ -114,7 +129,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("CommitNeverGoesBack", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t).Store
 		newer, older := enc(t, "2025-10-01T14:05:00Z"), enc(t, "2025-10-01T14:00:00Z")
 		_, tokOld, _ := s.Claim(ctx, "row:4", older, ttl)
 		_ = s.Release(ctx, "row:4", tokOld)
@@ -129,7 +144,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("EveryYearInOrder", func(t *testing.T) {
 		// Across the whole RFC 3339 range, and both edges of the int64 nanoseconds that
 		// earlier releases encoded (1600 used to encode as about 2184).
-		s := newStore(t)
+		s := newStore(t).Store
 		times := []string{"0000-01-01T00:00:00+23:59", "0000-01-01T00:00:00Z", "1600-01-01T00:00:00Z",
 			"1677-09-21T00:12:43.145224191Z", "1677-09-21T00:12:43.145224192Z", "1970-01-01T00:00:00Z",
 			"2025-03-11T09:21:00-03:00", "2262-04-11T23:47:16.854775807Z", "2262-04-11T23:47:16.854775808Z",
@@ -146,7 +161,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("GetAndClear", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t).Store
 		if _, found, err := s.Get(ctx, "row:6"); err != nil || found {
 			t.Fatalf("Get of a record never seen: %v, %v", found, err)
 		}
@@ -192,6 +207,39 @@ func Run(t *testing.T, newStore Factory) {
 		_, _ = s.Clear(ctx, "row:6")
 		if _, found, _ := s.Get(ctx, "row:7"); !found {
 			t.Fatal("Clear of one record cleared another")
+		}
+	})
+
+	t.Run("CommitSurvivesReopen", func(t *testing.T) {
+		fx := newStore(t)
+		newer, older := enc(t, "2025-10-01T14:05:00Z"), enc(t, "2025-10-01T14:00:00Z")
+		pass(t, fx.Store, "row:1", newer)
+		s := fx.Reopen()
+		if v, _, err := s.Claim(ctx, "row:1", older, ttl); err != nil || v != order.Stale {
+			t.Fatalf("after a reopen an older event is %v, %v; want Stale", v, err)
+		}
+		if rec, found, err := s.Get(ctx, "row:1"); err != nil || !found || rec.Value != newer {
+			t.Fatalf("after a reopen: %+v %v %v", rec, found, err)
+		}
+	})
+
+	t.Run("BesideSeesCommits", func(t *testing.T) {
+		fx := newStore(t)
+		if fx.Beside == nil {
+			t.Log("one process holds this store: nothing runs beside it")
+			return
+		}
+		newer, older := enc(t, "2025-10-01T14:05:00Z"), enc(t, "2025-10-01T14:00:00Z")
+		other := fx.Beside()
+		pass(t, fx.Store, "row:1", newer)
+		if v, _, err := other.Claim(ctx, "row:1", older, ttl); err != nil || v != order.Stale {
+			t.Fatalf("another instance lets an older event through: %v, %v", v, err)
+		}
+		if v, _, err := fx.Store.Claim(ctx, "row:2", newer, ttl); err != nil || v != order.Pass {
+			t.Fatalf("claim: %v, %v", v, err)
+		}
+		if v, _, err := other.Claim(ctx, "row:2", newer, ttl); err != nil || v != order.Busy {
+			t.Fatalf("another instance's claim of a held record: %v, %v; want Busy", v, err)
 		}
 	})
 }

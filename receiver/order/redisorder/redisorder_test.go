@@ -12,14 +12,28 @@ import (
 
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c.Close() })
-	ordertest.Run(t, func(t *testing.T) order.Store { return redisorder.New(c, "hg-test:"+t.Name()+":") })
+	ordertest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-	t.Cleanup(func() { c.Close() })
-	ordertest.Run(t, func(t *testing.T) order.Store { return redisorder.New(c, "hg-test:"+t.Name()+":") })
+	ordertest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
+}
+
+// fixtures makes each case's stores on clients from connect, under a prefix of the case's
+// own: a reopened store and one beside it are on new clients, as in another process.
+func fixtures(connect func(t *testing.T) redis.UniversalClient) ordertest.Factory {
+	return func(t *testing.T) ordertest.Fixture {
+		prefix := "hg-test:" + t.Name() + ":"
+		again := func() order.Store { return redisorder.New(connect(t), prefix) }
+		return ordertest.Fixture{Store: again(), Reopen: again, Beside: again}
+	}
 }

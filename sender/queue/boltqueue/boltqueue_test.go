@@ -11,16 +11,14 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	queuetest.Run(t, func(t *testing.T) (queue.Store, func() queue.Store) {
+	queuetest.Run(t, func(t *testing.T) queuetest.Fixture {
 		path := filepath.Join(t.TempDir(), "store.db")
 		h := boltdb.New(path)
-		s := boltqueue.New(h, boltqueue.Options{})
 		t.Cleanup(func() { _ = h.Close() })
-		return s, func() queue.Store {
+		return queuetest.Fixture{Store: boltqueue.New(h, boltqueue.Options{}), Reopen: func() queue.Store {
 			_ = h.Close()
 			h = boltdb.New(path)
-			s = boltqueue.New(h, boltqueue.Options{})
-			return s
-		}
+			return boltqueue.New(h, boltqueue.Options{})
+		}}
 	})
 }

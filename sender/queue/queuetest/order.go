@@ -36,7 +36,7 @@ func runOrder(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 
 	t.Run("LeasedInEnqueueOrderWithinAMillisecond", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		var want []string
 		for i := range 40 {
 			ev := event(queue.NewEventID(), "t", fmt.Sprintf(`{"i":%d}`, i))
@@ -53,7 +53,7 @@ func runOrder(t *testing.T, newStore Factory) {
 	t.Run("ReleasedKeepTheirPlace", func(t *testing.T) {
 		// A feed answer that was cut off gives its page back: it must be served before
 		// what was published after it.
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		var want []string
 		for i := range 6 {
 			ev := event(queue.NewEventID(), "t", fmt.Sprintf(`{"i":%d}`, i))
@@ -79,7 +79,7 @@ func runOrder(t *testing.T, newStore Factory) {
 		// Version 1 of a record was served; version 2 is pending; version 1 is requeued
 		// (a failed import): it must come back before version 2, or the caller ends on
 		// the old version. An outside review found it served after.
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		v1 := event(queue.NewEventID(), "t", `{"v":1}`)
 		if _, err := s.Enqueue(ctx, v1, []string{"a"}); err != nil {
 			t.Fatal(err)
@@ -102,7 +102,7 @@ func runOrder(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("BatchEnqueuedInOrderOnce", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		now := time.Now().UTC()
 		var evs []queue.Event
 		for i := range 300 {
@@ -138,7 +138,7 @@ func runOrder(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("RequeueBatchInCreationOrder", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		now := time.Now().UTC()
 		var evs []queue.Event
 		for i := range 200 {

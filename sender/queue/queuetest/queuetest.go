@@ -15,9 +15,23 @@ import (
 	"github.com/hookgate/hookgate/sender/queue"
 )
 
-// Factory returns a fresh, empty store. Reopen, when not nil, closes the store and opens
-// it again on the same data, to prove durability.
-type Factory func(t *testing.T) (s queue.Store, reopen func() queue.Store)
+// Fixture is one store under test and the other handles on its data a case may ask for.
+// Every conformance suite (dedupetest, ordertest, queuetest, substest, reqlogtest) is
+// given the same shape: Run(t, func(t *testing.T) Fixture), called once per case.
+type Fixture struct {
+	// Store is a fresh, empty store (its own file, or its own key prefix); the factory
+	// cleans it up when the test ends.
+	Store queue.Store
+	// Reopen closes Store (cleanly, where it has anything to close) and returns a new
+	// store over the same data, as after a restart of the process.
+	Reopen func() queue.Store
+	// Beside returns a second store over the same data that runs beside Store, as another
+	// Caddy instance does; nil for a store that one process holds (the embedded file).
+	Beside func() queue.Store
+}
+
+// Factory returns a fixture for one case.
+type Factory func(t *testing.T) Fixture
 
 func event(id, typ, body string) queue.Event {
 	return queue.Event{ID: id, Type: typ, Body: []byte(body), Created: time.Now().UTC()}
@@ -39,7 +53,7 @@ func Run(t *testing.T, newStore Factory) {
 	runOrder(t, newStore)
 
 	t.Run("EnqueueLeaseFinish", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		ev := event("evt_1", "contact.created", `{"a":1}`)
 		ev.Header = http.Header{"X-Source": {"ploomes"}}
 		n, err := s.Enqueue(ctx, ev, []string{"a", "b"})
@@ -84,7 +98,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("EnqueueIsIdempotent", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		ev := event("evt_idem", "t", `{"x":true}`)
 		if n, err := s.Enqueue(ctx, ev, []string{"a"}); err != nil || n != 1 {
 			t.Fatalf("first Enqueue = %d, %v", n, err)
@@ -106,7 +120,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("LapsedLeaseIsResumedAndStaleFinishIgnored", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		if _, err := s.Enqueue(ctx, event("evt_l", "t", `{}`), []string{"a"}); err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +150,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("RetryIsScheduled", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		_, _ = s.Enqueue(ctx, event("evt_r", "t", `{}`), []string{"a"})
 		now := time.Now()
 		got, _ := s.Lease(ctx, "a", 1, now, lease)
@@ -158,7 +172,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("DeadLettersKeptAndRequeued", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		for i := 0; i < 3; i++ {
 			_, _ = s.Enqueue(ctx, event(fmt.Sprintf("evt_d%d", i), "t", `{}`), []string{"a"})
 		}
@@ -223,7 +237,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("ReleaseMakesDueNow", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		_, _ = s.Enqueue(ctx, event("evt_rel", "t", `{}`), []string{"a"})
 		got, _ := s.Lease(ctx, "a", 1, time.Now(), lease)
 		if err := s.Release(ctx, got); err != nil {
@@ -236,7 +250,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("ExtendKeepsTheLease", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		_, _ = s.Enqueue(ctx, event("evt_ext", "t", `{}`), []string{"a"})
 		now := time.Now()
 		got, _ := s.Lease(ctx, "a", 1, now, 10*time.Second)
@@ -258,7 +272,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("DeliveredExpireAfterRetention", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		s.SetRetention(100 * time.Millisecond)
 		_, _ = s.Enqueue(ctx, event("evt_ret", "t", `{}`), []string{"a"})
 		got, _ := s.Lease(ctx, "a", 1, time.Now(), lease)
@@ -279,7 +293,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("EndpointsAreIndependent", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		for i := 0; i < 50; i++ {
 			_, _ = s.Enqueue(ctx, event(fmt.Sprintf("evt_slow%d", i), "t", `{}`), []string{"slow"})
 		}
@@ -290,7 +304,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("DisabledEndpointIsNotLeased", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		_, _ = s.Enqueue(ctx, event("evt_dis", "t", `{}`), []string{"a"})
 		if err := s.SetDisabled(ctx, "a", true, "410 Gone"); err != nil {
 			t.Fatal(err)
@@ -308,7 +322,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("ResendLatestPerType", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		_, _ = s.Enqueue(ctx, event("evt_x1", "x", `{"v":1}`), []string{"a"})
 		time.Sleep(2 * time.Millisecond)
 		_, _ = s.Enqueue(ctx, event("evt_x2", "x", `{"v":2}`), []string{"a"})
@@ -334,7 +348,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("ListNewestFirstWithLimit", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		for i := 0; i < 5; i++ {
 			ev := event(fmt.Sprintf("evt_list%d", i), "t", `{}`)
 			ev.Created = time.Now().UTC().Add(time.Duration(i) * time.Second)
@@ -359,7 +373,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("ConcurrentWorkersNeverShareALease", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		const n = 200
 		for i := 0; i < n; i++ {
 			_, _ = s.Enqueue(ctx, event(fmt.Sprintf("evt_c%d", i), "t", `{}`), []string{"a"})
@@ -409,10 +423,8 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("DurableAcrossReopen", func(t *testing.T) {
-		s, reopen := newStore(t)
-		if reopen == nil {
-			t.Skip("no reopen for this store")
-		}
+		fx := newStore(t)
+		s := fx.Store
 		_, _ = s.Enqueue(ctx, event("evt_keep", "t", `{"k":1}`), []string{"a"})
 		// Leased when the process "died": after reopening it is due again at once.
 		if got, _ := s.Lease(ctx, "a", 1, time.Now(), lease); len(got) != 1 {
@@ -421,7 +433,7 @@ func Run(t *testing.T, newStore Factory) {
 		_, _ = s.Enqueue(ctx, event("evt_dead", "t", `{}`), []string{"b"})
 		got, _ := s.Lease(ctx, "b", 1, time.Now(), lease)
 		_ = s.Finish(ctx, []queue.Result{{Delivery: got[0], Outcome: queue.Kill, Attempt: queue.Attempt{At: time.Now(), Status: 500}}})
-		s = reopen()
+		s = fx.Reopen()
 		again, err := s.Lease(ctx, "a", 1, time.Now().Add(lease+time.Second), lease)
 		if err != nil || len(again) != 1 || string(again[0].Event.Body) != `{"k":1}` {
 			t.Fatalf("after reopen: %+v, %v", again, err)
@@ -432,7 +444,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("AbandonDeadLettersPending", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		for _, id := range []string{"evt_ab1", "evt_ab2", "evt_ab3"} {
 			if _, err := s.Enqueue(ctx, event(id, "t", `{}`), []string{"a", "b"}); err != nil {
 				t.Fatal(err)
@@ -475,7 +487,7 @@ func Run(t *testing.T, newStore Factory) {
 	// A deleted subscription's dead letters must stay listable without its id: the
 	// endpoints Abandon was called for are named while they have dead letters.
 	t.Run("AbandonedEndpointsAreNamed", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		for _, id := range []string{"evt_gone1", "evt_gone2"} {
 			if _, err := s.Enqueue(ctx, event(id, "t", `{}`), []string{"gone", "kept", "empty"}); err != nil {
 				t.Fatal(err)
@@ -507,7 +519,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("NotifierWakesListeners", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		nt, ok := s.(queue.Notifier)
 		if !ok {
 			t.Skip("store does not announce")
@@ -535,7 +547,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("StatusesMatchStatus", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		_, _ = s.Enqueue(ctx, event("evt_st1", "t", `{}`), []string{"a", "b"})
 		_, _ = s.Enqueue(ctx, event("evt_st2", "t", `{}`), []string{"a"})
 		_ = s.SetDisabled(ctx, "b", true, "410")
@@ -556,7 +568,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("DueReportsDueEndpoints", func(t *testing.T) {
-		s, _ := newStore(t)
+		s := newStore(t).Store
 		dc, ok := s.(queue.DueChecker)
 		if !ok {
 			t.Skip("store has no Due")

@@ -15,25 +15,34 @@ import (
 
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c.Close() })
-	queuetest.Run(t, func(t *testing.T) (queue.Store, func() queue.Store) {
-		prefix := "hg-test:" + t.Name() + ":"
-		return redisqueue.New(c, prefix, redisqueue.Options{}), func() queue.Store {
-			c2 := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-			t.Cleanup(func() { c2.Close() })
-			return redisqueue.New(c2, prefix, redisqueue.Options{})
-		}
-	})
+	queuetest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-	t.Cleanup(func() { c.Close() })
-	queuetest.Run(t, func(t *testing.T) (queue.Store, func() queue.Store) {
-		return redisqueue.New(c, "hg-test:"+t.Name()+":", redisqueue.Options{}), nil
-	})
+	queuetest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
+}
+
+// fixtures makes each case's stores on clients from connect, under a prefix of the case's
+// own: a reopened store and one beside it are on new clients, as in another process.
+func fixtures(connect func(t *testing.T) redis.UniversalClient) queuetest.Factory {
+	return func(t *testing.T) queuetest.Fixture {
+		prefix := "hg-test:" + t.Name() + ":"
+		again := func() queue.Store {
+			s := redisqueue.New(connect(t), prefix, redisqueue.Options{})
+			t.Cleanup(s.Close)
+			return s
+		}
+		return queuetest.Fixture{Store: again(), Reopen: again, Beside: again}
+	}
 }
 
 func TestStoppedServerIsUnavailable(t *testing.T) {

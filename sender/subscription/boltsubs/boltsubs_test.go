@@ -11,15 +11,14 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	substest.Run(t, func(t *testing.T) (subscription.Store, func() subscription.Store, bool) {
+	substest.Run(t, func(t *testing.T) substest.Fixture {
 		path := filepath.Join(t.TempDir(), "store.db")
 		h := boltdb.New(path)
-		s := boltsubs.New(h)
 		t.Cleanup(func() { _ = h.Close() })
-		return s, func() subscription.Store {
+		return substest.Fixture{Store: boltsubs.New(h), Reopen: func() subscription.Store {
 			_ = h.Close()
 			h = boltdb.New(path)
 			return boltsubs.New(h)
-		}, false
+		}}
 	})
 }

@@ -12,28 +12,28 @@ import (
 
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c.Close() })
-	substest.Run(t, func(t *testing.T) (subscription.Store, func() subscription.Store, bool) {
-		prefix := "hg-test:" + t.Name() + ":"
-		return redissubs.New(c, prefix), func() subscription.Store {
-			c2 := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-			t.Cleanup(func() { c2.Close() })
-			return redissubs.New(c2, prefix)
-		}, true
-	})
+	substest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-	t.Cleanup(func() { c.Close() })
-	substest.Run(t, func(t *testing.T) (subscription.Store, func() subscription.Store, bool) {
+	substest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
+}
+
+// fixtures makes each case's stores on clients from connect, under a prefix of the case's
+// own: a reopened store and one beside it are on new clients, as in another process.
+func fixtures(connect func(t *testing.T) redis.UniversalClient) substest.Factory {
+	return func(t *testing.T) substest.Fixture {
 		prefix := "hg-test:" + t.Name() + ":"
-		return redissubs.New(c, prefix), func() subscription.Store {
-			c2 := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-			t.Cleanup(func() { c2.Close() })
-			return redissubs.New(c2, prefix)
-		}, true
-	})
+		again := func() subscription.Store { return redissubs.New(connect(t), prefix) }
+		return substest.Fixture{Store: again(), Reopen: again, Beside: again}
+	}
 }

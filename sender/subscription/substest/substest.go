@@ -14,23 +14,36 @@ import (
 	"github.com/hookgate/hookgate/sender/subscription"
 )
 
-// Factory returns a fresh, empty store, and a function that returns another handle on the
-// same data: for Redis a second instance (its watcher must see the first one's writes);
-// for the embedded file the same file reopened (durability), after closing the first.
-type Factory func(t *testing.T) (s subscription.Store, other func() subscription.Store, shared bool)
+// Fixture is one store under test and the other handles on its data a case may ask for.
+// Every conformance suite (dedupetest, ordertest, queuetest, substest, reqlogtest) is
+// given the same shape: Run(t, func(t *testing.T) Fixture), called once per case.
+type Fixture struct {
+	// Store is a fresh, empty store (its own file, or its own key prefix); the factory
+	// cleans it up when the test ends.
+	Store subscription.Store
+	// Reopen closes Store (cleanly, where it has anything to close) and returns a new
+	// store over the same data, as after a restart of the process.
+	Reopen func() subscription.Store
+	// Beside returns a second store over the same data that runs beside Store, as another
+	// Caddy instance does; nil for a store that one process holds (the embedded file).
+	Beside func() subscription.Store
+}
+
+// Factory returns a fixture for one case.
+type Factory func(t *testing.T) Fixture
 
 func sub(id string, v int64) subscription.Subscription {
 	return subscription.Subscription{ID: id, URL: "https://example.com/" + id, Events: []string{"deal.*"},
 		Secret: subscription.NewSecret(), Version: v, Created: time.Now().UTC().Truncate(time.Second)}
 }
 
-// Run runs the suite. shared tells whether the second handle runs beside the first
-// (Redis) rather than replacing it (the embedded file).
+// Run runs the suite, each case on a fixture of its own. Where the store is shared
+// (Beside is set), the watcher must hear another instance's writes.
 func Run(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 
 	t.Run("PutGetAllDelete", func(t *testing.T) {
-		s, _, _ := newStore(t)
+		s := newStore(t).Store
 		a, b := sub(subscription.NewID(), 1), sub(subscription.NewID(), 1)
 		a.Headers, a.Metadata, a.Retry = map[string]string{"X-A": "1"}, map[string]string{"team": "crm"}, []string{}
 		for _, x := range []subscription.Subscription{b, a} {
@@ -59,7 +72,7 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("CompareAndSet", func(t *testing.T) {
-		s, _, _ := newStore(t)
+		s := newStore(t).Store
 		a := sub(subscription.NewID(), 1)
 		if err := s.Put(ctx, a, 0); err != nil {
 			t.Fatal(err)
@@ -81,7 +94,8 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("WatchSeesEveryChange", func(t *testing.T) {
-		s, other, shared := newStore(t)
+		fx := newStore(t)
+		s := fx.Store
 		var mu sync.Mutex
 		var heard []string
 		watch := func(st subscription.Store) func() {
@@ -92,8 +106,8 @@ func Run(t *testing.T, newStore Factory) {
 			})
 		}
 		writer := s
-		if shared {
-			writer = other() // another instance writes; this one's watcher must hear it
+		if fx.Beside != nil {
+			writer = fx.Beside() // another instance writes; this one's watcher must hear it
 		}
 		stop := watch(s)
 		defer stop()
@@ -127,7 +141,8 @@ func Run(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("ManyAndDurable", func(t *testing.T) {
-		s, other, _ := newStore(t)
+		fx := newStore(t)
+		s := fx.Store
 		var want []string
 		for i := range 1200 {
 			x := sub(fmt.Sprintf("sub_%026d", i), 1)
@@ -136,7 +151,7 @@ func Run(t *testing.T, newStore Factory) {
 			}
 			want = append(want, x.ID)
 		}
-		s = other() // reopened (embedded) or another instance (Redis)
+		s = fx.Reopen() // the file reopened (embedded), a new client (Redis)
 		all, err := s.All(ctx)
 		if err != nil || len(all) != len(want) {
 			t.Fatalf("All after reopen: %d, %v", len(all), err)

@@ -1,0 +1,70 @@
+package reqlog_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/storeerr"
+	"github.com/hookgate/hookgate/receiver/reqlog"
+	"github.com/hookgate/hookgate/receiver/reqlog/reqlogtest"
+	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/redis/go-redis/v9"
+)
+
+// With its Redis server stopped, the log's reads are store-unavailable errors (the admin
+// API answers 503, not 500), its writes are dropped without blocking the request path,
+// and it serves again once the server is back.
+func TestRedisOutageIsUnavailable(t *testing.T) {
+	srv := redistest.Start(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { c.Close() })
+	l := reqlog.NewRedis(c, "hg:")
+	t.Cleanup(l.Close)
+	ctx := context.Background()
+	e := reqlogtest.Entry("r", 1, "accepted", 200)
+	l.Add(e)
+	reqlogtest.Written(t, l, e)
+
+	srv.Stop()
+	_, listErr := l.List(ctx, "r", reqlog.Filter{})
+	_, getErr := l.Get(ctx, "r", e.ID)
+	for op, err := range map[string]error{"List": listErr, "Get": getErr} {
+		if !errors.Is(err, storeerr.ErrUnavailable) {
+			t.Errorf("%s with Redis stopped: %v, want storeerr.ErrUnavailable", op, err)
+		}
+		if !errors.Is(err, queue.ErrUnavailable) { // what the admin API's storeErr tests for a 503
+			t.Errorf("%s with Redis stopped: %v is not queue.ErrUnavailable", op, err)
+		}
+		if errors.Is(err, reqlog.ErrNotFound) {
+			t.Errorf("%s with Redis stopped: %v reads as not found", op, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "request log store unavailable") {
+			t.Errorf("%s with Redis stopped: %q does not say which store", op, err)
+		}
+	}
+	for i := range 5000 { // more than the writer's queue holds: the rest are dropped
+		l.Add(reqlogtest.Entry("r", 100+i, "accepted", 200))
+	}
+
+	srv.Restart() // no persistence: the log starts empty
+	back := reqlogtest.Entry("r", 2, "accepted", 200)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.Add(back) // an entry added while the writer still met the outage is dropped
+		recs, err := l.List(ctx, "r", reqlog.Filter{Limit: 1})
+		if err == nil && len(recs) == 1 && recs[0].ID == back.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after the restart: %v, %v", recs, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := l.Get(ctx, "r", e.ID); err != reqlog.ErrNotFound {
+		t.Fatalf("Get of a record the restart lost: %v, want ErrNotFound", err)
+	}
+}
