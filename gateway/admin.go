@@ -11,9 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/problem"
-	"github.com/hookgate/hookgate/receiver/dedupe"
-	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/subscription"
@@ -52,15 +51,9 @@ func apiErr(status int, reason problem.Reason, format string, args ...any) *APIE
 	return &APIError{Status: status, Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// unavailable tells a store outage from other store errors, whichever store it came from.
-func unavailable(err error) bool {
-	return errors.Is(err, queue.ErrUnavailable) || errors.Is(err, subscription.ErrUnavailable) ||
-		errors.Is(err, order.ErrUnavailable) || errors.Is(err, dedupe.ErrUnavailable)
-}
-
 // storeErr is the answer to a store error: 503 for an outage, else 500.
 func storeErr(err error) *APIError {
-	if unavailable(err) {
+	if errors.Is(err, storeerr.ErrUnavailable) { // whichever store it came from
 		return apiErr(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "the store cannot be reached: %v", err)
 	}
 	return apiErr(http.StatusInternalServerError, problem.ReasonStoreError, "%v", err)

@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
-	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/hookgate/hookgate/receiver/reqlog"
 	"go.uber.org/zap"
 )
@@ -153,7 +153,7 @@ func orderErr(route string, err error) error {
 		return apiErr(http.StatusNotFound, problem.ReasonNotFound, "route %q has no stale-event guard (order_by)", route)
 	case errors.Is(err, receiver.ErrRecordKey):
 		return apiErr(http.StatusBadRequest, problem.ReasonOrderValue, "%v", err)
-	case errors.Is(err, order.ErrUnavailable):
+	case errors.Is(err, storeerr.ErrUnavailable):
 		return apiErr(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "%v", err)
 	}
 	return apiErr(http.StatusInternalServerError, problem.ReasonStoreError, "%v", err)

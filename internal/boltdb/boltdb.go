@@ -12,6 +12,7 @@
 package boltdb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/lifecycle"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -42,10 +44,8 @@ type Handle struct {
 	services []Service
 	unavail  []error // the services' Unavailable errors, which damage errors match
 
-	quit     chan struct{} // closed by Close or by damage: the tasks stop
-	quitOnce sync.Once
-	tasks    sync.WaitGroup
-	running  atomic.Int32 // tasks still running
+	life    lifecycle.Base // the tasks run in it: cancelled by damage, stopped by Close
+	running atomic.Int32   // tasks still running
 
 	damaged atomic.Pointer[DamageError]
 }
@@ -69,7 +69,7 @@ type Service struct {
 }
 
 // New returns a handle for the file at path; nothing is opened yet.
-func New(path string) *Handle { return &Handle{path: path, quit: make(chan struct{})} }
+func New(path string) *Handle { return &Handle{path: path} }
 
 // Use declares a service. Call it before the file is first opened (in the service's
 // constructor); a service declared later is an error at open.
@@ -138,16 +138,20 @@ func (h *Handle) DB() (*DB, error) {
 		return nil, fmt.Errorf("preparing store file %s: %w", h.path, err)
 	}
 	h.db = db
+	h.life.Start()
 	for _, s := range h.services {
 		for _, task := range s.Tasks {
-			h.tasks.Add(1)
 			h.running.Add(1)
-			go func() {
-				defer h.tasks.Done()
+			if !h.life.Go(func(ctx context.Context) {
 				defer h.running.Add(-1)
-				task(db, h.quit)
-			}()
+				task(db, ctx.Done())
+			}) {
+				h.running.Add(-1)
+			}
 		}
+	}
+	if h.damaged.Load() != nil {
+		h.life.Cancel()
 	}
 	return db, nil
 }
@@ -231,7 +235,7 @@ func (h *Handle) damage(op string, r any, unavail []error) error {
 	return d
 }
 
-func (h *Handle) stopTasks() { h.quitOnce.Do(func() { close(h.quit) }) }
+func (h *Handle) stopTasks() { h.life.Cancel() }
 
 // Close stops the services' tasks (each finishes what it was doing) and then closes the
 // file, if it was opened. Later calls of DB return ErrClosed.
@@ -245,8 +249,7 @@ func (h *Handle) Close() error {
 	db := h.db
 	h.db = nil
 	h.mu.Unlock()
-	h.stopTasks()
-	h.tasks.Wait() // outside the lock: a task may still ask for the file (and get ErrClosed)
+	h.life.Stop(nil, nil) // outside the lock: a task may still ask for the file (and get ErrClosed)
 	if db == nil {
 		return nil
 	}

@@ -103,7 +103,7 @@ func TestEveryCloseWaitsForTheCall(t *testing.T) {
 	h.Use(Service{Tasks: []Task{counted(Every(time.Millisecond, func(*DB) {
 		once.Do(func() {
 			close(entered)
-			<-h.quit // Close has begun
+			<-h.life.Context().Done() // Close has begun
 			returned.Store(true)
 		})
 	}), &starts, &ends)}})

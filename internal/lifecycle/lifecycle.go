@@ -73,6 +73,18 @@ func (b *Base) Go(f func(ctx context.Context)) bool {
 	return true
 }
 
+// Cancel cancels the service's context now, without waiting: its goroutines are told to
+// return (a service that found it cannot go on, from inside one of them, says so with
+// Cancel; Stop must still be called, and waits). It does nothing before Start.
+func (b *Base) Cancel() {
+	b.mu.Lock()
+	cancel := b.cancel
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
 // Stop stops the service once and reports whether this call stopped it. It runs drain
 // (the service's own orderly shutdown while its context is still live: halting workers,
 // unsubscribing; nil for none), then cancels the context, then runs after (nil for none;

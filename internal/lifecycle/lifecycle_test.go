@@ -88,3 +88,23 @@ func TestStopBeforeStart(t *testing.T) {
 		t.Fatal("a service stopped before it started is not started")
 	}
 }
+
+// Cancel ends the goroutines early (from inside one of them, too); Stop still waits.
+func TestCancelFromInside(t *testing.T) {
+	var b Base
+	b.Cancel() // before Start: nothing
+	b.Start()
+	ended := make(chan struct{})
+	b.Go(func(ctx context.Context) {
+		b.Cancel() // a task that found the service cannot go on
+		<-ctx.Done()
+		close(ended)
+	})
+	<-ended
+	if !b.Running() {
+		t.Fatal("Cancel does not stop the service: Stop does")
+	}
+	if !b.Stop(nil, nil) {
+		t.Fatal("Stop after Cancel")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/lifecycle"
 	"github.com/hookgate/hookgate/internal/redisx"
 	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/redis/go-redis/v9"
@@ -25,15 +26,13 @@ type Redis struct {
 	limits   map[string]int
 	maxBytes int64
 	ch       chan *Entry
-	started  bool
-	stop     chan struct{}
-	done     sync.WaitGroup
+	life     lifecycle.Base // the writer runs in it, from the first Add to Close
 }
 
 // NewRedis returns a log on c; keys start with prefix. Its writer starts on first Add;
 // Close stops it.
 func NewRedis(c redis.UniversalClient, prefix string) *Redis {
-	return &Redis{c: c, prefix: prefix + "rl:", limits: map[string]int{}, maxBytes: DefaultMaxBytes, ch: make(chan *Entry, 4096), stop: make(chan struct{})}
+	return &Redis{c: c, prefix: prefix + "rl:", limits: map[string]int{}, maxBytes: DefaultMaxBytes, ch: make(chan *Entry, 4096)}
 }
 
 func (l *Redis) key(route string) string { return l.prefix + "{" + route + "}" }
@@ -56,25 +55,20 @@ func (l *Redis) limit(route string) int {
 
 // Add implements Log.
 func (l *Redis) Add(e *Entry) {
-	l.mu.Lock()
-	if !l.started {
-		l.started = true
-		l.done.Add(1)
-		go l.write()
+	if l.life.Start() {
+		l.life.Go(l.write)
 	}
-	l.mu.Unlock()
 	select {
 	case l.ch <- e:
 	default: // the writer is 4,096 entries behind: this one is dropped
 	}
 }
 
-func (l *Redis) write() {
-	defer l.done.Done()
+func (l *Redis) write(stop context.Context) {
 	batch := make([]*Entry, 0, 256)
 	for {
 		select {
-		case <-l.stop:
+		case <-stop.Done():
 			return
 		case e := <-l.ch:
 			batch = append(batch[:0], e)
@@ -89,7 +83,7 @@ func (l *Redis) write() {
 			}
 		}
 		share := l.share()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(stop, 2*time.Second)
 		// If Redis is away the batch is dropped: webhooks are not slowed for the log.
 		_, _ = l.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, e := range batch {
@@ -106,22 +100,8 @@ func (l *Redis) write() {
 	}
 }
 
-// Close stops the writer (entries not yet written are dropped).
-func (l *Redis) Close() {
-	l.mu.Lock()
-	started := l.started
-	select {
-	case <-l.stop:
-		l.mu.Unlock()
-		return
-	default:
-	}
-	close(l.stop)
-	l.mu.Unlock()
-	if started {
-		l.done.Wait()
-	}
-}
+// Close stops the writer (entries not yet written are dropped) and waits for it.
+func (l *Redis) Close() { l.life.Stop(nil, nil) }
 
 // errUnavailable wraps the log's Redis outages: it reads "request log store unavailable",
 // and errors.Is(err, storeerr.ErrUnavailable) holds for it (the admin API answers 503).

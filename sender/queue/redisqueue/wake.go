@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/lifecycle"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/redis/go-redis/v9"
 )
@@ -27,30 +28,22 @@ type waker struct {
 	mu      sync.Mutex
 	pending map[string]struct{}
 	kick    chan struct{}
-	started bool
-	stop    chan struct{}
-	done    sync.WaitGroup
-	closed  bool
+	life    lifecycle.Base // the publisher and the subscriber run in it, from first use to close
 }
 
 func newWaker(c redis.UniversalClient, channel string) *waker {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &waker{c: c, channel: channel, self: hex.EncodeToString(b[:]), pending: map[string]struct{}{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{})}
+		kick: make(chan struct{}, 1)}
 }
 
 // start runs the publisher and the subscriber, once, on first use.
 func (w *waker) start() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.started || w.closed {
-		return
+	if w.life.Start() {
+		w.life.Go(w.publish)
+		w.life.Go(w.subscribe)
 	}
-	w.started = true
-	w.done.Add(2)
-	go w.publish()
-	go w.subscribe()
 }
 
 func (w *waker) announce(endpoints []string) {
@@ -71,18 +64,17 @@ func (w *waker) announce(endpoints []string) {
 // (other instances wake up to that much later; this one's workers were woken at once).
 const publishEvery = 5 * time.Millisecond
 
-func (w *waker) publish() {
-	defer w.done.Done()
+func (w *waker) publish(stop context.Context) {
 	var last time.Time
 	for {
 		select {
-		case <-w.stop:
+		case <-stop.Done():
 			return
 		case <-w.kick:
 		}
 		if wait := time.Until(last.Add(publishEvery)); wait > 0 {
 			select {
-			case <-w.stop:
+			case <-stop.Done():
 				return
 			case <-time.After(wait):
 			}
@@ -98,22 +90,19 @@ func (w *waker) publish() {
 		if len(names) == 0 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(stop, 2*time.Second)
 		_ = w.c.Publish(ctx, w.channel, w.self+"\n"+strings.Join(names, "\n")).Err() // lost: the slow poll finds them
 		cancel()
 	}
 }
 
-func (w *waker) subscribe() {
-	defer w.done.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+func (w *waker) subscribe(ctx context.Context) {
 	ps := w.c.Subscribe(ctx, w.channel) // go-redis resubscribes by itself after a reconnect
 	defer ps.Close()
 	ch := ps.Channel(redis.WithChannelHealthCheckInterval(10 * time.Second))
 	for {
 		select {
-		case <-w.stop:
+		case <-ctx.Done():
 			return
 		case m, ok := <-ch:
 			if !ok {
@@ -128,20 +117,7 @@ func (w *waker) subscribe() {
 	}
 }
 
-func (w *waker) close() {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return
-	}
-	w.closed = true
-	started := w.started
-	w.mu.Unlock()
-	if started {
-		close(w.stop)
-		w.done.Wait()
-	}
-}
+func (w *waker) close() { w.life.Stop(nil, nil) }
 
 // Announce implements queue.Notifier: local workers at once, other instances through Redis.
 func (s *Store) Announce(endpoints []string) {
