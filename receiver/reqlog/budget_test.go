@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/receiver/reqlog"
-	"github.com/redis/go-redis/v9"
 )
 
 // bigEntry is an unauthenticated request as a hostile client sends it: a body cut at the
@@ -80,19 +80,14 @@ func TestMemoryBudget(t *testing.T) {
 
 func TestRedisBudget(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c.Close() })
+	c := srv.Client(t)
 	l := reqlog.NewRedis(c, "hg:")
 	t.Cleanup(l.Close)
 	budgetConformance(t, l, func(route string, n int) {
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			if recs, _ := l.List(context.Background(), route, reqlog.Filter{Limit: 1}); len(recs) == 1 && strings.HasSuffix(recs[0].EventID, "-49") {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("the writer did not write route %s", route)
+		testwait.Until(t, 30*time.Second, func() bool {
+			recs, _ := l.List(context.Background(), route, reqlog.Filter{Limit: 1})
+			return len(recs) == 1 && strings.HasSuffix(recs[0].EventID, "-49")
+		}, "the writer to write route "+route)
 	})
 	// What Redis itself holds for the log, as it counts it.
 	var used int64

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/receiver/reqlog"
-	"github.com/redis/go-redis/v9"
 )
 
 func entry(route string, i int, outcome string, status int) *reqlog.Entry {
@@ -79,22 +79,17 @@ func TestMemory(t *testing.T) { conformance(t, reqlog.NewMemory(), func() {}) }
 
 func TestRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c.Close() })
+	c := srv.Client(t)
 	l := reqlog.NewRedis(c, "hg:")
 	t.Cleanup(l.Close)
 	conformance(t, l, func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for time.Now().Before(deadline) {
-			if n, _ := c.LLen(context.Background(), "hg:rl:{bin}").Result(); n == 1 {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testwait.Until(t, 30*time.Second, func() bool {
+			n, _ := c.LLen(context.Background(), "hg:rl:{bin}").Result()
+			return n == 1
+		}, "the writer to write the record")
 	})
 	// Another instance reads the same log.
-	c2 := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c2.Close() })
+	c2 := srv.Client(t)
 	l2 := reqlog.NewRedis(c2, "hg:")
 	l2.SetLimit("r", 3)
 	if recs, _ := l2.List(context.Background(), "r", reqlog.Filter{}); len(recs) != 3 {

@@ -15,8 +15,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c.Close() })
+	c := srv.Client(t)
 	dedupetest.Run(t, dedupetest.Harness{
 		New: func(t *testing.T) dedupe.Store { return redisstore.New(c, "hg-test:"+t.Name()+":") },
 	})
@@ -24,8 +23,7 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-	t.Cleanup(func() { c.Close() })
+	c := cl.Client(t)
 	dedupetest.Run(t, dedupetest.Harness{
 		New: func(t *testing.T) dedupe.Store { return redisstore.New(c, "hg-test:") },
 	})
@@ -33,8 +31,7 @@ func TestConformanceCluster(t *testing.T) {
 
 func TestStoppedServerIsUnavailableThenRecovers(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	t.Cleanup(func() { c.Close() })
+	c := srv.Client(t, redis.Options{MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	s := redisstore.New(c, "hg:")
 	ctx := context.Background()
 	if _, _, err := s.Claim(ctx, "a", time.Minute); err != nil {
@@ -62,8 +59,7 @@ func TestStoppedServerIsUnavailableThenRecovers(t *testing.T) {
 
 func BenchmarkClaimCommit(b *testing.B) {
 	srv := redistest.Start(b)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer c.Close()
+	c := srv.Client(b)
 	s := redisstore.New(c, "hg:")
 	ctx := context.Background()
 	b.ReportAllocs()
