@@ -12,12 +12,11 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 const dashboardCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 		endpoint partner-erp {
@@ -106,7 +105,7 @@ func TestDashboardInChromium(t *testing.T) {
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "tk-456")
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "tk-456")
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "nope")
-	waitUntil(t, "two dead letters", 10*time.Second, func() bool { return endpointsByName(t, c)["partner-erp"].Dead == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return endpointsByName(t, c)["partner-erp"].Dead == 2 }, "two dead letters")
 
 	ctx := browserContext(t, browser)
 
@@ -213,9 +212,7 @@ func TestDashboardInChromium(t *testing.T) {
 }
 
 const longErrorCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 		endpoint partner-with-a-long-name {
@@ -244,7 +241,7 @@ func TestDashboardLongErrorsKeepActionsInView(t *testing.T) {
 	if code, _, rb := send(t, c.Base()+"/publish", []byte(`{"id":7}`), "Webhook-Event-Type", "deal.won"); code != 202 {
 		t.Fatalf("publish: %d %s", code, rb)
 	}
-	waitUntil(t, "a dead letter", 10*time.Second, func() bool { return endpointsByName(t, c)["partner-with-a-long-name"].Dead == 1 })
+	testwait.Until(t, 10*time.Second, func() bool { return endpointsByName(t, c)["partner-with-a-long-name"].Dead == 1 }, "a dead letter")
 
 	ctx := browserContext(t, browser)
 	// Every button in #endpoints and #dead, with the open attempts list too: where it
@@ -327,9 +324,7 @@ func TestDashboardSubscriptions(t *testing.T) {
 	browser := chromiumPath(t)
 	be := startBackend(t)
 	c := startCaddy(t, `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		endpoint erp {
 			url `+be.URL+`/erp
@@ -413,9 +408,7 @@ func TestDashboardRequestLog(t *testing.T) {
 	browser := chromiumPath(t)
 	be := startBackend(t)
 	c := startCaddy(t, `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 }
 http://127.0.0.1:{PORT} {
 	handle /ploomes {
@@ -500,9 +493,7 @@ func TestDashboardOrderRecord(t *testing.T) {
 	browser := chromiumPath(t)
 	be := startBackend(t)
 	c := startCaddy(t, `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 }
 http://127.0.0.1:{PORT} {
 	handle /totvs {

@@ -12,9 +12,7 @@ import (
 )
 
 const dedupeCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 	}
@@ -201,7 +199,7 @@ func TestReloadKeepsEmbeddedStore(t *testing.T) {
 	}
 	// Reload a changed config through the admin API: the store file stays open and shared.
 	cfg := dedupeConfig("store embedded", be.Addr, "dedupe 12h")
-	cfg = strings.NewReplacer("{PORT}", itoa(c.Port), "{ADMIN}", itoa(c.Admin)).Replace(cfg)
+	cfg = fillConfig(cfg, c.Port, c.Admin, "")
 	out, err := runCmd(caddyBin, "adapt", "--config", writeTemp(t, cfg), "--adapter", "caddyfile")
 	if err != nil {
 		t.Fatalf("adapt: %v %s", err, out)

@@ -146,9 +146,7 @@ func TestFaultRedisKilledUnderInboundLoad(t *testing.T) {
 }
 
 const backendFaultCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 	}

@@ -13,9 +13,7 @@ import (
 )
 
 const hostileCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	servers {
 		timeouts {
 			read_header 1s

@@ -37,9 +37,7 @@ func metricsText(t *testing.T, c *Caddy) []byte {
 }
 
 const sampledLogCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 }
 http://127.0.0.1:{PORT} {
 	handle /sampled {
@@ -107,9 +105,7 @@ func TestAcceptedWebhookLinesAreSampled(t *testing.T) {
 }
 
 const asyncOutageCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store redis {REDIS}
 	}

@@ -16,12 +16,11 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 const orderCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 	}
@@ -155,10 +154,11 @@ func TestStaleEventGuard(t *testing.T) {
 			if !strings.Contains(c.Log(), `"outcome":"stale"`) {
 				t.Fatal("no log line says stale")
 			}
-			waitUntil(t, "the stale requests in the request log", 3*time.Second, func() bool {
+			testwait.Until(t, 10*time.Second, func() bool {
 				recs, _ := requests(t, c, "totvs_crm", "?outcome=stale")
 				return len(recs) >= 2 && recs[0]["status"] == float64(200)
-			})
+			}, "the stale requests in the request log")
+
 		})
 	}
 }
@@ -182,9 +182,7 @@ func TestStaleEventGuardAcrossInstances(t *testing.T) {
 }
 
 const reqlogCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 	}
@@ -311,7 +309,7 @@ func TestRequestLog(t *testing.T) {
 			send(t, c.Base()+"/ploomes", []byte(`{"Action":"Win","Entity":"Deal","New":{"Id":"not-a-number"}}`), "X-Ploomes-Validation-Key", "pl-s3cret-1")
 			send(t, c.Base()+"/off", body)
 			settle := func(route string, n int) {
-				waitUntil(t, "the log of "+route, 3*time.Second, func() bool { recs, _ := requests(t, c, route, ""); return len(recs) >= n })
+				testwait.Until(t, 10*time.Second, func() bool { recs, _ := requests(t, c, route, ""); return len(recs) >= n }, "the log of "+route)
 			}
 			settle("bearer", 2)
 			settle("ploomes", 2)
@@ -364,7 +362,7 @@ func TestRequestLog(t *testing.T) {
 			if code != 200 || ans["outcome"] != "accepted" || ans["status"] != float64(200) {
 				t.Fatalf("a forced replay: %d %v", code, ans)
 			}
-			waitUntil(t, "the replay at the backend", 3*time.Second, func() bool { return be.Count() == before+1 })
+			testwait.Until(t, 10*time.Second, func() bool { return be.Count() == before+1 }, "the replay at the backend")
 			got := be.Got()[be.Count()-1]
 			if string(got.Body) != string(body) || got.Header.Get("X-Hookgate-Replay-Of") != id || got.Header.Get("Authorization") != "" {
 				t.Fatalf("the replay as the backend got it: %s %v", got.Body, got.Header)

@@ -14,12 +14,11 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 const outboundCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 		endpoint erp {
@@ -80,17 +79,6 @@ func verifyStandard(secret string, h http.Header, body []byte) bool {
 	return false
 }
 
-func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func byPath(got []Received, path string) []Received {
 	var out []Received
 	for _, r := range got {
@@ -114,7 +102,7 @@ func TestPublishDeliversSignedToMatchingEndpoints(t *testing.T) {
 	if code != 202 || ans.Endpoints != 2 || !strings.HasPrefix(ans.ID, "evt_") {
 		t.Fatalf("publish: %d %s", code, rb)
 	}
-	waitUntil(t, "two deliveries", 10*time.Second, func() bool { return be.Count() == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return be.Count() == 2 }, "two deliveries")
 	erp := byPath(be.Got(), "/erp")
 	if len(erp) != 1 {
 		t.Fatalf("erp got %d", len(erp))
@@ -133,7 +121,7 @@ func TestPublishDeliversSignedToMatchingEndpoints(t *testing.T) {
 	if code != 202 || !strings.Contains(string(rb), `"endpoints":1`) {
 		t.Fatalf("?type=: %d %s", code, rb)
 	}
-	waitUntil(t, "third delivery", 10*time.Second, func() bool { return be.Count() == 3 })
+	testwait.Until(t, 10*time.Second, func() bool { return be.Count() == 3 }, "third delivery")
 }
 
 func TestPublishIdempotencyAndBadInput(t *testing.T) {
@@ -146,7 +134,7 @@ func TestPublishIdempotencyAndBadInput(t *testing.T) {
 	if code != 202 || code2 != 202 || string(rb1) != string(rb2) || h1.Get("Idempotent-Replayed") != "" || h2.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("repeat publish: %d %s / %d %s %v", code, rb1, code2, rb2, h2)
 	}
-	waitUntil(t, "deliveries", 10*time.Second, func() bool { return be.Count() == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return be.Count() == 2 }, "deliveries")
 	time.Sleep(300 * time.Millisecond)
 	if be.Count() != 2 {
 		t.Fatalf("a repeated publish was delivered again: %d deliveries", be.Count())
@@ -206,7 +194,7 @@ func TestAsyncInboundQueuesThenDelivers(t *testing.T) {
 	var ans struct{ ID string }
 	_ = json.Unmarshal(rb, &ans)
 	// The first attempt gets 503; the retry (200ms here) delivers it.
-	waitUntil(t, "the retry", 10*time.Second, func() bool { return be.Count() == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return be.Count() == 2 }, "the retry")
 	r := be.Got()[1]
 	if r.Path != "/inbound" || string(r.Body) != string(ev) || r.Header.Get("X-Webhook-Event-Id") != ans.ID ||
 		r.Header.Get("X-Webhook-Source") != "ploomes" || r.Header.Get("X-Ploomes-Validation-Key") != "" || r.Header.Get("Webhook-Id") == "" {
@@ -235,11 +223,12 @@ func TestPrivateTargetRefusedWithoutAllowPrivate(t *testing.T) {
 	if code, _, rb := send(t, c.Base()+"/publish", []byte(`{}`), "Webhook-Event-Type", "invoice.paid"); code != 202 {
 		t.Fatalf("publish: %d %s", code, rb)
 	}
-	waitUntil(t, "a dead letter", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		var ds []map[string]any
 		getJSON(t, c.AdminURL()+"/webhooks/deliveries?endpoint=all&state=dead", &ds)
 		return len(ds) == 1 && strings.Contains(fmt.Sprint(ds[0]["attempts"]), "blocked")
-	})
+	}, "a dead letter")
+
 	if be.Count() != 0 {
 		t.Fatalf("a loopback target got %d requests without allow_private", be.Count())
 	}
@@ -282,13 +271,13 @@ func publishMany(t *testing.T, url string, n int) []string {
 func kill9Run(t *testing.T, c *Caddy, be *Backend, ids []string, key, label string) {
 	for kill := 1; kill <= 2; kill++ {
 		at := be.Count() + len(ids)/10
-		waitUntil(t, "deliveries in progress", 60*time.Second, func() bool { return be.Count() >= at })
+		testwait.Until(t, 60*time.Second, func() bool { return be.Count() >= at }, "deliveries in progress")
 		c.Kill()
 		t.Logf("kill -9 #%d after %d deliveries", kill, be.Count())
 		c.start()
 	}
 	seen := map[string]int{}
-	waitUntil(t, "every event delivered", 120*time.Second, func() bool {
+	testwait.Until(t, 120*time.Second, func() bool {
 		clear(seen)
 		for _, r := range be.Got() {
 			seen[r.Header.Get(key)]++
@@ -299,7 +288,8 @@ func kill9Run(t *testing.T, c *Caddy, be *Backend, ids []string, key, label stri
 			}
 		}
 		return true
-	})
+	}, "every event delivered")
+
 	twice := 0
 	for _, id := range ids {
 		if seen[id] > 1 {
@@ -335,9 +325,7 @@ func TestKill9DuringDeliveryLosesNothing(t *testing.T) {
 }
 
 const asyncKillCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 	}
@@ -393,7 +381,7 @@ func TestKilledInstanceLeasesAreTakenOverByAnother(t *testing.T) {
 	release()
 	start := time.Now()
 	seen := map[string]bool{}
-	waitUntil(t, "every event delivered by B", 60*time.Second, func() bool {
+	testwait.Until(t, 60*time.Second, func() bool {
 		clear(seen)
 		for _, r := range be.Got() {
 			seen[r.Header.Get("Webhook-Id")] = true
@@ -404,7 +392,8 @@ func TestKilledInstanceLeasesAreTakenOverByAnother(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, "every event delivered by B")
+
 	_ = b
 	record(t, "Caddy instance A killed for good with deliveries leased; instance B on the same Redis",
 		fmt.Sprintf("B delivered all %d events, the last %v after the kill (A's leases lapse after 15 s)", len(ids), time.Since(start).Round(100*time.Millisecond)),
@@ -433,9 +422,10 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 	if code, h, _ := send(t, c.Base()+"/ploomes", ev, "X-Ploomes-Validation-Key", "pl-123"); code != 200 || h.Get("Webhook-Duplicate") != "true" {
 		t.Fatalf("copy: %d dup=%q", code, h.Get("Webhook-Duplicate"))
 	}
-	waitUntil(t, "both deliveries", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		return len(byPath(be.Got(), "/all")) == 1 && len(byPath(be.Got(), "/inbound")) == 1
-	})
+	}, "both deliveries")
+
 	var ds []map[string]any
 	getJSON(t, c.AdminURL()+"/webhooks/deliveries?state=delivered", &ds)
 	if len(ds) != 2 {

@@ -19,9 +19,7 @@ import (
 // dedupe ids, then `dd if=/dev/urandom of=store.db bs=4096 seek=5 count=3 conv=notrunc`.
 
 const damageCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded {FILE}
 	}
@@ -110,7 +108,7 @@ func TestDamagedStoreFileIsAConfigError(t *testing.T) {
 
 	// At start: refused, with an error that names the file (not a crash, not a start).
 	port, admin := freePort(t), freePort(t)
-	cfg := strings.NewReplacer("{PORT}", itoa(port), "{ADMIN}", itoa(admin)).Replace(damageConfig(bad, be.Addr))
+	cfg := fillConfig(damageConfig(bad, be.Addr), port, admin, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, caddyBin, "run", "--config", writeTemp(t, cfg), "--adapter", "caddyfile")
@@ -129,7 +127,7 @@ func TestDamagedStoreFileIsAConfigError(t *testing.T) {
 	// On a POST /load: an error answer naming the file; the running config keeps serving.
 	c := startCaddy(t, damageConfig(good, be.Addr))
 	adapted, err := runCmd(caddyBin, "adapt", "--config",
-		writeTemp(t, strings.NewReplacer("{PORT}", itoa(c.Port), "{ADMIN}", itoa(c.Admin)).Replace(damageConfig(bad, be.Addr))), "--adapter", "caddyfile")
+		writeTemp(t, fillConfig(damageConfig(bad, be.Addr), c.Port, c.Admin, "")), "--adapter", "caddyfile")
 	if err != nil {
 		t.Fatal(err, adapted)
 	}
