@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hookgate/hookgate/internal/redistest"
 	"github.com/hookgate/hookgate/internal/testwait"
+	"github.com/redis/go-redis/v9"
 )
 
 const outboundCaddyfile = `{
@@ -366,37 +368,87 @@ func TestKill9DuringAsyncInboundLosesNothing(t *testing.T) {
 // Two instances share one Redis queue. One is killed with deliveries leased and never comes
 // back: the other takes its leases over once they lapse (15 s without renewal) and
 // delivers everything.
+//
+// The test proves each step: A's leases are read from Redis (the due score of a leased
+// delivery is its lease's end) while A's attempts of them wait at the held sink; A is
+// killed; every one of A's leased deliveries reaches the sink, from B, no earlier than
+// the lease end Redis held for it.
 func TestKilledInstanceLeasesAreTakenOverByAnother(t *testing.T) {
 	rs := redistest.Start(t)
+	rc := rs.Client(t)
+	ctx := context.Background()
 	be := startBackend(t)
 	be.delay = 5 * time.Millisecond
 	cfg := outboundConfig("store redis "+rs.URL(), be.URL, "concurrency 8")
-	a := startCaddy(t, cfg, outboundEnv...)
 	release := be.Hold()
+	a := startCaddy(t, cfg, outboundEnv...)
 	ids := publishMany(t, a.Base()+"/publish", 500)
-	b := startCaddy(t, cfg, outboundEnv...)
-	// A leased its first deliveries while they were published; they wait at the held sink.
-	time.Sleep(500 * time.Millisecond)
+	// A's eight workers lease deliveries and wait at the held sink.
+	testwait.Until(t, 30*time.Second, func() bool { return len(be.Held()) == 8 }, "A's 8 attempts to wait at the sink")
+	// Only the "all" endpoint takes invoice.paid. A pending delivery is due at its creation
+	// (or its retry); a leased one at its lease's end, LeaseFor (15 s) ahead.
+	const due = "hookgate:{hookgate:q:all}:due"
+	leasedUntil := map[string]time.Time{} // event id -> lease end
+	now := time.Now()
+	zs, err := rc.ZRangeByScoreWithScores(ctx, due, &redis.ZRangeBy{Min: fmt.Sprint(now.Add(5 * time.Second).UnixMilli()), Max: "+inf"}).Result()
+	if err != nil {
+		t.Fatalf("reading the due set: %v", err)
+	}
+	for _, z := range zs {
+		d := z.Member.(string)
+		ev, err := rc.HGet(ctx, "hookgate:{hookgate:q:all}:d:"+d, "ev").Result()
+		if err != nil {
+			t.Fatalf("reading delivery %s: %v", d, err)
+		}
+		leasedUntil[ev] = time.UnixMilli(int64(z.Score))
+	}
+	for _, r := range be.Held() {
+		if _, ok := leasedUntil[r.Header.Get("Webhook-Id")]; !ok {
+			t.Fatalf("A is attempting %s, which Redis does not show leased (leases: %v)", r.Header.Get("Webhook-Id"), leasedUntil)
+		}
+	}
+	t.Logf("A held %d leases in Redis", len(leasedUntil))
 	a.Kill() // its leased deliveries are stuck until their leases lapse
+	killed := time.Now()
+	b := startCaddy(t, cfg, outboundEnv...)
 	release()
-	start := time.Now()
-	seen := map[string]bool{}
-	testwait.Until(t, 60*time.Second, func() bool {
+	seen := map[string]Received{}
+	testwait.Until(t, 90*time.Second, func() bool {
 		clear(seen)
 		for _, r := range be.Got() {
-			seen[r.Header.Get("Webhook-Id")] = true
+			if _, ok := seen[r.Header.Get("Webhook-Id")]; !ok {
+				seen[r.Header.Get("Webhook-Id")] = r
+			}
 		}
 		for _, id := range ids {
-			if !seen[id] {
+			if _, ok := seen[id]; !ok {
 				return false
 			}
 		}
 		return true
 	}, "every event delivered by B")
-
-	_ = b
+	var last time.Time
+	for ev, until := range leasedUntil {
+		r := seen[ev]
+		if r.At.Before(until) {
+			t.Errorf("%s, leased by A until %s, was delivered %v before its lease lapsed", ev, until.Format(time.StampMilli), until.Sub(r.At))
+		}
+		if r.At.Before(killed) {
+			t.Errorf("%s, leased by A, was delivered before A was killed", ev)
+		}
+		if r.At.After(last) {
+			last = r.At
+		}
+	}
+	// B, the only instance left, lists every delivery as delivered.
+	var ds []map[string]any
+	getJSON(t, b.AdminURL()+"/webhooks/deliveries?endpoint=all&state=delivered&limit=1000", &ds)
+	if len(ds) != len(ids) {
+		t.Errorf("B lists %d delivered deliveries, want %d", len(ds), len(ids))
+	}
 	record(t, "Caddy instance A killed for good with deliveries leased; instance B on the same Redis",
-		fmt.Sprintf("B delivered all %d events, the last %v after the kill (A's leases lapse after 15 s)", len(ids), time.Since(start).Round(100*time.Millisecond)),
+		fmt.Sprintf("B delivered all %d events; A's %d leased ones %v after the kill, none before its lease lapsed (15 s)",
+			len(ids), len(leasedUntil), last.Sub(killed).Round(100*time.Millisecond)),
 		"0 events")
 }
 
