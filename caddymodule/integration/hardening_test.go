@@ -24,6 +24,7 @@ import (
 
 const slowBodyCaddyfile = `{
 	{GLOBAL}
+	metrics
 	webhooks {
 		store embedded
 	}
@@ -60,6 +61,23 @@ func heapBytes(t *testing.T, c *Caddy) float64 {
 	return v
 }
 
+var inFlight = regexp.MustCompile(`(?m)^caddy_http_requests_in_flight\{[^}]*\} ([0-9.e+]+)$`)
+
+// requestsInFlight sums Caddy's own in-flight request gauge over its routes (the
+// Caddyfile must enable metrics).
+func requestsInFlight(t *testing.T, c *Caddy) int {
+	t.Helper()
+	n := 0.0
+	for _, m := range inFlight.FindAllSubmatch(metricsText(t, c), -1) {
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += v
+	}
+	return int(n)
+}
+
 // Sockets that announce a 5 MiB body and send 6 bytes, on an HMAC route (the body is read
 // before the signature can be checked) and on an open route: the memory they cost must
 // follow the bytes that arrived, not the length they announced.
@@ -85,7 +103,10 @@ func TestAnnouncedBodiesDoNotReserveMemory(t *testing.T) {
 				"X-Hub-Signature-256: sha256=00\r\nX-GitHub-Delivery: d-%d\r\nContent-Length: 5242880\r\n\r\n{\"a\":1", path, i)
 		}
 	}
-	time.Sleep(1500 * time.Millisecond) // every handler is now blocked reading its body
+	// Caddy counts a request in flight from the moment its route runs: once all 800 are,
+	// every handler is in webhook_receive, blocked reading its body.
+	testwait.Until(t, 60*time.Second, func() bool { return requestsInFlight(t, c) == 2*sockets },
+		fmt.Sprintf("all %d requests in flight at Caddy", 2*sockets))
 	peak := heapBytes(t, c)
 	grew := (peak - idle) / (1 << 20)
 	record(t, "hostile: 800 sockets announce Content-Length 5 MiB and send 6 bytes (HMAC and open routes)",
