@@ -127,7 +127,11 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 		t.Fatalf("StatusId 2 went to %d endpoints, want 2", n)
 	}
 	testwait.Until(t, 10*time.Second, func() bool { return len(byPath(be.Got(), "/won")) == 1 }, "the filtered delivery")
-	time.Sleep(200 * time.Millisecond)
+	// Nothing is left to deliver to the filtered subscription: the StatusId 1 event was
+	// never queued for it.
+	if ds := settledDeliveries(t, c, wonID); len(ds) != 1 {
+		t.Fatalf("the filtered subscription has %d deliveries queued or done, want 1", len(ds))
+	}
 	if got := byPath(be.Got(), "/won"); len(got) != 1 {
 		t.Fatalf("the filtered subscription got %d deliveries, want 1", len(got))
 	}
@@ -319,7 +323,10 @@ func TestSubscriptionsAcrossInstances(t *testing.T) {
 		return code == 202 && strings.Contains(string(rb), `"endpoints":0`)
 	}, "b to drop the subscription")
 
-	time.Sleep(300 * time.Millisecond)
+	// Neither instance has anything left to deliver to the deleted subscription (the
+	// probes queued before b dropped it included).
+	settledDeliveries(t, a, id)
+	settledDeliveries(t, b, id)
 	if n := len(byPath(be.Got(), "/shared")); n != 2 {
 		t.Fatalf("after the delete the target got %d deliveries, want 2", n)
 	}
