@@ -9,13 +9,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 )
 
 // TestAdapt adapts every testdata/adapt/*.caddyfiletest (a Caddyfile, a line of dashes,
-// then the expected JSON or the expected error text) and compares. UPDATE_GOLDEN=1
-// rewrites the expected JSON.
+// then the expected JSON or the expected error text) and compares. An expected error may
+// come from the Caddyfile parser or from judging the adapted JSON as `caddy validate`
+// does (Provision and Validate of every module), since most checks live in Validate so
+// that a JSON config is judged as a Caddyfile is. UPDATE_GOLDEN=1 rewrites the expected
+// JSON.
 func TestAdapt(t *testing.T) {
 	files, _ := filepath.Glob("testdata/adapt/*.caddyfiletest")
 	if len(files) == 0 {
@@ -34,6 +38,9 @@ func TestAdapt(t *testing.T) {
 			in, want := parts[0], strings.TrimSpace(parts[1])
 			out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(in), nil)
 			if want != "" && !strings.HasPrefix(want, "{") {
+				if err == nil {
+					err = validateJSON(t, out)
+				}
 				if err == nil || !strings.Contains(err.Error(), want) {
 					t.Fatalf("want an error containing %q, got %v", want, err)
 				}
@@ -50,6 +57,49 @@ func TestAdapt(t *testing.T) {
 			}
 			if norm(pretty.String()) != norm(want) {
 				t.Fatalf("adapted JSON differs.\ngot:\n%s\nwant:\n%s", pretty.String(), want)
+			}
+		})
+	}
+}
+
+// validateJSON judges a JSON config as `caddy validate` does, with Caddy's data
+// directory in a temporary one.
+func validateJSON(t *testing.T, cfg []byte) error {
+	t.Helper()
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	var c caddy.Config
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		return err
+	}
+	return caddy.Validate(&c)
+}
+
+// TestValidateJSON judges every testdata/validate/*.json (a JSON config whose first
+// member "_want" is the expected error text, or "" for a valid one) as `caddy validate`
+// does: the limits a Caddyfile's parser would have refused are refused in JSON too.
+func TestValidateJSON(t *testing.T) {
+	files, _ := filepath.Glob("testdata/validate/*.json")
+	if len(files) == 0 {
+		t.Fatal("no validate cases")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var head struct {
+				Want string `json:"_want"`
+			}
+			if err := json.Unmarshal(raw, &head); err != nil {
+				t.Fatal(err)
+			}
+			err = validateJSON(t, raw)
+			switch {
+			case head.Want == "" && err != nil:
+				t.Fatalf("want a valid config, got %v", err)
+			case head.Want != "" && (err == nil || !strings.Contains(err.Error(), head.Want)):
+				t.Fatalf("want an error containing %q, got %v", head.Want, err)
 			}
 		})
 	}

@@ -5,13 +5,10 @@ package caddymodule
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/hookgate/hookgate/receiver/dedupe"
-	"github.com/hookgate/hookgate/sender"
+	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/sender/subscription"
 	"go.uber.org/zap"
 )
@@ -20,11 +17,10 @@ func init() {
 	caddy.RegisterModule(App{})
 }
 
-// App is the `webhooks` app: the state every Hookgate handler shares. It owns the store
-// (embedded file or Redis) that dedupe and the delivery queue use, and the outbound core
-// (sender.Sender: the endpoint registry, publishing and the delivery workers). Handlers
-// find it with ctx.App("webhooks"); when no `webhooks` global option is configured, an
-// empty app with the embedded store is made.
+// App is the `webhooks` app: the gateway every Hookgate handler shares (gateway.Gateway:
+// the store, the endpoints, feeds, subscriptions and inbound routes). Handlers find it
+// with ctx.App("webhooks"); when no `webhooks` global option is configured, an empty app
+// with the embedded store is made.
 type App struct {
 	// Store selects where dedupe state and the delivery queue live. Default: the embedded
 	// store, a file "hookgate/store.db" in Caddy's data directory.
@@ -48,20 +44,9 @@ type App struct {
 	// routes to webhook_subscriptions), with the private-address guard always applied.
 	Subscriptions *SubscriptionsConfig `json:"subscriptions,omitempty"`
 
-	store     *sharedStore
-	subs      *subscription.Manager
-	logger    *zap.Logger
-	sender    *sender.Sender
-	feeds     map[string]*feed
-	routes    map[string]bool     // names of this config's webhook_receive routes
-	receivers map[string]*Receive // this config's webhook_receive handlers by route name
-	scopes    map[string]scope    // dedupe scopes of this config's routes
-}
-
-// scope records who holds a dedupe scope in this config.
-type scope struct {
-	route    string
-	explicit bool // set with dedupe_scope
+	store  *pooledStores
+	gw     *gateway.Gateway
+	logger *zap.Logger
 }
 
 // SubscriptionsConfig is the operator's say over run-time subscriptions.
@@ -78,34 +63,6 @@ type SubscriptionsConfig struct {
 	MaxSubscriptions int `json:"max_subscriptions,omitempty"`
 }
 
-// StoreConfig chooses the store. Exactly one of Embedded and Redis may be set; neither
-// means Embedded with its defaults.
-type StoreConfig struct {
-	// Embedded is a single bbolt file on this machine. One Caddy process at a time.
-	Embedded *EmbeddedStoreConfig `json:"embedded,omitempty"`
-	// Redis is a Redis server or cluster shared by every Caddy instance pointed at it.
-	Redis *RedisStoreConfig `json:"redis,omitempty"`
-}
-
-// EmbeddedStoreConfig configures the embedded store.
-type EmbeddedStoreConfig struct {
-	// Path is the store file. Default: "hookgate/store.db" in Caddy's data directory.
-	Path string `json:"path,omitempty"`
-}
-
-// RedisStoreConfig configures the Redis store.
-type RedisStoreConfig struct {
-	// URL is the server, as redis://[user:password@]host:port[/db] or rediss:// for TLS.
-	// With Cluster, extra nodes may be given as ?addr=host:port query parameters.
-	// Placeholders such as {env.REDIS_URL} are expanded at provision time, so a password
-	// never appears in the JSON config. Required.
-	URL string `json:"url,omitempty"`
-	// KeyPrefix starts every key Hookgate writes. Default "hookgate:".
-	KeyPrefix string `json:"key_prefix,omitempty"`
-	// Cluster connects to a Redis Cluster. Default false.
-	Cluster bool `json:"cluster,omitempty"`
-}
-
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -114,122 +71,70 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets up the store. It opens nothing: the embedded file is opened on first use
-// (or at Start), and go-redis dials lazily, so `caddy validate` has no side effects.
+// Provision builds the gateway. It opens nothing: the embedded file is opened at Start,
+// and go-redis dials lazily, so `caddy validate` has no side effects.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.receivers = map[string]*Receive{}
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if err := gateway.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
-	if a.Store == nil {
-		a.Store = &StoreConfig{}
-	}
-	if a.Store.Embedded != nil && a.Store.Redis != nil {
-		return fmt.Errorf("store: choose embedded or redis, not both")
+	if err := a.Validate(); err != nil { // nothing is built from a config Validate refuses
+		return err
 	}
 	var err error
-	if a.Store.Redis != nil {
-		a.store, err = loadRedisStore(*a.Store.Redis)
-	} else {
-		path := ""
-		if a.Store.Embedded != nil {
-			path = a.Store.Embedded.Path
-		}
-		if path == "" {
-			path = filepath.Join(caddy.AppDataDir(), "hookgate", "store.db")
-		}
-		a.store, err = loadEmbeddedStore(path)
-	}
-	if err != nil {
+	if a.store, err = loadStores(a.Store); err != nil {
 		return err
 	}
-	if a.Retention < 0 {
-		return fmt.Errorf("retention must be positive")
-	}
-	a.store.queue.SetRetention(time.Duration(a.Retention))
-	if a.RequestLogSize < 0 {
-		return fmt.Errorf("request_log_size must be positive")
-	}
-	a.store.reqlog.SetMaxBytes(a.RequestLogSize)
-	a.sender = sender.New(a.store.queue, sender.Options{Logger: a.logger, Observer: observer{}})
-	sc := SubscriptionsConfig{}
-	if a.Subscriptions != nil {
-		sc = *a.Subscriptions
-	}
-	if sc.Grace < 0 {
-		return fmt.Errorf("subscriptions: grace must be positive")
-	}
-	a.subs = subscription.NewManager(a.store.subs, a.sender, subscription.Options{AllowPrivate: sc.AllowPrivate,
-		Grace: time.Duration(sc.Grace), Logger: a.logger, Max: sc.MaxSubscriptions})
+	cfg := a.config()
+	cfg.Stores, cfg.Logger, cfg.FindServer = a.store.Stores, a.logger, serverByPort
 	for _, c := range a.Endpoints {
-		if strings.HasPrefix(c.Name, subscription.IDPrefix) {
-			return fmt.Errorf("endpoint %s: names starting with %q are kept for subscriptions", c.Name, subscription.IDPrefix)
-		}
 		e, err := c.build(a.logger)
 		if err != nil {
 			return err
 		}
-		if err := a.sender.Registry().Add(e); err != nil {
+		cfg.Endpoints = append(cfg.Endpoints, e) // the registry judges names, URLs and filters
+	}
+	a.gw, err = gateway.New(cfg)
+	return err
+}
+
+// config translates the app's config, but for the stores and endpoints.
+func (a *App) config() gateway.Config {
+	cfg := gateway.Config{Retention: time.Duration(a.Retention), RequestLogSize: a.RequestLogSize}
+	if sc := a.Subscriptions; sc != nil {
+		cfg.Subscriptions = subscription.Options{AllowPrivate: sc.AllowPrivate, Grace: time.Duration(sc.Grace), Max: sc.MaxSubscriptions}
+	}
+	for _, f := range a.Feeds {
+		cfg.Feeds = append(cfg.Feeds, gateway.FeedSpec{Name: f.Name, Schema: f.Schema, PageSize: f.PageSize, Retention: time.Duration(f.Retention)})
+	}
+	return cfg
+}
+
+// Validate judges the config as written, JSON or Caddyfile alike.
+func (a *App) Validate() error {
+	if a.Store != nil && a.Store.Embedded != nil && a.Store.Redis != nil {
+		return fmt.Errorf("store: choose embedded or redis, not both")
+	}
+	for _, c := range a.Endpoints {
+		if err := c.validate(); err != nil {
 			return err
 		}
 	}
-	return a.buildFeeds()
+	cfg := a.config()
+	return cfg.Validate()
 }
 
-// registerRoute records a webhook_receive route of this config, refusing one whose name is
-// taken (names label metrics and the admin API) or whose dedupe scope is another route's,
-// unless both set that scope explicitly (sharing ids on purpose). Without the check, two
-// tenants' routes with the same preset would answer one's events as the other's duplicates.
-func (a *App) registerRoute(name, dedupeScope string, namedExplicitly, scopedExplicitly bool) error {
-	if a.routes == nil {
-		a.routes, a.scopes = map[string]bool{}, map[string]scope{}
-	}
-	if a.routes[name] {
-		how := "give each its own `name`"
-		if !namedExplicitly {
-			how = "give each its own `name` (the default is the dedupe_scope, else the preset name, else \"webhook\")"
-		}
-		return fmt.Errorf("two webhook_receive routes are both named %q; a name labels one route in metrics, logs and the admin API, and is its dedupe scope: %s, or set the same `dedupe_scope` on routes that should share event ids", name, how)
-	}
-	if other, ok := a.scopes[dedupeScope]; ok && !(other.explicit && scopedExplicitly) {
-		return fmt.Errorf("webhook_receive routes %q and %q would share the dedupe scope %q, so one's events would be answered as duplicates of the other's: give each its own name, or set `dedupe_scope %s` on both to share event ids on purpose", other.route, name, dedupeScope, dedupeScope)
-	}
-	a.routes[name] = true
-	if _, ok := a.scopes[dedupeScope]; !ok {
-		a.scopes[dedupeScope] = scope{route: name, explicit: scopedExplicitly}
-	}
-	return nil
-}
+// Gateway returns the app's gateway.
+func (a *App) Gateway() *gateway.Gateway { return a.gw }
 
-// SubscriptionManager returns the run-time subscriptions.
-func (a *App) SubscriptionManager() *subscription.Manager { return a.subs }
-
-// Sender returns the outbound core.
-func (a *App) Sender() *sender.Sender { return a.sender }
-
-// Start opens the embedded store file, so a locked or unwritable file fails the config
-// load instead of the first request.
-func (a *App) Start() error {
-	if err := a.store.open(); err != nil {
-		return fmt.Errorf("webhooks store: %w", err)
-	}
-	a.logger.Info("webhooks store ready", zap.String("store", a.store.describe))
-	a.subs.Start()
-	a.sender.Start()
-	activeApp.Store(a)
-	return nil
-}
+// Start opens the store and starts the delivery workers.
+func (a *App) Start() error { return a.gw.Start() }
 
 // Stop stops the delivery workers (attempts in progress get a few seconds to finish);
 // the store is shared with the config that replaces this one and is released in Cleanup.
 func (a *App) Stop() error {
-	activeApp.CompareAndSwap(a, nil)
-	if a.subs != nil {
-		a.subs.Stop()
-	}
-	if a.sender != nil {
-		a.sender.Stop()
+	if a.gw != nil {
+		a.gw.Stop()
 	}
 	return nil
 }
@@ -244,11 +149,9 @@ func (a *App) Cleanup() error {
 	return err
 }
 
-// DedupeStore returns the dedupe store.
-func (a *App) DedupeStore() dedupe.Store { return a.store.dedupe }
-
 var (
 	_ caddy.App          = (*App)(nil)
 	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )

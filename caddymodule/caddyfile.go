@@ -11,8 +11,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
-	"github.com/hookgate/hookgate/internal/crosssite"
-	"github.com/hookgate/hookgate/sender"
 )
 
 func init() {
@@ -105,33 +103,22 @@ func parseFeed(d *caddyfile.Dispenser) (FeedConfig, error) {
 		return f, d.Errf("feed takes one argument: its name")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
-		case "schema":
-			if !d.Args(&f.Schema) || d.NextArg() {
-				return f, d.ArgErr()
-			}
-		case "page_size":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return f, d.ArgErr()
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 1000 {
-				return f, d.Errf("feed %s: page_size %q: a number from 1 to 1000", f.Name, v)
-			}
-			f.PageSize = n
-		case "retention":
-			dur, err := durationArg(d)
+		if ok, err := simpleOption(d, map[string]*string{"schema": &f.Schema}, map[string]*caddy.Duration{"retention": &f.Retention}); ok || err != nil {
 			if err != nil {
 				return f, err
 			}
-			f.Retention = dur
+			continue
+		}
+		switch d.Val() {
+		case "page_size":
+			n, err := intArg(d)
+			if err != nil {
+				return f, err
+			}
+			f.PageSize = n
 		default:
 			return f, d.Errf("unrecognized feed option %q (known: schema, page_size, retention)", d.Val())
 		}
-	}
-	if f.Schema == "" {
-		return f, d.Errf("feed %s needs a schema (every record must pass it)", f.Name)
 	}
 	return f, nil
 }
@@ -141,13 +128,17 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 	if !d.Args(&e.Name) || d.NextArg() {
 		return e, d.Errf("endpoint <name> { url <url> … }")
 	}
+	words := map[string]*string{"url": &e.URL, "rate_limit": &e.RateLimit}
+	durations := map[string]*caddy.Duration{"connect_timeout": &e.ConnectTimeout, "response_timeout": &e.ResponseTimeout}
 	for n := d.Nesting(); d.NextBlock(n); {
+		if ok, err := simpleOption(d, words, durations); ok || err != nil {
+			if err != nil {
+				return e, err
+			}
+			continue
+		}
 		opt := d.Val()
 		switch opt {
-		case "url":
-			if !d.Args(&e.URL) || d.NextArg() {
-				return e, d.ArgErr()
-			}
 		case "events":
 			e.Events = append(e.Events, d.RemainingArgs()...)
 			if len(e.Events) == 0 {
@@ -156,9 +147,6 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 		case "filter":
 			if !d.Args(&e.Filter) || d.NextArg() {
 				return e, d.Errf("filter <CEL expression> (quote it: filter `data.New.StatusId == 2`)")
-			}
-			if _, err := sender.CompileFilter(e.Filter); err != nil {
-				return e, d.Errf("endpoint %s: filter: %v", e.Name, err)
 			}
 		case "header":
 			var k, v string
@@ -180,35 +168,11 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 			if !d.Args(&scheme) {
 				return e, d.ArgErr()
 			}
-			if scheme != "standard" {
-				return e, d.Errf("sign %q: only 'standard' (Standard Webhooks) signs deliveries", scheme)
-			}
-			secrets := d.RemainingArgs()
-			if len(secrets) == 0 {
-				return e, d.Errf("sign standard <whsec_secret> [<whsec_secret>…]")
-			}
-			e.Sign = &SignConfig{Scheme: scheme, Secrets: secrets}
-		case "connect_timeout", "response_timeout":
-			dur, err := durationArg(d)
-			if err != nil {
-				return e, err
-			}
-			if opt == "connect_timeout" {
-				e.ConnectTimeout = dur
-			} else {
-				e.ResponseTimeout = dur
-			}
+			e.Sign = &SignConfig{Scheme: scheme, Secrets: d.RemainingArgs()}
 		case "retry":
 			var err error
 			if e.RetryOff, e.Retry, err = parseRetry(d); err != nil {
 				return e, err
-			}
-		case "rate_limit":
-			if !d.Args(&e.RateLimit) || d.NextArg() {
-				return e, d.ArgErr()
-			}
-			if _, err := sender.ParseRate(e.RateLimit); err != nil {
-				return e, d.Err(err.Error())
 			}
 		case "allow_private":
 			if d.NextArg() {
@@ -216,21 +180,14 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 			}
 			e.AllowPrivate = true
 		case "concurrency":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return e, d.ArgErr()
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 || n > 1024 {
-				return e, d.Errf("concurrency: %q is not a number from 1 to 1024", v)
+			n, err := intArg(d)
+			if err != nil {
+				return e, err
 			}
 			e.Concurrency = n
 		default:
 			return e, d.Errf("unrecognized endpoint option %q", opt)
 		}
-	}
-	if e.URL == "" {
-		return e, d.Errf("endpoint %s: url is required", e.Name)
 	}
 	return e, nil
 }
@@ -282,6 +239,10 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.ArgErr()
 		}
 	}
+	words := map[string]*string{"schema": &h.Schema, "name": &h.Name, "dedupe_scope": &h.DedupeScope, "mode": &h.Mode,
+		"on_store_error": &h.OnStoreError, "log_accepted": &h.LogAccepted}
+	durations := map[string]*caddy.Duration{"claim_timeout": &h.ClaimTimeout, "order_window": &h.OrderWindow,
+		"order_max_ahead": &h.OrderMaxAhead}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		if ok, err := parseCredential(d, &h.Auth); ok || err != nil {
 			if err != nil {
@@ -289,11 +250,13 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			continue
 		}
-		switch d.Val() {
-		case "schema":
-			if !d.Args(&h.Schema) || d.NextArg() {
-				return d.ArgErr()
+		if ok, err := simpleOption(d, words, durations); ok || err != nil {
+			if err != nil {
+				return err
 			}
+			continue
+		}
+		switch d.Val() {
 		case "event_id":
 			h.EventID = d.RemainingArgs()
 			if len(h.EventID) == 0 {
@@ -313,33 +276,12 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("dedupe: %q is not a positive duration or 'off'", v)
 			}
 			h.Dedupe = caddy.Duration(dur)
-		case "name":
-			if !d.Args(&h.Name) || d.NextArg() {
-				return d.ArgErr()
-			}
-		case "dedupe_scope":
-			if !d.Args(&h.DedupeScope) || d.NextArg() {
-				return d.ArgErr()
-			}
-		case "claim_timeout":
-			dur, err := durationArg(d)
-			if err != nil {
-				return err
-			}
-			h.ClaimTimeout = dur
 		case "max_body":
 			size, err := sizeArg(d)
 			if err != nil {
 				return err
 			}
 			h.MaxBody = size
-		case "mode":
-			if !d.Args(&h.Mode) || d.NextArg() {
-				return d.ArgErr()
-			}
-			if h.Mode != "sync" && h.Mode != "async" {
-				return d.Errf("mode: sync or async, not %q", h.Mode)
-			}
 		case "deliver_to":
 			if !d.Args(&h.DeliverTo) || d.NextArg() {
 				return d.ArgErr()
@@ -361,13 +303,6 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("unrecognized deliver_to option %q (retry, response_timeout)", d.Val())
 				}
 			}
-		case "on_store_error":
-			if !d.Args(&h.OnStoreError) || d.NextArg() {
-				return d.ArgErr()
-			}
-			if h.OnStoreError != "reject" && h.OnStoreError != "accept" {
-				return d.Errf("on_store_error: reject or accept, not %q", h.OnStoreError)
-			}
 		case "reject_case_duplicates":
 			on := true
 			if d.NextArg() {
@@ -383,13 +318,6 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.RejectCaseDuplicates = &on
-		case "log_accepted":
-			if !d.Args(&h.LogAccepted) || d.NextArg() {
-				return d.ArgErr()
-			}
-			if h.LogAccepted != "sampled" && h.LogAccepted != "all" {
-				return d.Errf("log_accepted: sampled or all, not %q", h.LogAccepted)
-			}
 		case "order_by":
 			// order_by off | order_by [time:|int:|string:]<source> [key <source>…]
 			if !d.Args(&h.OrderBy) {
@@ -412,26 +340,10 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			} else if h.Preset == "" {
 				return d.Errf("order_by %s: add `key <source>…`, the record whose events are ordered", h.OrderBy)
 			}
-		case "order_window":
-			dur, err := durationArg(d)
-			if err != nil {
-				return err
-			}
-			h.OrderWindow = dur
-		case "order_max_ahead":
-			dur, err := durationArg(d)
-			if err != nil {
-				return err
-			}
-			h.OrderMaxAhead = dur
 		case "log_requests":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || n > 100000 {
-				return d.Errf("log_requests: %q is not a number from 0 (off) to 100000", v)
+			n, err := intArg(d)
+			if err != nil {
+				return err
 			}
 			h.LogRequests = n
 			if n == 0 {
@@ -443,8 +355,8 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			size, err := humanize.ParseBytes(v)
-			if err != nil || size > 10<<20 {
-				return d.Errf("log_body: %q is not a size up to 10MB (0 keeps none)", v)
+			if err != nil {
+				return d.Errf("log_body: %q is not a size (0 keeps none)", v)
 			}
 			h.LogBody = int64(size)
 			if size == 0 {
@@ -455,6 +367,37 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// simpleOption reads the current option if it is one of words (one argument) or durations
+// (one positive duration), and reports whether it was.
+func simpleOption(d *caddyfile.Dispenser, words map[string]*string, durations map[string]*caddy.Duration) (bool, error) {
+	if p, ok := words[d.Val()]; ok {
+		if !d.Args(p) || d.NextArg() {
+			return true, d.ArgErr()
+		}
+		return true, nil
+	}
+	if p, ok := durations[d.Val()]; ok {
+		dur, err := durationArg(d)
+		*p = dur
+		return true, err
+	}
+	return false, nil
+}
+
+// intArg reads one whole-number argument (its range is judged by Validate).
+func intArg(d *caddyfile.Dispenser) (int, error) {
+	opt := d.Val()
+	var v string
+	if !d.Args(&v) || d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, d.Errf("%s: %q is not a number", opt, v)
+	}
+	return n, nil
 }
 
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
@@ -638,11 +581,6 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			for _, x := range app.Endpoints {
-				if x.Name == e.Name {
-					return nil, d.Errf("endpoint %s is defined twice", e.Name)
-				}
-			}
 			app.Endpoints = append(app.Endpoints, e)
 		case "subscriptions":
 			if d.NextArg() {
@@ -663,13 +601,9 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 					}
 					sc.Grace = dur
 				case "max_subscriptions":
-					var v string
-					if !d.Args(&v) || d.NextArg() {
-						return nil, d.ArgErr()
-					}
-					n, err := strconv.Atoi(v)
-					if err != nil || n < 1 {
-						return nil, d.Errf("max_subscriptions %q: a whole number of at least 1", v)
+					n, err := intArg(d)
+					if err != nil {
+						return nil, err
 					}
 					sc.MaxSubscriptions = n
 				default:
@@ -687,11 +621,6 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			f, err := parseFeed(d)
 			if err != nil {
 				return nil, err
-			}
-			for _, x := range app.Feeds {
-				if x.Name == f.Name {
-					return nil, d.Errf("feed %s is defined twice", f.Name)
-				}
 			}
 			app.Feeds = append(app.Feeds, f)
 		default:
@@ -711,9 +640,6 @@ func originsArg(d *caddyfile.Dispenser) ([]string, error) {
 	origins := d.RemainingArgs()
 	if len(origins) == 0 {
 		return nil, d.ArgErr()
-	}
-	if _, err := crosssite.New(origins); err != nil {
-		return nil, d.Err(err.Error())
 	}
 	return origins, nil
 }

@@ -152,3 +152,35 @@ func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
 	}
 	return e, nil // the registry prepares it
 }
+
+// validate judges the endpoint's config as written; its name (reserved starts), URL, event
+// patterns, concurrency and CEL filter are judged by the registry when it is added.
+func (c EndpointConfig) validate() error {
+	switch {
+	case c.Name == "":
+		return fmt.Errorf("endpoint: a name is required")
+	case c.URL == "":
+		return fmt.Errorf("endpoint %s: url is required", c.Name)
+	case c.ConnectTimeout < 0 || c.ResponseTimeout < 0:
+		return fmt.Errorf("endpoint %s: timeouts must be positive", c.Name)
+	case c.BasicAuth != nil && c.BasicAuth.Username == "":
+		return fmt.Errorf("endpoint %s: basic_auth needs a user name", c.Name)
+	}
+	if c.Sign != nil {
+		if c.Sign.Scheme != "" && c.Sign.Scheme != "standard" {
+			return fmt.Errorf("endpoint %s: sign %q: only 'standard' (Standard Webhooks) signs deliveries", c.Name, c.Sign.Scheme)
+		}
+		if len(c.Sign.Secrets) == 0 {
+			return fmt.Errorf("endpoint %s: sign standard needs at least one whsec_ secret", c.Name)
+		}
+	}
+	if _, err := retrySchedule(c.RetryOff, c.Retry); err != nil {
+		return fmt.Errorf("endpoint %s: %v", c.Name, err)
+	}
+	if c.RateLimit != "" {
+		if _, err := sender.ParseRate(c.RateLimit); err != nil {
+			return fmt.Errorf("endpoint %s: %v", c.Name, err)
+		}
+	}
+	return nil
+}

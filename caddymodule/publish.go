@@ -1,23 +1,13 @@
 package caddymodule
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/internal/crosssite"
-	"github.com/hookgate/hookgate/problem"
-	"github.com/hookgate/hookgate/receiver"
-	"github.com/hookgate/hookgate/sender"
-	"github.com/hookgate/hookgate/sender/queue"
-	"go.uber.org/zap"
 )
 
 func init() {
@@ -43,9 +33,7 @@ type Publish struct {
 	// Default: none.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
-	app    *App
-	logger *zap.Logger
-	guard  *crosssite.Guard
+	pub *gateway.Publisher
 }
 
 // CaddyModule returns the Caddy module information.
@@ -58,87 +46,35 @@ func (Publish) CaddyModule() caddy.ModuleInfo {
 
 // Provision finds the webhooks app.
 func (p *Publish) Provision(ctx caddy.Context) error {
-	p.logger = ctx.Logger()
 	g, err := crosssite.New(p.AllowedOrigins)
 	if err != nil {
 		return fmt.Errorf("webhook_publish: %w", err)
 	}
-	p.guard = g
 	a, err := ctx.App("webhooks")
 	if err != nil {
 		return err
 	}
-	p.app = a.(*App)
+	p.pub = &gateway.Publisher{Gateway: a.(*App).Gateway(), MaxBody: p.MaxBody, Guard: g, Logger: ctx.Logger()}
 	return nil
+}
+
+// Validate checks the handler's config.
+func (p *Publish) Validate() error {
+	if p.MaxBody < 0 {
+		return fmt.Errorf("webhook_publish: max_body must be positive")
+	}
+	_, err := crosssite.New(p.AllowedOrigins)
+	return err
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler; it never calls next.
 func (p *Publish) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	// A forged publish from a page on another site would reach every subscriber.
-	if p.guard.Check(w, r) {
-		return nil
-	}
-	body, prob := receiver.ReadJSONBody(r, p.MaxBody)
-	if prob != nil {
-		prob.Write(w)
-		return nil
-	}
-	typ := r.Header.Get("Webhook-Event-Type")
-	if typ == "" {
-		typ = r.URL.Query().Get("type")
-	}
-	if typ == "" {
-		problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request",
-			"name the event type in the Webhook-Event-Type header or the ?type= query parameter").Write(w)
-		return nil
-	}
-	if len(typ) >= len("feed.") && strings.EqualFold(typ[:len("feed.")], "feed.") {
-		// FEED.x too: a case twin of a feed type is a mistake, never an ordinary event.
-		name := typ[len("feed."):]
-		// The feed. types are the feeds': one that names no feed is a mistake (a typo,
-		// a feed not configured here), never an ordinary event for the other endpoints.
-		f, ok := p.app.feeds[name]
-		ok = ok && typ[:len("feed.")] == "feed."
-		if !ok {
-			problem.New(http.StatusUnprocessableEntity, "unknown_feed", "Unprocessable Content",
-				fmt.Sprintf("event type %q names no feed of this configuration (feed.<name> publishes to a feed of the webhooks app)", typ)).Write(w)
-			return nil
-		}
-		p.publishFeed(w, r, f, body)
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	res, err := p.app.Sender().Publish(ctx, sender.Message{Type: typ, IdempotencyKey: r.Header.Get("Idempotency-Key"), Body: body, Header: r.Header})
-	cancel()
-	switch {
-	case errors.Is(err, sender.ErrBadType), errors.Is(err, sender.ErrKeyTooLong):
-		problem.New(http.StatusBadRequest, string(receiver.ReasonMissingType), "Bad Request", err.Error()).Write(w)
-		return nil
-	case errors.Is(err, queue.ErrConflict):
-		problem.New(http.StatusUnprocessableEntity, string(receiver.ReasonConflict), "Unprocessable Content",
-			"this Idempotency-Key was already used with a different body").Write(w)
-		return nil
-	case err != nil:
-		p.logger.Error("cannot queue a published event", zap.String("type", typ), zap.Error(err))
-		problem.New(http.StatusServiceUnavailable, string(receiver.ReasonStoreUnavailable), "Service Unavailable",
-			"the event could not be stored; nothing was queued; retry later").WithHeader("Retry-After", "30").Write(w)
-		return nil
-	}
-	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
-	}
-	b, _ := json.Marshal(struct {
-		ID        string `json:"id"`
-		Endpoints int    `json:"endpoints"`
-	}{res.ID, res.Endpoints})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusAccepted)
-	_, _ = w.Write(b)
+	p.pub.ServeHTTP(w, r)
 	return nil
 }
 
 var (
 	_ caddy.Provisioner           = (*Publish)(nil)
+	_ caddy.Validator             = (*Publish)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Publish)(nil)
 )

@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"sync/atomic"
-
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,11 +8,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/receiver"
-	"github.com/hookgate/hookgate/receiver/reqlog"
 	"github.com/hookgate/hookgate/sender"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 func init() {
@@ -117,16 +114,7 @@ type Receive struct {
 	// (and cannot be replayed). Default 16KB; negative keeps none.
 	LogBody int64 `json:"log_body,omitempty"`
 
-	rc       *receiver.Receiver
-	logger   *zap.Logger
-	accepted *zap.Logger // the per-webhook line of accepted webhooks (sampled unless log_accepted all)
-	route    string
-	obs      *routeObserver
-	app      *App
-	fwd      *sender.Forwarder // async: hands accepted webhooks to the queue
-	reqlog   reqlog.Log        // nil when log_requests is 0
-	redactor *reqlog.Redactor
-	server   *atomic.Pointer[caddyhttp.Server] // the server of the latest request, for replays
+	route *gateway.Route
 }
 
 // AuthConfig is one credential line. Secrets should be placeholders ({env.NAME},
@@ -160,13 +148,6 @@ func (Receive) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// The sampling of accepted webhooks' log lines (log_accepted sampled): per route, the first
-// logFirst lines of each second, then every logThereafter-th.
-const (
-	logFirst      = 100
-	logThereafter = 100
-)
-
 // expandSecret resolves a secret's placeholders; an unset or empty one is an error that
 // names the placeholder, never the value.
 func expandSecret(repl *caddy.Replacer, what, s string, logger *zap.Logger) (string, error) {
@@ -184,34 +165,15 @@ func expandSecret(repl *caddy.Replacer, what, s string, logger *zap.Logger) (str
 	return out, nil
 }
 
-// routeName is the route's name: Name, else DedupeScope, else the preset, else "webhook".
-func (h *Receive) routeName() string {
-	for _, n := range []string{h.Name, h.DedupeScope, h.Preset} {
-		if n != "" {
-			return n
-		}
-	}
-	return "webhook"
-}
-
-// scope is the route's dedupe scope: DedupeScope, else the name.
-func (h *Receive) scope() string {
-	if h.DedupeScope != "" {
-		return h.DedupeScope
-	}
-	return h.routeName()
-}
-
 // options translates the JSON config into the core's options.
 func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 	o := receiver.Options{
-		Preset:      h.Preset,
-		Schema:      h.Schema,
-		EventID:     h.EventID,
-		MaxBody:     h.MaxBody,
-		Dedupe:      time.Duration(h.Dedupe),
-		DedupeScope: h.scope(),
-		ClaimTTL:    time.Duration(h.ClaimTimeout),
+		Preset:   h.Preset,
+		Schema:   h.Schema,
+		EventID:  h.EventID,
+		MaxBody:  h.MaxBody,
+		Dedupe:   time.Duration(h.Dedupe),
+		ClaimTTL: time.Duration(h.ClaimTimeout),
 	}
 	if h.DedupeOff {
 		o.Dedupe = -1
@@ -232,25 +194,7 @@ func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
 			o.CaseDuplicates = receiver.CaseReject
 		}
 	}
-	switch h.Mode {
-	case "", "sync":
-	case "async":
-		if h.DeliverTo == "" {
-			return o, fmt.Errorf("mode async needs deliver_to <url>: where queued events are delivered")
-		}
-	default:
-		return o, fmt.Errorf("mode %q: sync or async", h.Mode)
-	}
-	if (h.DeliverTo != "" || len(h.DeliverRetry) > 0 || h.DeliverRetryOff || h.DeliverTimeout != 0) && h.Mode != "async" {
-		return o, fmt.Errorf("deliver_to is for mode async; in sync mode the next handler (reverse_proxy) delivers")
-	}
-	switch h.OnStoreError {
-	case "", "reject":
-	case "accept":
-		o.AcceptOnStoreError = true
-	default:
-		return o, fmt.Errorf("on_store_error %q: reject or accept", h.OnStoreError)
-	}
+	o.AcceptOnStoreError = h.OnStoreError == "accept"
 	var err error
 	o.Auth, err = authSpecs(h.Auth, logger)
 	return o, err
@@ -283,118 +227,93 @@ func authSpecs(lines []AuthConfig, logger *zap.Logger) ([]receiver.AuthSpec, err
 	return out, nil
 }
 
-// Provision compiles the schema, resolves secrets and finds the store.
-func (h *Receive) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
-	switch h.LogAccepted {
-	case "", "sampled":
-		h.accepted = h.logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(c, time.Second, logFirst, logThereafter)
-		}))
-	case "all":
-		h.accepted = h.logger
+// Validate judges the config as written, JSON or Caddyfile alike.
+func (h *Receive) Validate() error {
+	switch h.Mode {
+	case "", "sync":
+	case "async":
+		if h.DeliverTo == "" {
+			return fmt.Errorf("mode async needs deliver_to <url>: where queued events are delivered")
+		}
 	default:
-		return fmt.Errorf("log_accepted %q: sampled or all", h.LogAccepted)
+		return fmt.Errorf("mode %q: sync or async", h.Mode)
 	}
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if (h.DeliverTo != "" || len(h.DeliverRetry) > 0 || h.DeliverRetryOff || h.DeliverTimeout != 0) && h.Mode != "async" {
+		return fmt.Errorf("deliver_to is for mode async; in sync mode the next handler (reverse_proxy) delivers")
+	}
+	switch h.OnStoreError {
+	case "", "reject", "accept":
+	default:
+		return fmt.Errorf("on_store_error %q: reject or accept", h.OnStoreError)
+	}
+	for _, d := range []struct {
+		name string
+		v    caddy.Duration
+	}{{"dedupe", h.Dedupe}, {"claim_timeout", h.ClaimTimeout}, {"deliver_to response_timeout", h.DeliverTimeout},
+		{"order_window", h.OrderWindow}, {"order_max_ahead", h.OrderMaxAhead}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s must be a positive duration", d.name)
+		}
+	}
+	if h.MaxBody < 0 {
+		return fmt.Errorf("max_body must be positive")
+	}
+	if _, err := retrySchedule(h.DeliverRetryOff, h.DeliverRetry); err != nil {
+		return fmt.Errorf("deliver_to: %v", err)
+	}
+	spec := h.spec()
+	return spec.Validate()
+}
+
+// spec is the gateway's route spec of the config, without what Provision adds.
+func (h *Receive) spec() gateway.RouteSpec {
+	return gateway.RouteSpec{Name: h.Name, DedupeScope: h.DedupeScope, LogRequests: h.LogRequests, LogBody: h.LogBody,
+		LogAccepted: h.LogAccepted}
+}
+
+// Provision compiles the schema, resolves secrets and registers the route.
+func (h *Receive) Provision(ctx caddy.Context) error {
+	logger := ctx.Logger()
+	if err := h.Validate(); err != nil { // nothing is built from a config Validate refuses
 		return err
 	}
-	o, err := h.options(h.logger)
-	if err != nil {
+	spec := h.spec()
+	spec.Logger = logger
+	var err error
+	if spec.Receiver, err = h.options(logger); err != nil {
 		return err
 	}
-	appIface, err := ctx.App("webhooks")
-	if err != nil {
-		return fmt.Errorf("loading the webhooks app: %v", err)
-	}
-	h.app = appIface.(*App)
-	h.route = h.routeName()
-	if err := h.app.registerRoute(h.route, h.scope(), h.Name != "", h.DedupeScope != ""); err != nil {
-		return err
-	}
-	o.Store = h.app.DedupeStore() // used only when dedupe is on and an event id is known
-	o.OrderStore = h.app.store.order
-	h.app.receivers[h.route] = h
-	h.server = new(atomic.Pointer[caddyhttp.Server])
-	h.setupRequestLog(o.Auth)
-	o.KeepBody = h.keepBody()
-	logger := h.logger
-	o.OnStoreError = func(err error) {
-		logger.Warn("webhook store error", zap.Error(err), zap.Bool("accepted_without_dedupe", o.AcceptOnStoreError))
-	}
-	h.rc, err = receiver.New(o)
-	if err != nil {
-		return err
-	}
-	h.obs = newRouteObserver(h.route, h.rc.Source())
 	if h.Mode == "async" {
 		target, err := caddy.NewReplacer().ReplaceOrErr(h.DeliverTo, true, true)
 		if err != nil {
 			return fmt.Errorf("deliver_to: %v", err)
 		}
-		e := &sender.Endpoint{URL: target, ResponseTimeout: time.Duration(h.DeliverTimeout)}
-		if e.Retry, err = retrySchedule(h.DeliverRetryOff, h.DeliverRetry); err != nil {
-			return fmt.Errorf("deliver_to: %v", err)
-		}
-		if h.fwd, err = h.app.Sender().Forwarder(h.rc.Scope(), e, receiver.CredentialHeaders(o.Auth)); err != nil {
-			return err
-		}
+		spec.Async = &sender.Endpoint{URL: target, ResponseTimeout: time.Duration(h.DeliverTimeout)}
+		spec.Async.Retry, _ = retrySchedule(h.DeliverRetryOff, h.DeliverRetry)
 	}
-	return nil
+	appIface, err := ctx.App("webhooks")
+	if err != nil {
+		return fmt.Errorf("loading the webhooks app: %v", err)
+	}
+	h.route, err = appIface.(*App).Gateway().AddRoute(spec)
+	return err
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Receive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	start := time.Now()
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl != nil {
-		repl.Set("http.webhook.source", h.rc.Source())
+	var ph gateway.Placeholders
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok && repl != nil {
+		ph = repl
 	}
-	handedOn := false
-	res, err := h.rc.Handle(w, r, func(w http.ResponseWriter, r *http.Request, ev *receiver.Event) error {
-		handedOn = true
-		if repl != nil { // for the next handler (header_up …)
-			repl.Set("http.webhook.event_id", ev.ID)
-			repl.Set("http.webhook.verified", ev.Verified)
-			repl.Set("http.webhook.duplicate", false)
-		}
-		if h.fwd != nil {
-			outcome, err := h.fwd.Forward(r.Context(), w, sender.Inbound{Source: ev.Source, EventID: ev.ID,
-				Verified: ev.Verified, Header: r.Header, Body: ev.Body})
-			if err != nil {
-				h.logger.Error("cannot queue an accepted webhook", zap.String("event_id", ev.ID), zap.Error(err))
-			}
-			ev.Outcome = receiver.Reason(outcome)
-			return nil
-		}
-		return next.ServeHTTP(w, r)
-	})
-	if repl != nil {
-		if !handedOn {
-			repl.Set("http.webhook.event_id", res.EventID)
-			repl.Set("http.webhook.verified", res.Verified)
-			repl.Set("http.webhook.duplicate", res.Duplicate)
-		}
-		repl.Set("http.webhook.outcome", string(res.Reason))
+	var srv http.Handler
+	if s, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && s != nil {
+		srv = s
 	}
-	h.obs.observe(res)
-	if h.reqlog != nil {
-		h.serverOf(r)
-		h.record(r, res, start, time.Since(start))
-	}
-	logger := h.logger
-	if err == nil && res.Status < 300 && (res.Reason == receiver.ReasonAccepted || res.Reason == receiver.ReasonQueued) {
-		logger = h.accepted // handed on and answered 2xx: sampled; anything else is always written
-	}
-	if ce := logger.Check(zapcore.InfoLevel, "webhook"); ce != nil {
-		ce.Write(zap.String("route", h.route), zap.String("source", h.rc.Source()), zap.String("event_id", res.EventID),
-			zap.String("outcome", string(res.Reason)), zap.Int("status", res.Status),
-			zap.Duration("latency", time.Since(start)), zap.Error(err))
-	}
-	return err
+	return h.route.Serve(w, r, next, ph, srv)
 }
 
 var (
 	_ caddy.Provisioner           = (*Receive)(nil)
+	_ caddy.Validator             = (*Receive)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Receive)(nil)
 )

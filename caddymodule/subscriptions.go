@@ -9,8 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/internal/crosssite"
-	"github.com/hookgate/hookgate/sender/subscription"
 )
 
 func init() {
@@ -20,7 +20,7 @@ func init() {
 }
 
 // DefaultSubscriptionsPrefix is where the subscriptions API is served.
-const DefaultSubscriptionsPrefix = "/webhooks/subscriptions"
+const DefaultSubscriptionsPrefix = gateway.SubscriptionsPrefix
 
 // SubscriptionsHandler is the `webhook_subscriptions` handler: the subscriptions API
 // (the same routes as on the admin endpoint) on a site, so it can sit behind Caddy's own
@@ -34,8 +34,7 @@ type SubscriptionsHandler struct {
 	// from any other site are refused with 403. Default: none.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
-	app   *App
-	guard *crosssite.Guard
+	api http.Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -58,25 +57,24 @@ func (h *SubscriptionsHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhook_subscriptions: %w", err)
 	}
-	h.guard = g
 	a, err := ctx.App("webhooks")
 	if err != nil {
 		return err
 	}
-	h.app = a.(*App)
+	h.api = a.(*App).Gateway().SubscriptionsAPI(h.Prefix, g)
 	return nil
+}
+
+// Validate checks the handler's config.
+func (h *SubscriptionsHandler) Validate() error {
+	_, err := crosssite.New(h.AllowedOrigins)
+	return err
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *SubscriptionsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	h.app.subscriptionsAPI(h.Prefix, h.guard).ServeHTTP(w, r)
+	h.api.ServeHTTP(w, r)
 	return nil
-}
-
-// subscriptionsAPI is the API under prefix; guard refuses cross-site writes (nil: only
-// this host's pages and non-browser clients).
-func (a *App) subscriptionsAPI(prefix string, guard *crosssite.Guard) *subscription.API {
-	return &subscription.API{Manager: a.subs, Sender: a.sender, Prefix: prefix, Guard: guard}
 }
 
 func parseSubscriptionsHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -118,6 +116,7 @@ func (h *SubscriptionsHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 
 var (
 	_ caddy.Provisioner           = (*SubscriptionsHandler)(nil)
+	_ caddy.Validator             = (*SubscriptionsHandler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*SubscriptionsHandler)(nil)
 	_ caddyfile.Unmarshaler       = (*SubscriptionsHandler)(nil)
 )

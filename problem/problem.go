@@ -38,18 +38,18 @@ type Problem struct {
 	// Errors lists schema violations.
 	Errors []Violation `json:"errors,omitempty"`
 
-	reason  string
+	reason  Reason
 	headers [][2]string
 }
 
 // New returns a problem with the given status, reason (a stable snake_case name that also
 // labels metrics and logs), title and detail.
-func New(status int, reason, title, detail string) *Problem {
-	return &Problem{Type: TypeBase + reason, Title: title, Status: status, Detail: detail, reason: reason}
+func New(status int, reason Reason, title, detail string) *Problem {
+	return &Problem{Type: TypeBase + string(reason), Title: title, Status: status, Detail: detail, reason: reason}
 }
 
 // Reason returns why the problem was raised.
-func (p *Problem) Reason() string { return p.reason }
+func (p *Problem) Reason() Reason { return p.reason }
 
 // WithHeader adds a header to send with the problem (Allow, Retry-After, …).
 func (p *Problem) WithHeader(k, v string) *Problem {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/signature"
 )
 
@@ -197,7 +198,7 @@ func (a *authenticator) checkBody(r *http.Request, body []byte) bool {
 }
 
 func (a *authenticator) unauthorized() *Problem {
-	p := newProblem(http.StatusUnauthorized, ReasonUnauthorized, "Unauthorized",
+	p := newProblem(http.StatusUnauthorized, problem.ReasonUnauthorized, "Unauthorized",
 		"the request does not carry a valid credential for this endpoint")
 	if a.basic {
 		p.WithHeader("WWW-Authenticate", `Basic realm="webhook", charset="UTF-8"`)

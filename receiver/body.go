@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/hookgate/hookgate/problem"
 )
 
 // DefaultMaxBody is the default limit on a webhook body: 5 MB.
@@ -19,7 +21,7 @@ const DefaultMaxBody = 5 << 20
 // or a UTF-8 one (JSON is UTF-8 by RFC 8259).
 func checkContentType(ct string) *Problem {
 	if ct == "" {
-		return newProblem(http.StatusUnsupportedMediaType, ReasonMediaType, "Unsupported Media Type",
+		return newProblem(http.StatusUnsupportedMediaType, problem.ReasonMediaType, "Unsupported Media Type",
 			"the request has no Content-Type; send application/json").WithHeader("Accept-Post", "application/json")
 	}
 	// Fast path for the common exact values.
@@ -28,15 +30,15 @@ func checkContentType(ct string) *Problem {
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return newProblem(http.StatusUnsupportedMediaType, ReasonMediaType, "Unsupported Media Type",
+		return newProblem(http.StatusUnsupportedMediaType, problem.ReasonMediaType, "Unsupported Media Type",
 			fmt.Sprintf("the Content-Type %q cannot be parsed; send application/json", ct)).WithHeader("Accept-Post", "application/json")
 	}
 	if mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
-		return newProblem(http.StatusUnsupportedMediaType, ReasonMediaType, "Unsupported Media Type",
+		return newProblem(http.StatusUnsupportedMediaType, problem.ReasonMediaType, "Unsupported Media Type",
 			fmt.Sprintf("the Content-Type is %q; send application/json", mt)).WithHeader("Accept-Post", "application/json")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return newProblem(http.StatusUnsupportedMediaType, ReasonMediaType, "Unsupported Media Type",
+		return newProblem(http.StatusUnsupportedMediaType, problem.ReasonMediaType, "Unsupported Media Type",
 			fmt.Sprintf("the charset is %q; JSON must be UTF-8", cs)).WithHeader("Accept-Post", "application/json")
 	}
 	return nil
@@ -79,7 +81,7 @@ var bodyBufs = sync.Pool{New: func() any {
 // nothing refers to the body any more (nil when reading failed).
 func readBody(r *http.Request, max int64) (*readBuf, *Problem) {
 	tooLarge := func() *Problem {
-		return newProblem(http.StatusRequestEntityTooLarge, ReasonTooLarge, "Content Too Large",
+		return newProblem(http.StatusRequestEntityTooLarge, problem.ReasonTooLarge, "Content Too Large",
 			"the body is larger than the limit of "+strconv.FormatInt(max, 10)+" bytes")
 	}
 	if r.ContentLength > max {
@@ -117,7 +119,7 @@ func readBody(r *http.Request, max int64) (*readBuf, *Problem) {
 			if errors.As(err, &mbe) { // a request_body limit set in front of us
 				return nil, tooLarge()
 			}
-			return nil, newProblem(http.StatusBadRequest, ReasonBodyRead, "Bad Request",
+			return nil, newProblem(http.StatusBadRequest, problem.ReasonBodyRead, "Bad Request",
 				"the body could not be read completely")
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/hookgate/hookgate/problem"
 )
 
 // Limits on what a JSON body may contain, checked in one pass before decoding so that
@@ -28,7 +29,7 @@ const (
 )
 
 func invalidJSON(offset int64, detail string) *Problem {
-	p := newProblem(http.StatusBadRequest, ReasonInvalidJSON, "Invalid JSON", detail)
+	p := newProblem(http.StatusBadRequest, problem.ReasonInvalidJSON, "Invalid JSON", detail)
 	p.Offset = &offset
 	return p
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver/order"
 )
 
@@ -26,7 +27,7 @@ type OrderSpec struct {
 	Window time.Duration
 	// MaxAhead bounds how far in the future (of this gateway's clock) a Time value may be
 	// and still be recorded. An event beyond it is handed on, not recorded, and ends as
-	// ReasonOrderAhead: a wrong date (2262) or a sender's clock far ahead would otherwise
+	// problem.ReasonOrderAhead: a wrong date (2262) or a sender's clock far ahead would otherwise
 	// make every later event of its record stale. Default DefaultOrderMaxAhead.
 	MaxAhead time.Duration
 }
@@ -175,7 +176,7 @@ func (g *orderGuard) recordKey(o orderOf) string { return o.key[len(g.scope)+1:]
 func (g *orderGuard) extract(r *http.Request, body []byte, doc any) (orderOf, *Problem) {
 	raw, ok := g.value.part(r, body, doc)
 	if !ok || raw == "" {
-		p := newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
+		p := newProblem(http.StatusBadRequest, problem.ReasonOrderValue, "Bad Request",
 			"the order value ("+g.value.text+") is missing or empty in this request")
 		if ptr := g.value.pointer(); ptr != "" {
 			p.Errors = []Violation{{Pointer: ptr, Message: "missing: the order value"}}
@@ -193,7 +194,7 @@ func (g *orderGuard) extract(r *http.Request, body []byte, doc any) (orderOf, *P
 		o.value, err = order.Encode(g.kind, raw)
 	}
 	if err != nil {
-		p := newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
+		p := newProblem(http.StatusBadRequest, problem.ReasonOrderValue, "Bad Request",
 			"the order value ("+g.value.text+") cannot be compared as "+string(g.kind)+": "+err.Error())
 		if ptr := g.value.pointer(); ptr != "" {
 			p.Errors = []Violation{{Pointer: ptr, Message: err.Error()}}
@@ -202,7 +203,7 @@ func (g *orderGuard) extract(r *http.Request, body []byte, doc any) (orderOf, *P
 	}
 	key, ok := g.keys.compute(r, body, doc)
 	if !ok {
-		return orderOf{}, newProblem(http.StatusBadRequest, ReasonOrderValue, "Bad Request",
+		return orderOf{}, newProblem(http.StatusBadRequest, problem.ReasonOrderValue, "Bad Request",
 			"the record key of the order guard ("+g.keys.describe()+") is missing or empty in this request")
 	}
 	o.key = g.scope + ":" + key
@@ -214,7 +215,7 @@ func writeStale(w http.ResponseWriter, id string) { writeMarked(w, id, "Webhook-
 // guard wraps next: an event older than its record's newest is answered stale; one whose
 // record has another event being handed on gets 409; otherwise it is handed on, and its
 // value recorded once the hand-off answered 2xx (unless it is too far ahead: then the
-// claim is released and the outcome is ReasonOrderAhead).
+// claim is released and the outcome is problem.ReasonOrderAhead).
 func (rc *Receiver) guard(next Next, o orderOf) Next {
 	g := rc.order
 	key, value := o.key, o.value
@@ -229,20 +230,20 @@ func (rc *Receiver) guard(next Next, o orderOf) Next {
 			if rc.accept {
 				return next(w, r, ev)
 			}
-			newProblem(http.StatusServiceUnavailable, ReasonStoreUnavailable, "Service Unavailable",
+			newProblem(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "Service Unavailable",
 				"the order store cannot be reached; retry later").WithHeader("Retry-After", retryAfterStore).Write(w)
-			ev.Outcome = ReasonStoreUnavailable
+			ev.Outcome = problem.ReasonStoreUnavailable
 			return nil
 		}
 		switch verdict {
 		case order.Stale:
 			writeStale(w, ev.ID)
-			ev.Outcome = ReasonStale
+			ev.Outcome = problem.ReasonStale
 			return nil
 		case order.Busy:
-			newProblem(http.StatusConflict, ReasonOrderInFlight, "Conflict",
+			newProblem(http.StatusConflict, problem.ReasonOrderInFlight, "Conflict",
 				"another event for this record is being handed on right now; retry later").WithHeader("Retry-After", retryAfterInFlight).Write(w)
-			ev.Outcome = ReasonOrderInFlight
+			ev.Outcome = problem.ReasonOrderInFlight
 			return nil
 		}
 		sw := &statusWriter{ResponseWriter: w}
@@ -256,8 +257,8 @@ func (rc *Receiver) guard(next Next, o orderOf) Next {
 		if st := sw.statusOr200(); err == nil && st >= 200 && st < 300 && o.ahead {
 			// Handed on in turn with the record's other events, but not recorded: the
 			// deferred release ends the claim.
-			if out := ev.outcome(); out == ReasonAccepted || out == ReasonQueued {
-				ev.Outcome = ReasonOrderAhead
+			if out := ev.outcome(); out == problem.ReasonAccepted || out == problem.ReasonQueued {
+				ev.Outcome = problem.ReasonOrderAhead
 			}
 		} else if err == nil && st >= 200 && st < 300 {
 			t1 := time.Now()

@@ -1,6 +1,10 @@
 package receiver
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/hookgate/hookgate/problem"
+)
 
 // ReadJSONBody applies the inbound body rules to a request that is not a webhook (the
 // outbound publish endpoint uses it): POST only (405), a JSON content type (415), at most
@@ -8,7 +12,7 @@ import "net/http"
 // (400 with the byte offset). It returns the exact body bytes, or the problem to answer.
 func ReadJSONBody(r *http.Request, maxBody int64) ([]byte, *Problem) {
 	if r.Method != http.MethodPost {
-		return nil, newProblem(http.StatusMethodNotAllowed, ReasonMethod, "Method Not Allowed",
+		return nil, newProblem(http.StatusMethodNotAllowed, problem.ReasonMethod, "Method Not Allowed",
 			"events are published with POST, not "+r.Method).WithHeader("Allow", "POST")
 	}
 	if p := checkContentType(r.Header.Get("Content-Type")); p != nil {

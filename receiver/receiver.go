@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/hookgate/hookgate/schemas"
@@ -237,8 +238,8 @@ type Event struct {
 	// Body is the exact body received; it must not be modified.
 	Body []byte
 	// Outcome is set by a Next that hands the event on other than by answering with the
-	// backend's status (async mode: ReasonQueued, ReasonQueueUnavailable, ReasonQueueFailed).
-	// Default ReasonAccepted.
+	// backend's status (async mode: problem.ReasonQueued, problem.ReasonQueueUnavailable, problem.ReasonQueueFailed).
+	// Default problem.ReasonAccepted.
 	Outcome Reason
 
 	storeTime time.Duration // spent in the order guard's store calls
@@ -249,7 +250,7 @@ func (ev *Event) outcome() Reason {
 	if ev.Outcome != "" {
 		return ev.Outcome
 	}
-	return ReasonAccepted
+	return problem.ReasonAccepted
 }
 
 // Result tells how a request ended.
@@ -304,7 +305,7 @@ func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (R
 
 func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, read **readBuf) (res Result, err error) {
 	if r.Method != http.MethodPost {
-		p := newProblem(http.StatusMethodNotAllowed, ReasonMethod, "Method Not Allowed",
+		p := newProblem(http.StatusMethodNotAllowed, problem.ReasonMethod, "Method Not Allowed",
 			"webhooks are delivered with POST, not "+r.Method).WithHeader("Allow", "POST")
 		return rc.refuse(w, p, res)
 	}
@@ -356,7 +357,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 	if rc.eventID != nil {
 		id, found := rc.eventID.compute(r, body, doc)
 		if !found && rc.dedupeOn() {
-			return rc.refuse(w, newProblem(http.StatusBadRequest, ReasonMissingEventID, "Missing Event Id",
+			return rc.refuse(w, newProblem(http.StatusBadRequest, problem.ReasonMissingEventID, "Missing Event Id",
 				"the event id ("+rc.eventID.describe()+") is missing or empty in this request"), res)
 		}
 		ev.ID = id
@@ -411,17 +412,17 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 		if rc.accept {
 			return rc.handOn(w, r, next, ev, res)
 		}
-		return rc.refuse(w, newProblem(http.StatusServiceUnavailable, ReasonStoreUnavailable, "Service Unavailable",
+		return rc.refuse(w, newProblem(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "Service Unavailable",
 			"the dedupe store cannot be reached; retry later").WithHeader("Retry-After", retryAfterStore), res)
 	}
 	switch state {
 	case dedupe.Processed:
 		writeDuplicate(w, ev.ID)
-		res.Reason, res.Status, res.Duplicate = ReasonDuplicate, http.StatusOK, true
+		res.Reason, res.Status, res.Duplicate = problem.ReasonDuplicate, http.StatusOK, true
 		return res, nil
 	case dedupe.InFlight:
 		res.Duplicate = true
-		return rc.refuse(w, newProblem(http.StatusConflict, ReasonInFlight, "Conflict",
+		return rc.refuse(w, newProblem(http.StatusConflict, problem.ReasonInFlight, "Conflict",
 			"this event is being handed on right now; retry later").WithHeader("Retry-After", retryAfterInFlight), res)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 )
 
@@ -106,7 +107,7 @@ func TestSamplesPassEverySchemaAndReachNextIntact(t *testing.T) {
 			if !bytes.Equal(c.body, body) || c.length != int64(len(body)) {
 				t.Fatalf("%s/%s: next got %d bytes (ContentLength %d), want the %d bytes sent", sender, name, len(c.body), c.length, len(body))
 			}
-			if c.ev.ID == "" || !c.ev.Verified || c.ev.Source != sender || res.Reason != ReasonAccepted {
+			if c.ev.ID == "" || !c.ev.Verified || c.ev.Source != sender || res.Reason != problem.ReasonAccepted {
 				t.Fatalf("%s/%s: event %+v result %+v", sender, name, c.ev, res)
 			}
 		}
@@ -461,7 +462,7 @@ func TestEventIDs(t *testing.T) {
 	st := &memStore{}
 	rc := mustNew(t, Options{Auth: []AuthSpec{{Kind: AuthNone}}, EventID: []string{"header:X-Id"}, Store: st})
 	w, calls, _ := handle(t, rc, post([]byte(`{}`)), 200)
-	if w.Code != 400 || calls.calls != 0 || problemOf(t, w).Type != problemTypeBase+string(ReasonMissingEventID) {
+	if w.Code != 400 || calls.calls != 0 || problemOf(t, w).Type != problemTypeBase+string(problem.ReasonMissingEventID) {
 		t.Fatalf("missing id: %d %s", w.Code, w.Body)
 	}
 }
@@ -561,7 +562,7 @@ func TestStoreErrorRejectOrAccept(t *testing.T) {
 	body := samples(t, "totvs_crm")["opportunity-won.json"]
 	rc := mustNew(t, Options{Auth: keyAuth, EventID: []string{"json:/eventId"}, Store: st, OnStoreError: func(err error) { logged = append(logged, err) }})
 	w, c, res := handle(t, rc, post(body, ValidationKeyHeader, "k3y"), 200)
-	if w.Code != 503 || c.calls != 0 || w.Header().Get("Retry-After") == "" || res.Reason != ReasonStoreUnavailable {
+	if w.Code != 503 || c.calls != 0 || w.Header().Get("Retry-After") == "" || res.Reason != problem.ReasonStoreUnavailable {
 		t.Fatalf("reject: %d", w.Code)
 	}
 	rc = mustNew(t, Options{Auth: keyAuth, EventID: []string{"json:/eventId"}, Store: st, AcceptOnStoreError: true, OnStoreError: func(err error) { logged = append(logged, err) }})

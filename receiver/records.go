@@ -10,6 +10,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/schemas"
 )
 
@@ -70,7 +71,7 @@ func (rs *Records) Split(body []byte) ([][]byte, *Problem) {
 		raws = [][]byte{bytes.Clone(trimmed)}
 	}
 	if len(raws) == 0 {
-		return nil, newProblem(http.StatusUnprocessableEntity, ReasonSchema, "Schema Violation", "the body holds no record")
+		return nil, newProblem(http.StatusUnprocessableEntity, problem.ReasonSchema, "Schema Violation", "the body holds no record")
 	}
 	// Every bad record is named (its violations, up to maxViolations in all), so a
 	// publisher fixes a batch in one round, not one record per try.
@@ -102,7 +103,7 @@ func (rs *Records) Split(body []byte) ([][]byte, *Problem) {
 		}
 	}
 	if len(bad) > 0 {
-		p := newProblem(http.StatusUnprocessableEntity, ReasonSchema, "Schema Violation",
+		p := newProblem(http.StatusUnprocessableEntity, problem.ReasonSchema, "Schema Violation",
 			fmt.Sprintf("%s not match the feed's schema: nothing of this request was stored", badRecords(bad)))
 		p.Errors = errs
 		return nil, p

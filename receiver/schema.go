@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
 
@@ -169,7 +170,7 @@ func propertyNames(root *jsonschema.Schema) map[string]string {
 
 func schemaProblem(err error) *Problem {
 	vs := Violations(err)
-	p := newProblem(http.StatusUnprocessableEntity, ReasonSchema, "Schema Violation",
+	p := newProblem(http.StatusUnprocessableEntity, problem.ReasonSchema, "Schema Violation",
 		fmt.Sprintf("the body does not match the schema: %d violation(s)", len(vs)))
 	p.Errors = vs
 	return p

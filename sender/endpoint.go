@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/credential"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/signature"
 )
@@ -160,7 +161,7 @@ func RedactURL(s string) string {
 	if u.RawQuery != "" {
 		q := u.Query()
 		for k := range q {
-			q[k] = []string{"REDACTED"}
+			q[k] = []string{credential.Redacted}
 		}
 		u.RawQuery = q.Encode()
 	}
@@ -181,10 +182,40 @@ func (e *Endpoint) scrub(err error) error {
 	return err
 }
 
+// Reserved starts of endpoint names: each belongs to endpoints Hookgate makes itself, so a
+// configured endpoint cannot take one (its deliveries, metrics and admin routes would be
+// mistaken for theirs).
+const (
+	// SubscriptionPrefix starts the names (ids) of run-time subscriptions' endpoints.
+	SubscriptionPrefix = "sub_"
+	// FeedPrefix starts the queue endpoints of feeds.
+	FeedPrefix = "feed."
+	// InboundPrefix starts the internal targets of inbound async routes.
+	InboundPrefix = "inbound-"
+)
+
+// MaxConcurrency is the most attempts one endpoint may run at once per instance.
+const MaxConcurrency = 1024
+
 // Prepare validates the endpoint and fills in defaults.
 func (e *Endpoint) Prepare() error {
 	if !queue.ValidEndpointName(e.Name) {
 		return fmt.Errorf("endpoint name %q: use 1-64 letters, digits, '_', '-' or '.'", e.Name)
+	}
+	switch {
+	case strings.HasPrefix(e.Name, SubscriptionPrefix) && !e.Subscription,
+		strings.HasPrefix(e.Name, InboundPrefix) && !e.Inbound,
+		strings.HasPrefix(e.Name, FeedPrefix):
+		return fmt.Errorf("endpoint %s: names starting with %q, %q or %q are kept for subscriptions, async routes and feeds",
+			e.Name, SubscriptionPrefix, InboundPrefix, FeedPrefix)
+	}
+	if e.Concurrency < 0 || e.Concurrency > MaxConcurrency {
+		return fmt.Errorf("endpoint %s: concurrency %d: a number from 1 to %d", e.Name, e.Concurrency, MaxConcurrency)
+	}
+	for _, d := range e.Retry {
+		if d <= 0 {
+			return fmt.Errorf("endpoint %s: retry delays must be positive", e.Name)
+		}
 	}
 	e.redacted = RedactURL(e.URL)
 	u, err := url.Parse(e.URL)

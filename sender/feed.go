@@ -36,6 +36,10 @@ type FeedOptions struct {
 	PageSize int
 	// Retention is how long served records stay readable. Default DefaultFeedRetention.
 	Retention time.Duration
+	// Split checks a published body against the feed's schema and splits it into its
+	// records (a JSON array of records, or one record), or returns the problem to answer.
+	// Default: the body is one record, unchecked.
+	Split func(body []byte) ([][]byte, *problem.Problem)
 }
 
 // Feed is a queue of records that a caller pulls in pages (Rubeus' Serviços calls the
@@ -81,7 +85,7 @@ type FeedStatus struct {
 }
 
 // feedEndpoint is the queue endpoint that holds a feed's records.
-func feedEndpoint(name string) string { return "feed." + name }
+func feedEndpoint(name string) string { return FeedPrefix + name }
 
 // AddFeed makes the named feed. Feed names follow endpoint names' rules.
 func (s *Sender) AddFeed(name string, opts FeedOptions) (*Feed, error) {
@@ -96,6 +100,9 @@ func (s *Sender) AddFeed(name string, opts FeedOptions) (*Feed, error) {
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultFeedRetention
+	}
+	if opts.Split == nil {
+		opts.Split = func(body []byte) ([][]byte, *problem.Problem) { return [][]byte{body}, nil }
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,8 +125,22 @@ func (s *Sender) Feed(name string) (*Feed, bool) {
 	return f, ok
 }
 
+// Feeds returns every feed, in no particular order.
+func (s *Sender) Feeds() []*Feed {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Feed, 0, len(s.feeds))
+	for _, f := range s.feeds {
+		out = append(out, f)
+	}
+	return out
+}
+
 // Name returns the feed's name.
 func (f *Feed) Name() string { return f.name }
+
+// Split checks a published body and splits it into the feed's records (FeedOptions.Split).
+func (f *Feed) Split(body []byte) ([][]byte, *problem.Problem) { return f.opts.Split(body) }
 
 // MaxFeedBatch is the most records one publish may carry: one write of at most this
 // many records (about 30 MB of 3 KB Contato records) keeps a publish well under its 30 s.
@@ -150,7 +171,7 @@ func (f *Feed) Publish(ctx context.Context, idempotencyKey string, records [][]b
 		}
 		// One microsecond apart: the records' creation times are their publish order,
 		// which a requeue restores.
-		evs[i] = queue.Event{ID: id, Type: "feed." + f.name, Body: rec, Created: now.Add(time.Duration(i) * time.Microsecond)}
+		evs[i] = queue.Event{ID: id, Type: FeedPrefix + f.name, Body: rec, Created: now.Add(time.Duration(i) * time.Microsecond)}
 	}
 	if len(evs) > 0 {
 		res.ID = evs[0].ID
@@ -170,7 +191,7 @@ func (f *Feed) Publish(ctx context.Context, idempotencyKey string, records [][]b
 func (f *Feed) Serve(ctx context.Context, w http.ResponseWriter, from string) (int, error) {
 	ds, err := f.s.queue.Lease(ctx, f.endpoint, f.opts.PageSize, time.Now(), feedLease)
 	if err != nil {
-		problem.New(http.StatusServiceUnavailable, "store_unavailable", "Service Unavailable",
+		problem.New(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "Service Unavailable",
 			"the feed's store cannot be reached; nothing was served; call again later").WithHeader("Retry-After", "30").Write(w)
 		f.called(from, 0, 0, http.StatusServiceUnavailable)
 		return 0, fmt.Errorf("leasing feed %s: %w", f.name, err)

@@ -33,18 +33,10 @@ type Inbound struct {
 	Body []byte
 }
 
-// Outcome says how a hand-off ended. It is a stable string that labels metrics.
-type Outcome string
-
-// The outcomes of Forward.
-const (
-	// Queued: durable in the queue; the sender got 202.
-	Queued Outcome = "queued"
-	// QueueUnavailable: the queue's store is away; the sender got 503 and Retry-After.
-	QueueUnavailable Outcome = "queue_unavailable"
-	// QueueFailed: the store refused the write; the sender got 500.
-	QueueFailed Outcome = "queue_error"
-)
+// Outcome says how a hand-off ended: problem.ReasonQueued (durable in the queue; the
+// sender got 202), problem.ReasonQueueUnavailable (the queue's store is away; 503 and
+// Retry-After) or problem.ReasonQueueFailed (the store refused the write; 500).
+type Outcome = problem.Reason
 
 // forwardTimeout bounds the queue write of one hand-off.
 const forwardTimeout = 5 * time.Second
@@ -80,7 +72,7 @@ func (s *Sender) Forwarder(scope string, target *Endpoint, strip []string) (*For
 	if len(clean) > 40 {
 		clean = clean[:40]
 	}
-	name := "inbound-" + clean + "-" + hex.EncodeToString(sum[:4])
+	name := InboundPrefix + clean + "-" + hex.EncodeToString(sum[:4])
 	if e, ok := s.reg.Get(name); ok {
 		if !e.Inbound {
 			return nil, fmt.Errorf("endpoint name %s is taken by an outbound endpoint", name)
@@ -121,11 +113,11 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 	_, err := f.s.enqueue(ctx, ev, []string{f.endpoint})
 	cancel()
 	if err != nil {
-		status, outcome := http.StatusServiceUnavailable, QueueUnavailable
+		status, outcome := http.StatusServiceUnavailable, problem.ReasonQueueUnavailable
 		if !errors.Is(err, queue.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
-			status, outcome = http.StatusInternalServerError, QueueFailed
+			status, outcome = http.StatusInternalServerError, problem.ReasonQueueFailed
 		}
-		problem.New(status, string(outcome), http.StatusText(status), "the event could not be queued; retry later").
+		problem.New(status, outcome, http.StatusText(status), "the event could not be queued; retry later").
 			WithHeader("Retry-After", "30").Write(w)
 		return outcome, fmt.Errorf("queueing an accepted webhook: %w", err)
 	}
@@ -138,5 +130,5 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(b)
-	return Queued, nil
+	return problem.ReasonQueued, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender/queue"
 )
 
@@ -90,7 +91,7 @@ func TestForwarderOutcomes(t *testing.T) {
 	outcome, err := f.Forward(context.Background(), w, in)
 	var body map[string]string
 	_ = json.Unmarshal(w.Body.Bytes(), &body)
-	if outcome != Queued || err != nil || w.Code != 202 || body["id"] != "abc" {
+	if outcome != problem.ReasonQueued || err != nil || w.Code != 202 || body["id"] != "abc" {
 		t.Fatalf("forward: %s %v %d %s", outcome, err, w.Code, w.Body)
 	}
 	waitFor(t, "the delivery", func() bool { return sk.hits.Load() == 1 })
@@ -104,7 +105,7 @@ func TestForwarderOutcomes(t *testing.T) {
 		err     error
 		outcome Outcome
 		status  int
-	}{{queue.ErrUnavailable, QueueUnavailable, 503}, {errors.New("disk full"), QueueFailed, 500}} {
+	}{{queue.ErrUnavailable, problem.ReasonQueueUnavailable, 503}, {errors.New("disk full"), problem.ReasonQueueFailed, 500}} {
 		down := &Sender{queue: failingQueue{s.queue, c.err}, reg: s.reg, d: s.d}
 		fd := &Forwarder{s: down, endpoint: f.endpoint, strip: f.strip}
 		w := httptest.NewRecorder()

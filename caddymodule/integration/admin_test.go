@@ -261,12 +261,14 @@ func TestAdminAPIEveryRoute(t *testing.T) {
 			t.Fatal(err)
 		}
 		var e struct {
-			Error string `json:"error"`
+			Error  string `json:"detail"`
+			Status int    `json:"status"`
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		resp.Body.Close()
-		if resp.StatusCode != tc.status || e.Error == "" {
-			t.Errorf("%s %s: %d %q, want %d with an error message", tc.method, tc.path, resp.StatusCode, e.Error, tc.status)
+		// Every refusal under /webhooks/ is problem+json.
+		if resp.StatusCode != tc.status || e.Error == "" || e.Status != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s %s: %d %q (%s), want %d with a problem+json detail", tc.method, tc.path, resp.StatusCode, e.Error, resp.Header.Get("Content-Type"), tc.status)
 		}
 	}
 }
@@ -287,7 +289,7 @@ http://127.0.0.1:{PORT} {
 	if len(eps) != 0 || len(ds) != 0 {
 		t.Fatalf("without the app: %v %v", eps, ds)
 	}
-	if code, m := adminPost(t, c.AdminURL()+"/webhooks/endpoints/x/test"); code != 404 || m["error"] == nil {
+	if code, m := adminPost(t, c.AdminURL()+"/webhooks/endpoints/x/test"); code != 404 || m["detail"] == nil {
 		t.Fatalf("action without the app: %d %v", code, m)
 	}
 }

@@ -167,6 +167,12 @@ http://127.0.0.1:{PORT} {
 		t.Fatalf("open an accepted request: %v", err)
 	}
 	label, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#req-detail button.replay-force`)))
+	// The request log with a request's detail open, for docs/operations.md.
+	shot, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(`#requests`)))
+	if err != nil {
+		t.Fatalf("screenshot of the request log: %v", err)
+	}
+	saveShot(t, "dashboard-requests.png", shot)
 	if !strings.Contains(label, "dedupe") || !strings.Contains(label, "stale") {
 		t.Errorf("the forced replay's button says %q: it skips dedupe and the stale-event guard", label)
 	}

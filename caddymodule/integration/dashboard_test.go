@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,20 @@ func chromiumPath(t *testing.T) string {
 	}
 	t.Skip("chromium is not installed")
 	return ""
+}
+
+// saveShot keeps a screenshot of the dashboard: with HOOKGATE_DOCS_SHOTS=1 as docs/<name>,
+// the image the docs show, so it is retaken from the current dashboard; otherwise in the
+// test's temporary directory (written, compared with nothing).
+func saveShot(t *testing.T, name string, png []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Getenv("HOOKGATE_DOCS_SHOTS") == "1" {
+		dir = filepath.Join("..", "..", "docs")
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatalf("write the screenshot %s: %v", name, err)
+	}
 }
 
 // browserContext is a headless Chromium tab, closed when the test ends, with a minute for
@@ -167,6 +182,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if !strings.Contains(testResult, "503") || !strings.Contains(testResult, "non-2xx") {
 		t.Errorf("test result: %q", testResult)
 	}
+	saveShot(t, "dashboard.png", shot)
 	if out := os.Getenv("DASHBOARD_SCREENSHOT"); out != "" {
 		if err := os.WriteFile(out, shot, 0o644); err != nil {
 			t.Fatal(err)

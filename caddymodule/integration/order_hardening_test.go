@@ -126,14 +126,14 @@ func TestOrderGuardCannotBePoisoned(t *testing.T) {
 				{http.MethodGet, orderPath("nope", row), 404, "nope"},
 			} {
 				code, got := adminDo(t, c, tc.method, tc.path)
-				if code != tc.code || !strings.Contains(fmt.Sprint(got["error"]), tc.want) {
+				if code != tc.code || !strings.Contains(fmt.Sprint(got["detail"]), tc.want) {
 					t.Errorf("%s %s: %d %v, want %d naming %q", tc.method, tc.path, code, got, tc.code, tc.want)
 				}
 			}
 			if rs != nil { // the store away: a 503 that names it
 				rs.Stop()
 				for _, m := range []string{http.MethodGet, http.MethodDelete} {
-					if code, got := adminDo(t, c, m, orderPath("totvs_crm", row)); code != 503 || !strings.Contains(fmt.Sprint(got["error"]), "order store unavailable") {
+					if code, got := adminDo(t, c, m, orderPath("totvs_crm", row)); code != 503 || !strings.Contains(fmt.Sprint(got["detail"]), "order store unavailable") {
 						t.Errorf("%s with Redis away: %d %v", m, code, got)
 					}
 				}
@@ -249,7 +249,7 @@ func TestForcedReplayOfAnOlderEventSaysSo(t *testing.T) {
 	code, got := replay(oldID, "?force=true")
 	ord, _ := got["order"].(map[string]any)
 	if code != 409 || ord["older"] != true || ord["newest"] != "2025-03-11T12:20:00Z" || ord["value"] != "2025-03-11T12:15:00Z" ||
-		!strings.Contains(fmt.Sprint(got["error"]), "older=true") {
+		!strings.Contains(fmt.Sprint(got["detail"]), "older=true") {
 		t.Fatalf("a forced replay of the older event: %d %v, want 409 naming the newest value", code, got)
 	}
 	if be.Count() != n {
@@ -268,7 +268,7 @@ func TestForcedReplayOfAnOlderEventSaysSo(t *testing.T) {
 	if code, got := replay(oldID, ""); code != 200 || got["outcome"] != "duplicate" {
 		t.Fatalf("an unforced replay of the older event: %d %v", code, got)
 	}
-	if code, got := replay(oldID, "?force=true&older=maybe"); code != 400 || !strings.Contains(fmt.Sprint(got["error"]), "older") {
+	if code, got := replay(oldID, "?force=true&older=maybe"); code != 400 || !strings.Contains(fmt.Sprint(got["detail"]), "older") {
 		t.Fatalf("older=maybe: %d %v", code, got)
 	}
 }

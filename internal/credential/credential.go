@@ -24,3 +24,8 @@ func IsCredentialHeader(name string) bool {
 	}
 	return set[http.CanonicalHeaderKey(name)]
 }
+
+// Redacted replaces a secret wherever Hookgate shows what it received or sends (the
+// request log, the admin API, endpoint URLs): a header or query value that is exactly
+// this was a credential, and a replay drops it rather than send it.
+const Redacted = "REDACTED"

@@ -22,14 +22,6 @@ import (
 	"github.com/hookgate/hookgate/problem"
 )
 
-// Reasons of the problems this package answers.
-const (
-	// ReasonCrossSite is a write a browser sent from another site.
-	ReasonCrossSite = "cross_site_request"
-	// ReasonMediaType is a write whose body is not declared as JSON.
-	ReasonMediaType = "unsupported_media_type"
-)
-
 // Guard holds the origins allowed besides the host itself. The zero value (and a nil
 // *Guard) allows none.
 type Guard struct {
@@ -159,7 +151,7 @@ func (g *Guard) Check(w http.ResponseWriter, r *http.Request) bool {
 		case origin != "":
 			detail = fmt.Sprintf("a browser sent this request from the origin %.200q, which is not this host", origin)
 		}
-		problem.New(http.StatusForbidden, ReasonCrossSite, "Forbidden",
+		problem.New(http.StatusForbidden, problem.ReasonCrossSite, "Forbidden",
 			detail+"; requests that change state must come from this host, from a server (no Origin), or from an origin listed in allowed_origins").Write(w)
 		return true
 	}
@@ -169,7 +161,7 @@ func (g *Guard) Check(w http.ResponseWriter, r *http.Request) bool {
 			if ct == "" {
 				what = "the request has a body and no Content-Type"
 			}
-			problem.New(http.StatusUnsupportedMediaType, ReasonMediaType, "Unsupported Media Type",
+			problem.New(http.StatusUnsupportedMediaType, problem.ReasonMediaType, "Unsupported Media Type",
 				what+"; a request that changes state with a body must send application/json (pages on other sites can send text/plain and forms without asking)").
 				WithHeader("Accept-Post", "application/json").Write(w)
 			return true

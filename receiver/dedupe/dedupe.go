@@ -9,8 +9,9 @@ package dedupe
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/storeerr"
 )
 
 // State is what a store knows about an event id.
@@ -43,8 +44,9 @@ func (s State) String() string {
 type Token string
 
 // ErrUnavailable marks errors that mean the store cannot be reached (network, closed
-// connection, timeout). Test with errors.Is.
-var ErrUnavailable = errors.New("dedupe store unavailable")
+// connection, timeout). Test with errors.Is. It is storeerr.ErrUnavailable, shared by every
+// store; the dedupe stores wrap it as "dedupe store unavailable".
+var ErrUnavailable = storeerr.ErrUnavailable
 
 // Store is a dedupe store. Implementations are safe for concurrent use.
 //

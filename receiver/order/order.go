@@ -12,12 +12,13 @@ package order
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/storeerr"
 )
 
 // Verdict is what a claim found.
@@ -33,8 +34,9 @@ const (
 	Busy
 )
 
-// ErrUnavailable: the store cannot be reached.
-var ErrUnavailable = errors.New("order store unavailable")
+// ErrUnavailable: the store cannot be reached. It is storeerr.ErrUnavailable, shared by every
+// store; the order stores wrap it as "order store unavailable".
+var ErrUnavailable = storeerr.ErrUnavailable
 
 // Store remembers the newest order value per key.
 type Store interface {

@@ -2,6 +2,7 @@ package reqlog
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"sync"
 	"time"
@@ -189,21 +190,10 @@ func (l *Redis) share() int64 {
 	return l.maxBytes / int64(max(1, len(l.limits)))
 }
 
+//go:embed add.lua
+var addLua string
+
 // addScript pushes one record onto a route's list and trims it, oldest first, to its
 // limit and its byte share (the list's bytes are counted in a key beside it).
 // KEYS: list, bytes. ARGV: record, limit, share.
-var addScript = redis.NewScript(`
-redis.call('LPUSH', KEYS[1], ARGV[1])
-local b = redis.call('INCRBY', KEYS[2], #ARGV[1])
-local n = redis.call('LLEN', KEYS[1])
-local limit, share = tonumber(ARGV[2]), tonumber(ARGV[3])
-while n > 1 and (n > limit or b > share) do
-	local old = redis.call('RPOP', KEYS[1])
-	b = redis.call('DECRBY', KEYS[2], #old)
-	n = n - 1
-end
-if b < 0 or n <= 1 then
-	redis.call('SET', KEYS[2], #ARGV[1])
-end
-return n
-`)
+var addScript = redis.NewScript(addLua)

@@ -10,7 +10,6 @@ package reqlog
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookgate/hookgate/internal/credential"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/problem"
 )
 
@@ -34,8 +34,8 @@ const (
 	DefaultMaxBytes = 32 << 20
 )
 
-// ErrNotFound: no such record.
-var ErrNotFound = errors.New("no such request in the log")
+// ErrNotFound: no such record. It is storeerr.ErrNotFound, shared by every store.
+var ErrNotFound = storeerr.ErrNotFound
 
 // Stages are stage latencies in milliseconds.
 type Stages struct {
@@ -132,7 +132,7 @@ func RedactQuery(rawQuery string, names []string) (string, bool) {
 	for k := range q {
 		for _, n := range names {
 			if strings.EqualFold(k, n) {
-				q[k] = []string{"REDACTED"}
+				q[k] = []string{credential.Redacted}
 				break
 			}
 		}
@@ -144,7 +144,7 @@ func (r *Redactor) header(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		if r.headers[k] {
-			out[k] = []string{"REDACTED"}
+			out[k] = []string{credential.Redacted}
 			continue
 		}
 		out[k] = append([]string(nil), vs...)

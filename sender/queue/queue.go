@@ -21,6 +21,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/storeerr"
 )
 
 // State is where a delivery stands.
@@ -38,12 +40,13 @@ const (
 
 // Errors.
 var (
-	// ErrNotFound: no such delivery.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound: no such delivery. It is storeerr.ErrNotFound, shared by every store.
+	ErrNotFound = storeerr.ErrNotFound
 	// ErrConflict: an event id (an Idempotency-Key) was reused with a different body.
 	ErrConflict = errors.New("event id already used with a different body")
-	// ErrUnavailable: the store cannot be reached right now.
-	ErrUnavailable = errors.New("queue store unavailable")
+	// ErrUnavailable: the store cannot be reached right now. It is storeerr.ErrUnavailable,
+	// shared by every store; the queue stores wrap it as "queue store unavailable".
+	ErrUnavailable = storeerr.ErrUnavailable
 )
 
 // Event is what was published (or received, in inbound async mode).

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/credential"
 	"github.com/hookgate/hookgate/internal/crosssite"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender"
@@ -65,7 +66,7 @@ func ViewOf(s Subscription, withSecret bool) View {
 	if len(s.Headers) > 0 {
 		v.Headers = map[string]string{}
 		for k := range s.Headers {
-			v.Headers[k] = "REDACTED"
+			v.Headers[k] = credential.Redacted
 		}
 	}
 	if withSecret {
@@ -105,7 +106,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-func fail(w http.ResponseWriter, status int, reason, detail string) {
+func fail(w http.ResponseWriter, status int, reason problem.Reason, detail string) {
 	problem.New(status, reason, http.StatusText(status), detail).Write(w)
 }
 
@@ -116,14 +117,14 @@ func storeFail(w http.ResponseWriter, err error) {
 	case errors.As(err, &ie):
 		ie.Problem().Write(w)
 	case errors.Is(err, ErrNotFound), errors.Is(err, sender.ErrNoEndpoint):
-		fail(w, http.StatusNotFound, "not_found", "no such subscription")
+		fail(w, http.StatusNotFound, problem.ReasonNotFound, "no such subscription")
 	case errors.Is(err, ErrVersion):
-		fail(w, http.StatusConflict, "conflict", "the subscription is being changed concurrently; retry")
+		fail(w, http.StatusConflict, problem.ReasonStateConflict, "the subscription is being changed concurrently; retry")
 	case errors.Is(err, ErrUnavailable), errors.Is(err, queue.ErrUnavailable):
-		problem.New(http.StatusServiceUnavailable, "store_unavailable", "Service Unavailable",
+		problem.New(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "Service Unavailable",
 			"the store cannot be reached; nothing was changed; retry later").WithHeader("Retry-After", "5").Write(w)
 	default:
-		fail(w, http.StatusInternalServerError, "store_error", err.Error())
+		fail(w, http.StatusInternalServerError, problem.ReasonStoreError, err.Error())
 	}
 }
 
@@ -136,7 +137,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
 		return false
 	}
 	if err != nil {
-		fail(w, http.StatusBadRequest, "invalid_json", "the body could not be read: "+err.Error())
+		fail(w, http.StatusBadRequest, problem.ReasonInvalidJSON, "the body could not be read: "+err.Error())
 		return false
 	}
 	if optional && len(strings.TrimSpace(string(b))) == 0 {
@@ -172,7 +173,7 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 			return true
 		}
 	}
-	problem.New(http.StatusMethodNotAllowed, "method_not_allowed", "Method Not Allowed",
+	problem.New(http.StatusMethodNotAllowed, problem.ReasonMethod, "Method Not Allowed",
 		r.Method+" is not allowed here; use "+strings.Join(methods, " or ")).WithHeader("Allow", strings.Join(methods, ", ")).Write(w)
 	return false
 }
@@ -184,7 +185,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, strings.TrimSuffix(a.Prefix, "/"))
 	if !ok || (rest != "" && rest[0] != '/') {
-		fail(w, http.StatusNotFound, "not_found", "no such route: "+r.URL.Path)
+		fail(w, http.StatusNotFound, problem.ReasonNotFound, "no such route: "+r.URL.Path)
 		return
 	}
 	parts := strings.Split(strings.Trim(rest, "/"), "/")
@@ -251,7 +252,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.action(w, r, parts[0], parts[1])
 	default:
-		fail(w, http.StatusNotFound, "not_found", "no such route: "+r.URL.Path)
+		fail(w, http.StatusNotFound, problem.ReasonNotFound, "no such route: "+r.URL.Path)
 	}
 }
 
@@ -261,7 +262,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 1000 {
-			problem.New(http.StatusBadRequest, "invalid_query", "Bad Request", "limit must be a number from 1 to 1000").Write(w)
+			problem.New(http.StatusBadRequest, problem.ReasonInvalidQuery, "Bad Request", "limit must be a number from 1 to 1000").Write(w)
 			return
 		}
 		o.Limit = n
@@ -315,7 +316,7 @@ func (a *API) action(w http.ResponseWriter, r *http.Request, id, action string) 
 	switch action {
 	case "test":
 		if !s.Running() {
-			fail(w, http.StatusServiceUnavailable, "not_running", "the webhooks app is not running")
+			fail(w, http.StatusServiceUnavailable, problem.ReasonNotRunning, "the webhooks app is not running")
 			return
 		}
 		res, err := s.Test(ctx, id)
@@ -345,6 +346,6 @@ func (a *API) action(w http.ResponseWriter, r *http.Request, id, action string) 
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"id": id, "enabled": true})
 	default:
-		fail(w, http.StatusNotFound, "not_found", "no subscription action "+strconv.Quote(action)+" (rotate-secret, test, retry, enable, resend-latest)")
+		fail(w, http.StatusNotFound, problem.ReasonNotFound, "no subscription action "+strconv.Quote(action)+" (rotate-secret, test, retry, enable, resend-latest)")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender"
 	"go.uber.org/zap"
 )
@@ -216,7 +217,7 @@ func (m *Manager) Create(ctx context.Context, in Input) (Subscription, error) {
 	n := len(m.subs)
 	m.mu.Unlock()
 	if n >= m.opts.Max {
-		return Subscription{}, &InputError{Status: 422, Reason: "too_many_subscriptions",
+		return Subscription{}, &InputError{Status: 422, Reason: problem.ReasonTooManySubscriptions,
 			Detail: fmt.Sprintf("there are already %d subscriptions, the most this gateway allows (max_subscriptions); delete one first", n)}
 	}
 	if err := m.store.Put(ctx, s, 0); err != nil {

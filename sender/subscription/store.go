@@ -3,16 +3,20 @@ package subscription
 import (
 	"context"
 	"errors"
+
+	"github.com/hookgate/hookgate/internal/storeerr"
 )
 
 // Errors of a Store.
 var (
-	// ErrNotFound: no such subscription.
-	ErrNotFound = errors.New("no such subscription")
+	// ErrNotFound: no such subscription. It is storeerr.ErrNotFound, shared by every store.
+	ErrNotFound = storeerr.ErrNotFound
 	// ErrVersion: the subscription changed since it was read (a concurrent change).
 	ErrVersion = errors.New("the subscription was changed concurrently")
-	// ErrUnavailable: the store cannot be reached right now.
-	ErrUnavailable = errors.New("subscription store unavailable")
+	// ErrUnavailable: the store cannot be reached right now. It is storeerr.ErrUnavailable,
+	// shared by every store; the subscription stores wrap it as "subscription store
+	// unavailable".
+	ErrUnavailable = storeerr.ErrUnavailable
 )
 
 // Store keeps subscriptions durably, shared by every instance that uses it. The embedded

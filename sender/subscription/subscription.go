@@ -86,7 +86,7 @@ type Retired struct {
 }
 
 // IDPrefix starts every subscription id; configured endpoint names may not use it.
-const IDPrefix = "sub_"
+const IDPrefix = sender.SubscriptionPrefix
 
 // NewID returns a fresh subscription id.
 func NewID() string { return IDPrefix + strings.TrimPrefix(queue.NewEventID(), "evt_") }
@@ -166,19 +166,19 @@ type InputError struct {
 	// Detail sums it up.
 	Detail string
 	// Reason, if set, names the problem instead of the status's default.
-	Reason string
+	Reason problem.Reason
 }
 
 func (e *InputError) Error() string { return e.Detail }
 
 // Problem is the error as problem+json.
 func (e *InputError) Problem() *problem.Problem {
-	reason, title := "invalid_subscription", "Unprocessable Content"
+	reason, title := problem.ReasonInvalidSubscription, "Unprocessable Content"
 	switch e.Status {
 	case http.StatusBadRequest:
-		reason, title = "invalid_json", "Bad Request"
+		reason, title = problem.ReasonInvalidJSON, "Bad Request"
 	case http.StatusRequestEntityTooLarge:
-		reason, title = "body_too_large", "Content Too Large"
+		reason, title = problem.ReasonTooLarge, "Content Too Large"
 	}
 	if e.Reason != "" {
 		reason = e.Reason

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	bolt "go.etcd.io/bbolt"
 )
@@ -55,10 +56,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	inflight map[string]claim
-	pending  map[string]time.Time // committed, not yet on disk
-	flushing map[string]time.Time // committed, being written by the flusher right now
-
-	kick chan struct{}
+	marks    *boltdb.WriteBehind[time.Time] // committed marks (their expiry) not yet on disk
 }
 
 var _ dedupe.Store = (*Store)(nil)
@@ -76,19 +74,24 @@ func New(h *boltdb.Handle, opts Options) *Store {
 		h:        h,
 		opts:     opts,
 		inflight: map[string]claim{},
-		pending:  map[string]time.Time{},
-		kick:     make(chan struct{}, 1),
+		// A newer commit of the same key wins over a failed write of it.
+		marks: boltdb.NewWriteBehind(opts.FlushInterval, writeMarks, func(failed, cur time.Time) bool { return cur.Before(failed) }),
 	}
-	h.Use(boltdb.Service{Buckets: [][]byte{bucketMarks, bucketExpiry}, Tasks: []boltdb.Task{s.flusher, s.sweeper},
+	h.Use(boltdb.Service{Buckets: [][]byte{bucketMarks, bucketExpiry},
+		Tasks:       []boltdb.Task{s.marks.Task, boltdb.Every(opts.SweepInterval, s.Sweep)},
 		Unavailable: dedupe.ErrUnavailable})
 	return s
 }
+
+// errUnavailable wraps every outage of this store: it reads "dedupe store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("dedupe")
 
 // db returns the open file (opening it on first use).
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", dedupe.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	return db, nil
 }
@@ -105,10 +108,7 @@ func (s *Store) inMemory(key string, now time.Time) (dedupe.State, bool) {
 	if c, ok := s.inflight[key]; ok && now.Before(c.expires) {
 		return dedupe.InFlight, true
 	}
-	if exp, ok := s.pending[key]; ok && now.Before(exp) {
-		return dedupe.Processed, true
-	}
-	if exp, ok := s.flushing[key]; ok && now.Before(exp) {
+	if _, ok := s.marks.Find(key, func(exp time.Time) bool { return now.Before(exp) }); ok {
 		return dedupe.Processed, true
 	}
 	return 0, false
@@ -138,7 +138,7 @@ func (s *Store) Claim(_ context.Context, key string, ttl time.Duration) (dedupe.
 		}
 		return nil
 	}); err != nil {
-		return 0, "", fmt.Errorf("%w: reading: %w", dedupe.ErrUnavailable, err)
+		return 0, "", fmt.Errorf("%w: reading: %w", errUnavailable, err)
 	}
 	if processed {
 		return dedupe.Processed, "", nil
@@ -161,12 +161,8 @@ func (s *Store) Commit(_ context.Context, key string, window time.Duration) erro
 		return err
 	}
 	delete(s.inflight, key)
-	s.pending[key] = time.Now().Add(window)
+	s.marks.Put(key, time.Now().Add(window))
 	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
 	return nil
 }
 
@@ -180,86 +176,34 @@ func (s *Store) Release(_ context.Context, key string, tok dedupe.Token) error {
 	return nil
 }
 
-// flusher writes committed marks, ~FlushInterval's worth per transaction, until stop;
-// then it writes what is left.
-func (s *Store) flusher(db *boltdb.DB, stop <-chan struct{}) {
-	for {
-		select {
-		case <-s.kick:
-		case <-stop:
-			_ = s.flush(db)
-			return
+// writeMarks writes a batch of committed marks (key -> expiry) in the write-behind's
+// transaction. Keys come in order, which is what a B+tree inserts fastest; marks stay
+// readable in memory until the transaction has committed.
+func writeMarks(tx *bolt.Tx, keys []string, batch map[string]time.Time) error {
+	marks, byExp := tx.Bucket(bucketMarks), tx.Bucket(bucketExpiry)
+	// Both indexes are written in their own key order: bbolt inserts into a node by
+	// shifting it, so the time-ordered expiry keys (which all land at the end of the
+	// index) cost O(n) per flush in order and O(n²) out of it.
+	expiries := make([][]byte, 0, len(keys))
+	for _, k := range keys {
+		exp := batch[k]
+		if old := marks.Get([]byte(k)); len(old) == 8 {
+			_ = byExp.Delete(expiryKey(int64(binary.BigEndian.Uint64(old)), k))
 		}
-		// Let more marks gather: one transaction, one fsync, for all of them.
-		select {
-		case <-time.After(s.opts.FlushInterval):
-		case <-stop:
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], uint64(exp.UnixNano()))
+		if err := marks.Put([]byte(k), v[:]); err != nil {
+			return err
 		}
-		_ = s.flush(db)
+		expiries = append(expiries, expiryKey(exp.UnixNano(), k))
 	}
-}
-
-// flush writes the pending marks in one transaction. The pending map is handed to the
-// flusher whole (no copy under the lock) and stays readable as s.flushing until the
-// transaction has committed. Keys are written in order, which is what a B+tree inserts
-// fastest. On failure the marks go back to pending and are retried on the next flush.
-func (s *Store) flush(db *boltdb.DB) error {
-	s.mu.Lock()
-	if len(s.pending) == 0 {
-		s.mu.Unlock()
-		return nil
-	}
-	batch := s.pending
-	s.pending, s.flushing = make(map[string]time.Time, len(batch)), batch
-	s.mu.Unlock()
-	keys := make([]string, 0, len(batch))
-	for k := range batch {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	err := db.Update(func(tx *bolt.Tx) error {
-		marks, byExp := tx.Bucket(bucketMarks), tx.Bucket(bucketExpiry)
-		// Both indexes are written in their own key order: bbolt inserts into a node by
-		// shifting it, so the time-ordered expiry keys (which all land at the end of the
-		// index) cost O(n) per flush in order and O(n²) out of it.
-		expiries := make([][]byte, 0, len(keys))
-		for _, k := range keys {
-			exp := batch[k]
-			if old := marks.Get([]byte(k)); len(old) == 8 {
-				_ = byExp.Delete(expiryKey(int64(binary.BigEndian.Uint64(old)), k))
-			}
-			var v [8]byte
-			binary.BigEndian.PutUint64(v[:], uint64(exp.UnixNano()))
-			if err := marks.Put([]byte(k), v[:]); err != nil {
-				return err
-			}
-			expiries = append(expiries, expiryKey(exp.UnixNano(), k))
-		}
-		sort.Slice(expiries, func(i, j int) bool { return bytes.Compare(expiries[i], expiries[j]) < 0 })
-		for _, ek := range expiries {
-			if err := byExp.Put(ek, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	s.mu.Lock()
-	s.flushing = nil
-	if err != nil {
-		for k, v := range batch { // a newer commit of the same key wins
-			if cur, ok := s.pending[k]; !ok || cur.Before(v) {
-				s.pending[k] = v
-			}
+	sort.Slice(expiries, func(i, j int) bool { return bytes.Compare(expiries[i], expiries[j]) < 0 })
+	for _, ek := range expiries {
+		if err := byExp.Put(ek, nil); err != nil {
+			return err
 		}
 	}
-	s.mu.Unlock()
-	if err != nil {
-		select { // try again later
-		case s.kick <- struct{}{}:
-		default:
-		}
-	}
-	return err
+	return nil
 }
 
 func expiryKey(exp int64, key string) []byte {
@@ -267,19 +211,6 @@ func expiryKey(exp int64, key string) []byte {
 	binary.BigEndian.PutUint64(b, uint64(exp))
 	copy(b[8:], key)
 	return b
-}
-
-func (s *Store) sweeper(db *boltdb.DB, stop <-chan struct{}) {
-	t := time.NewTicker(s.opts.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			s.Sweep(db)
-		}
-	}
 }
 
 // Sweep deletes expired marks from the file and expired claims from memory. It runs in the

@@ -10,11 +10,13 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redisx"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/redis/go-redis/v9"
 )
@@ -44,13 +46,16 @@ func New(c redis.UniversalClient, prefix string) *Store {
 
 const processed = "p"
 
-var releaseScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	return redis.call("DEL", KEYS[1])
-end
-return 0`)
+//go:embed release.lua
+var releaseLua string
 
-func classify(op string, err error) error { return redisx.Classify(op, err, dedupe.ErrUnavailable) }
+var releaseScript = redis.NewScript(releaseLua)
+
+// errUnavailable wraps every outage of this store: it reads "dedupe store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("dedupe")
+
+func classify(op string, err error) error { return redisx.Classify(op, err, errUnavailable) }
 
 // Claim implements dedupe.Store.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (dedupe.State, dedupe.Token, error) {

@@ -12,11 +12,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/receiver/order"
 	bolt "go.etcd.io/bbolt"
 )
@@ -40,26 +40,31 @@ const FlushInterval = 20 * time.Millisecond
 type Store struct {
 	h *boltdb.Handle
 
-	flushMu  sync.Mutex // held by a flush and by Clear, so a flush never writes back a cleared value
-	mu       sync.Mutex
-	claims   map[string]claim
-	pending  map[string]value // committed, not yet written
-	flushing map[string]value // being written by the flusher
+	mu     sync.Mutex
+	claims map[string]claim
+	values *boltdb.WriteBehind[value] // committed, not yet written (Clear holds its flushes off)
 }
 
 var _ order.Store = (*Store)(nil)
 
 // New returns a store in the file behind h; expired values are swept every 10 minutes.
 func New(h *boltdb.Handle) *Store {
-	s := &Store{h: h, claims: map[string]claim{}, pending: map[string]value{}, flushing: map[string]value{}}
-	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Tasks: []boltdb.Task{s.sweeper, s.flusher}, Unavailable: order.ErrUnavailable})
+	// A failed write of a value is kept unless a newer value was committed meanwhile.
+	s := &Store{h: h, claims: map[string]claim{},
+		values: boltdb.NewWriteBehind(FlushInterval, writeValues, func(failed, cur value) bool { return cur.v < failed.v })}
+	sweep := boltdb.Every(10*time.Minute, func(*boltdb.DB) { _ = s.Sweep(time.Now()) })
+	h.Use(boltdb.Service{Buckets: [][]byte{bucket}, Tasks: []boltdb.Task{sweep, s.values.Task}, Unavailable: order.ErrUnavailable})
 	return s
 }
+
+// errUnavailable wraps every outage of this store: it reads "order store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("order")
 
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", order.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	return db, nil
 }
@@ -111,13 +116,8 @@ func (s *Store) Claim(ctx context.Context, key, v string, ttl time.Duration) (or
 
 // memory returns key's value committed but not yet on disk; s.mu held.
 func (s *Store) memory(key string, now time.Time) (string, bool) {
-	if x, ok := s.pending[key]; ok && x.exp > now.UnixNano() {
-		return x.v, true
-	}
-	if x, ok := s.flushing[key]; ok && x.exp > now.UnixNano() {
-		return x.v, true
-	}
-	return "", false
+	x, ok := s.values.Find(key, func(x value) bool { return x.exp > now.UnixNano() })
+	return x.v, ok
 }
 
 func (s *Store) drop(key, token string) {
@@ -141,7 +141,7 @@ func (s *Store) Commit(ctx context.Context, key, v, token string, window time.Du
 	if cur, ok := s.memory(key, now); ok && cur > v {
 		return nil // an older value never replaces a newer one (the file is checked at flush)
 	}
-	s.pending[key] = value{v: v, exp: now.Add(window).UnixNano()}
+	s.values.Put(key, value{v: v, exp: now.Add(window).UnixNano()})
 	return nil
 }
 
@@ -151,65 +151,23 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
-func (s *Store) flusher(db *boltdb.DB, stop <-chan struct{}) {
-	t := time.NewTicker(FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			_ = s.flush(db) // a clean stop loses nothing
-			return
-		case <-t.C:
-			_ = s.flush(db)
-		}
-	}
-}
-
-// flush writes the pending values in one transaction, keeping the newer of file and memory.
-func (s *Store) flush(db *boltdb.DB) error {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
-	s.mu.Lock()
-	if len(s.pending) == 0 {
-		s.mu.Unlock()
-		return nil
-	}
-	batch := s.pending
-	s.flushing, s.pending = batch, map[string]value{}
-	s.mu.Unlock()
-	keys := make([]string, 0, len(batch))
-	for k := range batch {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // bbolt inserts in key order without shifting nodes
+// writeValues writes a batch of committed values in the write-behind's transaction,
+// keeping the newer of file and memory.
+func writeValues(tx *bolt.Tx, keys []string, batch map[string]value) error {
 	now := time.Now()
-	err := db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		for _, k := range keys {
-			x := batch[k]
-			if cur, ok := decode(b.Get([]byte(k)), now); ok && cur > x.v {
-				continue
-			}
-			v := make([]byte, 8, 8+len(x.v))
-			binary.BigEndian.PutUint64(v, uint64(x.exp))
-			if err := b.Put([]byte(k), append(v, x.v...)); err != nil {
-				return err
-			}
+	b := tx.Bucket(bucket)
+	for _, k := range keys {
+		x := batch[k]
+		if cur, ok := decode(b.Get([]byte(k)), now); ok && cur > x.v {
+			continue
 		}
-		return nil
-	})
-	s.mu.Lock()
-	if err != nil {
-		// Keep them for the next flush (newer commits made meanwhile win).
-		for k, x := range batch {
-			if cur, ok := s.pending[k]; !ok || cur.v < x.v {
-				s.pending[k] = x
-			}
+		v := make([]byte, 8, 8+len(x.v))
+		binary.BigEndian.PutUint64(v, uint64(x.exp))
+		if err := b.Put([]byte(k), append(v, x.v...)); err != nil {
+			return err
 		}
 	}
-	s.flushing = map[string]value{}
-	s.mu.Unlock()
-	return err
+	return nil
 }
 
 // Get implements order.Store: memory first (committed, not yet flushed), then the file.
@@ -219,12 +177,7 @@ func (s *Store) Get(ctx context.Context, key string) (order.Record, bool, error)
 		return order.Record{}, false, err
 	}
 	now := time.Now()
-	s.mu.Lock()
-	x, ok := s.pending[key]
-	if !ok {
-		x, ok = s.flushing[key]
-	}
-	s.mu.Unlock()
+	x, ok := s.values.Find(key, nil)
 	if ok && x.exp > now.UnixNano() {
 		return order.Record{Value: x.v, Expires: time.Unix(0, x.exp)}, true, nil
 	}
@@ -238,7 +191,7 @@ func (s *Store) Get(ctx context.Context, key string) (order.Record, bool, error)
 		return nil
 	})
 	if err != nil {
-		return order.Record{}, false, fmt.Errorf("%w: reading the order of %q: %w", order.ErrUnavailable, key, err)
+		return order.Record{}, false, fmt.Errorf("%w: reading the order of %q: %w", errUnavailable, key, err)
 	}
 	return rec, found, nil
 }
@@ -249,42 +202,29 @@ func (s *Store) Clear(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
-	now := time.Now()
-	s.mu.Lock()
-	x, inMemory := s.pending[key] // s.flushing is empty while flushMu is held
-	delete(s.pending, key)
-	s.mu.Unlock()
-	found := inMemory && x.exp > now.UnixNano()
-	err = db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		raw := b.Get([]byte(key))
-		if raw == nil {
-			return nil
-		}
-		if _, live := decode(raw, now); live {
-			found = true
-		}
-		return b.Delete([]byte(key))
+	var found bool
+	s.values.Hold(func() { // no flush writes key back meanwhile
+		now := time.Now()
+		s.mu.Lock()
+		x, inMemory := s.values.Take(key) // nothing is being written while Hold runs
+		s.mu.Unlock()
+		found = inMemory && x.exp > now.UnixNano()
+		err = db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucket)
+			raw := b.Get([]byte(key))
+			if raw == nil {
+				return nil
+			}
+			if _, live := decode(raw, now); live {
+				found = true
+			}
+			return b.Delete([]byte(key))
+		})
 	})
 	if err != nil {
-		return false, fmt.Errorf("%w: clearing the order of %q: %w", order.ErrUnavailable, key, err)
+		return false, fmt.Errorf("%w: clearing the order of %q: %w", errUnavailable, key, err)
 	}
 	return found, nil
-}
-
-func (s *Store) sweeper(db *boltdb.DB, stop <-chan struct{}) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			_ = s.Sweep(time.Now())
-		}
-	}
 }
 
 // Sweep deletes values whose window ended before now, and lapsed claims.

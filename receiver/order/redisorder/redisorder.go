@@ -6,11 +6,13 @@ package redisorder
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redisx"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/redis/go-redis/v9"
 )
@@ -26,46 +28,42 @@ var _ order.Store = (*Store)(nil)
 // New returns a store on c; keys start with prefix.
 func New(c redis.UniversalClient, prefix string) *Store { return &Store{c: c, prefix: prefix + "o:"} }
 
-func classify(op string, err error) error { return redisx.Classify(op, err, order.ErrUnavailable) }
+// errUnavailable wraps every outage of this store: it reads "order store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("order")
+
+func classify(op string, err error) error { return redisx.Classify(op, err, errUnavailable) }
+
+//go:embed claim.lua
+var claimLua string
 
 // Fields: v newest value, c claim token, ce claim end (ms).
 // KEYS: k. ARGV: value, token, now, claim end
-var claimScript = redis.NewScript(`
-local h = redis.call('HMGET', KEYS[1], 'v', 'c', 'ce')
-if h[2] and tonumber(h[3]) > tonumber(ARGV[3]) then return 2 end
-if h[1] and h[1] > ARGV[1] then return 1 end
-redis.call('HSET', KEYS[1], 'c', ARGV[2], 'ce', ARGV[4])
-if not h[1] then redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end
-return 0`)
+var claimScript = redis.NewScript(claimLua)
+
+//go:embed commit.lua
+var commitLua string
 
 // KEYS: k. ARGV: value, token, window ms
-var commitScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'c') ~= ARGV[2] then return 0 end
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v or ARGV[1] > v then redis.call('HSET', KEYS[1], 'v', ARGV[1]) end
-redis.call('HDEL', KEYS[1], 'c', 'ce')
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`)
+var commitScript = redis.NewScript(commitLua)
+
+//go:embed release.lua
+var releaseLua string
 
 // KEYS: k. ARGV: token
-var releaseScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'c') ~= ARGV[1] then return 0 end
-if redis.call('HEXISTS', KEYS[1], 'v') == 0 then redis.call('DEL', KEYS[1]) return 1 end
-redis.call('HDEL', KEYS[1], 'c', 'ce')
-return 1`)
+var releaseScript = redis.NewScript(releaseLua)
+
+//go:embed get.lua
+var getLua string
 
 // KEYS: k. Returns the value and its time to live (ms), or nothing.
-var getScript = redis.NewScript(`
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return false end
-return {v, redis.call('PTTL', KEYS[1])}`)
+var getScript = redis.NewScript(getLua)
+
+//go:embed clear.lua
+var clearLua string
 
 // KEYS: k. Removes the value, keeping a claim being held (and the key's expiry with it).
-var clearScript = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], 'v') == 0 then return 0 end
-if redis.call('HEXISTS', KEYS[1], 'c') == 0 then redis.call('DEL', KEYS[1]) return 1 end
-redis.call('HDEL', KEYS[1], 'v')
-return 1`)
+var clearScript = redis.NewScript(clearLua)
 
 // Claim implements order.Store.
 func (s *Store) Claim(ctx context.Context, key, value string, ttl time.Duration) (order.Verdict, string, error) {

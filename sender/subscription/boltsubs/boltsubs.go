@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/sender/subscription"
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,10 +34,14 @@ func New(h *boltdb.Handle) *Store {
 	return &Store{h: h, watchers: map[int]func([]string){}}
 }
 
+// errUnavailable wraps every outage of this store: it reads "subscription store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("subscription")
+
 func (s *Store) db() (*boltdb.DB, error) {
 	db, err := s.h.DB()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", subscription.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	return db, nil
 }
@@ -120,7 +125,7 @@ func (s *Store) Get(ctx context.Context, id string) (subscription.Subscription, 
 	err = db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucket).Get([]byte(id))
 		if v == nil {
-			return subscription.ErrNotFound
+			return fmt.Errorf("subscription %s: %w", id, subscription.ErrNotFound)
 		}
 		return json.Unmarshal(v, &out)
 	})

@@ -11,6 +11,7 @@ package redissubs
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redisx"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/sender/subscription"
 	"github.com/redis/go-redis/v9"
 )
@@ -38,25 +40,25 @@ func New(c redis.UniversalClient, prefix string) *Store {
 	return &Store{c: c, subs: t + "subs", ver: t + "subver", changes: t + "changes", block: time.Second}
 }
 
+// errUnavailable wraps every outage of this store: it reads "subscription store unavailable", and
+// errors.Is(err, storeerr.ErrUnavailable) holds for it.
+var errUnavailable = storeerr.Unavailable("subscription")
+
 func classify(op string, err error) error {
-	return redisx.Classify(op, err, subscription.ErrUnavailable)
+	return redisx.Classify(op, err, errUnavailable)
 }
 
+//go:embed put.lua
+var putLua string
+
 // KEYS: subs, subver, changes. ARGV: id, json, version, prev
-var putScript = redis.NewScript(`
-local cur = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if cur ~= tonumber(ARGV[4]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'id', ARGV[1])
-return 1`)
+var putScript = redis.NewScript(putLua)
+
+//go:embed delete.lua
+var deleteLua string
 
 // KEYS: subs, subver, changes. ARGV: id
-var deleteScript = redis.NewScript(`
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'id', ARGV[1])
-return 1`)
+var deleteScript = redis.NewScript(deleteLua)
 
 // Put implements subscription.Store. Durability is Redis's own (appendonly).
 func (s *Store) Put(ctx context.Context, sub subscription.Subscription, prev int64) error {
@@ -87,7 +89,7 @@ func (s *Store) Delete(ctx context.Context, id string) (bool, error) {
 func (s *Store) Get(ctx context.Context, id string) (subscription.Subscription, error) {
 	v, err := s.c.HGet(ctx, s.subs, id).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return subscription.Subscription{}, subscription.ErrNotFound
+		return subscription.Subscription{}, fmt.Errorf("subscription %s: %w", id, subscription.ErrNotFound)
 	}
 	if err != nil {
 		return subscription.Subscription{}, classify("read subscription", err)

@@ -1,4 +1,7 @@
-package caddymodule
+// Package webhookcmd is the `caddy webhook` command: list the embedded schemas, validate a
+// payload as the gateway would, sign and send test webhooks. Importing it registers the
+// command with Caddy's CLI.
+package webhookcmd
 
 import (
 	"bytes"

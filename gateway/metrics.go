@@ -1,4 +1,4 @@
-package caddymodule
+package gateway
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -65,11 +66,11 @@ func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
-	app := activeApp.Load()
-	if app == nil {
+	g := Active()
+	if g == nil {
 		return
 	}
-	eps := app.Sender().Registry().List()
+	eps := g.sender.Registry().List()
 	names := make([]string, len(eps))
 	subs := 0
 	for i, e := range eps {
@@ -85,15 +86,15 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(subs))
-	if app.store.health != nil {
+	if dmg, _, ok := g.stores.Health(); ok {
 		damaged := 0.0
-		if dmg, _ := app.store.health(); dmg != nil {
+		if dmg != nil {
 			damaged = 1
 		}
 		ch <- prometheus.MustNewConstMetric(storeDamagedDesc, prometheus.GaugeValue, damaged)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	sts, err := app.Sender().Queue().Statuses(ctx, names)
+	sts, err := g.sender.Queue().Statuses(ctx, names)
 	cancel()
 	if err != nil {
 		return
@@ -119,8 +120,9 @@ var (
 var collectors = []prometheus.Collector{inboundRequests, inboundStages, outboundAttempts, deliveryDuration, queueDepth{},
 	feedRecords, feedCalls}
 
-// registerMetrics registers Hookgate's collectors on a config's registry.
-func registerMetrics(reg prometheus.Registerer) error {
+// RegisterMetrics registers Hookgate's collectors on a config's registry (Caddy makes a
+// fresh one per config load); registering twice is not an error.
+func RegisterMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
@@ -147,7 +149,7 @@ func (observer) Attempted(endpoint, outcome string, status int, latency time.Dur
 // series are resolved once, when the handler is provisioned, so a request does no label
 // hashing and no map lookup.
 type routeObserver struct {
-	requests                     map[receiver.Reason]prometheus.Counter // read-only once built
+	requests                     map[problem.Reason]prometheus.Counter // read-only once built
 	route, source                string
 	auth, parse, validate, store prometheus.Observer
 	counts                       *routeCounts
@@ -155,7 +157,7 @@ type routeObserver struct {
 
 func newRouteObserver(route, source string) *routeObserver {
 	o := &routeObserver{
-		requests: make(map[receiver.Reason]prometheus.Counter, len(receiver.InboundReasons)),
+		requests: make(map[problem.Reason]prometheus.Counter, len(problem.InboundReasons)),
 		route:    route,
 		source:   source,
 		auth:     inboundStages.WithLabelValues(route, "auth"),
@@ -164,7 +166,7 @@ func newRouteObserver(route, source string) *routeObserver {
 		store:    inboundStages.WithLabelValues(route, "store"),
 		counts:   inbound.route(route, source),
 	}
-	for _, r := range receiver.InboundReasons {
+	for _, r := range problem.InboundReasons {
 		o.requests[r] = inboundRequests.WithLabelValues(route, source, string(r))
 	}
 	return o
@@ -240,19 +242,19 @@ func (rc *routeCounts) add(res receiver.Result) {
 	rc.Received++
 	rc.LastAt = &now
 	switch res.Reason {
-	case receiver.ReasonAccepted:
+	case problem.ReasonAccepted:
 		if res.Status >= 200 && res.Status < 300 {
 			rc.Accepted++
 		} else {
 			rc.Rejected["backend_"+strconv.Itoa(res.Status)]++
 		}
-	case receiver.ReasonQueued:
+	case problem.ReasonQueued:
 		rc.Queued++
-	case receiver.ReasonDuplicate, receiver.ReasonInFlight:
+	case problem.ReasonDuplicate, problem.ReasonInFlight:
 		rc.Duplicates++
-	case receiver.ReasonOrderAhead:
+	case problem.ReasonOrderAhead:
 		rc.OrderAhead++
-	case receiver.ReasonStale:
+	case problem.ReasonStale:
 		rc.Stale++
 	default:
 		rc.Rejected[string(res.Reason)]++

@@ -1,0 +1,5 @@
+
+if redis.call('HEXISTS', KEYS[1], 'v') == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'c') == 0 then redis.call('DEL', KEYS[1]) return 1 end
+redis.call('HDEL', KEYS[1], 'v')
+return 1

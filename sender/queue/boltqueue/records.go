@@ -1,0 +1,113 @@
+package boltqueue
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"time"
+
+	"github.com/hookgate/hookgate/sender/queue"
+	bolt "go.etcd.io/bbolt"
+)
+
+// record is a delivery as stored (see codec.go). Times are unix nanoseconds.
+type record struct {
+	ID       string
+	Endpoint string
+	Event    queue.Event
+	State    queue.State
+	N        int
+	Attempts []queue.Attempt
+	NextAt   int64
+	Created  int64
+	DeadAt   int64
+	Expires  int64
+}
+
+type epStatus struct {
+	Delivered int64          `json:"delivered,omitempty"`
+	Last      *queue.Attempt `json:"last,omitempty"`
+}
+
+func u64(v int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(v))
+	return b[:]
+}
+
+// epKey is endpoint 0 time id.
+func epKey(ep string, t int64, id string) []byte {
+	k := make([]byte, 0, len(ep)+1+8+len(id))
+	k = append(k, ep...)
+	k = append(k, 0)
+	k = append(k, u64(t)...)
+	return append(k, id...)
+}
+
+func epPrefix(ep string) []byte { return append([]byte(ep), 0) }
+
+func getRecord(tx *bolt.Tx, id string) (record, bool) {
+	return getRecordWith(tx, id, true)
+}
+
+func getRecordWith(tx *bolt.Tx, id string, attempts bool) (record, bool) {
+	v := tx.Bucket(bDeliveries).Get([]byte(id))
+	if v == nil {
+		return record{}, false
+	}
+	r, err := decodeRecord(v, attempts)
+	return r, err == nil
+}
+
+func putRecord(tx *bolt.Tx, r *record) error {
+	return tx.Bucket(bDeliveries).Put([]byte(r.ID), encodeRecord(r))
+}
+
+func getStatus(tx *bolt.Tx, ep string) epStatus {
+	var st epStatus
+	if v := tx.Bucket(bEndpoints).Get([]byte(ep)); v != nil {
+		_ = json.Unmarshal(v, &st)
+	}
+	return st
+}
+
+func putStatus(tx *bolt.Tx, ep string, st epStatus) error {
+	v, _ := json.Marshal(st)
+	return tx.Bucket(bEndpoints).Put([]byte(ep), v)
+}
+
+// Kinds of count in bCounts.
+const (
+	countPending = 'p'
+	countDead    = 'd'
+)
+
+// addCount moves an endpoint's pending or dead count by delta, in the transaction that
+// moves the delivery, so Status and every metrics scrape read a number instead of scanning.
+func addCount(tx *bolt.Tx, ep string, kind byte, delta int64) error {
+	k := append(epPrefix(ep), kind)
+	b := tx.Bucket(bCounts)
+	var n int64
+	if v := b.Get(k); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	return b.Put(k, u64(max(n+delta, 0)))
+}
+
+func getCount(tx *bolt.Tx, ep string, kind byte) int64 {
+	if v := tx.Bucket(bCounts).Get(append(epPrefix(ep), kind)); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
+func toDelivery(r record, attempts bool, tok string) queue.Delivery {
+	d := queue.Delivery{ID: r.ID, Endpoint: r.Endpoint, Event: r.Event, State: r.State, AttemptCount: r.N,
+		Created: time.Unix(0, r.Created).UTC(), Lease: tok}
+	if r.State == queue.Pending {
+		d.NextAt = time.Unix(0, r.NextAt).UTC()
+	}
+	if attempts {
+		d.Attempts = r.Attempts
+	}
+	return d
+}

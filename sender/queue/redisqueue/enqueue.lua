@@ -1,0 +1,9 @@
+
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ev', ARGV[2], 'type', ARGV[3], 'body', ARGV[4], 'hdr', ARGV[5],
+	'created', ARGV[6], 'state', 'pending', 'n', 0, 'next', ARGV[7], 'lease', 0)
+redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[8]) end
+return 1

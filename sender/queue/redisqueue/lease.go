@@ -1,0 +1,126 @@
+package redisqueue
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed lease.lua
+var leaseLua string
+
+// KEYS: due, ep. ARGV: now, until, max, dprefix
+var leaseScript = redis.NewScript(leaseLua)
+
+// Lease implements queue.Store.
+func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]queue.Delivery, error) {
+	t := s.tag(endpoint)
+	v, err := leaseScript.Run(ctx, s.c, []string{t + "due", t + "ep"}, ms(now), ms(now.Add(leaseFor)), max, t+"d:").Slice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, classify("lease", err)
+	}
+	out := make([]queue.Delivery, 0, len(v))
+	for _, row := range v {
+		f, _ := row.([]any)
+		if len(f) != 9 {
+			continue
+		}
+		str := func(i int) string { s, _ := f[i].(string); return s }
+		d := queue.Delivery{ID: str(0), Endpoint: endpoint, Lease: str(1), State: queue.Pending,
+			Event: queue.Event{ID: str(2), Type: str(3), Body: []byte(str(4))}}
+		if h := str(5); h != "" {
+			_ = json.Unmarshal([]byte(h), &d.Event.Header)
+		}
+		d.AttemptCount, _ = strconv.Atoi(str(6))
+		d.Created = fromMS(str(7))
+		d.Event.Created = d.Created
+		d.NextAt = fromMS(str(8))
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+//go:embed finish.lua
+var finishLua string
+
+// KEYS: d, a, due, dead, ep. ARGV: id, lease, outcome, next, attemptJSON, now, retentionMS
+var finishScript = redis.NewScript(finishLua)
+
+// Finish implements queue.Store.
+func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
+	if len(results) == 0 {
+		return nil
+	}
+	now := ms(time.Now())
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range results {
+			t := s.tag(r.Delivery.Endpoint)
+			id := r.Delivery.ID
+			att, _ := json.Marshal(r.Attempt)
+			outcome := map[queue.Outcome]string{queue.Done: "done", queue.Retry: "retry", queue.Kill: "dead"}[r.Outcome]
+			keep := s.keep()
+			if r.Keep > 0 {
+				keep = r.Keep
+			}
+			finishScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"},
+				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, max(keep.Milliseconds(), 1))
+		}
+		return nil
+	})
+	return classify("finish", err)
+}
+
+//go:embed release.lua
+var releaseLua string
+
+// KEYS: due, d. ARGV: id, lease, now
+var releaseScript = redis.NewScript(releaseLua)
+
+// Release implements queue.Store.
+func (s *Store) Release(ctx context.Context, leased []queue.Delivery) error {
+	if len(leased) == 0 {
+		return nil
+	}
+	now := ms(time.Now())
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, d := range leased {
+			t := s.tag(d.Endpoint)
+			// Back at the time it was due (not now): a page given back is served before
+			// what was queued after it.
+			at := now
+			if !d.NextAt.IsZero() && d.NextAt.Before(time.Now()) {
+				at = ms(d.NextAt)
+			}
+			releaseScript.EvalSha(ctx, p, []string{t + "due", t + "d:" + d.ID}, d.ID, d.Lease, at)
+		}
+		return nil
+	})
+	return classify("release", err)
+}
+
+//go:embed extend.lua
+var extendLua string
+
+// KEYS: due, d. ARGV: id, lease, until
+var extendScript = redis.NewScript(extendLua)
+
+// Extend implements queue.Store.
+func (s *Store) Extend(ctx context.Context, leased []queue.Delivery, until time.Time) error {
+	if len(leased) == 0 {
+		return nil
+	}
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, d := range leased {
+			t := s.tag(d.Endpoint)
+			extendScript.EvalSha(ctx, p, []string{t + "due", t + "d:" + d.ID}, d.ID, d.Lease, ms(until))
+		}
+		return nil
+	})
+	return classify("extend", err)
+}
