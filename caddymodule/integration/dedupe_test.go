@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 const dedupeCaddyfile = `{
@@ -146,14 +147,10 @@ func TestRedisDownRejectsThenRecoversWithoutRestart(t *testing.T) {
 		t.Fatal("a request reached the backend while the store was down")
 	}
 	rs.Restart()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Poll(30*time.Second, func() bool {
 		code, _, _ = send(t, c.Base()+"/totvs", ev2, "X-Api-Key", "tk-456")
-		if code == 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return code == 200
+	})
 	if code != 200 || be.Count() != 2 {
 		t.Fatalf("after Redis restarted: %d, backend %d", code, be.Count())
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 // Issue 20, item 5: a damaged embedded store file. Reproduced as reported: a file holding
@@ -218,17 +220,13 @@ func TestStoreDamagedWhileRunning(t *testing.T) {
 	}
 
 	// The background tasks (flusher, sweepers) stop; the status names the file.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.UntilNil(t, 30*time.Second, func() error {
 		getJSON(t, c.AdminURL()+"/webhooks/store", &st)
 		if st.Damaged && st.Tasks == 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("store status 10s after the damage: %+v", st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("store status after the damage: %+v", st)
+	}, "the store to be damaged with its tasks stopped")
 	if !strings.Contains(st.Error, file) || !strings.Contains(st.Error, "damaged") {
 		t.Fatalf("status error does not name the file: %+v", st)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/dedupe/dedupetest"
 	"github.com/hookgate/hookgate/receiver/dedupe/redisstore"
@@ -44,14 +45,10 @@ func TestStoppedServerIsUnavailableThenRecovers(t *testing.T) {
 	}
 	srv.Restart()
 	var st dedupe.State
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.Poll(30*time.Second, func() bool {
 		st, _, err = s.Claim(ctx, "b", time.Minute)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
 	if err != nil || st != dedupe.New {
 		t.Fatalf("claim after restart = %v, %v; want new", st, err)
 	}
