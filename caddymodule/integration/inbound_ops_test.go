@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,18 +106,28 @@ func TestStaleEventGuard(t *testing.T) {
 			}
 			// Two concurrent events of one record: the second waits for the first, then is
 			// compared with it (handed on after it, or stale); it is never handed on first.
+			// The backend holds the first event it gets; it is released hold after that (a
+			// deliberately slow hand-off), or, with hold 0, once the other event has been
+			// answered (it gave up waiting).
 			concurrent := func(hold time.Duration, base int) []int {
 				release := be.Hold()
 				var wg sync.WaitGroup
+				var answered atomic.Int32
 				codes := make([]int, 2)
 				for i := range 2 {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
 						codes[i], _, _ = send(t, c.Base()+"/totvs", totvsAt(t, uuid(base+i), rowB, fmt.Sprintf("2025-03-11T10:%02d:00-03:00", base+i)), "X-Api-Key", "tk-456")
+						answered.Add(1)
 					}()
 				}
-				time.Sleep(hold)
+				testwait.Until(t, 30*time.Second, func() bool { return len(be.Held()) == 1 }, "the first event held at the backend")
+				if hold > 0 {
+					time.Sleep(hold)
+				} else {
+					testwait.Until(t, 30*time.Second, func() bool { return answered.Load() == 1 }, "the other event answered while the first is held")
+				}
 				release()
 				wg.Wait()
 				return codes
@@ -130,7 +141,7 @@ func TestStaleEventGuard(t *testing.T) {
 				t.Fatalf("the newer event was handed on before the older one: %s", got[0].Body)
 			}
 			// A hand-off longer than the wait: the other event gets 409 (the sender retries).
-			if codes := concurrent(2500*time.Millisecond, 20); !(codes[0] == 200 && codes[1] == 409 || codes[0] == 409 && codes[1] == 200) {
+			if codes := concurrent(0, 20); !(codes[0] == 200 && codes[1] == 409 || codes[0] == 409 && codes[1] == 200) {
 				t.Fatalf("concurrent events of one record, a long hand-off: %v, want one 200 and one 409", codes)
 			}
 			m := string(metricsText(t, c))
