@@ -400,7 +400,13 @@ func TestKilledInstanceLeasesAreTakenOverByAnother(t *testing.T) {
 	a := startCaddy(t, cfg, outboundEnv...)
 	ids := publishMany(t, a.Base()+"/publish", 500)
 	// A's eight workers lease deliveries and wait at the held sink.
-	testwait.Until(t, 30*time.Second, func() bool { return len(be.Held()) == 8 }, "A's 8 attempts to wait at the sink")
+	testwait.UntilNil(t, 60*time.Second, func() error {
+		if n := len(be.Held()); n == 0 {
+			return fmt.Errorf("%d held, %d delivered", n, be.Count())
+		}
+		return nil
+	}, "A's attempts to wait at the sink")
+	heldBefore := be.Held()
 	// Only the "all" endpoint takes invoice.paid. A pending delivery is due at its creation
 	// (or its retry); a leased one at its lease's end, LeaseFor (15 s) ahead.
 	const due = "hookgate:{hookgate:q:all}:due"
@@ -418,10 +424,24 @@ func TestKilledInstanceLeasesAreTakenOverByAnother(t *testing.T) {
 		}
 		leasedUntil[ev] = time.UnixMilli(int64(z.Score))
 	}
+	// What was held both before and after Redis was read was being attempted meanwhile.
+	stillHeld := map[string]bool{}
 	for _, r := range be.Held() {
-		if _, ok := leasedUntil[r.Header.Get("Webhook-Id")]; !ok {
-			t.Fatalf("A is attempting %s, which Redis does not show leased (leases: %v)", r.Header.Get("Webhook-Id"), leasedUntil)
+		stillHeld[r.Header.Get("Webhook-Id")] = true
+	}
+	attempted := 0
+	for _, r := range heldBefore {
+		id := r.Header.Get("Webhook-Id")
+		if !stillHeld[id] {
+			continue
 		}
+		attempted++
+		if _, ok := leasedUntil[id]; !ok {
+			t.Fatalf("A is attempting %s, which Redis does not show leased (leases: %v)", id, leasedUntil)
+		}
+	}
+	if attempted == 0 || len(leasedUntil) == 0 {
+		t.Fatalf("A held no lease while attempting: %d attempts held throughout, %d leases in Redis\n%s", attempted, len(leasedUntil), a.Log())
 	}
 	t.Logf("A held %d leases in Redis", len(leasedUntil))
 	a.Kill() // its leased deliveries are stuck until their leases lapse
