@@ -3,17 +3,17 @@ package sender
 import (
 	"context"
 	"fmt"
-	"github.com/hookgate/hookgate/internal/boltdb"
-	"github.com/hookgate/hookgate/sender/queue/boltqueue"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/sender/queue/boltqueue"
+
 	"github.com/hookgate/hookgate/internal/redistest"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/queue/redisqueue"
-	"github.com/redis/go-redis/v9"
 )
 
 // contatoRecord is a Rubeus Serviços Contato record of about 1 KB.
@@ -29,9 +29,7 @@ func BenchmarkFeedPublish1000(b *testing.B) {
 		"embedded": func(b *testing.B) queue.Store { return newBenchQueue(b) },
 		"redis": func(b *testing.B) queue.Store {
 			srv := redistest.Start(b)
-			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-			b.Cleanup(func() { _ = c.Close() })
-			return redisqueue.New(c, "bench:", redisqueue.Options{})
+			return redisqueue.New(srv.Client(b), "bench:", redisqueue.Options{})
 		},
 	}
 	for _, name := range []string{"embedded", "redis"} {

@@ -46,18 +46,35 @@ func hostileSender(t testing.TB, n int) *Sender {
 
 // 100 hostile subscriptions and a 729 KB body: the publish's filters together stay within
 // the publish's budget (20 ms by default; the goal is under 50 ms of filter time, measured
-// in BenchmarkHostileFilters; this bound leaves room for a busy machine).
+// in BenchmarkHostileFilters).
+//
+// What is asserted does not depend on the machine's speed or load: one publish through
+// 100 hostile filters costs about what one through 10 costs (one shared budget each), not
+// ten times as much (a budget per filter). Each is the fastest of 5 publishes, taken in
+// turns, so a stall of the machine during one publish does not decide it.
 func TestHostileFiltersShareOnePublishBudget(t *testing.T) {
 	s := hostileSender(t, 100)
 	body := hostileBody()
-	start := time.Now()
 	res, err := s.Publish(context.Background(), Message{Type: "deal.won", Body: body})
-	took := time.Since(start)
 	if err != nil || res.Endpoints != 0 {
 		t.Fatalf("publish: %+v, %v", res, err)
 	}
-	if took > 250*time.Millisecond {
-		t.Fatalf("100 hostile filters took %v for one publish of %d bytes; want the publish's budget (about 20 ms)", took, len(body))
+	timed := func(s *Sender) time.Duration {
+		start := time.Now()
+		if res, err := s.Publish(context.Background(), Message{Type: "deal.won", Body: body}); err != nil || res.Endpoints != 0 {
+			t.Fatalf("publish: %+v, %v", res, err)
+		}
+		return time.Since(start)
+	}
+	many, few := hostileSender(t, 100), hostileSender(t, 10)
+	tookMany, tookFew := time.Duration(1<<62), time.Duration(1<<62)
+	for range 5 {
+		tookMany, tookFew = min(tookMany, timed(many)), min(tookFew, timed(few))
+	}
+	t.Logf("one publish of %d bytes: %v through 100 hostile filters, %v through 10", len(body), tookMany, tookFew)
+	if tookMany > 4*tookFew {
+		t.Fatalf("100 hostile filters took %v for one publish of %d bytes, 10 took %v: the filters do not share the publish's budget (about 20 ms)",
+			tookMany, len(body), tookFew)
 	}
 	// Every one of them failed, visibly: none is a silent "no match".
 	for _, e := range s.Registry().List() {

@@ -5,17 +5,30 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/sender/queue"
 )
 
-// countingQueue counts Lease calls.
+// countingQueue counts Lease calls and the dispatcher's sweeps (Due calls), and remembers
+// every endpoint a sweep asked about.
 type countingQueue struct {
 	queue.Store
 	leases atomic.Int64
+	dues   atomic.Int64
+	mu     sync.Mutex
+	swept  map[string]bool
+}
+
+// sweptEver reports whether a sweep asked about endpoint.
+func (c *countingQueue) sweptEver(endpoint string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.swept[endpoint]
 }
 
 func (c *countingQueue) Lease(ctx context.Context, ep string, max int, now time.Time, d time.Duration) ([]queue.Delivery, error) {
@@ -24,6 +37,15 @@ func (c *countingQueue) Lease(ctx context.Context, ep string, max int, now time.
 }
 
 func (c *countingQueue) Due(ctx context.Context, eps []string, now time.Time) ([]bool, error) {
+	c.mu.Lock()
+	if c.swept == nil {
+		c.swept = map[string]bool{}
+	}
+	for _, e := range eps {
+		c.swept[e] = true
+	}
+	c.mu.Unlock()
+	defer c.dues.Add(1)
 	return c.Store.(queue.DueChecker).Due(ctx, eps, now)
 }
 
@@ -34,12 +56,15 @@ func (c *countingQueue) Listen(fn func(string)) (stop func()) {
 
 // With a store that announces enqueues, idle endpoints neither poll often nor keep worker
 // goroutines, yet a publish is delivered at once and a retry when it comes due.
+//
+// No wall-clock bound decides it: the sender under test polls once an hour, so a delivery
+// (and a retry) that arrives at all was woken for, not found by a poll.
 func TestIdleEndpointsAreCheapAndStillPrompt(t *testing.T) {
 	q := &countingQueue{Store: newQueue(t)}
-	s := New(q, Options{StopGrace: time.Second}) // default poll: the slow safety net
-	if s.d.opts.PollInterval != 5*time.Second {
+	if s := New(q, Options{StopGrace: time.Second}); s.d.opts.PollInterval != 5*time.Second {
 		t.Fatalf("poll with a notifying store = %v", s.d.opts.PollInterval)
 	}
+	s := New(q, Options{StopGrace: time.Second, PollInterval: time.Hour})
 	before := runtime.NumGoroutine()
 	const idle = 300
 	for i := range idle {
@@ -62,31 +87,33 @@ func TestIdleEndpointsAreCheapAndStillPrompt(t *testing.T) {
 	}
 	s.Start()
 	t.Cleanup(s.Stop)
-	time.Sleep(300 * time.Millisecond)
-	if g := runtime.NumGoroutine() - before; g > idle+40 {
+	// Every endpoint looks at the queue once as it starts; the idle ones find nothing, and
+	// their workers go.
+	testwait.Until(t, 30*time.Second, func() bool { return q.leases.Load() >= idle+1 }, "every endpoint's first lease")
+	var g int
+	if !testwait.Poll(30*time.Second, func() bool { g = runtime.NumGoroutine() - before; return g <= idle+40 }) {
 		t.Fatalf("%d idle endpoints hold %d goroutines; want about one each", idle, g)
 	}
 	if e, _ := s.Registry().Get("idle-0"); e.client != nil {
 		t.Fatal("an idle endpoint made its HTTP client")
 	}
 	q.leases.Store(0)
-	t0 := time.Now()
 	if _, err := s.Publish(context.Background(), Message{Type: "t", Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first attempt", func() bool { return sk.hits.Load() == 1 })
-	if d := time.Since(t0); d > time.Second {
-		t.Fatalf("a publish waited %v for its first attempt: the wake-up did not work", d)
+	testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == 1 }, "the first attempt (only a wake-up can bring it: the poll is hourly)")
+	testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == 2 }, "the retry (only the runner's own timer can bring it)")
+	// More work for the live endpoint: each publish's wake-up must lease for it alone.
+	for i := range 3 {
+		if _, err := s.Publish(context.Background(), Message{Type: "t", Body: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == int64(3+i) }, "a later delivery")
 	}
-	waitFor(t, "the retry", func() bool { return sk.hits.Load() == 2 })
-	if d := time.Since(t0); d > 2*time.Second {
-		t.Fatalf("a 300ms retry came after %v: the runner did not wake for it", d)
-	}
-	time.Sleep(time.Second)
-	// Over ~1.5 s, 301 endpoints polling every 250ms would lease ~1,800 times; with the
-	// dispatcher's batched sweep only the endpoint that had work leases.
+	// 301 endpoints polling, or all woken by every publish, would lease hundreds of times;
+	// only the endpoint that had work leases.
 	if n := q.leases.Load(); n > 30 {
-		t.Fatalf("%d Lease calls in 1.5s from %d idle endpoints", n, idle)
+		t.Fatalf("%d Lease calls for 5 attempts with %d idle endpoints", n, idle)
 	}
 }
 
@@ -104,15 +131,17 @@ func TestSweepFindsUnannouncedDeliveries(t *testing.T) {
 	}
 	s.Start()
 	t.Cleanup(s.Stop)
-	time.Sleep(300 * time.Millisecond)
+	// Every endpoint's first lease (as it starts) and the first sweep are behind us.
+	testwait.Until(t, 30*time.Second, func() bool { return q.leases.Load() >= 51 && q.dues.Load() >= 1 }, "every endpoint's first lease and the first sweep")
 	q.leases.Store(0)
 	if _, err := q.Store.Enqueue(context.Background(), queue.Event{ID: "evt_quiet", Type: "t", Body: []byte(`{}`)}, []string{"live"}); err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Now()
-	waitFor(t, "the unannounced delivery", func() bool { return sk.hits.Load() == 1 })
-	if d := time.Since(t0); d > time.Second {
-		t.Fatalf("found after %v; the sweep runs every 200ms", d)
+	// Nothing announced it: only a sweep (or a runner's own poll, after 60 polls) finds it.
+	sweeps := q.dues.Load()
+	testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == 1 }, "the unannounced delivery")
+	if q.dues.Load() == sweeps {
+		t.Fatal("the unannounced delivery was found without a sweep")
 	}
 	// Idle endpoints did not lease on their own meanwhile (their backstop is 60 polls).
 	if n := q.leases.Load(); n > 10 {

@@ -25,8 +25,8 @@ type Sender struct {
 	opts  Options
 	log   *zap.Logger
 
-	mu      sync.Mutex
-	feeds   map[string]*Feed
+	mu    sync.Mutex
+	feeds map[string]*Feed
 }
 
 // New returns a sender over q; nothing runs until Start.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender/queue"
 )
@@ -39,7 +40,7 @@ func TestPublish(t *testing.T) {
 	if err != nil || res.Endpoints != 2 || res.Replayed || !strings.HasPrefix(res.ID, "evk_") {
 		t.Fatalf("publish: %+v %v", res, err)
 	}
-	waitFor(t, "both deliveries", func() bool { return sk.hits.Load() == 2 })
+	testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == 2 }, "both deliveries")
 	again, err := s.Publish(ctx, Message{Type: "deal.won", IdempotencyKey: "order-7", Body: []byte(`{"deal":7}`)})
 	if err != nil || !again.Replayed || again.ID != res.ID {
 		t.Fatalf("repeat: %+v %v", again, err)
@@ -58,7 +59,7 @@ func TestPublish(t *testing.T) {
 	if _, err := s.Publish(ctx, Message{Type: "t", IdempotencyKey: strings.Repeat("k", 256), Body: []byte(`{}`)}); !errors.Is(err, ErrKeyTooLong) {
 		t.Errorf("long key: %v", err)
 	}
-	waitFor(t, "the contact event", func() bool { return sk.hits.Load() == 3 })
+	testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == 3 }, "the contact event")
 }
 
 // failingQueue is a queue whose writes fail, for the hand-off's outcomes.
@@ -94,7 +95,7 @@ func TestForwarderOutcomes(t *testing.T) {
 	if outcome != problem.ReasonQueued || err != nil || w.Code != 202 || body["id"] != "abc" {
 		t.Fatalf("forward: %s %v %d %s", outcome, err, w.Code, w.Body)
 	}
-	waitFor(t, "the delivery", func() bool { return sk.hits.Load() == 1 })
+	testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == 1 }, "the delivery")
 	got := sk.received()[0]
 	if got.body != `{"a":1}` || got.header.Get("X-Ploomes-Validation-Key") != "" || got.header.Get("Authorization") != "" ||
 		got.header.Get("X-Trace") != "1" || got.header.Get("X-Webhook-Event-Id") != "abc" || got.header.Get("X-Webhook-Verified") != "true" {
@@ -121,14 +122,22 @@ func TestForwarderOutcomes(t *testing.T) {
 // deliveries wait in the queue.
 func TestEndpointsAddedAndRemovedAtRunTime(t *testing.T) {
 	sk := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-	s := newSender(t)
+	q := &countingQueue{Store: newQueue(t)}
+	s := New(q, Options{PollInterval: 10 * time.Millisecond, StopGrace: time.Second})
+	t.Cleanup(s.Stop)
+	s.Start()
+	// Another endpoint keeps the dispatcher's sweep running (it sweeps the endpoints that
+	// have runners), so the test can see it run after "late" is removed.
+	if err := s.Registry().Add(&Endpoint{Name: "other", URL: sk.URL + "/other", AllowPrivate: true, Events: []string{"never"}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Registry().Add(&Endpoint{Name: "late", URL: sk.URL, AllowPrivate: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Publish(context.Background(), Message{Type: "t", Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a delivery to the endpoint added at run time", func() bool { return sk.hits.Load() == 1 })
+	testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == 1 }, "a delivery to the endpoint added at run time")
 	if !s.Registry().Remove("late") || s.Registry().Remove("late") {
 		t.Fatal("Remove reports wrongly")
 	}
@@ -136,7 +145,16 @@ func TestEndpointsAddedAndRemovedAtRunTime(t *testing.T) {
 	if _, err := s.Queue().Enqueue(context.Background(), queue.Event{ID: "evt_x", Type: "t", Body: []byte(`{}`)}, []string{"late"}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(150 * time.Millisecond)
+	// The dispatcher has had its chance: its sweep ran twice since (a runner's own poll is
+	// as often), and never asked about the removed endpoint.
+	q.mu.Lock()
+	clear(q.swept)
+	q.mu.Unlock()
+	sweeps := q.dues.Load()
+	testwait.Until(t, 30*time.Second, func() bool { return q.dues.Load() >= sweeps+2 }, "two sweeps after the removal")
+	if q.sweptEver("late") {
+		t.Fatal("the dispatcher still sweeps a removed endpoint")
+	}
 	if n := sk.hits.Load(); n != 1 {
 		t.Fatalf("a removed endpoint still delivers: %d hits", n)
 	}
@@ -147,7 +165,7 @@ func TestEndpointsAddedAndRemovedAtRunTime(t *testing.T) {
 	if err := s.Registry().Add(&Endpoint{Name: "late", URL: sk.URL, AllowPrivate: true}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the waiting delivery", func() bool { return sk.hits.Load() == 2 })
+	testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == 2 }, "the waiting delivery")
 	if err := s.Registry().Add(&Endpoint{Name: "late", URL: sk.URL, AllowPrivate: true}); err == nil {
 		t.Fatal("a name taken twice")
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 // pathSink is an HTTP sink whose answer per path the test changes as it goes.
@@ -50,9 +52,7 @@ func (s *pathSink) count(path string) int {
 }
 
 const adminCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 		endpoint good {
@@ -140,10 +140,11 @@ func TestAdminAPIEveryRoute(t *testing.T) {
 	if code, _, rb := send(t, c.Base()+"/publish", []byte(`{"order":1}`), "Webhook-Event-Type", "order.created"); code != 202 {
 		t.Fatalf("publish: %d %s", code, rb)
 	}
-	waitUntil(t, "good delivered, flaky dead, gone disabled", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		eps = endpointsByName(t, c)
 		return eps["good"].Delivered == 1 && eps["flaky"].Dead == 1 && eps["gone"].Disabled
-	})
+	}, "good delivered, flaky dead, gone disabled")
+
 	if la := eps["good"].LastAttempt; la == nil || la.Status != 200 {
 		t.Fatalf("good last attempt: %+v", la)
 	}
@@ -168,7 +169,7 @@ func TestAdminAPIEveryRoute(t *testing.T) {
 	if code, m := adminPost(t, admin+"/endpoints/flaky/retry"); code != 200 || m["requeued"] != float64(1) {
 		t.Fatalf("retry: %d %v", code, m)
 	}
-	waitUntil(t, "flaky delivered", 10*time.Second, func() bool { return endpointsByName(t, c)["flaky"].Delivered == 1 })
+	testwait.Until(t, 10*time.Second, func() bool { return endpointsByName(t, c)["flaky"].Delivered == 1 }, "flaky delivered")
 
 	// Requeue one delivered delivery.
 	var good []deliveryView
@@ -176,23 +177,23 @@ func TestAdminAPIEveryRoute(t *testing.T) {
 	if code, m := adminPost(t, admin+"/deliveries/"+good[0].ID+"/retry"); code != 200 || m["requeued"] != true {
 		t.Fatalf("delivery retry: %d %v", code, m)
 	}
-	waitUntil(t, "good delivered again", 10*time.Second, func() bool { return sink.count("/good") == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return sink.count("/good") == 2 }, "good delivered again")
 
 	// Enable the disabled endpoint: its pending delivery goes out.
 	sink.set("/gone", 200)
 	if code, m := adminPost(t, admin+"/endpoints/gone/enable"); code != 200 || m["enabled"] != true {
 		t.Fatalf("enable: %d %v", code, m)
 	}
-	waitUntil(t, "gone delivered after enable", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		e := endpointsByName(t, c)["gone"]
 		return e.Delivered == 1 && !e.Disabled
-	})
+	}, "gone delivered after enable")
 
 	// Resend the latest event of each type.
 	if code, m := adminPost(t, admin+"/endpoints/good/resend-latest"); code != 200 || m["queued"] != float64(1) {
 		t.Fatalf("resend-latest: %d %v", code, m)
 	}
-	waitUntil(t, "good resent", 10*time.Second, func() bool { return sink.count("/good") == 3 })
+	testwait.Until(t, 10*time.Second, func() bool { return sink.count("/good") == 3 }, "good resent")
 
 	// Test sends now, outside the queue, and diagnoses.
 	code, m := adminPost(t, admin+"/endpoints/good/test")
@@ -302,7 +303,7 @@ func TestMetricsFamilies(t *testing.T) {
 	ev := totvsEvent(t, "13131313-1313-4313-8313-131313131313")
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "tk-456")
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "wrong")
-	waitUntil(t, "flaky dead", 10*time.Second, func() bool { return endpointsByName(t, c)["flaky"].Dead == 1 })
+	testwait.Until(t, 10*time.Second, func() bool { return endpointsByName(t, c)["flaky"].Dead == 1 }, "flaky dead")
 	want := []string{
 		`caddy_webhook_inbound_requests_total{outcome="accepted",route="crm-workflows",source="totvs_crm"} 1`,
 		`caddy_webhook_inbound_requests_total{outcome="unauthorized",route="crm-workflows",source="totvs_crm"} 1`,
@@ -337,10 +338,10 @@ func TestMetricsFamilies(t *testing.T) {
 	check()
 }
 
-// reload loads caddyfile (with {PORT} and {ADMIN} filled in) through the admin API.
+// reload loads caddyfile (filled in by fillConfig) through the admin API.
 func reload(t testing.TB, c *Caddy, caddyfile string) {
 	t.Helper()
-	cfg := strings.NewReplacer("{PORT}", itoa(c.Port), "{ADMIN}", itoa(c.Admin), "{DATA}", c.DataDir).Replace(caddyfile)
+	cfg := fillConfig(caddyfile, c.Port, c.Admin, c.DataDir)
 	out, err := runCmd(caddyBin, "adapt", "--config", writeTemp(t, cfg), "--adapter", "caddyfile")
 	if err != nil {
 		t.Fatalf("adapt: %v %s", err, out)

@@ -24,9 +24,7 @@ func cli(t *testing.T, args ...string) (string, string, int) {
 }
 
 const cliCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 }
 http://127.0.0.1:{PORT} {
 	handle /ploomes {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 // layoutRoutes are route names as operators write them: long, one per tenant and sender.
@@ -33,9 +34,7 @@ func TestDashboardLayoutAtDesktopWidths(t *testing.T) {
 		fmt.Fprintf(&routes, "\thandle /%s {\n\t\twebhook_receive totvs_crm {\n\t\t\tname %s\n\t\t\tauth header X-Api-Key {env.TOTVS_KEY}\n\t\t}\n\t\trespond 200\n\t}\n", r, r)
 	}
 	c := startCaddy(t, `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 		endpoint partner-erp-integracao-financeira {
@@ -82,11 +81,11 @@ http://127.0.0.1:{PORT} {
 		send(t, u, []byte(`{}`), "X-Api-Key", "tk-456", "Content-Type", "text/plain")
 		send(t, u, totvsAt(t, uuid(100+i), "row", "yesterday"), "X-Api-Key", "tk-456")
 	}
-	waitUntil(t, "the dead letters", 20*time.Second, func() bool {
+	testwait.Until(t, 20*time.Second, func() bool {
 		var dead []map[string]any
 		getJSON(t, c.AdminURL()+"/webhooks/deliveries?state=dead&limit=100", &dead)
 		return len(dead) >= 3+4*3
-	})
+	}, "the dead letters")
 
 	ctx := browserContext(t, browser)
 	// Where a table is wider than its card (its scroll box), or a cell breaks what must

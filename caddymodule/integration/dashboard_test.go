@@ -13,12 +13,11 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 const dashboardCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 		endpoint partner-erp {
@@ -121,7 +120,7 @@ func TestDashboardInChromium(t *testing.T) {
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "tk-456")
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "tk-456")
 	send(t, c.Base()+"/totvs", ev, "X-Api-Key", "nope")
-	waitUntil(t, "two dead letters", 10*time.Second, func() bool { return endpointsByName(t, c)["partner-erp"].Dead == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return endpointsByName(t, c)["partner-erp"].Dead == 2 }, "two dead letters")
 
 	ctx := browserContext(t, browser)
 
@@ -229,9 +228,7 @@ func TestDashboardInChromium(t *testing.T) {
 }
 
 const longErrorCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 		endpoint partner-with-a-long-name {
@@ -260,7 +257,7 @@ func TestDashboardLongErrorsKeepActionsInView(t *testing.T) {
 	if code, _, rb := send(t, c.Base()+"/publish", []byte(`{"id":7}`), "Webhook-Event-Type", "deal.won"); code != 202 {
 		t.Fatalf("publish: %d %s", code, rb)
 	}
-	waitUntil(t, "a dead letter", 10*time.Second, func() bool { return endpointsByName(t, c)["partner-with-a-long-name"].Dead == 1 })
+	testwait.Until(t, 10*time.Second, func() bool { return endpointsByName(t, c)["partner-with-a-long-name"].Dead == 1 }, "a dead letter")
 
 	ctx := browserContext(t, browser)
 	// Every button in #endpoints and #dead, with the open attempts list too: where it
@@ -343,9 +340,7 @@ func TestDashboardSubscriptions(t *testing.T) {
 	browser := chromiumPath(t)
 	be := startBackend(t)
 	c := startCaddy(t, `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		endpoint erp {
 			url `+be.URL+`/erp
@@ -429,9 +424,7 @@ func TestDashboardRequestLog(t *testing.T) {
 	browser := chromiumPath(t)
 	be := startBackend(t)
 	c := startCaddy(t, `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 }
 http://127.0.0.1:{PORT} {
 	handle /ploomes {
@@ -516,9 +509,7 @@ func TestDashboardOrderRecord(t *testing.T) {
 	browser := chromiumPath(t)
 	be := startBackend(t)
 	c := startCaddy(t, `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 }
 http://127.0.0.1:{PORT} {
 	handle /totvs {

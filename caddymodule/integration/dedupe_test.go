@@ -9,12 +9,11 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 const dedupeCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 	}
@@ -148,14 +147,10 @@ func TestRedisDownRejectsThenRecoversWithoutRestart(t *testing.T) {
 		t.Fatal("a request reached the backend while the store was down")
 	}
 	rs.Restart()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Poll(30*time.Second, func() bool {
 		code, _, _ = send(t, c.Base()+"/totvs", ev2, "X-Api-Key", "tk-456")
-		if code == 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return code == 200
+	})
 	if code != 200 || be.Count() != 2 {
 		t.Fatalf("after Redis restarted: %d, backend %d", code, be.Count())
 	}
@@ -201,7 +196,7 @@ func TestReloadKeepsEmbeddedStore(t *testing.T) {
 	}
 	// Reload a changed config through the admin API: the store file stays open and shared.
 	cfg := dedupeConfig("store embedded", be.Addr, "dedupe 12h")
-	cfg = strings.NewReplacer("{PORT}", itoa(c.Port), "{ADMIN}", itoa(c.Admin)).Replace(cfg)
+	cfg = fillConfig(cfg, c.Port, c.Admin, "")
 	out, err := runCmd(caddyBin, "adapt", "--config", writeTemp(t, cfg), "--adapter", "caddyfile")
 	if err != nil {
 		t.Fatalf("adapt: %v %s", err, out)

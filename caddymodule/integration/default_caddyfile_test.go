@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 // TestDefaultCaddyfile runs the repository's top-level Caddyfile (ports moved to free ones)
@@ -82,9 +84,10 @@ func TestDefaultCaddyfile(t *testing.T) {
 	if code != 202 || !strings.Contains(string(rb), `"endpoints":1`) {
 		t.Fatalf("publish: %d %s", code, rb)
 	}
-	waitUntil(t, "the published event delivered", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		return endpointsByName(t, c)["internal-app"].Delivered == 1
-	})
+	}, "the published event delivered")
+
 	// Rubeus Serviços: a contact published on the publish port is pulled by Rubeus' call.
 	code, _, rb = send(t, "http://127.0.0.1:"+itoa(publish)+"/", sample(t, "rubeus_servicos/contato-envio.json"),
 		"Webhook-Event-Type", "feed.rubeus-contatos")
@@ -117,9 +120,10 @@ func TestDefaultCaddyfile(t *testing.T) {
 
 	// The access log has a line per webhook request, and no credential from dev.env in any
 	// line of any log (a 401 included), in clear or as the Basic header's base64.
-	waitUntil(t, "the access log lines", 5*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		return strings.Count(c.Log(), `"logger":"http.log.access`) >= len(cases)+4
-	})
+	}, "the access log lines")
+
 	_, rubeusLog := requests(t, c, "rubeus", "")
 	logged := c.Log() + rubeusLog
 	if !strings.Contains(logged, `"uri":"/webhooks/rubeus?key=REDACTED"`) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 // contatoVersion is one version of Serviços contact 77: its nome says which.
@@ -182,11 +184,12 @@ func pullNamesOf(rs []pulled) []string {
 // waitServed waits until the feed counts n served records.
 func waitServed(t *testing.T, c *Caddy, n int) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("%d served records recorded", n), 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		var fs []struct {
 			Served int `json:"served"`
 		}
 		getJSON(t, c.AdminURL()+"/webhooks/feeds", &fs)
 		return len(fs) == 1 && fs[0].Served == n
-	})
+	}, fmt.Sprintf("%d served records recorded", n))
+
 }

@@ -16,12 +16,11 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 const feedCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 		feed rubeus-contatos {
@@ -102,9 +101,10 @@ func hangUp(t *testing.T, c *Caddy) {
 	conn.(*net.TCPConn).SetLinger(0)
 	conn.Close()
 	// The server has released the page once it counts the call as cut.
-	waitUntil(t, "the cut call handled", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		return strings.Contains(string(metricsText(t, c)), `caddy_webhook_feed_calls_total{feed="rubeus-contatos",status="cut"} 1`)
-	})
+	}, "the cut call handled")
+
 }
 
 // Publish 2,500 records; pages of 1000, 1000, 500, then []; each record exactly once; a
@@ -158,7 +158,7 @@ func TestRubeusFeed(t *testing.T) {
 				getJSON(t, c.AdminURL()+"/webhooks/feeds", &fs)
 				return len(fs) == 1 && fs[0].Served == 2500
 			}
-			waitUntil(t, "the served records recorded", 5*time.Second, served)
+			testwait.Until(t, 10*time.Second, served, "the served records recorded")
 			// Requeue everything served in the last minute: concurrent callers split it.
 			code, body := adminPost(t, c.AdminURL()+"/webhooks/feeds/rubeus-contatos/requeue?since=1m")
 			if code != 200 || body["requeued"] != float64(2500) {
@@ -190,7 +190,7 @@ func TestRubeusFeed(t *testing.T) {
 				} `json:"last_call"`
 			}
 			// The caller has its page before the server records it served: wait for that.
-			waitUntil(t, "the served records recorded", 5*time.Second, served)
+			testwait.Until(t, 10*time.Second, served, "the served records recorded")
 			getJSON(t, c.AdminURL()+"/webhooks/feeds", &feeds)
 			if len(feeds) != 1 || feeds[0].Pending != 0 || feeds[0].Served != 2500 || feeds[0].LastCall == nil || !strings.HasPrefix(feeds[0].LastCall.From, "127.0.0.1") {
 				t.Fatalf("/webhooks/feeds: %+v", feeds)

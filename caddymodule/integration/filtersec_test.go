@@ -47,9 +47,7 @@ func TestFiltersNeverSeeCredentialHeaders(t *testing.T) {
 }
 
 const crossSiteCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		subscriptions {
 			allow_private
@@ -310,9 +308,7 @@ func TestDashboardShowsFilterFailures(t *testing.T) {
 	browser := chromiumPath(t)
 	be := startBackend(t)
 	c := startCaddy(t, `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		subscriptions {
 			allow_private

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/signature"
 )
 
@@ -22,9 +23,8 @@ import (
 // reproduced through the built Caddy as it was observed.
 
 const slowBodyCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
+	metrics
 	webhooks {
 		store embedded
 	}
@@ -61,6 +61,23 @@ func heapBytes(t *testing.T, c *Caddy) float64 {
 	return v
 }
 
+var inFlight = regexp.MustCompile(`(?m)^caddy_http_requests_in_flight\{[^}]*\} ([0-9.e+]+)$`)
+
+// requestsInFlight sums Caddy's own in-flight request gauge over its routes (the
+// Caddyfile must enable metrics).
+func requestsInFlight(t *testing.T, c *Caddy) int {
+	t.Helper()
+	n := 0.0
+	for _, m := range inFlight.FindAllSubmatch(metricsText(t, c), -1) {
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += v
+	}
+	return int(n)
+}
+
 // Sockets that announce a 5 MiB body and send 6 bytes, on an HMAC route (the body is read
 // before the signature can be checked) and on an open route: the memory they cost must
 // follow the bytes that arrived, not the length they announced.
@@ -86,7 +103,10 @@ func TestAnnouncedBodiesDoNotReserveMemory(t *testing.T) {
 				"X-Hub-Signature-256: sha256=00\r\nX-GitHub-Delivery: d-%d\r\nContent-Length: 5242880\r\n\r\n{\"a\":1", path, i)
 		}
 	}
-	time.Sleep(1500 * time.Millisecond) // every handler is now blocked reading its body
+	// Caddy counts a request in flight from the moment its route runs: once all 800 are,
+	// every handler is in webhook_receive, blocked reading its body.
+	testwait.Until(t, 60*time.Second, func() bool { return requestsInFlight(t, c) == 2*sockets },
+		fmt.Sprintf("all %d requests in flight at Caddy", 2*sockets))
 	peak := heapBytes(t, c)
 	grew := (peak - idle) / (1 << 20)
 	record(t, "hostile: 800 sockets announce Content-Length 5 MiB and send 6 bytes (HMAC and open routes)",
@@ -105,9 +125,7 @@ func TestAnnouncedBodiesDoNotReserveMemory(t *testing.T) {
 }
 
 const twoTenantsCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 	}
@@ -149,8 +167,7 @@ func TestRoutesDoNotShareADedupeScopeByAccident(t *testing.T) {
 		{"a name equal to another's scope", "", "name x", "", "name y\n\t\t\tdedupe_scope x", `dedupe scope "x"`},
 	}
 	for _, c := range refused {
-		cfg := strings.NewReplacer("{PORT}", "18080", "{ADMIN}", "12019").
-			Replace(twoTenants("127.0.0.1:1", c.presetA, c.extraA, c.presetB, c.extraB))
+		cfg := fillConfig(twoTenants("127.0.0.1:1", c.presetA, c.extraA, c.presetB, c.extraB), 18080, 12019, "")
 		out, err := runCmd(caddyBin, "validate", "--config", writeTemp(t, cfg), "--adapter", "caddyfile")
 		out = strings.ReplaceAll(out, `\"`, `"`) // the error is inside a JSON log line
 		if err == nil || !strings.Contains(out, c.says) {
@@ -195,9 +212,7 @@ func lastLines(s string, n int) string {
 }
 
 const storeFileCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded {FILE}
 	}
@@ -238,7 +253,7 @@ func TestTruncatedStoreFileIsAConfigError(t *testing.T) {
 	// At start: an error that names the file, not a SIGSEGV.
 	t.Setenv("TOTVS_KEY", "tk-456")
 	port, admin := freePort(t), freePort(t)
-	startCfg := strings.NewReplacer("{PORT}", itoa(port), "{ADMIN}", itoa(admin)).Replace(cfg(bad))
+	startCfg := fillConfig(cfg(bad), port, admin, "")
 	out, err := runCmd(caddyBin, "run", "--config", writeTemp(t, startCfg), "--adapter", "caddyfile")
 	if err == nil || strings.Contains(out, "SIGSEGV") || strings.Contains(out, "SIGBUS") || !strings.Contains(out, "truncated") {
 		t.Fatalf("start on a file cut from %d to 8192 bytes: want a config error saying it is truncated, got %v:\n%s", fi.Size(), err, lastLines(out, 30))
@@ -246,7 +261,7 @@ func TestTruncatedStoreFileIsAConfigError(t *testing.T) {
 
 	// On a reload: the load is refused and the running config keeps serving.
 	c2 := startCaddy(t, cfg(good), totvsKey)
-	adapted, err := runCmd(caddyBin, "adapt", "--config", writeTemp(t, strings.NewReplacer("{PORT}", itoa(c2.Port), "{ADMIN}", itoa(c2.Admin)).Replace(cfg(bad))), "--adapter", "caddyfile")
+	adapted, err := runCmd(caddyBin, "adapt", "--config", writeTemp(t, fillConfig(cfg(bad), c2.Port, c2.Admin, "")), "--adapter", "caddyfile")
 	if err != nil {
 		t.Fatal(err, adapted)
 	}
@@ -267,9 +282,7 @@ func TestTruncatedStoreFileIsAConfigError(t *testing.T) {
 }
 
 const rebindCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 		endpoint partner {
@@ -349,9 +362,7 @@ func TestDashboardRefusesForeignHosts(t *testing.T) {
 }
 
 const queryTokenCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 		endpoint partner {
@@ -396,10 +407,11 @@ func TestEndpointQueryTokenNeverLeaks(t *testing.T) {
 		t.Fatalf("publish: %d", st)
 	}
 	var dead []map[string]any
-	waitUntil(t, "a dead letter", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		getJSON(t, c.AdminURL()+"/webhooks/deliveries?state=dead", &dead)
 		return len(dead) == 1
-	})
+	}, "a dead letter")
+
 	for _, url := range []string{c.AdminURL() + "/webhooks/deliveries?state=dead", c.Base() + "/ops/api/deliveries?state=dead",
 		c.AdminURL() + "/webhooks/endpoints", c.Base() + "/ops/api/endpoints"} {
 		resp, err := http.Get(url)
@@ -413,14 +425,12 @@ func TestEndpointQueryTokenNeverLeaks(t *testing.T) {
 		}
 		leaks(url, b)
 	}
-	waitUntil(t, "the dead-letter log line", 5*time.Second, func() bool { return strings.Contains(c.Log(), "dead-lettered") })
+	testwait.Until(t, 10*time.Second, func() bool { return strings.Contains(c.Log(), "dead-lettered") }, "the dead-letter log line")
 	leaks("Caddy's log", []byte(c.Log()))
 }
 
 const openIDCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 	}
@@ -525,9 +535,7 @@ func TestSignedSendersAsTheirLibrariesSend(t *testing.T) {
 }
 
 const caseDupCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 }
 http://127.0.0.1:{PORT} {
 	handle /schema {

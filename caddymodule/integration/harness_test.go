@@ -68,14 +68,30 @@ func (c *Caddy) Base() string { return "http://127.0.0.1:" + strconv.Itoa(c.Port
 // AdminURL is the admin endpoint's base URL.
 func (c *Caddy) AdminURL() string { return "http://127.0.0.1:" + strconv.Itoa(c.Admin) }
 
-// startCaddy writes caddyfile (with {PORT}, {ADMIN} and {DATA} substituted) and runs Caddy
-// on it with env, a private data directory and free ports.
+// globalOptions opens every test Caddyfile's global options block (a Caddyfile names it
+// {GLOBAL}): the admin endpoint and the HTTP port on the test's free loopback ports, and
+// nothing persisted between runs.
+const globalOptions = "admin 127.0.0.1:{ADMIN}\n\thttp_port {PORT}\n\tpersist_config off"
+
+// fillConfig substitutes {GLOBAL}, {PORT} and {ADMIN} in caddyfile, and {DATA} when data
+// is not empty.
+func fillConfig(caddyfile string, port, admin int, data string) string {
+	cfg := strings.ReplaceAll(caddyfile, "{GLOBAL}", globalOptions)
+	pairs := []string{"{PORT}", strconv.Itoa(port), "{ADMIN}", strconv.Itoa(admin)}
+	if data != "" {
+		pairs = append(pairs, "{DATA}", data)
+	}
+	return strings.NewReplacer(pairs...).Replace(cfg)
+}
+
+// startCaddy writes caddyfile (filled in by fillConfig) and runs Caddy on it with env, a
+// private data directory and free ports.
 func startCaddy(t testing.TB, caddyfile string, env ...string) *Caddy {
 	t.Helper()
 	dir := t.TempDir()
 	c := &Caddy{t: t, Port: freePort(t), Admin: freePort(t), DataDir: filepath.Join(dir, "data"), env: env,
 		log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
-	cfg := strings.NewReplacer("{PORT}", strconv.Itoa(c.Port), "{ADMIN}", strconv.Itoa(c.Admin), "{DATA}", c.DataDir).Replace(caddyfile)
+	cfg := fillConfig(caddyfile, c.Port, c.Admin, c.DataDir)
 	c.cfgPath = filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(c.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -198,7 +214,9 @@ type Backend struct {
 	got    []Received
 	status func(n int) int // status for the n-th request (1-based)
 	delay  time.Duration
-	gate   chan struct{} // if set, requests wait until it is closed
+	gate   chan struct{}    // if set, requests wait until it is closed
+	held   map[int]Received // requests waiting at the gate now, by arrival number
+	seq    int
 	srv    *http.Server
 }
 
@@ -217,6 +235,7 @@ type Received struct {
 	Header http.Header
 	Length int64
 	Path   string
+	At     time.Time // when the backend recorded it (after the gate, if held)
 }
 
 func startBackend(t testing.TB) *Backend {
@@ -232,21 +251,33 @@ func startBackend(t testing.TB) *Backend {
 
 // newBackend serves a recording backend on l.
 func newBackend(l net.Listener) *Backend {
-	b := &Backend{Addr: l.Addr().String(), URL: "http://" + l.Addr().String()}
+	b := &Backend{Addr: l.Addr().String(), URL: "http://" + l.Addr().String(), held: map[int]Received{}}
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		rec := Received{Body: body, Header: r.Header.Clone(), Length: r.ContentLength, Path: r.URL.Path}
 		b.mu.Lock()
 		gate := b.gate
+		b.seq++
+		seq := b.seq
+		if gate != nil {
+			b.held[seq] = rec
+		}
 		b.mu.Unlock()
 		if gate != nil {
 			select {
 			case <-gate:
 			case <-r.Context().Done():
+			}
+			b.mu.Lock()
+			delete(b.held, seq)
+			b.mu.Unlock()
+			if r.Context().Err() != nil {
 				return
 			}
 		}
+		rec.At = time.Now()
 		b.mu.Lock()
-		b.got = append(b.got, Received{Body: body, Header: r.Header.Clone(), Length: r.ContentLength, Path: r.URL.Path})
+		b.got = append(b.got, rec)
 		n, status, delay := len(b.got), b.status, b.delay
 		b.mu.Unlock()
 		if delay > 0 {
@@ -268,6 +299,17 @@ func (b *Backend) Count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.got)
+}
+
+// Held returns the requests waiting at the gate now (see Hold), in no order.
+func (b *Backend) Held() []Received {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Received, 0, len(b.held))
+	for _, r := range b.held {
+		out = append(out, r)
+	}
+	return out
 }
 
 // Got returns the received requests.

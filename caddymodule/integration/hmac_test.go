@@ -11,9 +11,7 @@ import (
 )
 
 const hmacCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 }
 http://127.0.0.1:{PORT} {
 	handle /standard {

@@ -12,16 +12,16 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 const orderCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 	}
@@ -106,18 +106,28 @@ func TestStaleEventGuard(t *testing.T) {
 			}
 			// Two concurrent events of one record: the second waits for the first, then is
 			// compared with it (handed on after it, or stale); it is never handed on first.
+			// The backend holds the first event it gets; it is released hold after that (a
+			// deliberately slow hand-off), or, with hold 0, once the other event has been
+			// answered (it gave up waiting).
 			concurrent := func(hold time.Duration, base int) []int {
 				release := be.Hold()
 				var wg sync.WaitGroup
+				var answered atomic.Int32
 				codes := make([]int, 2)
 				for i := range 2 {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
 						codes[i], _, _ = send(t, c.Base()+"/totvs", totvsAt(t, uuid(base+i), rowB, fmt.Sprintf("2025-03-11T10:%02d:00-03:00", base+i)), "X-Api-Key", "tk-456")
+						answered.Add(1)
 					}()
 				}
-				time.Sleep(hold)
+				testwait.Until(t, 30*time.Second, func() bool { return len(be.Held()) == 1 }, "the first event held at the backend")
+				if hold > 0 {
+					time.Sleep(hold)
+				} else {
+					testwait.Until(t, 30*time.Second, func() bool { return answered.Load() == 1 }, "the other event answered while the first is held")
+				}
 				release()
 				wg.Wait()
 				return codes
@@ -131,7 +141,7 @@ func TestStaleEventGuard(t *testing.T) {
 				t.Fatalf("the newer event was handed on before the older one: %s", got[0].Body)
 			}
 			// A hand-off longer than the wait: the other event gets 409 (the sender retries).
-			if codes := concurrent(2500*time.Millisecond, 20); !(codes[0] == 200 && codes[1] == 409 || codes[0] == 409 && codes[1] == 200) {
+			if codes := concurrent(0, 20); !(codes[0] == 200 && codes[1] == 409 || codes[0] == 409 && codes[1] == 200) {
 				t.Fatalf("concurrent events of one record, a long hand-off: %v, want one 200 and one 409", codes)
 			}
 			m := string(metricsText(t, c))
@@ -155,10 +165,11 @@ func TestStaleEventGuard(t *testing.T) {
 			if !strings.Contains(c.Log(), `"outcome":"stale"`) {
 				t.Fatal("no log line says stale")
 			}
-			waitUntil(t, "the stale requests in the request log", 3*time.Second, func() bool {
+			testwait.Until(t, 10*time.Second, func() bool {
 				recs, _ := requests(t, c, "totvs_crm", "?outcome=stale")
 				return len(recs) >= 2 && recs[0]["status"] == float64(200)
-			})
+			}, "the stale requests in the request log")
+
 		})
 	}
 }
@@ -182,9 +193,7 @@ func TestStaleEventGuardAcrossInstances(t *testing.T) {
 }
 
 const reqlogCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 	}
@@ -311,7 +320,7 @@ func TestRequestLog(t *testing.T) {
 			send(t, c.Base()+"/ploomes", []byte(`{"Action":"Win","Entity":"Deal","New":{"Id":"not-a-number"}}`), "X-Ploomes-Validation-Key", "pl-s3cret-1")
 			send(t, c.Base()+"/off", body)
 			settle := func(route string, n int) {
-				waitUntil(t, "the log of "+route, 3*time.Second, func() bool { recs, _ := requests(t, c, route, ""); return len(recs) >= n })
+				testwait.Until(t, 10*time.Second, func() bool { recs, _ := requests(t, c, route, ""); return len(recs) >= n }, "the log of "+route)
 			}
 			settle("bearer", 2)
 			settle("ploomes", 2)
@@ -364,7 +373,7 @@ func TestRequestLog(t *testing.T) {
 			if code != 200 || ans["outcome"] != "accepted" || ans["status"] != float64(200) {
 				t.Fatalf("a forced replay: %d %v", code, ans)
 			}
-			waitUntil(t, "the replay at the backend", 3*time.Second, func() bool { return be.Count() == before+1 })
+			testwait.Until(t, 10*time.Second, func() bool { return be.Count() == before+1 }, "the replay at the backend")
 			got := be.Got()[be.Count()-1]
 			if string(got.Body) != string(body) || got.Header.Get("X-Hookgate-Replay-Of") != id || got.Header.Get("Authorization") != "" {
 				t.Fatalf("the replay as the backend got it: %s %v", got.Body, got.Header)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 // adminDo sends method to the admin endpoint's path with headers (name, value pairs) and
@@ -79,10 +80,11 @@ func TestOrderGuardCannotBePoisoned(t *testing.T) {
 			if !strings.Contains(c.Log(), `"outcome":"order_ahead"`) {
 				t.Fatal("no log line says order_ahead")
 			}
-			waitUntil(t, "the far-future requests in the request log", 10*time.Second, func() bool {
+			testwait.Until(t, 10*time.Second, func() bool {
 				recs, _ := requests(t, c, "totvs_crm", "?outcome=order_ahead")
 				return len(recs) == 2 && recs[0]["status"] == float64(200) && recs[0]["order_key"] == row
-			})
+			}, "the far-future requests in the request log")
+
 			// The record's value, as the admin API shows it: the real event's, not the poison.
 			code, got := adminDo(t, c, http.MethodGet, orderPath("totvs_crm", row))
 			if code != 200 || got["recorded"] != true || got["value"] != now.Format(time.RFC3339Nano) || got["record_key"] != row {
@@ -231,14 +233,15 @@ func TestForcedReplayOfAnOlderEventSaysSo(t *testing.T) {
 	send(t, c.Base()+"/totvs", totvsAt(t, uuid(501), row, "2025-03-11T09:15:00-03:00"), "X-Api-Key", "tk-456")
 	send(t, c.Base()+"/totvs", totvsAt(t, uuid(502), row, "2025-03-11T09:20:00-03:00"), "X-Api-Key", "tk-456")
 	var oldID, newID string
-	waitUntil(t, "both events in the request log", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		recs, _ := requests(t, c, "totvs_crm", "?outcome=accepted")
 		if len(recs) != 2 {
 			return false
 		}
 		newID, oldID = recs[0]["id"].(string), recs[1]["id"].(string)
 		return true
-	})
+	}, "both events in the request log")
+
 	replay := func(id, query string) (int, map[string]any) {
 		return adminDo(t, c, http.MethodPost, "/webhooks/inbound/totvs_crm/requests/"+id+"/replay"+query)
 	}

@@ -1,8 +1,7 @@
 package integration
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,12 +13,12 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
+	"github.com/redis/go-redis/v9"
 )
 
 const outboundCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 		endpoint erp {
@@ -65,30 +64,37 @@ func outboundConfig(store, sink, allExtra string) string {
 
 var outboundEnv = []string{"PARTNER_KEY=pk-1", "ERP_WHSEC=" + whsec, "PLOOMES_KEY=pl-123"}
 
-// verifyStandard is an independent Standard Webhooks check (spec: HMAC-SHA256 of
-// "id.timestamp.body" keyed by the base64 part of whsec_, "v1,<base64>" entries).
-func verifyStandard(secret string, h http.Header, body []byte) bool {
-	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s.%s.%s", h.Get("Webhook-Id"), h.Get("Webhook-Timestamp"), body)
-	want := base64.StdEncoding.EncodeToString(m.Sum(nil))
-	for _, p := range strings.Fields(h.Get("Webhook-Signature")) {
-		if v, sig, _ := strings.Cut(p, ","); v == "v1" && hmac.Equal([]byte(sig), []byte(want)) {
-			return true
-		}
-	}
-	return false
+// listedDelivery is a delivery as the admin API lists it (the fields tests read).
+type listedDelivery struct {
+	ID       string            `json:"id"`
+	Endpoint string            `json:"endpoint"`
+	EventID  string            `json:"event_id"`
+	State    string            `json:"state"`
+	Attempts []json.RawMessage `json:"attempts"`
 }
 
-func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+// settledDeliveries waits until c's queue holds no pending delivery (of endpoint, or of
+// any endpoint when it is "") and returns every delivery the admin API then lists. Once
+// nothing is pending nothing more will be attempted, so a test that asserts something did
+// not happen waits for this first: the system has had its chance to act.
+func settledDeliveries(t testing.TB, c *Caddy, endpoint string) []listedDelivery {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	u := c.AdminURL() + "/webhooks/deliveries?limit=1000"
+	if endpoint != "" {
+		u += "&endpoint=" + endpoint
 	}
+	var ds []listedDelivery
+	testwait.Until(t, 30*time.Second, func() bool {
+		ds = nil
+		getJSON(t, u, &ds)
+		for _, d := range ds {
+			if d.State == "pending" {
+				return false
+			}
+		}
+		return true
+	}, "no delivery pending at "+c.AdminURL())
+	return ds
 }
 
 func byPath(got []Received, path string) []Received {
@@ -114,14 +120,14 @@ func TestPublishDeliversSignedToMatchingEndpoints(t *testing.T) {
 	if code != 202 || ans.Endpoints != 2 || !strings.HasPrefix(ans.ID, "evt_") {
 		t.Fatalf("publish: %d %s", code, rb)
 	}
-	waitUntil(t, "two deliveries", 10*time.Second, func() bool { return be.Count() == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return be.Count() == 2 }, "two deliveries")
 	erp := byPath(be.Got(), "/erp")
 	if len(erp) != 1 {
 		t.Fatalf("erp got %d", len(erp))
 	}
 	r := erp[0]
 	if string(r.Body) != string(body) || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Webhook-Id") != ans.ID ||
-		r.Header.Get("X-Partner-Key") != "pk-1" || !verifyStandard(whsec, r.Header, r.Body) {
+		r.Header.Get("X-Partner-Key") != "pk-1" || !verifies(t, whsec, r) {
 		t.Fatalf("erp delivery: %+v %s", r.Header, r.Body)
 	}
 	if all := byPath(be.Got(), "/all"); len(all) != 1 || all[0].Header.Get("Webhook-Signature") != "" {
@@ -133,7 +139,7 @@ func TestPublishDeliversSignedToMatchingEndpoints(t *testing.T) {
 	if code != 202 || !strings.Contains(string(rb), `"endpoints":1`) {
 		t.Fatalf("?type=: %d %s", code, rb)
 	}
-	waitUntil(t, "third delivery", 10*time.Second, func() bool { return be.Count() == 3 })
+	testwait.Until(t, 10*time.Second, func() bool { return be.Count() == 3 }, "third delivery")
 }
 
 func TestPublishIdempotencyAndBadInput(t *testing.T) {
@@ -146,10 +152,10 @@ func TestPublishIdempotencyAndBadInput(t *testing.T) {
 	if code != 202 || code2 != 202 || string(rb1) != string(rb2) || h1.Get("Idempotent-Replayed") != "" || h2.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("repeat publish: %d %s / %d %s %v", code, rb1, code2, rb2, h2)
 	}
-	waitUntil(t, "deliveries", 10*time.Second, func() bool { return be.Count() == 2 })
-	time.Sleep(300 * time.Millisecond)
-	if be.Count() != 2 {
-		t.Fatalf("a repeated publish was delivered again: %d deliveries", be.Count())
+	testwait.Until(t, 10*time.Second, func() bool { return be.Count() == 2 }, "deliveries")
+	// The queue has nothing left to deliver: a repeat that had been queued would be listed.
+	if ds := settledDeliveries(t, c, ""); len(ds) != 2 || be.Count() != 2 {
+		t.Fatalf("a repeated publish was delivered again: %d deliveries, %d queued", be.Count(), len(ds))
 	}
 	cases := []struct {
 		name   string
@@ -206,7 +212,7 @@ func TestAsyncInboundQueuesThenDelivers(t *testing.T) {
 	var ans struct{ ID string }
 	_ = json.Unmarshal(rb, &ans)
 	// The first attempt gets 503; the retry (200ms here) delivers it.
-	waitUntil(t, "the retry", 10*time.Second, func() bool { return be.Count() == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return be.Count() == 2 }, "the retry")
 	r := be.Got()[1]
 	if r.Path != "/inbound" || string(r.Body) != string(ev) || r.Header.Get("X-Webhook-Event-Id") != ans.ID ||
 		r.Header.Get("X-Webhook-Source") != "ploomes" || r.Header.Get("X-Ploomes-Validation-Key") != "" || r.Header.Get("Webhook-Id") == "" {
@@ -235,11 +241,12 @@ func TestPrivateTargetRefusedWithoutAllowPrivate(t *testing.T) {
 	if code, _, rb := send(t, c.Base()+"/publish", []byte(`{}`), "Webhook-Event-Type", "invoice.paid"); code != 202 {
 		t.Fatalf("publish: %d %s", code, rb)
 	}
-	waitUntil(t, "a dead letter", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		var ds []map[string]any
 		getJSON(t, c.AdminURL()+"/webhooks/deliveries?endpoint=all&state=dead", &ds)
 		return len(ds) == 1 && strings.Contains(fmt.Sprint(ds[0]["attempts"]), "blocked")
-	})
+	}, "a dead letter")
+
 	if be.Count() != 0 {
 		t.Fatalf("a loopback target got %d requests without allow_private", be.Count())
 	}
@@ -282,13 +289,13 @@ func publishMany(t *testing.T, url string, n int) []string {
 func kill9Run(t *testing.T, c *Caddy, be *Backend, ids []string, key, label string) {
 	for kill := 1; kill <= 2; kill++ {
 		at := be.Count() + len(ids)/10
-		waitUntil(t, "deliveries in progress", 60*time.Second, func() bool { return be.Count() >= at })
+		testwait.Until(t, 60*time.Second, func() bool { return be.Count() >= at }, "deliveries in progress")
 		c.Kill()
 		t.Logf("kill -9 #%d after %d deliveries", kill, be.Count())
 		c.start()
 	}
 	seen := map[string]int{}
-	waitUntil(t, "every event delivered", 120*time.Second, func() bool {
+	testwait.Until(t, 120*time.Second, func() bool {
 		clear(seen)
 		for _, r := range be.Got() {
 			seen[r.Header.Get(key)]++
@@ -299,7 +306,8 @@ func kill9Run(t *testing.T, c *Caddy, be *Backend, ids []string, key, label stri
 			}
 		}
 		return true
-	})
+	}, "every event delivered")
+
 	twice := 0
 	for _, id := range ids {
 		if seen[id] > 1 {
@@ -335,9 +343,7 @@ func TestKill9DuringDeliveryLosesNothing(t *testing.T) {
 }
 
 const asyncKillCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 	}
@@ -378,36 +384,111 @@ func TestKill9DuringAsyncInboundLosesNothing(t *testing.T) {
 // Two instances share one Redis queue. One is killed with deliveries leased and never comes
 // back: the other takes its leases over once they lapse (15 s without renewal) and
 // delivers everything.
+//
+// The test proves each step: A's leases are read from Redis (the due score of a leased
+// delivery is its lease's end) while A's attempts of them wait at the held sink; A is
+// killed; every one of A's leased deliveries reaches the sink, from B, no earlier than
+// the lease end Redis held for it.
 func TestKilledInstanceLeasesAreTakenOverByAnother(t *testing.T) {
 	rs := redistest.Start(t)
+	rc := rs.Client(t)
+	ctx := context.Background()
 	be := startBackend(t)
 	be.delay = 5 * time.Millisecond
 	cfg := outboundConfig("store redis "+rs.URL(), be.URL, "concurrency 8")
-	a := startCaddy(t, cfg, outboundEnv...)
 	release := be.Hold()
+	a := startCaddy(t, cfg, outboundEnv...)
 	ids := publishMany(t, a.Base()+"/publish", 500)
-	b := startCaddy(t, cfg, outboundEnv...)
-	// A leased its first deliveries while they were published; they wait at the held sink.
-	time.Sleep(500 * time.Millisecond)
+	// A's eight workers lease deliveries and wait at the held sink.
+	testwait.UntilNil(t, 60*time.Second, func() error {
+		if n := len(be.Held()); n == 0 {
+			return fmt.Errorf("%d held, %d delivered", n, be.Count())
+		}
+		return nil
+	}, "A's attempts to wait at the sink")
+	heldBefore := be.Held()
+	// Only the "all" endpoint takes invoice.paid. A pending delivery is due at its creation
+	// (or its retry); a leased one at its lease's end, LeaseFor (15 s) ahead.
+	const due = "hookgate:{hookgate:q:all}:due"
+	leasedUntil := map[string]time.Time{} // event id -> lease end
+	now := time.Now()
+	zs, err := rc.ZRangeByScoreWithScores(ctx, due, &redis.ZRangeBy{Min: fmt.Sprint(now.Add(5 * time.Second).UnixMilli()), Max: "+inf"}).Result()
+	if err != nil {
+		t.Fatalf("reading the due set: %v", err)
+	}
+	for _, z := range zs {
+		d := z.Member.(string)
+		ev, err := rc.HGet(ctx, "hookgate:{hookgate:q:all}:d:"+d, "ev").Result()
+		if err != nil {
+			t.Fatalf("reading delivery %s: %v", d, err)
+		}
+		leasedUntil[ev] = time.UnixMilli(int64(z.Score))
+	}
+	// What was held both before and after Redis was read was being attempted meanwhile.
+	stillHeld := map[string]bool{}
+	for _, r := range be.Held() {
+		stillHeld[r.Header.Get("Webhook-Id")] = true
+	}
+	attempted := 0
+	for _, r := range heldBefore {
+		id := r.Header.Get("Webhook-Id")
+		if !stillHeld[id] {
+			continue
+		}
+		attempted++
+		if _, ok := leasedUntil[id]; !ok {
+			t.Fatalf("A is attempting %s, which Redis does not show leased (leases: %v)", id, leasedUntil)
+		}
+	}
+	if attempted == 0 || len(leasedUntil) == 0 {
+		t.Fatalf("A held no lease while attempting: %d attempts held throughout, %d leases in Redis\n%s", attempted, len(leasedUntil), a.Log())
+	}
+	t.Logf("A held %d leases in Redis", len(leasedUntil))
 	a.Kill() // its leased deliveries are stuck until their leases lapse
+	killed := time.Now()
+	b := startCaddy(t, cfg, outboundEnv...)
 	release()
-	start := time.Now()
-	seen := map[string]bool{}
-	waitUntil(t, "every event delivered by B", 60*time.Second, func() bool {
+	seen := map[string]Received{}
+	testwait.Until(t, 90*time.Second, func() bool {
 		clear(seen)
 		for _, r := range be.Got() {
-			seen[r.Header.Get("Webhook-Id")] = true
+			if _, ok := seen[r.Header.Get("Webhook-Id")]; !ok {
+				seen[r.Header.Get("Webhook-Id")] = r
+			}
 		}
 		for _, id := range ids {
-			if !seen[id] {
+			if _, ok := seen[id]; !ok {
 				return false
 			}
 		}
 		return true
-	})
-	_ = b
+	}, "every event delivered by B")
+	var last time.Time
+	for ev, until := range leasedUntil {
+		r := seen[ev]
+		if r.At.Before(until) {
+			t.Errorf("%s, leased by A until %s, was delivered %v before its lease lapsed", ev, until.Format(time.StampMilli), until.Sub(r.At))
+		}
+		if r.At.Before(killed) {
+			t.Errorf("%s, leased by A, was delivered before A was killed", ev)
+		}
+		if r.At.After(last) {
+			last = r.At
+		}
+	}
+	// B, the only instance left, records every delivery as delivered (the last ones just
+	// after the sink answered them).
+	testwait.UntilNil(t, 30*time.Second, func() error {
+		var ds []listedDelivery
+		getJSON(t, b.AdminURL()+"/webhooks/deliveries?endpoint=all&state=delivered&limit=1000", &ds)
+		if len(ds) != len(ids) {
+			return fmt.Errorf("B lists %d delivered deliveries, want %d", len(ds), len(ids))
+		}
+		return nil
+	}, "B to record every delivery delivered")
 	record(t, "Caddy instance A killed for good with deliveries leased; instance B on the same Redis",
-		fmt.Sprintf("B delivered all %d events, the last %v after the kill (A's leases lapse after 15 s)", len(ids), time.Since(start).Round(100*time.Millisecond)),
+		fmt.Sprintf("B delivered all %d events; A's %d leased ones %v after the kill, none before its lease lapsed (15 s)",
+			len(ids), len(leasedUntil), last.Sub(killed).Round(100*time.Millisecond)),
 		"0 events")
 }
 
@@ -433,9 +514,10 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 	if code, h, _ := send(t, c.Base()+"/ploomes", ev, "X-Ploomes-Validation-Key", "pl-123"); code != 200 || h.Get("Webhook-Duplicate") != "true" {
 		t.Fatalf("copy: %d dup=%q", code, h.Get("Webhook-Duplicate"))
 	}
-	waitUntil(t, "both deliveries", 10*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		return len(byPath(be.Got(), "/all")) == 1 && len(byPath(be.Got(), "/inbound")) == 1
-	})
+	}, "both deliveries")
+
 	var ds []map[string]any
 	getJSON(t, c.AdminURL()+"/webhooks/deliveries?state=delivered", &ds)
 	if len(ds) != 2 {

@@ -17,9 +17,7 @@ import (
 func TestRebindingPagesCannotWrite(t *testing.T) {
 	sink := startBackend(t)
 	c := startCaddy(t, strings.ReplaceAll(`{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded
 		subscriptions {
@@ -110,9 +108,7 @@ http://:{PORT} {
 func TestDashboardUnderAnAllowedNameCanDeleteASubscription(t *testing.T) {
 	sink := startBackend(t)
 	c := startCaddy(t, `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		subscriptions {
 			allow_private

@@ -12,9 +12,7 @@ import (
 )
 
 const sendersCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 }
 http://127.0.0.1:{PORT} {
 	handle /ploomes {

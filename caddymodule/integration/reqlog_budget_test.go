@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 // The request log's memory is bounded across routes (request_log_size): 60 KB requests
@@ -23,7 +24,7 @@ func TestRequestLogSizeBoundsEveryRoute(t *testing.T) {
 			for r := range 5 {
 				fmt.Fprintf(&routes, "\thandle /r%d {\n\t\twebhook_receive {\n\t\t\tname r%d\n\t\t\tauth none\n\t\t\tdedupe off\n\t\t}\n\t\trespond 200\n\t}\n", r, r)
 			}
-			cfg := fmt.Sprintf("{\n\tadmin 127.0.0.1:{ADMIN}\n\thttp_port {PORT}\n\tpersist_config off\n\twebhooks {\n\t\t%s\n\t\trequest_log_size 512KB\n\t}\n}\nhttp://127.0.0.1:{PORT} {\n%s}\n", line, routes.String())
+			cfg := fmt.Sprintf("{\n\t{GLOBAL}\n\twebhooks {\n\t\t%s\n\t\trequest_log_size 512KB\n\t}\n}\nhttp://127.0.0.1:{PORT} {\n%s}\n", line, routes.String())
 			c := startCaddy(t, cfg, totvsKey)
 			body := []byte(`{"x":"` + strings.Repeat("x", 60<<10) + `"}`)
 			for i := range 40 {
@@ -34,10 +35,11 @@ func TestRequestLogSizeBoundsEveryRoute(t *testing.T) {
 					}
 				}
 			}
-			waitUntil(t, "the last request in the log", 10*time.Second, func() bool {
+			testwait.Until(t, 10*time.Second, func() bool {
 				recs, _ := requests(t, c, "r4", "?limit=1")
 				return len(recs) == 1 && strings.HasSuffix(recs[0]["uri"].(string), "n=39")
-			})
+			}, "the last request in the log")
+
 			held, n := 0, 0
 			for r := range 5 {
 				recs, _ := requests(t, c, fmt.Sprintf("r%d", r), "?limit=1000")

@@ -13,15 +13,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/testwait"
 )
 
 // Issue 20, item 5: a damaged embedded store file. Reproduced as reported: a file holding
 // dedupe ids, then `dd if=/dev/urandom of=store.db bs=4096 seek=5 count=3 conv=notrunc`.
 
 const damageCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		store embedded {FILE}
 	}
@@ -110,7 +110,7 @@ func TestDamagedStoreFileIsAConfigError(t *testing.T) {
 
 	// At start: refused, with an error that names the file (not a crash, not a start).
 	port, admin := freePort(t), freePort(t)
-	cfg := strings.NewReplacer("{PORT}", itoa(port), "{ADMIN}", itoa(admin)).Replace(damageConfig(bad, be.Addr))
+	cfg := fillConfig(damageConfig(bad, be.Addr), port, admin, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, caddyBin, "run", "--config", writeTemp(t, cfg), "--adapter", "caddyfile")
@@ -129,7 +129,7 @@ func TestDamagedStoreFileIsAConfigError(t *testing.T) {
 	// On a POST /load: an error answer naming the file; the running config keeps serving.
 	c := startCaddy(t, damageConfig(good, be.Addr))
 	adapted, err := runCmd(caddyBin, "adapt", "--config",
-		writeTemp(t, strings.NewReplacer("{PORT}", itoa(c.Port), "{ADMIN}", itoa(c.Admin)).Replace(damageConfig(bad, be.Addr))), "--adapter", "caddyfile")
+		writeTemp(t, fillConfig(damageConfig(bad, be.Addr), c.Port, c.Admin, "")), "--adapter", "caddyfile")
 	if err != nil {
 		t.Fatal(err, adapted)
 	}
@@ -220,17 +220,13 @@ func TestStoreDamagedWhileRunning(t *testing.T) {
 	}
 
 	// The background tasks (flusher, sweepers) stop; the status names the file.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.UntilNil(t, 30*time.Second, func() error {
 		getJSON(t, c.AdminURL()+"/webhooks/store", &st)
 		if st.Damaged && st.Tasks == 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("store status 10s after the damage: %+v", st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("store status after the damage: %+v", st)
+	}, "the store to be damaged with its tasks stopped")
 	if !strings.Contains(st.Error, file) || !strings.Contains(st.Error, "damaged") {
 		t.Fatalf("status error does not name the file: %+v", st)
 	}

@@ -11,14 +11,13 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"golang.org/x/crypto/bcrypt"
 )
 
 const subsCaddyfile = `{
-	admin 127.0.0.1:{ADMIN}
-	http_port {PORT}
-	persist_config off
+	{GLOBAL}
 	webhooks {
 		{STORE}
 		{SUBS}
@@ -84,8 +83,9 @@ func publish(t *testing.T, c *Caddy, typ, body string) int {
 	return out.Endpoints
 }
 
-// verifies checks a delivery with the Standard Webhooks reference library.
-func verifies(t *testing.T, secret string, r Received) bool {
+// verifies is the integration tests' one Standard Webhooks check: the specification's
+// reference library, independent of Hookgate's signature package, verifies r with secret.
+func verifies(t testing.TB, secret string, r Received) bool {
 	t.Helper()
 	wh, err := standardwebhooks.NewWebhook(secret)
 	if err != nil {
@@ -123,12 +123,16 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 	if n := publish(t, c, "deal.won", `{"New":{"StatusId":1}}`); n != 1 {
 		t.Fatalf("StatusId 1 went to %d endpoints, want 1", n)
 	}
-	waitUntil(t, "the unfiltered delivery", 5*time.Second, func() bool { return len(byPath(be.Got(), "/all")) == 1 })
+	testwait.Until(t, 10*time.Second, func() bool { return len(byPath(be.Got(), "/all")) == 1 }, "the unfiltered delivery")
 	if n := publish(t, c, "deal.won", `{"New":{"StatusId":2}}`); n != 2 {
 		t.Fatalf("StatusId 2 went to %d endpoints, want 2", n)
 	}
-	waitUntil(t, "the filtered delivery", 5*time.Second, func() bool { return len(byPath(be.Got(), "/won")) == 1 })
-	time.Sleep(200 * time.Millisecond)
+	testwait.Until(t, 10*time.Second, func() bool { return len(byPath(be.Got(), "/won")) == 1 }, "the filtered delivery")
+	// Nothing is left to deliver to the filtered subscription: the StatusId 1 event was
+	// never queued for it.
+	if ds := settledDeliveries(t, c, wonID); len(ds) != 1 {
+		t.Fatalf("the filtered subscription has %d deliveries queued or done, want 1", len(ds))
+	}
 	if got := byPath(be.Got(), "/won"); len(got) != 1 {
 		t.Fatalf("the filtered subscription got %d deliveries, want 1", len(got))
 	}
@@ -136,7 +140,7 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 	if n := publish(t, c, "deal.won", `{"New":{"StatusId":3}}`); n != 2 {
 		t.Fatalf("StatusId 3 went to %d endpoints, want 2 (the unfiltered subscription and the filtered endpoint)", n)
 	}
-	waitUntil(t, "the filtered Caddyfile endpoint's delivery", 5*time.Second, func() bool { return len(byPath(be.Got(), "/lost")) == 1 })
+	testwait.Until(t, 10*time.Second, func() bool { return len(byPath(be.Got(), "/lost")) == 1 }, "the filtered Caddyfile endpoint's delivery")
 	w := byPath(be.Got(), "/won")[0]
 	if !verifies(t, wonSecret, w) || string(w.Body) != `{"New":{"StatusId":2}}` {
 		t.Fatalf("the delivery does not verify with the reference library: %v", w.Header)
@@ -152,7 +156,7 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 		t.Fatalf("rotate: %d %v", code, rot)
 	}
 	publish(t, c, "deal.won", `{"New":{"StatusId":2},"n":2}`)
-	waitUntil(t, "the delivery after rotation", 5*time.Second, func() bool { return len(byPath(be.Got(), "/won")) == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return len(byPath(be.Got(), "/won")) == 2 }, "the delivery after rotation")
 	r2 := byPath(be.Got(), "/won")[1]
 	if !verifies(t, wonSecret, r2) || !verifies(t, newSecret, r2) {
 		t.Fatalf("during the grace both secrets must verify: %q", r2.Header.Get("Webhook-Signature"))
@@ -164,7 +168,7 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 		t.Fatalf("after a restart: %d %v", code, g)
 	}
 	publish(t, c, "deal.won", `{"New":{"StatusId":2},"n":3}`)
-	waitUntil(t, "a delivery after the restart", 5*time.Second, func() bool { return len(byPath(be.Got(), "/won")) == 3 })
+	testwait.Until(t, 10*time.Second, func() bool { return len(byPath(be.Got(), "/won")) == 3 }, "a delivery after the restart")
 
 	// Listed beside the configured endpoints, with the description; in the metrics.
 	var eps []map[string]any
@@ -193,7 +197,7 @@ func TestSubscriptionsThroughCaddy(t *testing.T) {
 	}
 	slowID := slow["id"].(string)
 	publish(t, c, "order.paid", `{"order":1}`)
-	waitUntil(t, "the first failed attempt", 5*time.Second, func() bool { return len(byPath(be.Got(), "/slow")) == 1 })
+	testwait.Until(t, 10*time.Second, func() bool { return len(byPath(be.Got(), "/slow")) == 1 }, "the first failed attempt")
 	code, del := call(t, "DELETE", admin+"/"+slowID, "")
 	if code != 200 || del["dead_lettered"] != float64(1) {
 		t.Fatalf("delete: %d %v", code, del)
@@ -261,10 +265,11 @@ func TestSubscriptionGuard(t *testing.T) {
 	id := s["id"].(string)
 	publish(t, c, "t", `{}`)
 	var dead []map[string]any
-	waitUntil(t, "the refused attempt", 5*time.Second, func() bool {
+	testwait.Until(t, 10*time.Second, func() bool {
 		getJSON(t, c.AdminURL()+"/webhooks/deliveries?endpoint="+id+"&state=dead", &dead)
 		return len(dead) == 1
-	})
+	}, "the refused attempt")
+
 	if a := fmt.Sprint(dead[0]["attempts"]); !strings.Contains(a, "loopback") || be.Count() != 0 {
 		t.Fatalf("the guard did not refuse: %s, %d requests reached the target", a, be.Count())
 	}
@@ -283,7 +288,7 @@ func TestSubscriptionsAcrossInstances(t *testing.T) {
 	}
 	id := s["id"].(string)
 	t0 := time.Now()
-	waitUntil(t, "b to hold the subscription", 2*time.Second, func() bool {
+	testwait.Until(t, 2*time.Second, func() bool {
 		var eps []map[string]any
 		getJSON(t, b.AdminURL()+"/webhooks/endpoints", &eps)
 		for _, e := range eps {
@@ -292,31 +297,37 @@ func TestSubscriptionsAcrossInstances(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}, "b to hold the subscription")
+
 	t.Logf("b saw the subscription after %v", time.Since(t0))
 	// A change made on a is applied by b too.
 	if code, _ := call(t, "PATCH", a.AdminURL()+"/webhooks/subscriptions/"+id, `{"events":["deal.won","deal.lost"]}`); code != 200 {
 		t.Fatalf("patch on a: %d", code)
 	}
-	waitUntil(t, "b to apply the change", 2*time.Second, func() bool {
+	testwait.Until(t, 2*time.Second, func() bool {
 		code, _, rb := send(t, b.Base()+"/publish", []byte(`{"probe":true}`), "Webhook-Event-Type", "deal.lost")
 		return code == 202 && strings.Contains(string(rb), `"endpoints":1`)
-	})
+	}, "b to apply the change")
+
 	if n := publish(t, b, "deal.won", `{"from":"b"}`); n != 1 {
 		t.Fatalf("publish on b reached %d endpoints", n)
 	}
-	waitUntil(t, "the delivery published on b", 5*time.Second, func() bool { return len(byPath(be.Got(), "/shared")) == 2 })
+	testwait.Until(t, 10*time.Second, func() bool { return len(byPath(be.Got(), "/shared")) == 2 }, "the delivery published on b")
 	if !verifies(t, s["secret"].(string), byPath(be.Got(), "/shared")[1]) {
 		t.Fatal("the delivery made by b does not verify with the secret a returned")
 	}
 	if code, _ := call(t, "DELETE", a.AdminURL()+"/webhooks/subscriptions/"+id, ""); code != 200 {
 		t.Fatalf("delete on a: %d", code)
 	}
-	waitUntil(t, "b to drop the subscription", 2*time.Second, func() bool {
+	testwait.Until(t, 2*time.Second, func() bool {
 		code, _, rb := send(t, b.Base()+"/publish", []byte(`{"from":"b","after":"delete"}`), "Webhook-Event-Type", "deal.won")
 		return code == 202 && strings.Contains(string(rb), `"endpoints":0`)
-	})
-	time.Sleep(300 * time.Millisecond)
+	}, "b to drop the subscription")
+
+	// Neither instance has anything left to deliver to the deleted subscription (the
+	// probes queued before b dropped it included).
+	settledDeliveries(t, a, id)
+	settledDeliveries(t, b, id)
 	if n := len(byPath(be.Got(), "/shared")); n != 2 {
 		t.Fatalf("after the delete the target got %d deliveries, want 2", n)
 	}

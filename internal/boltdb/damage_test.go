@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/testwait"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -158,9 +159,7 @@ func TestDamageAfterOpenIsAnError(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the task did not stop")
 	}
-	for h.Tasks() != 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, func() bool { return h.Tasks() == 0 }, "the tasks to return")
 	// Later calls are refused without touching bbolt, with the first error.
 	calls := 0
 	for _, run := range []func(func(*bolt.Tx) error) error{db.View, db.Update, db.Batch} {

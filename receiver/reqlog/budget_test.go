@@ -9,7 +9,6 @@ import (
 	"github.com/hookgate/hookgate/internal/redistest"
 	"github.com/hookgate/hookgate/receiver/reqlog"
 	"github.com/hookgate/hookgate/receiver/reqlog/reqlogtest"
-	"github.com/redis/go-redis/v9"
 )
 
 // The memory log's budget drops the oldest records first across routes (the suite checks
@@ -26,8 +25,7 @@ func TestMemoryBudget(t *testing.T) {
 // What Redis itself holds for the log under its budget, as it counts it.
 func TestRedisBudget(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c.Close() })
+	c := srv.Client(t)
 	l := reqlog.NewRedis(c, "hg:")
 	t.Cleanup(l.Close)
 	reqlogtest.BudgetBurst(t, l)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookgate/hookgate/internal/redistest"
 	"github.com/hookgate/hookgate/internal/storeerr"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/receiver/reqlog"
 	"github.com/hookgate/hookgate/receiver/reqlog/reqlogtest"
 	"github.com/hookgate/hookgate/sender/queue"
@@ -52,18 +53,11 @@ func TestRedisOutageIsUnavailable(t *testing.T) {
 
 	srv.Restart() // no persistence: the log starts empty
 	back := reqlogtest.Entry("r", 2, "accepted", 200)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Until(t, 30*time.Second, func() bool {
 		l.Add(back) // an entry added while the writer still met the outage is dropped
 		recs, err := l.List(ctx, "r", reqlog.Filter{Limit: 1})
-		if err == nil && len(recs) == 1 && recs[0].ID == back.ID {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("10s after the restart: %v, %v", recs, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && len(recs) == 1 && recs[0].ID == back.ID
+	}, "the log to take records again after the restart")
 	if _, err := l.Get(ctx, "r", e.ID); err != reqlog.ErrNotFound {
 		t.Fatalf("Get of a record the restart lost: %v, want ErrNotFound", err)
 	}

@@ -18,18 +18,14 @@ func TestMemory(t *testing.T) {
 func TestRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	reqlogtest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-		t.Cleanup(func() { c.Close() })
-		return c
+		return srv.Client(t)
 	}))
 }
 
 func TestRedisCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	reqlogtest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-		t.Cleanup(func() { c.Close() })
-		return c
+		return cl.Client(t)
 	}))
 }
 

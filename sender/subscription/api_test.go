@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/queue/boltqueue"
@@ -158,7 +159,7 @@ func TestCreateReadListChangeRotateDelete(t *testing.T) {
 	if r, _ := e.snd.Publish(ctx, sender.Message{Type: "deal.won", Body: []byte(`{"New":{"StatusId":2}}`)}); r.Endpoints != 1 {
 		t.Fatalf("a matching event: %d endpoints", r.Endpoints)
 	}
-	waitFor(t, func() bool { return hits.Load() >= 1 })
+	testwait.Until(t, 30*time.Second, func() bool { return hits.Load() >= 1 }, "a delivery to the subscription")
 	if h := last.Load().(http.Header); h.Get("X-Tenant") != "acme" || len(strings.Fields(h.Get("Webhook-Signature"))) != 1 {
 		t.Fatalf("delivery headers: %v", h)
 	}
@@ -205,11 +206,11 @@ func TestManagersFollowEachOther(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { _, ok := snd2.Registry().Get(s.ID); return ok })
+	testwait.Until(t, 30*time.Second, func() bool { _, ok := snd2.Registry().Get(s.ID); return ok }, "the other instance to load the subscription")
 	if _, err := e.m.Delete(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { _, ok := snd2.Registry().Get(s.ID); return !ok })
+	testwait.Until(t, 30*time.Second, func() bool { _, ok := snd2.Registry().Get(s.ID); return !ok }, "the other instance to drop the subscription")
 	// A third one starting later loads what exists.
 	_, _ = e.m.Create(context.Background(), subscription.Input{URL: ptr("https://example.com/b")})
 	m3 := subscription.NewManager(e.st, snd2, subscription.Options{})
@@ -221,14 +222,3 @@ func TestManagersFollowEachOther(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/dedupe/boltstore"
 	"github.com/hookgate/hookgate/receiver/dedupe/dedupetest"
@@ -49,22 +51,18 @@ func TestSweepDeletesExpiredMarks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.UntilNil(t, 30*time.Second, func() error {
 		db, _ := o.h.DB()
 		n := 0
 		_ = db.View(func(tx *bolt.Tx) error {
 			n = tx.Bucket([]byte("dedupe")).Stats().KeyN + tx.Bucket([]byte("dedupe_by_expiry")).Stats().KeyN
 			return nil
 		})
-		if n == 0 {
-			return
+		if n != 0 {
+			return fmt.Errorf("%d expired records still in the file", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d expired records still in the file", n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	}, "the sweep to remove the expired records")
 }
 
 func TestLockedFileIsUnavailable(t *testing.T) {

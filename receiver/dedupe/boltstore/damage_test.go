@@ -3,12 +3,14 @@ package boltstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
 	"github.com/hookgate/hookgate/internal/boltdb/bolttest"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/dedupe/boltstore"
 )
@@ -16,13 +18,12 @@ import (
 // waitStopped waits for the handle to know of the damage and its tasks to have returned.
 func waitStopped(t *testing.T, h *boltdb.Handle) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for h.Damage() == nil || h.Tasks() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("10s after the damage: damage %v, %d tasks running", h.Damage(), h.Tasks())
+	testwait.UntilNil(t, 30*time.Second, func() error {
+		if h.Damage() == nil || h.Tasks() != 0 {
+			return fmt.Errorf("damage %v, %d tasks running", h.Damage(), h.Tasks())
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	}, "the damage known and the tasks stopped")
 }
 
 // committed writes n marks and closes the store (a clean close flushes them).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/dedupe/dedupetest"
 	"github.com/hookgate/hookgate/receiver/dedupe/redisstore"
@@ -16,18 +17,14 @@ import (
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
 	dedupetest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-		t.Cleanup(func() { c.Close() })
-		return c
+		return srv.Client(t)
 	}))
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	dedupetest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-		t.Cleanup(func() { c.Close() })
-		return c
+		return cl.Client(t)
 	}))
 }
 
@@ -43,8 +40,7 @@ func fixtures(connect func(t *testing.T) redis.UniversalClient) dedupetest.Facto
 
 func TestStoppedServerIsUnavailableThenRecovers(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	t.Cleanup(func() { c.Close() })
+	c := srv.Client(t, redis.Options{MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	s := redisstore.New(c, "hg:")
 	ctx := context.Background()
 	if _, _, err := s.Claim(ctx, "a", time.Minute); err != nil {
@@ -57,14 +53,10 @@ func TestStoppedServerIsUnavailableThenRecovers(t *testing.T) {
 	}
 	srv.Restart()
 	var st dedupe.State
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.Poll(30*time.Second, func() bool {
 		st, _, err = s.Claim(ctx, "b", time.Minute)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
 	if err != nil || st != dedupe.New {
 		t.Fatalf("claim after restart = %v, %v; want new", st, err)
 	}
@@ -72,8 +64,7 @@ func TestStoppedServerIsUnavailableThenRecovers(t *testing.T) {
 
 func BenchmarkClaimCommit(b *testing.B) {
 	srv := redistest.Start(b)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer c.Close()
+	c := srv.Client(b)
 	s := redisstore.New(c, "hg:")
 	ctx := context.Background()
 	b.ReportAllocs()

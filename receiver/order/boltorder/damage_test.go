@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookgate/hookgate/internal/boltdb"
 	"github.com/hookgate/hookgate/internal/boltdb/bolttest"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/hookgate/hookgate/receiver/order/boltorder"
 )
@@ -46,13 +47,12 @@ func TestDamagedFile(t *testing.T) {
 	if err := s.Commit(ctx, "row:new", v, tok, time.Hour); err != nil { // the flusher writes it
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.Damage() == nil || h.Tasks() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("10s after the damage: damage %v, %d tasks running", h.Damage(), h.Tasks())
+	testwait.UntilNil(t, 30*time.Second, func() error {
+		if h.Damage() == nil || h.Tasks() != 0 {
+			return fmt.Errorf("damage %v, %d tasks running", h.Damage(), h.Tasks())
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	}, "the damage known and the tasks stopped")
 	if _, _, err := s.Claim(ctx, "row:7", v, time.Minute); !errors.Is(err, order.ErrUnavailable) || !errors.Is(err, boltdb.ErrDamaged) {
 		t.Fatalf("claim on the damaged file: %v", err)
 	}

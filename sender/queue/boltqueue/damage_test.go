@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookgate/hookgate/internal/boltdb"
 	"github.com/hookgate/hookgate/internal/boltdb/bolttest"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/queue/boltqueue"
 )
@@ -37,13 +38,12 @@ func TestDamagedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	bolttest.OverwritePages(t, path, 5)
-	deadline := time.Now().Add(10 * time.Second)
-	for h.Damage() == nil || h.Tasks() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("10s after the damage: damage %v, %d tasks running", h.Damage(), h.Tasks())
+	testwait.UntilNil(t, 30*time.Second, func() error {
+		if h.Damage() == nil || h.Tasks() != 0 {
+			return fmt.Errorf("damage %v, %d tasks running", h.Damage(), h.Tasks())
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	}, "the damage known and the tasks stopped")
 	if _, err := s.Lease(ctx, "partner", 10, time.Now(), time.Minute); !errors.Is(err, queue.ErrUnavailable) {
 		t.Fatalf("lease: %v", err)
 	}

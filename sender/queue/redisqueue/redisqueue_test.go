@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
+	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/queue/queuetest"
 	"github.com/hookgate/hookgate/sender/queue/redisqueue"
@@ -16,18 +17,14 @@ import (
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
 	queuetest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-		t.Cleanup(func() { c.Close() })
-		return c
+		return srv.Client(t)
 	}))
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	queuetest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-		t.Cleanup(func() { c.Close() })
-		return c
+		return cl.Client(t)
 	}))
 }
 
@@ -47,8 +44,7 @@ func fixtures(connect func(t *testing.T) redis.UniversalClient) queuetest.Factor
 
 func TestStoppedServerIsUnavailable(t *testing.T) {
 	srv := redistest.Start(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	t.Cleanup(func() { c.Close() })
+	c := srv.Client(t, redis.Options{MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	s := redisqueue.New(c, "hg:", redisqueue.Options{})
 	ctx := context.Background()
 	srv.Stop()
@@ -57,54 +53,61 @@ func TestStoppedServerIsUnavailable(t *testing.T) {
 		t.Fatalf("enqueue with Redis stopped: err = %v, want ErrUnavailable", err)
 	}
 	srv.Restart()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err = s.Enqueue(ctx, queue.Event{ID: "evt_x", Type: "t", Body: []byte(`{}`)}, []string{"a"})
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("enqueue after restart: %v", err)
-	}
+	testwait.UntilNil(t, 30*time.Second, func() error {
+		_, err := s.Enqueue(ctx, queue.Event{ID: "evt_x", Type: "t", Body: []byte(`{}`)}, []string{"a"})
+		return err
+	}, "an enqueue after the restart")
 }
 
 // Announcements reach the other instances on the same Redis (and their own only once).
+//
+// A message on one pub/sub subscription arrives in the order it was published, so once a
+// has heard a reply that b published after hearing a's announcement, any copy of a's own
+// announcement coming back through Redis has arrived too: no wait decides the count.
 func TestWakeUpsCrossInstances(t *testing.T) {
 	srv := redistest.Start(t)
-	c1 := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	c2 := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { c1.Close(); c2.Close() })
+	c1, c2 := srv.Client(t), srv.Client(t)
 	a, b := redisqueue.New(c1, "hg:", redisqueue.Options{}), redisqueue.New(c2, "hg:", redisqueue.Options{})
 	t.Cleanup(func() { a.Close(); b.Close() })
-	heardB := make(chan string, 100)
+	heardB := make(chan string, 1000)
 	defer b.Listen(func(e string) { heardB <- e })()
-	heardA := make(chan string, 100)
+	heardA := make(chan string, 1000)
 	defer a.Listen(func(e string) { heardA <- e })()
-	deadline := time.After(3 * time.Second)
-	for {
-		a.Announce([]string{"sub_1"})
-		select {
-		case e := <-heardB:
-			if e != "sub_1" {
-				t.Fatalf("b heard %q", e)
+	// hear waits until ch has carried want (pub/sub is lossy while a subscription is being
+	// set up, so the announcement is repeated until it is heard) and returns how many
+	// times each name was heard on the way, want included.
+	hear := func(who string, ch chan string, want string, announce func()) map[string]int {
+		t.Helper()
+		seen := map[string]int{}
+		deadline := time.After(30 * time.Second)
+		announce()
+		for {
+			select {
+			case e := <-ch:
+				seen[e]++
+				if e == want {
+					return seen
+				}
+			case <-deadline:
+				t.Fatalf("%s never heard %q (heard %v)", who, want, seen)
+			case <-time.After(100 * time.Millisecond):
+				announce()
 			}
-			time.Sleep(100 * time.Millisecond)
-			// a heard each of its own announcements once, locally, not again through Redis.
-			n := len(heardA)
-			for range n {
-				<-heardA
-			}
-			a.Announce([]string{"x"})
-			time.Sleep(200 * time.Millisecond)
-			if len(heardA) != 1 {
-				t.Fatalf("a heard its own announcement %d times", len(heardA))
-			}
-			return
-		case <-deadline:
-			t.Fatal("the other instance never heard the announcement")
-		case <-time.After(100 * time.Millisecond):
 		}
+	}
+	if got := hear("b", heardB, "sub_1", func() { a.Announce([]string{"sub_1"}) }); len(got) != 1 {
+		t.Fatalf("b heard %v", got)
+	}
+	// b's reply, published after b heard sub_1, reaches a behind every copy of sub_1.
+	hear("a", heardA, "y1", func() { b.Announce([]string{"y1"}) })
+	for len(heardA) > 0 {
+		<-heardA
+	}
+	// a heard each of its own announcements once, locally, not again through Redis.
+	a.Announce([]string{"x"})
+	hear("b", heardB, "x", func() {})
+	got := hear("a", heardA, "y2", func() { b.Announce([]string{"y2"}) })
+	if got["x"] != 1 {
+		t.Fatalf("a heard its own announcement %d times", got["x"])
 	}
 }

@@ -13,18 +13,14 @@ import (
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
 	substest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-		t.Cleanup(func() { c.Close() })
-		return c
+		return srv.Client(t)
 	}))
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	substest.Run(t, fixtures(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-		t.Cleanup(func() { c.Close() })
-		return c
+		return cl.Client(t)
 	}))
 }
 
