@@ -322,23 +322,59 @@ func TestStopIsBoundedAndReleases(t *testing.T) {
 	}
 }
 
+// countingWorker counts a dispatcher's Lease and Extend calls over a queue.
+type countingWorker struct {
+	queue.Store
+	leases, extends atomic.Int64
+}
+
+func (c *countingWorker) Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]queue.Delivery, error) {
+	c.leases.Add(1)
+	return c.Store.Lease(ctx, endpoint, max, now, leaseFor)
+}
+
+func (c *countingWorker) Extend(ctx context.Context, leased []queue.Delivery, until time.Time) error {
+	c.extends.Add(1)
+	return c.Store.Extend(ctx, leased, until)
+}
+
 // An attempt that outlasts the lease keeps it by renewal: no second worker (here, a second
-// dispatcher on the same queue) attempts the delivery meanwhile.
+// dispatcher on the same queue) attempts the delivery meanwhile. The attempt is held at the
+// sink until the first dispatcher has renewed its lease twice, the first lease's end has
+// passed, and the second dispatcher has asked for deliveries since then: it had every
+// chance to take the delivery.
 func TestLeaseIsRenewedDuringLongAttempts(t *testing.T) {
-	s := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { time.Sleep(2500 * time.Millisecond) })
+	release := make(chan struct{})
+	s := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { <-release })
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
 	q := newQueue(t)
-	mk := func() *Dispatcher {
-		e := &Endpoint{Name: "long", URL: s.URL, AllowPrivate: true}
-		d := NewDispatcher(q, registryOf(t, e), Options{PollInterval: 10 * time.Millisecond, LeaseFor: 1200 * time.Millisecond})
+	const leaseFor = 3 * time.Second
+	mk := func(w queue.Worker) *Dispatcher {
+		e := &Endpoint{Name: "long", URL: s.URL, AllowPrivate: true, ResponseTimeout: 5 * time.Minute}
+		d := NewDispatcher(w, registryOf(t, e), Options{PollInterval: 10 * time.Millisecond, LeaseFor: leaseFor})
 		d.Start()
 		t.Cleanup(d.Stop)
 		return d
 	}
-	d1 := mk()
+	first := &countingWorker{Store: q}
+	d1 := mk(first)
 	publish(t, d1, "evt_long", "t", `{}`)
 	testwait.Until(t, 30*time.Second, func() bool { return s.hits.Load() == 1 }, "the attempt")
-	mk()
-	testwait.Until(t, 30*time.Second, func() bool { return state(t, q, queue.DeliveryID("long", "evt_long")).State == queue.Delivered }, "delivered")
+	firstEnd := time.Now().Add(leaseFor) // the first lease was taken before the attempt began
+	second := &countingWorker{Store: q}
+	mk(second)
+	testwait.Until(t, 60*time.Second, func() bool { return first.extends.Load() >= 2 && time.Now().After(firstEnd) },
+		"two renewals and the first lease's end")
+	seen := second.leases.Load()
+	testwait.Until(t, 30*time.Second, func() bool { return second.leases.Load() > seen+3 }, "the second dispatcher to ask for deliveries")
+	if n := s.hits.Load(); n != 1 {
+		t.Fatalf("%d attempts while the first was held; the lease was not renewed", n)
+	}
+	free()
+	id := queue.DeliveryID("long", "evt_long")
+	testwait.Until(t, 30*time.Second, func() bool { return state(t, q, id).State == queue.Delivered }, "delivered")
 	if n := s.hits.Load(); n != 1 {
 		t.Fatalf("%d attempts; the lease was not renewed", n)
 	}
