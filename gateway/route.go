@@ -162,7 +162,7 @@ func (g *Gateway) AddRoute(spec RouteSpec) (*Route, error) {
 	}
 	rt.obs = newRouteObserver(name, rt.rc.Source())
 	if spec.Async != nil {
-		if rt.fwd, err = g.sender.Forwarder(rt.rc.Scope(), spec.Async, receiver.CredentialHeaders(o.Auth)); err != nil {
+		if rt.fwd, err = g.sender.Forwarder(name, rt.rc.Scope(), spec.Async, receiver.CredentialHeaders(o.Auth)); err != nil {
 			return nil, err
 		}
 	}

@@ -58,28 +58,32 @@ type Forwarder struct {
 
 // Forwarder registers target, the internal URL an async route delivers to, as an inbound
 // endpoint (trusted: the private-address guard does not apply; it takes no published
-// events), and returns the route's forwarder. Routes with the same scope, URL and delivery
-// options share one endpoint. strip names more headers to leave out of the queue (the
-// route's credential headers).
-func (s *Sender) Forwarder(scope string, target *Endpoint, strip []string) (*Forwarder, error) {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%v|%v|%v", target.URL, target.Retry, target.ResponseTimeout, target.Concurrency))
-	clean := strings.Map(func(r rune) rune {
-		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
-			return r
+// events), and returns the route's forwarder. The endpoint is named after the route alone,
+// so a reload that changes the route's deliver_to or delivery options keeps its queue: what
+// was queued goes to the new target. strip names more headers to leave out of the queue
+// (the route's credential headers).
+//
+// Releases before this one named the endpoint after the route's dedupe scope, URL and
+// options; that name is registered too, for the same target, so deliveries queued under it
+// before an upgrade are still delivered.
+func (s *Sender) Forwarder(route, scope string, target *Endpoint, strip []string) (*Forwarder, error) {
+	name := inboundName(route, route)
+	legacy := inboundName(scope, fmt.Sprintf("%s|%v|%v|%v", target.URL, target.Retry, target.ResponseTimeout, target.Concurrency))
+	for _, n := range []string{name, legacy} {
+		if e, ok := s.reg.Get(n); ok {
+			if !e.Inbound {
+				return nil, fmt.Errorf("endpoint name %s is taken by an outbound endpoint", n)
+			}
+			continue // a route sharing the legacy name (same scope and target) registered it
 		}
-		return '_'
-	}, scope)
-	if len(clean) > 40 {
-		clean = clean[:40]
-	}
-	name := InboundPrefix + clean + "-" + hex.EncodeToString(sum[:4])
-	if e, ok := s.reg.Get(name); ok {
-		if !e.Inbound {
-			return nil, fmt.Errorf("endpoint name %s is taken by an outbound endpoint", name)
+		e := target
+		if n == legacy { // the same target and options (an async route sets no others)
+			e = &Endpoint{URL: target.URL, Retry: target.Retry, ResponseTimeout: target.ResponseTimeout,
+				ConnectTimeout: target.ConnectTimeout, Concurrency: target.Concurrency, Header: target.Header,
+				Description: "the queue of route " + route + " under its name before this release"}
 		}
-	} else {
-		target.Name, target.AllowPrivate, target.Inbound = name, true, true
-		if err := s.reg.Add(target); err != nil {
+		e.Name, e.AllowPrivate, e.Inbound = n, true, true
+		if err := s.reg.Add(e); err != nil {
 			return nil, fmt.Errorf("deliver_to: %w", err)
 		}
 	}
@@ -88,6 +92,22 @@ func (s *Sender) Forwarder(scope string, target *Endpoint, strip []string) (*For
 		f.strip[http.CanonicalHeaderKey(h)] = true
 	}
 	return f, nil
+}
+
+// inboundName is an inbound endpoint's name: InboundPrefix, the label cleaned to endpoint
+// name characters, and a hash of what tells it apart.
+func inboundName(label, distinct string) string {
+	sum := sha256.Sum256([]byte(distinct))
+	clean := strings.Map(func(r rune) rune {
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
+			return r
+		}
+		return '_'
+	}, label)
+	if len(clean) > 40 {
+		clean = clean[:40]
+	}
+	return InboundPrefix + clean + "-" + hex.EncodeToString(sum[:4])
 }
 
 // Endpoint returns the name of the inbound endpoint the forwarder queues for.

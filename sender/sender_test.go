@@ -76,12 +76,22 @@ func (f failingQueue) Enqueue(context.Context, queue.Event, []string) (int, erro
 func TestForwarderOutcomes(t *testing.T) {
 	sk := newSink(t, func(n int64, w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
 	s := newSender(t)
-	f, err := s.Forwarder("ploomes", &Endpoint{URL: sk.URL + "/in"}, []string{"X-Ploomes-Validation-Key"})
+	f, err := s.Forwarder("ploomes", "ploomes", &Endpoint{URL: sk.URL + "/in"}, []string{"X-Ploomes-Validation-Key"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if same, _ := s.Forwarder("ploomes", &Endpoint{URL: sk.URL + "/in"}, nil); same.Endpoint() != f.Endpoint() {
-		t.Fatalf("routes with one scope and URL share an endpoint: %s, %s", same.Endpoint(), f.Endpoint())
+	if same, _ := s.Forwarder("ploomes", "ploomes", &Endpoint{URL: sk.URL + "/in"}, nil); same.Endpoint() != f.Endpoint() {
+		t.Fatalf("one route, one endpoint: %s, %s", same.Endpoint(), f.Endpoint())
+	}
+	// The name is the route's, whatever the target and options (a reload that changes them
+	// keeps the queue), and routes sharing a scope have endpoints of their own.
+	s2 := newSender(t)
+	moved, err := s2.Forwarder("ploomes", "ploomes", &Endpoint{URL: sk.URL + "/elsewhere", Retry: []time.Duration{time.Hour}}, nil)
+	if err != nil || moved.Endpoint() != f.Endpoint() {
+		t.Fatalf("a moved target renamed the route's queue: %s, %s (%v)", moved.Endpoint(), f.Endpoint(), err)
+	}
+	if other, _ := s2.Forwarder("ploomes-b", "ploomes", &Endpoint{URL: sk.URL + "/in"}, nil); other.Endpoint() == f.Endpoint() {
+		t.Fatalf("two routes share the endpoint %s", other.Endpoint())
 	}
 	if e, _ := s.Registry().Get(f.Endpoint()); !e.Inbound || s.Registry().Match("ploomes") != nil {
 		t.Fatalf("an inbound target takes no published events")
