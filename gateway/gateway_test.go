@@ -233,6 +233,25 @@ func TestReplay(t *testing.T) {
 	if err != nil || !rec.Replay || rec.ReplayOf != accepted.ID || !rec.Forced {
 		t.Errorf("the replay's record: %+v %v", rec, err)
 	}
+	// The config changed since: the URI now reaches another route (which would skip its own
+	// authentication for a replay), or none. Nothing is handed on.
+	other, err := g.AddRoute(header("other", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherNext := &handedOn{}
+	for name, srv := range map[string]http.Handler{
+		"another route": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = other.Serve(w, r, otherNext, nil, nil) }),
+		"no route":      http.NotFoundHandler(),
+	} {
+		g.cfg.FindServer = func(string, bool) http.Handler { return srv }
+		_, err := g.Replay(ctx, "crm", accepted.ID, true, false)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != 409 || otherNext.n != 0 || next.n != 2 {
+			t.Errorf("replay reaching %s: %v (other route handed on %d, crm %d)", name, err, otherNext.n, next.n)
+		}
+	}
+	g.cfg.FindServer = func(string, bool) http.Handler { return server }
 	// A refused request cannot be replayed; an unknown one is not found; nor is an unknown route.
 	for _, tc := range []struct {
 		route, id string

@@ -19,7 +19,9 @@ import (
 // the replay which record it made.
 type replayCtx struct {
 	of      string
+	route   string // the route that logged the request: the only one that may handle it
 	force   bool
+	reached string // the route the rebuilt request reached, if any
 	id      string
 	outcome string
 }
@@ -114,12 +116,18 @@ func (g *Gateway) Replay(ctx context.Context, route, id string, force, older boo
 	if srv == nil {
 		return ReplayAnswer{}, apiErr(http.StatusConflict, problem.ReasonStateConflict, "this instance cannot tell which of its servers serves route %q (none listens on the port of %s); replay from the instance that received it", route, rec.Host)
 	}
-	req, rp, err := rebuild(ctx, rec, force)
+	req, rp, err := rebuild(ctx, rec, route, force)
 	if err != nil {
 		return ReplayAnswer{}, apiErr(http.StatusConflict, problem.ReasonStateConflict, "request %s cannot be rebuilt: %v", id, err)
 	}
 	w := &recorder{header: http.Header{}}
 	srv.ServeHTTP(w, req)
+	switch {
+	case rp.reached == "":
+		return ReplayAnswer{}, apiErr(http.StatusConflict, problem.ReasonStateConflict, "request %s was not replayed: its URI %s reaches no webhook_receive route now (the config changed since it was logged); nothing was handed on", id, rec.URI)
+	case rp.reached != route:
+		return ReplayAnswer{}, apiErr(http.StatusConflict, problem.ReasonStateConflict, "request %s was not replayed: its URI %s now reaches route %q, not %q that logged it (the config changed since); nothing was handed on", id, rec.URI, rp.reached, route)
+	}
 	ans := ReplayAnswer{ReplayOf: id, ID: rp.id, Forced: force, Outcome: rp.outcome, Status: w.statusOr200(), Answer: w.body.String(), Order: ord}
 	if force && ord != nil && ord.Older {
 		ans.Warning = "the replayed event is older than its record's newest value (" + ord.Value + " < " + ord.Newest + "): the backend was given an older state"
@@ -131,8 +139,8 @@ func (g *Gateway) Replay(ctx context.Context, route, id string, force, older boo
 
 // rebuild makes the request a replay sends from its log record: the logged method, URI,
 // headers (a redacted credential is no credential: dropped) and body, marked as a replay.
-func rebuild(ctx context.Context, rec reqlog.Record, force bool) (*http.Request, *replayCtx, error) {
-	rp := &replayCtx{of: rec.ID, force: force}
+func rebuild(ctx context.Context, rec reqlog.Record, route string, force bool) (*http.Request, *replayCtx, error) {
+	rp := &replayCtx{of: rec.ID, route: route, force: force}
 	rctx := receiver.WithReplay(context.WithValue(ctx, replayCtxKey{}, rp), receiver.Replay{Force: force})
 	scheme := "http"
 	if rec.TLS {

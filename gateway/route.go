@@ -215,6 +215,16 @@ type Placeholders interface {
 // log. ph may be nil; server is the HTTP server the request came through (kept for
 // replays), or nil.
 func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Placeholders, server http.Handler) error {
+	if r.Header["X-Hookgate-Replay-Of"] != nil { // a replay (or a forged header: no replayCtx)
+		if rp, ok := r.Context().Value(replayCtxKey{}).(*replayCtx); ok {
+			rp.reached = rt.name
+			if rp.route != rt.name { // authentication is skipped for replays: only its own route takes it
+				problem.New(http.StatusConflict, problem.ReasonStateConflict, "Conflict",
+					"a replay of route "+rp.route+" reached route "+rt.name).Write(w)
+				return nil
+			}
+		}
+	}
 	start := time.Now()
 	if ph != nil {
 		ph.Set("http.webhook.source", rt.rc.Source())

@@ -70,3 +70,69 @@ func TestAsyncRouteKeepsItsQueueAcrossDeliverToChange(t *testing.T) {
 		}
 	}
 }
+
+const replayMovedCaddyfile = `{
+	{GLOBAL}
+}
+http://127.0.0.1:{PORT} {
+	handle /{NEWPATH} {
+		webhook_receive {
+			name newroute
+			auth none
+			event_id json:/id
+		}
+		reverse_proxy {BACKEND}
+	}
+	handle /new {
+		webhook_receive {
+			name other
+			auth header X-Other {env.OTHER_SECRET}
+			event_id json:/id
+		}
+		reverse_proxy {BACKEND}
+	}
+}
+`
+
+// A replay goes only to the route that logged the request: when a reload made its URI
+// reach another route (whose authentication a replay would skip), or none, the replay is
+// refused and nothing is handed on. (Outside review: it was handed to the other route
+// without its credential and answered 200; with no route, 200 with an empty outcome.)
+func TestReplayRefusedWhenItsURIReachesAnotherRoute(t *testing.T) {
+	be := startBackend(t)
+	cfg := func(newPath string) string {
+		return strings.NewReplacer("{NEWPATH}", newPath, "{BACKEND}", be.Addr).Replace(replayMovedCaddyfile)
+	}
+	c := startCaddy(t, cfg("new"), "OTHER_SECRET=othersecret")
+	if code, _, rb := send(t, c.Base()+"/new", []byte(`{"id":"n1"}`)); code != 200 {
+		t.Fatalf("webhook: %d %s", code, rb)
+	}
+	var recs []struct {
+		ID string `json:"id"`
+	}
+	getJSON(t, c.AdminURL()+"/webhooks/inbound/newroute/requests", &recs)
+	if len(recs) != 1 {
+		t.Fatalf("newroute logged %d requests", len(recs))
+	}
+	before := be.Count()
+	// /new now reaches route other; newroute moved to /moved.
+	reload(t, c, cfg("moved"))
+	code, m := adminPost(t, c.AdminURL()+"/webhooks/inbound/newroute/requests/"+recs[0].ID+"/replay?force=true")
+	if code != 409 || !strings.Contains(fmt.Sprint(m["detail"]), `now reaches route "other"`) {
+		t.Errorf("replay onto another route: %d %v", code, m)
+	}
+	// No route at all reaches /new.
+	reload(t, c, strings.Replace(cfg("moved"), "handle /new {", "handle /elsewhere {", 1))
+	code, m = adminPost(t, c.AdminURL()+"/webhooks/inbound/newroute/requests/"+recs[0].ID+"/replay?force=true")
+	if code != 409 || !strings.Contains(fmt.Sprint(m["detail"]), "reaches no webhook_receive route") {
+		t.Errorf("replay onto no route: %d %v", code, m)
+	}
+	if n := be.Count(); n != before {
+		t.Errorf("the backend got %d requests from refused replays", n-before)
+	}
+	// The route at its own URI replays as before.
+	reload(t, c, cfg("new"))
+	if code, m := adminPost(t, c.AdminURL()+"/webhooks/inbound/newroute/requests/"+recs[0].ID+"/replay?force=true"); code != 200 || m["outcome"] != "accepted" {
+		t.Errorf("replay at its own URI: %d %v", code, m)
+	}
+}
