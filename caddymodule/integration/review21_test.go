@@ -1,11 +1,13 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/redistest"
 	"github.com/hookgate/hookgate/internal/testwait"
 )
 
@@ -134,5 +136,38 @@ func TestReplayRefusedWhenItsURIReachesAnotherRoute(t *testing.T) {
 	reload(t, c, cfg("new"))
 	if code, m := adminPost(t, c.AdminURL()+"/webhooks/inbound/newroute/requests/"+recs[0].ID+"/replay?force=true"); code != 200 || m["outcome"] != "accepted" {
 		t.Errorf("replay at its own URI: %d %v", code, m)
+	}
+}
+
+// A Redis that refuses the configured password is a store that cannot be used: the admin
+// API answers 503 store_unavailable, as the webhooks do (outside review: 500 store_error
+// with WRONGPASS, while the data path answered 503).
+func TestRedisWrongPasswordIsUnavailableEverywhere(t *testing.T) {
+	srv := redistest.Start(t)
+	if err := srv.Client(t).ConfigSet(context.Background(), "requirepass", "SuperRedisPw").Err(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{
+	{GLOBAL}
+	webhooks {
+		store redis redis://default:WrongPw@` + srv.Addr() + `/0
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_receive totvs_crm {
+		auth header X-Api-Key {env.TOTVS_KEY}
+	}
+	respond 200
+}
+`
+	c := startCaddy(t, cfg, totvsKey)
+	if code, _, rb := send(t, c.Base()+"/", totvsEvent(t, "00000009-2222-4222-8222-222222222222"), "X-Api-Key", "tk-456"); code != 503 {
+		t.Errorf("webhook: %d %s", code, rb)
+	}
+	for _, path := range []string{"/webhooks/inbound/totvs_crm/requests", "/webhooks/inbound/totvs_crm/order?key=a", "/webhooks/deliveries"} {
+		code, m := adminDo(t, c, "GET", path)
+		if code != 503 || !strings.HasSuffix(fmt.Sprint(m["type"]), "/store_unavailable") || strings.Contains(fmt.Sprint(m), "WrongPw") {
+			t.Errorf("GET %s: %d %v", path, code, m)
+		}
 	}
 }
