@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+	"github.com/hookgate/hookgate/gateway"
 )
 
 func init() {
@@ -111,7 +112,7 @@ func parseFeed(d *caddyfile.Dispenser) (FeedConfig, error) {
 		}
 		switch d.Val() {
 		case "page_size":
-			n, err := intArg(d)
+			n, err := positiveArg(d)
 			if err != nil {
 				return f, err
 			}
@@ -180,7 +181,7 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 			}
 			e.AllowPrivate = true
 		case "concurrency":
-			n, err := intArg(d)
+			n, err := positiveArg(d)
 			if err != nil {
 				return e, err
 			}
@@ -345,6 +346,9 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
+			if n < 0 { // in JSON a negative number is off; here 0 is
+				return d.Errf("log_requests: %d: a number from 0 (off) to %d", n, gateway.MaxLogRequests)
+			}
 			h.LogRequests = n
 			if n == 0 {
 				h.LogRequests = -1
@@ -398,6 +402,17 @@ func intArg(d *caddyfile.Dispenser) (int, error) {
 		return 0, d.Errf("%s: %q is not a number", opt, v)
 	}
 	return n, nil
+}
+
+// positiveArg reads one whole number of at least 1: in JSON 0 means the default, so a
+// Caddyfile's explicit 0 is refused rather than silently taken as the default.
+func positiveArg(d *caddyfile.Dispenser) (int, error) {
+	opt := d.Val()
+	n, err := intArg(d)
+	if err == nil && n < 1 {
+		err = d.Errf("%s: %d: a whole number of at least 1 (leave the option out for the default)", opt, n)
+	}
+	return n, err
 }
 
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
@@ -601,7 +616,7 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 					}
 					sc.Grace = dur
 				case "max_subscriptions":
-					n, err := intArg(d)
+					n, err := positiveArg(d)
 					if err != nil {
 						return nil, err
 					}

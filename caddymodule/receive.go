@@ -255,6 +255,11 @@ func (h *Receive) Validate() error {
 			return fmt.Errorf("%s must be a positive duration", d.name)
 		}
 	}
+	for i, a := range h.Auth {
+		if a.Tolerance < 0 {
+			return fmt.Errorf("auth line %d (%s): tolerance must be a positive duration", i+1, a.Method)
+		}
+	}
 	if h.MaxBody < 0 {
 		return fmt.Errorf("max_body must be positive")
 	}

@@ -419,6 +419,9 @@ func (g *Gateway) requeueFeed(w http.ResponseWriter, r *http.Request, name strin
 		return apiErr(http.StatusNotFound, problem.ReasonNotFound, "no feed %q", name)
 	}
 	q := r.URL.Query()
+	if len(q["id"]) > 1 || len(q["since"]) > 1 {
+		return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "give id or since once")
+	}
 	id, sinceText := q.Get("id"), q.Get("since")
 	var since time.Time
 	switch {

@@ -44,6 +44,9 @@ func (g *Gateway) inboundRequests(w http.ResponseWriter, r *http.Request, parts 
 			return err
 		}
 		f := reqlog.Filter{Outcome: r.URL.Query().Get("outcome")}
+		if !knownOutcome(f.Outcome) {
+			return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "outcome %q: refused, or one of the outcomes of a webhook (%s)", f.Outcome, outcomeList())
+		}
 		if f.Limit, err = limitParam(r); err != nil {
 			return err
 		}
@@ -79,6 +82,9 @@ func (g *Gateway) inboundRequests(w http.ResponseWriter, r *http.Request, parts 
 			name string
 			v    *bool
 		}{{"force", &force}, {"older", &older}} {
+			if len(r.URL.Query()[p.name]) > 1 {
+				return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "give %s once", p.name)
+			}
 			switch f := r.URL.Query().Get(p.name); f {
 			case "", "false":
 			case "true":
@@ -157,4 +163,26 @@ func orderErr(route string, err error) error {
 		return apiErr(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "%v", err)
 	}
 	return apiErr(http.StatusInternalServerError, problem.ReasonStoreError, "%v", err)
+}
+
+// knownOutcome tells whether o filters the request log by something it can hold: every
+// outcome, "refused" (every 4xx/5xx), or nothing.
+func knownOutcome(o string) bool {
+	if o == "" || o == "refused" {
+		return true
+	}
+	for _, r := range problem.InboundReasons {
+		if string(r) == o {
+			return true
+		}
+	}
+	return false
+}
+
+func outcomeList() string {
+	names := make([]string, len(problem.InboundReasons))
+	for i, r := range problem.InboundReasons {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
 }

@@ -73,6 +73,11 @@ func TestRouteNamesAndScopes(t *testing.T) {
 	if _, err := g.AddRoute(header("x2", "shared")); err != nil {
 		t.Errorf("two routes setting one dedupe_scope: %v", err)
 	}
+	for _, name := range []string{"a/b", "..", "a b", strings.Repeat("x", 65)} {
+		if _, err := g.AddRoute(header(name, "")); err == nil {
+			t.Errorf("route name %q was accepted", name)
+		}
+	}
 	bad := header("big", "")
 	bad.LogRequests = MaxLogRequests + 1
 	if _, err := g.AddRoute(bad); err == nil || !strings.Contains(err.Error(), "log_requests") {
@@ -266,7 +271,10 @@ func TestReplay(t *testing.T) {
 }
 
 func TestAdminAnswersProblems(t *testing.T) {
-	newGateway(t, Config{}) // the active gateway
+	g := newGateway(t, Config{}) // the active gateway
+	if _, err := g.AddRoute(header("crm", "")); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -277,6 +285,8 @@ func TestAdminAnswersProblems(t *testing.T) {
 		{"GET", "/webhooks/deliveries?limit=0", 400, problem.ReasonInvalidQuery},
 		{"GET", "/webhooks/inbound/nosuch/requests", 404, problem.ReasonNotFound},
 		{"POST", "/webhooks/deliveries/nosuch/retry", 404, problem.ReasonNotFound},
+		{"GET", "/webhooks/inbound/crm/requests?outcome=bogus", 400, problem.ReasonInvalidQuery},
+		{"POST", "/webhooks/inbound/crm/requests/req_x/replay?force=true&force=false", 400, problem.ReasonInvalidQuery},
 	} {
 		w := httptest.NewRecorder()
 		Admin{}.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))

@@ -54,6 +54,20 @@ type RouteSpec struct {
 	Logger *zap.Logger
 }
 
+// validRouteName tells whether n can name a route: it is a path segment of the admin API
+// and a metrics label.
+func validRouteName(n string) bool {
+	if n == "" || len(n) > 64 || n == "." || n == ".." {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // RouteName is a route's name: name, else the dedupe scope, else the preset, else "webhook".
 func RouteName(name, dedupeScope, preset string) string {
 	for _, n := range []string{name, dedupeScope, preset} {
@@ -74,6 +88,11 @@ func RouteScope(name, dedupeScope, preset string) string {
 
 // Validate checks the spec's own limits, without building anything.
 func (s *RouteSpec) Validate() error {
+	for what, v := range map[string]string{"name": s.Name, "dedupe_scope": s.DedupeScope} {
+		if v != "" && !validRouteName(v) {
+			return fmt.Errorf("%s %q: use 1-64 letters, digits, '_', '-' or '.' (it is a path segment of the admin API)", what, v)
+		}
+	}
 	if s.LogRequests > MaxLogRequests {
 		return fmt.Errorf("log_requests %d: a number from 0 (off) to %d", s.LogRequests, MaxLogRequests)
 	}

@@ -113,10 +113,7 @@ func (c RedisConfig) options() (*redis.UniversalOptions, string, error) {
 	if c.URL == "" {
 		return nil, "", fmt.Errorf("redis url is required")
 	}
-	redacted := c.URL
-	if u, err := url.Parse(c.URL); err == nil {
-		redacted = u.Redacted()
-	}
+	redacted := redactURL(c.URL)
 	var o redis.UniversalOptions
 	if c.Cluster {
 		co, err := redis.ParseClusterURL(c.URL)
@@ -147,6 +144,25 @@ func (c RedisConfig) options() (*redis.UniversalOptions, string, error) {
 	o.DialerRetries = 1
 	o.DialerRetryTimeout = 50 * time.Millisecond
 	return &o, redacted, nil
+}
+
+// redactURL is a Redis URL fit for logs and errors: the userinfo password and every query
+// value but the extra nodes' addresses (go-redis takes a password there too) masked; an
+// unparsable URL is not shown at all.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	if q := u.Query(); len(q) > 0 {
+		for k := range q {
+			if k != "addr" {
+				q[k] = []string{"xxxxx"}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 func (c RedisConfig) prefix() string {

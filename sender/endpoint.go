@@ -21,6 +21,7 @@ import (
 	"github.com/hookgate/hookgate/internal/credential"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/signature"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Defaults.
@@ -202,12 +203,21 @@ func (e *Endpoint) Prepare() error {
 	if !queue.ValidEndpointName(e.Name) {
 		return fmt.Errorf("endpoint name %q: use 1-64 letters, digits, '_', '-' or '.'", e.Name)
 	}
+	hasPrefix := func(p string) bool { return len(e.Name) >= len(p) && strings.EqualFold(e.Name[:len(p)], p) }
 	switch {
-	case strings.HasPrefix(e.Name, SubscriptionPrefix) && !e.Subscription,
-		strings.HasPrefix(e.Name, InboundPrefix) && !e.Inbound,
-		strings.HasPrefix(e.Name, FeedPrefix):
+	case hasPrefix(SubscriptionPrefix) && !e.Subscription, hasPrefix(InboundPrefix) && !e.Inbound, hasPrefix(FeedPrefix):
 		return fmt.Errorf("endpoint %s: names starting with %q, %q or %q are kept for subscriptions, async routes and feeds",
 			e.Name, SubscriptionPrefix, InboundPrefix, FeedPrefix)
+	}
+	for k, vs := range e.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("endpoint %s: header name %q is not a valid HTTP header name", e.Name, k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("endpoint %s: the value of header %s has a character HTTP does not allow (a line break, a control character)", e.Name, k)
+			}
+		}
 	}
 	if e.Concurrency < 0 || e.Concurrency > MaxConcurrency {
 		return fmt.Errorf("endpoint %s: concurrency %d: a number from 1 to %d", e.Name, e.Concurrency, MaxConcurrency)

@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -9,7 +10,7 @@ import (
 // (subscriptions, async routes' targets, feeds), whatever config path made them.
 func TestRegistryRefusesReservedNames(t *testing.T) {
 	reg := NewRegistry()
-	for _, name := range []string{"sub_x", "inbound-totvs-1234", "feed.contatos"} {
+	for _, name := range []string{"sub_x", "inbound-totvs-1234", "feed.contatos", "SUB_x", "Inbound-a", "FEED.f1"} {
 		err := reg.Add(&Endpoint{Name: name, URL: "https://example.com/"})
 		if err == nil || !strings.Contains(err.Error(), "kept for") {
 			t.Errorf("endpoint %q: got %v, want a refusal", name, err)
@@ -23,6 +24,11 @@ func TestRegistryRefusesReservedNames(t *testing.T) {
 	}
 	if err := reg.Add(&Endpoint{Name: "crm", URL: "https://example.com/", Concurrency: 2000}); err == nil {
 		t.Error("concurrency 2000 was accepted")
+	}
+	for _, h := range []http.Header{{"X": {"a\r\nb"}}, {"Bad Name": {"v"}}, {"X": {"a\x00"}}} {
+		if err := reg.Add(&Endpoint{Name: "hdr", URL: "https://example.com/", Header: h}); err == nil {
+			t.Errorf("header %q was accepted", h)
+		}
 	}
 	if got := len(reg.Names()); got != 2 {
 		t.Errorf("%d endpoints registered, want 2", got)
