@@ -165,41 +165,6 @@ func expandSecret(repl *caddy.Replacer, what, s string, logger *zap.Logger) (str
 	return out, nil
 }
 
-// options translates the JSON config into the core's options.
-func (h *Receive) options(logger *zap.Logger) (receiver.Options, error) {
-	o := receiver.Options{
-		Preset:   h.Preset,
-		Schema:   h.Schema,
-		EventID:  h.EventID,
-		MaxBody:  h.MaxBody,
-		Dedupe:   time.Duration(h.Dedupe),
-		ClaimTTL: time.Duration(h.ClaimTimeout),
-	}
-	if h.DedupeOff {
-		o.Dedupe = -1
-	}
-	switch h.OrderBy {
-	case "off":
-		o.OrderOff = true
-	case "":
-	default:
-		kind, src := receiver.ParseOrderSource(h.OrderBy)
-		o.Order = &receiver.OrderSpec{Kind: kind, Value: src, Keys: h.OrderKey}
-	}
-	o.OrderWindow = time.Duration(h.OrderWindow)
-	o.OrderMaxAhead = time.Duration(h.OrderMaxAhead)
-	if h.RejectCaseDuplicates != nil {
-		o.CaseDuplicates = receiver.CaseAllow
-		if *h.RejectCaseDuplicates {
-			o.CaseDuplicates = receiver.CaseReject
-		}
-	}
-	o.AcceptOnStoreError = h.OnStoreError == "accept"
-	var err error
-	o.Auth, err = authSpecs(h.Auth, logger)
-	return o, err
-}
-
 // authSpecs translates credential lines, expanding their secrets' placeholders.
 func authSpecs(lines []AuthConfig, logger *zap.Logger) ([]receiver.AuthSpec, error) {
 	repl := caddy.NewReplacer()
@@ -246,22 +211,8 @@ func (h *Receive) Validate() error {
 	default:
 		return fmt.Errorf("on_store_error %q: reject or accept", h.OnStoreError)
 	}
-	for _, d := range []struct {
-		name string
-		v    caddy.Duration
-	}{{"dedupe", h.Dedupe}, {"claim_timeout", h.ClaimTimeout}, {"deliver_to response_timeout", h.DeliverTimeout},
-		{"order_window", h.OrderWindow}, {"order_max_ahead", h.OrderMaxAhead}} {
-		if d.v < 0 {
-			return fmt.Errorf("%s must be a positive duration", d.name)
-		}
-	}
-	for i, a := range h.Auth {
-		if a.Tolerance < 0 {
-			return fmt.Errorf("auth line %d (%s): tolerance must be a positive duration", i+1, a.Method)
-		}
-	}
-	if h.MaxBody < 0 {
-		return fmt.Errorf("max_body must be positive")
+	if h.DeliverTimeout < 0 || h.Dedupe < 0 {
+		return fmt.Errorf("dedupe and deliver_to response_timeout must be positive durations")
 	}
 	if _, err := retrySchedule(h.DeliverRetryOff, h.DeliverRetry); err != nil {
 		return fmt.Errorf("deliver_to: %v", err)
@@ -270,10 +221,34 @@ func (h *Receive) Validate() error {
 	return spec.Validate()
 }
 
-// spec is the gateway's route spec of the config, without what Provision adds.
+// spec translates the config into the gateway's route spec; the credential lines' secrets
+// are expanded by Provision.
 func (h *Receive) spec() gateway.RouteSpec {
+	o := receiver.Options{Preset: h.Preset, Schema: h.Schema, EventID: h.EventID, MaxBody: h.MaxBody,
+		Dedupe: time.Duration(h.Dedupe), ClaimTTL: time.Duration(h.ClaimTimeout), OrderWindow: time.Duration(h.OrderWindow),
+		OrderMaxAhead: time.Duration(h.OrderMaxAhead), AcceptOnStoreError: h.OnStoreError == "accept"}
+	if h.DedupeOff {
+		o.Dedupe = -1
+	}
+	switch h.OrderBy {
+	case "off":
+		o.OrderOff = true
+	case "":
+	default:
+		kind, src := receiver.ParseOrderSource(h.OrderBy)
+		o.Order = &receiver.OrderSpec{Kind: kind, Value: src, Keys: h.OrderKey}
+	}
+	if h.RejectCaseDuplicates != nil {
+		o.CaseDuplicates = receiver.CaseAllow
+		if *h.RejectCaseDuplicates {
+			o.CaseDuplicates = receiver.CaseReject
+		}
+	}
+	for _, a := range h.Auth {
+		o.Auth = append(o.Auth, receiver.AuthSpec{Kind: receiver.AuthKind(a.Method), Tolerance: time.Duration(a.Tolerance)})
+	}
 	return gateway.RouteSpec{Name: h.Name, DedupeScope: h.DedupeScope, LogRequests: h.LogRequests, LogBody: h.LogBody,
-		LogAccepted: h.LogAccepted}
+		LogAccepted: h.LogAccepted, Receiver: o}
 }
 
 // Provision compiles the schema, resolves secrets and registers the route.
@@ -285,7 +260,7 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 	spec := h.spec()
 	spec.Logger = logger
 	var err error
-	if spec.Receiver, err = h.options(logger); err != nil {
+	if spec.Receiver.Auth, err = authSpecs(h.Auth, logger); err != nil {
 		return err
 	}
 	if h.Mode == "async" {

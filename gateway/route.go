@@ -93,6 +93,26 @@ func (s *RouteSpec) Validate() error {
 			return fmt.Errorf("%s %q: use 1-64 letters, digits, '_', '-' or '.' (it is a path segment of the admin API)", what, v)
 		}
 	}
+	o := s.Receiver
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"claim_timeout", o.ClaimTTL}, {"order_window", o.OrderWindow}, {"order_max_ahead", o.OrderMaxAhead}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s must be a positive duration", d.name)
+		}
+	}
+	if o.Dedupe < -1 { // -1 is off
+		return fmt.Errorf("dedupe must be a positive duration")
+	}
+	for i, a := range o.Auth {
+		if a.Tolerance < 0 {
+			return fmt.Errorf("auth line %d (%s): tolerance must be a positive duration", i+1, a.Kind)
+		}
+	}
+	if o.MaxBody < 0 {
+		return fmt.Errorf("max_body must be positive")
+	}
 	if s.LogRequests > MaxLogRequests {
 		return fmt.Errorf("log_requests %d: a number from 0 (off) to %d", s.LogRequests, MaxLogRequests)
 	}
