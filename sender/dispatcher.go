@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/clock"
 	"github.com/hookgate/hookgate/internal/lifecycle"
 	"github.com/hookgate/hookgate/sender/queue"
 	"go.uber.org/zap"
@@ -44,6 +45,9 @@ type Options struct {
 	// their leases every LeaseFor/3, so this is how soon the deliveries of a worker that
 	// died (a killed instance) are attempted again. Default 15s.
 	LeaseFor time.Duration
+	// Clock is the time the workers read and sleep on: when deliveries are due, retry
+	// schedules, lease renewals. Default: the system clock (tests pass a clock.Fake).
+	Clock clock.Clock
 }
 
 // Dispatcher runs the workers of a registry's endpoints over one queue. It watches the
@@ -92,6 +96,9 @@ func NewDispatcher(store queue.Worker, reg *Registry, opts Options) *Dispatcher 
 	}
 	if opts.LeaseFor <= 0 {
 		opts.LeaseFor = 15 * time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System
 	}
 	d := &Dispatcher{store: store, notify: n, reg: reg, opts: opts, runners: map[string]*runner{},
 		results: make(chan written, 1024)}
@@ -214,7 +221,7 @@ func (d *Dispatcher) sweep() {
 			}
 			chunk := names[start:min(start+sweepChunk, len(names))]
 			ctx, cancel := context.WithTimeout(d.ctx, d.opts.PollInterval)
-			due, err := d.due.Due(ctx, chunk, time.Now())
+			due, err := d.due.Due(ctx, chunk, d.opts.Clock.Now())
 			cancel()
 			if err != nil {
 				break // the runners' own slow poll covers for it; the store being away is logged there

@@ -25,7 +25,7 @@ func (r *runner) judge(dl queue.Delivery, a attempt) queue.Result {
 		res.Outcome, outcome = queue.Done, "delivered"
 	case a.Status == 410:
 		// The endpoint is gone: disable it and keep the delivery for when it is enabled.
-		res.Outcome, res.NextAt, outcome = queue.Retry, time.Now(), "gone"
+		res.Outcome, res.NextAt, outcome = queue.Retry, r.d.opts.Clock.Now(), "gone"
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := r.d.store.SetDisabled(ctx, r.e.Name, true, fmt.Sprintf("410 Gone at %s", time.Now().UTC().Format(time.RFC3339)))
 		cancel()
@@ -39,7 +39,7 @@ func (r *runner) judge(dl queue.Delivery, a attempt) queue.Result {
 		if a.retryAfter > 0 {
 			delay = min(max(a.retryAfter, time.Second), MaxRetryAfter)
 		}
-		res.Outcome, res.NextAt, outcome = queue.Retry, time.Now().Add(delay), "retry"
+		res.Outcome, res.NextAt, outcome = queue.Retry, r.d.opts.Clock.Now().Add(delay), "retry"
 		r.mu.Lock()
 		heap.Push(&r.due, res.NextAt)
 		r.mu.Unlock()

@@ -127,7 +127,7 @@ func (r *runner) renew() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.d.opts.LeaseFor/3)
 	defer cancel()
-	if err := r.d.store.Extend(ctx, ds, time.Now().Add(r.d.opts.LeaseFor)); err != nil {
+	if err := r.d.store.Extend(ctx, ds, r.d.opts.Clock.Now().Add(r.d.opts.LeaseFor)); err != nil {
 		r.d.opts.Logger.Warn("cannot renew delivery leases", zap.String("endpoint", r.e.Name), zap.Error(err))
 	}
 }
@@ -169,19 +169,20 @@ func (r *runner) lease() {
 	log := r.d.opts.Logger
 	failures := 0
 	every := r.d.opts.LeaseFor / 3
-	renewAt := time.Now().Add(every)
+	clk := r.d.opts.Clock
+	renewAt := clk.Now().Add(every)
 	// Lease in batches: wait until a quarter of the slots are free (or all work is done)
 	// rather than making one store call per freed slot.
 	batch := max(int64(r.e.Concurrency)/4, 1)
 	for !r.stopping() {
-		if now := time.Now(); !now.Before(renewAt) {
+		if now := clk.Now(); !now.Before(renewAt) {
 			r.renew()
 			renewAt = now.Add(every)
 		}
 		inflight := r.inflight.Load()
 		free := int64(r.e.Concurrency) - inflight
 		if free >= batch || (free > 0 && inflight == 0) {
-			got, err := r.d.store.Lease(r.ctx, r.e.Name, int(free), time.Now(), r.d.opts.LeaseFor)
+			got, err := r.d.store.Lease(r.ctx, r.e.Name, int(free), clk.Now(), r.d.opts.LeaseFor)
 			if err != nil {
 				failures++
 				if failures == 1 || failures%100 == 0 {
@@ -200,13 +201,13 @@ func (r *runner) lease() {
 				continue
 			}
 		}
-		t := time.NewTimer(r.idleWait(time.Now(), renewAt))
+		t := clk.NewTimer(r.idleWait(clk.Now(), renewAt))
 		select {
 		case <-r.stop:
 			t.Stop()
 			return
 		case <-r.wake:
-		case <-t.C:
+		case <-t.C():
 		}
 		t.Stop()
 	}
