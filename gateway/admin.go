@@ -314,12 +314,13 @@ func (g *Gateway) deliveries(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, out)
 	}
 	reg := g.sender.Registry()
+	unknown := "" // an endpoint the config does not name: listed if the queue holds something for it
 	if ep := q.Get("endpoint"); ep != "" {
 		_, isEndpoint := reg.Get(ep)
 		_, isFeed := g.Feed(strings.TrimPrefix(ep, feedPrefix))
 		// A deleted subscription's id still lists its dead letters.
 		if !isEndpoint && !(isFeed && strings.HasPrefix(ep, feedPrefix)) && !subscription.IsID(ep) {
-			return apiErr(http.StatusNotFound, problem.ReasonNotFound, "no endpoint %q (a feed's records are listed as endpoint feed.<name>)", ep)
+			unknown = ep // removed by a reload, say: its queue is still in the store
 		}
 		f.Endpoints = []string{ep}
 	} else {
@@ -338,6 +339,9 @@ func (g *Gateway) deliveries(w http.ResponseWriter, r *http.Request) error {
 	ds, err := g.sender.Queue().List(r.Context(), f)
 	if err != nil {
 		return storeErr(err)
+	}
+	if unknown != "" && len(ds) == 0 {
+		return apiErr(http.StatusNotFound, problem.ReasonNotFound, "no endpoint %q, and no delivery of one by that name (a feed's records are listed as endpoint feed.<name>)", unknown)
 	}
 	for _, d := range ds {
 		dv := DeliveryView{ID: d.ID, Endpoint: d.Endpoint, EventID: d.Event.ID, EventType: d.Event.Type, BodyBytes: len(d.Event.Body),

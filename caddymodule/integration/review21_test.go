@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +170,44 @@ http://127.0.0.1:{PORT} {
 		if code != 503 || !strings.HasSuffix(fmt.Sprint(m["type"]), "/store_unavailable") || strings.Contains(fmt.Sprint(m), "WrongPw") {
 			t.Errorf("GET %s: %d %v", path, code, m)
 		}
+	}
+}
+
+const removedEndpointCaddyfile = `{
+	{GLOBAL}
+	webhooks {
+		{ENDPOINT}
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_publish
+}
+`
+
+// An endpoint removed by a reload keeps its queued deliveries in the store, and the admin
+// API still lists them by the endpoint's name (outside review: ?endpoint=gone was a 404,
+// so what was queued for it could not be seen).
+func TestRemovedEndpointsDeliveriesStayListed(t *testing.T) {
+	dead := fmt.Sprintf("http://127.0.0.1:%d/", freePort(t))
+	endpoint := "endpoint gone {\n\t\t\turl " + dead + "\n\t\t\tevents gone.*\n\t\t\tallow_private\n\t\t\tretry 1h\n\t\t}"
+	c := startCaddy(t, strings.Replace(removedEndpointCaddyfile, "{ENDPOINT}", endpoint, 1))
+	for i := range 3 {
+		req, _ := http.NewRequest(http.MethodPost, c.Base()+"/", strings.NewReader(fmt.Sprintf(`{"n":%d}`, i)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Webhook-Event-Type", "gone.x")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 202 {
+			t.Fatalf("publish: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	reload(t, c, strings.Replace(removedEndpointCaddyfile, "{ENDPOINT}", "", 1))
+	var ds []deliveryView
+	getJSON(t, c.AdminURL()+"/webhooks/deliveries?endpoint=gone", &ds)
+	if len(ds) != 3 {
+		t.Fatalf("the removed endpoint's deliveries: %d listed, want 3", len(ds))
+	}
+	if code, m := adminDo(t, c, "GET", "/webhooks/deliveries?endpoint=never"); code != 404 || m["detail"] == nil {
+		t.Errorf("a name nothing was ever queued for: %d %v", code, m)
 	}
 }
