@@ -38,6 +38,10 @@ const (
 	// with a wrong date (or a sender's clock far ahead) cannot make its record's later
 	// events stale.
 	ReasonOrderAhead Reason = "order_ahead"
+	// ReasonTransformFailed: the route's transform failed at run time (500, so the sender
+	// retries); the request is kept in the request log, replayable once the transform is
+	// fixed. On an outbound delivery it is the attempt's error.
+	ReasonTransformFailed Reason = "transform_failed"
 )
 
 // InboundReasons are the reasons a webhook_receive request can end with (including the
@@ -46,7 +50,7 @@ const (
 var InboundReasons = []Reason{ReasonAccepted, ReasonQueued, ReasonDuplicate, ReasonInFlight, ReasonMethod,
 	ReasonUnauthorized, ReasonTooLarge, ReasonMediaType, ReasonInvalidJSON, ReasonSchema, ReasonMissingEventID,
 	ReasonStoreUnavailable, ReasonBodyRead, ReasonQueueUnavailable, ReasonQueueFailed, ReasonStale, ReasonOrderInFlight,
-	ReasonOrderValue, ReasonOrderAhead}
+	ReasonOrderValue, ReasonOrderAhead, ReasonTransformFailed}
 
 // Publishing (webhook_publish) and feeds.
 const (

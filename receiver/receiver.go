@@ -18,6 +18,7 @@ import (
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/hookgate/hookgate/schemas"
+	"github.com/hookgate/hookgate/transform"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
 
@@ -77,8 +78,16 @@ type Options struct {
 	// OrderStore keeps the guard's state; required when the guard is on.
 	OrderStore order.Store
 	// KeepBody, when positive, copies up to that many bytes of each request's body into
-	// Result.Body (for the request log). Default 0: none.
+	// Result.Body (for the request log), and of its transformed body into
+	// Result.Transformed. Default 0: none.
 	KeepBody int
+	// Transform, when set, reshapes an accepted webhook's body after authentication,
+	// validation, the event id and the dedupe claim, and before the hand-off (and the
+	// stale-event guard's record): the next handler reads the new body (and the headers
+	// it sets). A failure answers 500 transform_failed. Default: none.
+	Transform *transform.Transform
+	// Route is the route's name, the `route` a transform sees. Default Source.
+	Route string
 }
 
 // CaseRule chooses whether keys that differ only in case are refused.
@@ -111,6 +120,9 @@ type Receiver struct {
 	names    map[string]string // object keys the schema names, shared by decoded documents
 	order    *orderGuard
 	keepBody int
+	tr       *transform.Transform
+	route    string
+	hidden   []string // the route's own credential headers, kept from a transform
 }
 
 // New checks opts and compiles everything a request needs (schema, credentials, id sources).
@@ -148,12 +160,18 @@ func New(opts Options) (*Receiver, error) {
 		store:    opts.Store,
 		accept:   opts.AcceptOnStoreError,
 		onErr:    opts.OnStoreError,
+		tr:       opts.Transform,
+		route:    opts.Route,
+		hidden:   CredentialHeaders(opts.Auth),
 	}
 	if rc.source == "" {
 		rc.source = "webhook"
 	}
 	if rc.scope == "" {
 		rc.scope = rc.source
+	}
+	if rc.route == "" {
+		rc.route = rc.source
 	}
 	if rc.maxBody <= 0 {
 		rc.maxBody = DefaultMaxBody
@@ -235,7 +253,8 @@ type Event struct {
 	ID string
 	// Verified is true when a credential was checked (not `auth none`).
 	Verified bool
-	// Body is the exact body received; it must not be modified.
+	// Body is the body handed on: the exact body received, or what the route's transform
+	// made of it. It must not be modified.
 	Body []byte
 	// Outcome is set by a Next that hands the event on other than by answering with the
 	// backend's status (async mode: problem.ReasonQueued, problem.ReasonQueueUnavailable, problem.ReasonQueueFailed).
@@ -243,6 +262,11 @@ type Event struct {
 	Outcome Reason
 
 	storeTime time.Duration // spent in the order guard's store calls
+	// transformed is the body the transform made (nil without one); problem the
+	// transform's failure, answered by the hand-off.
+	transformed   []byte
+	transformTime time.Duration
+	problem       *Problem
 }
 
 // outcome is how the hand-off of ev ended.
@@ -273,11 +297,15 @@ type Result struct {
 	// OrderKey and OrderValue are the record key and the order value (as received) the
 	// stale-event guard found, when the route has one.
 	OrderKey, OrderValue string
+	// Transformed holds the first Options.KeepBody bytes of the body the route's transform
+	// made (a copy), TransformedSize its size; nil when no transform ran or it failed.
+	Transformed     []byte
+	TransformedSize int
 }
 
 // Stages are stage latencies of one request.
 type Stages struct {
-	Auth, Parse, Validate, Store time.Duration
+	Auth, Parse, Validate, Store, Transform time.Duration
 }
 
 // Next hands an accepted request on. It must answer the request, or return an error that
@@ -363,6 +391,9 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		ev.ID = id
 		res.EventID = id
 	}
+	if rc.tr != nil {
+		next = rc.transformNext(next) // inside the guard: a failed transform records no order value
+	}
 	if rc.order != nil {
 		o, p := rc.order.extract(r, body, doc)
 		if p != nil && !rp.Force {
@@ -393,8 +424,21 @@ func (rc *Receiver) handOn(w http.ResponseWriter, r *http.Request, next Next, ev
 	sw := &statusWriter{ResponseWriter: w}
 	err := next(sw, r, ev)
 	res.Reason, res.Status = ev.outcome(), sw.statusOr200()
-	res.Stages.Store += ev.storeTime
+	rc.handedOn(ev, &res)
 	return res, err
+}
+
+// handedOn adds to res what the hand-off of ev did.
+func (rc *Receiver) handedOn(ev *Event, res *Result) {
+	res.Stages.Store += ev.storeTime
+	res.Stages.Transform = ev.transformTime
+	if ev.problem != nil {
+		res.Problem = ev.problem
+	}
+	if ev.transformed != nil && rc.keepBody > 0 {
+		res.TransformedSize = len(ev.transformed)
+		res.Transformed = append([]byte(nil), ev.transformed[:min(len(ev.transformed), rc.keepBody)]...)
+	}
 }
 
 // handOnOnce claims the event id, hands the request on, then commits the id on a 2xx and
@@ -439,7 +483,7 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 	}()
 	err = next(sw, r, ev)
 	res.Reason, res.Status = ev.outcome(), sw.statusOr200()
-	res.Stages.Store += ev.storeTime
+	rc.handedOn(ev, &res)
 	if err == nil && res.Status >= 200 && res.Status < 300 {
 		t1 := time.Now()
 		cerr := rc.store.Commit(context.WithoutCancel(r.Context()), key, rc.window)

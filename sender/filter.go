@@ -1,9 +1,7 @@
 package sender
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,9 +10,8 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
-	celast "cel.dev/cel-go/common/ast"
-	"cel.dev/cel-go/common/overloads"
 	"cel.dev/cel-go/common/types"
+	"github.com/hookgate/hookgate/internal/celx"
 	"github.com/hookgate/hookgate/internal/credential"
 )
 
@@ -41,10 +38,6 @@ const (
 // ErrFilterBudget is a filter's error when the publish's filter budget is used up.
 var ErrFilterBudget = errors.New("the publish's filter budget is used up (time or regular-expression input)")
 
-// filterInterruptEvery is how many comprehension iterations run between checks of the
-// publish's deadline.
-const filterInterruptEvery = 16
-
 // MaxFilterLength caps a filter expression's length.
 const MaxFilterLength = 4096
 
@@ -54,14 +47,7 @@ const MaxFilterLength = 4096
 // at each publish.
 type Filter struct {
 	src string
-	prg cel.Program
-	// regexCalls is how many `matches` calls the expression has: each evaluation is
-	// charged that many times the longest string of the event first.
-	regexCalls int64
-	// loops tells whether the expression has a comprehension (map, all, exists…), the only
-	// way it can run long enough to need interrupting: only then is it evaluated under the
-	// publish's deadline as a context (which costs allocations per evaluation).
-	loops bool
+	prg celx.Program
 }
 
 var (
@@ -99,23 +85,11 @@ func CompileFilter(src string) (*Filter, error) {
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("the filter must be a boolean expression, but it is of type %s (compare it: `data.flag == true`)", t)
 	}
-	prg, err := env.Program(ast, cel.CostLimit(FilterCostLimit), cel.EvalOptions(cel.OptOptimize),
-		cel.InterruptCheckFrequency(filterInterruptEvery))
+	prg, err := celx.NewProgram(env, ast, FilterCostLimit)
 	if err != nil {
 		return nil, fmt.Errorf("the filter does not compile: %w", err)
 	}
-	f := &Filter{src: src, prg: prg}
-	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		switch e.Kind() {
-		case celast.CallKind:
-			if e.AsCall().FunctionName() == overloads.Matches {
-				f.regexCalls++
-			}
-		case celast.ComprehensionKind:
-			f.loops = true
-		}
-	}))
-	return f, nil
+	return &Filter{src: src, prg: prg}, nil
 }
 
 // String returns the expression.
@@ -127,33 +101,10 @@ func (f *Filter) String() string { return f.src }
 // error.
 func (f *Filter) Match(ev *FilterInput) (bool, error) {
 	vars := ev.vars()
-	b := &ev.budget
-	if !b.set || !f.loops {
-		if b.set {
-			if !time.Now().Before(b.deadline) {
-				return false, ErrFilterBudget
-			}
-			if f.regexCalls > 0 && !b.chargeRegex(f.regexCalls*(ev.longest+1)) {
-				return false, ErrFilterBudget
-			}
-		}
-		out, _, err := f.prg.Eval(vars)
-		if err != nil {
-			return false, err
-		}
-		return out == types.True, nil
-	}
-	ctx := b.context()
-	if ctx.Err() != nil {
-		return false, ErrFilterBudget
-	}
-	if f.regexCalls > 0 && !b.chargeRegex(f.regexCalls*(ev.longest+1)) {
-		return false, ErrFilterBudget
-	}
-	out, _, err := f.prg.ContextEval(ctx, vars)
+	out, err := f.prg.Eval(vars, ev.longest, &ev.budget)
 	if err != nil {
-		if ctx.Err() != nil {
-			return false, fmt.Errorf("%w: %v", ErrFilterBudget, err)
+		if errors.Is(err, celx.ErrBudget) {
+			return false, ErrFilterBudget
 		}
 		return false, err
 	}
@@ -171,34 +122,7 @@ type FilterInput struct {
 	decoded bool
 	v       map[string]any
 	longest int64 // the longest string value in data and headers, in bytes
-	budget  filterBudget
-}
-
-// filterBudget is what a publish's filters may still spend. Its deadline becomes a
-// context only when a filter with a comprehension runs, so a publish of ordinary filters
-// allocates nothing for it.
-type filterBudget struct {
-	set       bool
-	parent    context.Context
-	deadline  time.Time
-	regexLeft int64
-	ctx       context.Context
-	cancel    context.CancelFunc
-}
-
-func (b *filterBudget) context() context.Context {
-	if b.ctx == nil {
-		b.ctx, b.cancel = context.WithDeadline(b.parent, b.deadline)
-	}
-	return b.ctx
-}
-
-func (b *filterBudget) chargeRegex(n int64) bool {
-	if n > b.regexLeft {
-		return false
-	}
-	b.regexLeft -= n
-	return true
+	budget  celx.Budget
 }
 
 // Budget makes every filter evaluated on in share a budget: d of time in all, from now
@@ -212,15 +136,11 @@ func (in *FilterInput) Budget(ctx context.Context, d time.Duration, regexBytes i
 	if regexBytes <= 0 {
 		regexBytes = DefaultFilterRegexBytes
 	}
-	in.budget = filterBudget{set: true, parent: ctx, deadline: time.Now().Add(d), regexLeft: regexBytes}
+	in.budget.Start(ctx, d, regexBytes)
 }
 
 // Release frees the budget's timer, if a filter needed one.
-func (in *FilterInput) Release() {
-	if in.budget.cancel != nil {
-		in.budget.cancel()
-	}
-}
+func (in *FilterInput) Release() { in.budget.Release() }
 
 func (in *FilterInput) vars() map[string]any {
 	if !in.decoded {
@@ -236,49 +156,17 @@ func (in *FilterInput) vars() map[string]any {
 		}
 		t0 := time.Now()
 		in.v = map[string]any{"type": in.Type, "data": in.decodeData(in.Body), "headers": hs}
-		if in.budget.set && in.budget.ctx == nil {
-			// Decoding is paid once per publish, whatever the number of filters, and
-			// max_body bounds it: it is not the filters' spending (a 2 MB body took
-			// the whole budget before any filter ran).
-			in.budget.deadline = in.budget.deadline.Add(time.Since(t0))
-		}
+		// Decoding is paid once per publish, whatever the number of filters, and
+		// max_body bounds it: it is not the filters' spending (a 2 MB body took the
+		// whole budget before any filter ran).
+		in.budget.Extend(time.Since(t0))
 		in.longest = max(in.longest, int64(len(in.Type)))
 	}
 	return in.v
 }
 
-// decodeData decodes JSON for CEL: integers stay integers (int64, so `data.id ==
-// 12345678901234567` is exact), other numbers are doubles. Invalid JSON is null. It notes
-// the longest string (key or value).
 func (in *FilterInput) decodeData(b []byte) any {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
-		return nil
-	}
-	return in.numbers(v)
-}
-
-func (in *FilterInput) numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case string:
-		in.longest = max(in.longest, int64(len(x)))
-	case map[string]any:
-		for k, e := range x {
-			in.longest = max(in.longest, int64(len(k)))
-			x[k] = in.numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = in.numbers(e)
-		}
-	}
+	v, longest, _ := celx.DecodeJSON(b)
+	in.longest = max(in.longest, longest)
 	return v
 }
