@@ -96,7 +96,6 @@ func sizeArg(d *caddyfile.Dispenser) (int64, error) {
 	return int64(size), nil
 }
 
-// parseEndpoint parses one `endpoint <name> { … }` block of the webhooks option.
 // parseFeed reads `feed <name> { schema <name-or-file>; page_size <n>; retention <duration> }`.
 func parseFeed(d *caddyfile.Dispenser) (FeedConfig, error) {
 	var f FeedConfig
@@ -129,7 +128,7 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 	if !d.Args(&e.Name) || d.NextArg() {
 		return e, d.Errf("endpoint <name> { url <url> … }")
 	}
-	words := map[string]*string{"url": &e.URL, "rate_limit": &e.RateLimit}
+	words := map[string]*string{"url": &e.URL, "rate_limit": &e.RateLimit, "transform": &e.Transform, "filter": &e.Filter}
 	durations := map[string]*caddy.Duration{"connect_timeout": &e.ConnectTimeout, "response_timeout": &e.ResponseTimeout}
 	for n := d.Nesting(); d.NextBlock(n); {
 		if ok, err := simpleOption(d, words, durations); ok || err != nil {
@@ -144,10 +143,6 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 			e.Events = append(e.Events, d.RemainingArgs()...)
 			if len(e.Events) == 0 {
 				return e, d.ArgErr()
-			}
-		case "filter":
-			if !d.Args(&e.Filter) || d.NextArg() {
-				return e, d.Errf("filter <CEL expression> (quote it: filter `data.New.StatusId == 2`)")
 			}
 		case "header":
 			var k, v string
@@ -228,6 +223,7 @@ func parseReceive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		on_store_error reject|accept
 //		reject_case_duplicates [on|off]
 //		log_accepted sampled|all
+//		transform <CEL expression>
 //	}
 //
 // Placeholders in secrets ({env.NAME}, {file./path}) are kept as written and expanded at
@@ -241,7 +237,7 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	words := map[string]*string{"schema": &h.Schema, "name": &h.Name, "dedupe_scope": &h.DedupeScope, "mode": &h.Mode,
-		"on_store_error": &h.OnStoreError, "log_accepted": &h.LogAccepted}
+		"on_store_error": &h.OnStoreError, "log_accepted": &h.LogAccepted, "transform": &h.Transform}
 	durations := map[string]*caddy.Duration{"claim_timeout": &h.ClaimTimeout, "order_window": &h.OrderWindow,
 		"order_max_ahead": &h.OrderMaxAhead}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -518,6 +514,8 @@ func parseAuthLine(d *caddyfile.Dispenser) (AuthConfig, error) {
 //		endpoint <name> {
 //			url <url>
 //			events <pattern> [<pattern>…]
+//			filter <CEL expression>
+//			transform <CEL expression>
 //			header <Header-Name> <value>
 //			basic_auth <user> <password>
 //			sign standard <whsec_secret> [<whsec_secret>…]

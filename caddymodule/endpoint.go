@@ -24,6 +24,9 @@ type EndpointConfig struct {
 	// `headers` (the publish request's, lower-case names); only events it is true for are
 	// delivered. Compiled at provision. Default: none.
 	Filter string `json:"filter,omitempty"`
+	// Transform is a CEL expression over `body`, `type`, `event_id` and `endpoint` whose
+	// result is what this endpoint's deliveries store, sign and send. Default: none.
+	Transform string `json:"transform,omitempty"`
 	// Headers are added to every delivery. Values may be placeholders ({env.NAME}),
 	// expanded at provision.
 	Headers http.Header `json:"headers,omitempty"`
@@ -94,6 +97,7 @@ func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
 		Name:            c.Name,
 		Events:          c.Events,
 		Filter:          c.Filter,
+		Transform:       c.Transform,
 		ConnectTimeout:  time.Duration(c.ConnectTimeout),
 		ResponseTimeout: time.Duration(c.ResponseTimeout),
 		AllowPrivate:    c.AllowPrivate,

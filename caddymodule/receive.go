@@ -90,6 +90,10 @@ type Receive struct {
 	// through Caddy's log writer is a measurable share of a webhook's cost at high rates.
 	// The metrics and the admin counters count every webhook either way. Default "sampled".
 	LogAccepted string `json:"log_accepted,omitempty"`
+	// Transform is a CEL expression over `body`, `headers`, `route` and `event_id` whose
+	// result (a JSON object or list, or with_headers(body, headers)) is the body handed on
+	// (sync) or queued (async), after the checks and the dedupe claim. Default: none.
+	Transform string `json:"transform,omitempty"`
 	// OrderBy is the stale-event guard's order value: a source as for event_id, prefixed
 	// with how it compares (time:, int: or string:; default time:), e.g.
 	// "time:json:/timestamp"; "off" turns the preset's guard off. Default: the preset's
@@ -248,7 +252,7 @@ func (h *Receive) spec() gateway.RouteSpec {
 		o.Auth = append(o.Auth, receiver.AuthSpec{Kind: receiver.AuthKind(a.Method), Tolerance: time.Duration(a.Tolerance)})
 	}
 	return gateway.RouteSpec{Name: h.Name, DedupeScope: h.DedupeScope, LogRequests: h.LogRequests, LogBody: h.LogBody,
-		LogAccepted: h.LogAccepted, Receiver: o}
+		LogAccepted: h.LogAccepted, Transform: h.Transform, Receiver: o}
 }
 
 // Provision compiles the schema, resolves secrets and registers the route.

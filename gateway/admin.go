@@ -149,7 +149,17 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, g *Gateway) error {
 		if err := method(http.MethodGet); err != nil {
 			return err
 		}
-		return writeJSON(w, inbound.snapshot())
+		routes := inbound.snapshot()
+		if g != nil {
+			g.mu.Lock()
+			for i := range routes {
+				if rt := g.routes[routes[i].Route]; rt != nil {
+					routes[i].Transform = rt.transform
+				}
+			}
+			g.mu.Unlock()
+		}
+		return writeJSON(w, routes)
 	}
 	if g == nil {
 		return apiErr(http.StatusNotFound, problem.ReasonNotFound, "no webhooks app is running")
@@ -232,6 +242,12 @@ type EndpointView struct {
 	// FilterFailures, for an endpoint with a filter, counts its filter's failures (run
 	// time errors, over the publish's budget) and shows the last one.
 	FilterFailures *sender.FilterStats `json:"filter_failures,omitempty"`
+	// Filter and Transform are the endpoint's CEL filter and transform, if any.
+	Filter    string `json:"filter,omitempty"`
+	Transform string `json:"transform,omitempty"`
+	// TransformFailures, for an endpoint with a transform, counts its failures (at enqueue,
+	// and at the attempts that run it again) and shows the last one.
+	TransformFailures *sender.FilterStats `json:"transform_failures,omitempty"`
 }
 
 func (g *Gateway) endpoints(w http.ResponseWriter, r *http.Request) error {
@@ -253,7 +269,11 @@ func (g *Gateway) endpoints(w http.ResponseWriter, r *http.Request) error {
 			}
 			if e.Filter != "" {
 				fs := e.FilterStats()
-				ev.FilterFailures = &fs
+				ev.FilterFailures, ev.Filter = &fs, e.Filter
+			}
+			if e.Transform != "" {
+				ts := e.TransformStats()
+				ev.TransformFailures, ev.Transform = &ts, e.Transform
 			}
 			if err != nil {
 				ev.Error = err.Error()

@@ -23,7 +23,7 @@ var (
 	}, []string{"route", "source", "outcome"})
 	inboundStages = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "webhook", Name: "inbound_stage_duration_seconds",
-		Help:    "Time spent in each inbound stage: auth, parse, validate, store.",
+		Help:    "Time spent in each inbound stage: auth, parse, validate, store, transform.",
 		Buckets: []float64{.00001, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5},
 	}, []string{"route", "stage"})
 	outboundAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -55,6 +55,9 @@ var (
 	filterFailuresDesc = prometheus.NewDesc("caddy_webhook_filter_failures_total",
 		"Filter evaluations of endpoints with a filter that failed, so the endpoint did not get the event, by endpoint and reason (error: at run time; over_budget: the publish's filter budget was used up).",
 		[]string{"endpoint", "reason"}, nil)
+	transformFailuresDesc = prometheus.NewDesc("caddy_webhook_transform_failures_total",
+		"Runs of endpoints' transforms that failed, by endpoint and reason (error: at run time; over_budget: its cost limit or the publish's budget), at enqueue (the delivery is held as failed) and at the attempts that run it again. Inbound routes count theirs as caddy_webhook_inbound_requests_total{outcome=\"transform_failed\"}.",
+		[]string{"endpoint", "reason"}, nil)
 )
 
 func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
@@ -63,6 +66,7 @@ func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 	ch <- subscriptionsDesc
 	ch <- storeDamagedDesc
 	ch <- filterFailuresDesc
+	ch <- transformFailuresDesc
 }
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
@@ -79,6 +83,11 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 			fs := e.FilterStats()
 			ch <- prometheus.MustNewConstMetric(filterFailuresDesc, prometheus.CounterValue, float64(fs.Errors), e.Name, "error")
 			ch <- prometheus.MustNewConstMetric(filterFailuresDesc, prometheus.CounterValue, float64(fs.OverBudget), e.Name, "over_budget")
+		}
+		if e.Transform != "" {
+			ts := e.TransformStats()
+			ch <- prometheus.MustNewConstMetric(transformFailuresDesc, prometheus.CounterValue, float64(ts.Errors), e.Name, "error")
+			ch <- prometheus.MustNewConstMetric(transformFailuresDesc, prometheus.CounterValue, float64(ts.OverBudget), e.Name, "over_budget")
 		}
 		if e.Subscription {
 			subs++
@@ -152,19 +161,21 @@ type routeObserver struct {
 	requests                     map[problem.Reason]prometheus.Counter // read-only once built
 	route, source                string
 	auth, parse, validate, store prometheus.Observer
+	transform                    prometheus.Observer
 	counts                       *routeCounts
 }
 
 func newRouteObserver(route, source string) *routeObserver {
 	o := &routeObserver{
-		requests: make(map[problem.Reason]prometheus.Counter, len(problem.InboundReasons)),
-		route:    route,
-		source:   source,
-		auth:     inboundStages.WithLabelValues(route, "auth"),
-		parse:    inboundStages.WithLabelValues(route, "parse"),
-		validate: inboundStages.WithLabelValues(route, "validate"),
-		store:    inboundStages.WithLabelValues(route, "store"),
-		counts:   inbound.route(route, source),
+		requests:  make(map[problem.Reason]prometheus.Counter, len(problem.InboundReasons)),
+		route:     route,
+		source:    source,
+		auth:      inboundStages.WithLabelValues(route, "auth"),
+		parse:     inboundStages.WithLabelValues(route, "parse"),
+		validate:  inboundStages.WithLabelValues(route, "validate"),
+		store:     inboundStages.WithLabelValues(route, "store"),
+		transform: inboundStages.WithLabelValues(route, "transform"),
+		counts:    inbound.route(route, source),
 	}
 	for _, r := range problem.InboundReasons {
 		o.requests[r] = inboundRequests.WithLabelValues(route, source, string(r))
@@ -190,6 +201,9 @@ func (o *routeObserver) observe(res receiver.Result) {
 	}
 	if res.Stages.Store > 0 {
 		o.store.Observe(res.Stages.Store.Seconds())
+	}
+	if res.Stages.Transform > 0 {
+		o.transform.Observe(res.Stages.Transform.Seconds())
 	}
 	o.counts.add(res)
 }
@@ -264,6 +278,8 @@ func (rc *routeCounts) add(res receiver.Result) {
 // routeJSON is one route in GET /webhooks/inbound.
 type routeJSON struct {
 	Route string `json:"route"`
+	// Transform is the route's transform expression in the running config, if any.
+	Transform string `json:"transform,omitempty"`
 	routeCounters
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/hookgate/hookgate/receiver"
 	"github.com/hookgate/hookgate/receiver/reqlog"
 	"github.com/hookgate/hookgate/sender"
+	"github.com/hookgate/hookgate/transform"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -50,6 +51,8 @@ type RouteSpec struct {
 	// LogAccepted is "sampled" (default) or "all": how the per-webhook line of accepted
 	// webhooks is written (every other outcome is always written).
 	LogAccepted string
+	// Transform is the route's CEL transform (see package transform), "" for none.
+	Transform string
 	// Logger is the route's logger. Default: none.
 	Logger *zap.Logger
 }
@@ -130,16 +133,17 @@ func (s *RouteSpec) Validate() error {
 // Route is one inbound route of a gateway: the inbound core with its request log,
 // counters, metrics and (async) hand-off to the queue.
 type Route struct {
-	g        *Gateway
-	name     string
-	rc       *receiver.Receiver
-	logger   *zap.Logger
-	accepted *zap.Logger // the per-webhook line of accepted webhooks (sampled unless log_accepted all)
-	obs      *routeObserver
-	fwd      *sender.Forwarder // async: hands accepted webhooks to the queue
-	log      reqlog.Log        // nil when the log is off
-	redactor *reqlog.Redactor
-	server   atomic.Value // http.Handler: the server of the latest request, for replays
+	g         *Gateway
+	name      string
+	rc        *receiver.Receiver
+	logger    *zap.Logger
+	accepted  *zap.Logger // the per-webhook line of accepted webhooks (sampled unless log_accepted all)
+	obs       *routeObserver
+	fwd       *sender.Forwarder // async: hands accepted webhooks to the queue
+	log       reqlog.Log        // nil when the log is off
+	redactor  *reqlog.Redactor
+	server    atomic.Value // http.Handler: the server of the latest request, for replays
+	transform string       // the route's transform expression, "" for none
 }
 
 // AddRoute registers and builds an inbound route, refusing one whose name is taken (names
@@ -167,6 +171,15 @@ func (g *Gateway) AddRoute(spec RouteSpec) (*Route, error) {
 	}
 	o := spec.Receiver
 	o.DedupeScope = sc
+	o.Route = name
+	if spec.Transform != "" {
+		tr, err := transform.Compile(transform.Inbound, spec.Transform)
+		if err != nil {
+			return nil, fmt.Errorf("transform: %w", err)
+		}
+		o.Transform = tr
+		rt.transform = spec.Transform
+	}
 	o.Store = g.stores.Dedupe // used only when dedupe is on and an event id is known
 	o.OrderStore = g.stores.Order
 	if spec.LogRequests >= 0 {
@@ -234,6 +247,9 @@ func (g *Gateway) register(name, dedupeScope string, namedExplicitly, scopedExpl
 
 // Name returns the route's name.
 func (rt *Route) Name() string { return rt.name }
+
+// Transform returns the route's transform expression, "" for none.
+func (rt *Route) Transform() string { return rt.transform }
 
 // Source returns the route's sender (its preset, or "webhook").
 func (rt *Route) Source() string { return rt.rc.Source() }
@@ -322,8 +338,9 @@ func (rt *Route) record(r *http.Request, res receiver.Result, start time.Time, t
 			Host: r.Host, TLS: r.TLS != nil, Outcome: string(res.Reason), Status: res.Status, EventID: res.EventID,
 			OrderKey: res.OrderKey, OrderValue: res.OrderValue,
 			Stages: reqlog.Stages{Auth: ms(res.Stages.Auth), Parse: ms(res.Stages.Parse), Validate: ms(res.Stages.Validate),
-				Store: ms(res.Stages.Store), Total: ms(total)},
-			BodySize: res.BodySize, BodyCut: res.BodySize > len(res.Body)},
+				Store: ms(res.Stages.Store), Transform: ms(res.Stages.Transform), Total: ms(total)},
+			BodySize: res.BodySize, BodyCut: res.BodySize > len(res.Body),
+			Transformed: string(res.Transformed), TransformedSize: res.TransformedSize},
 		RawHeader: r.Header, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Redact: rt.redactor, RawBody: res.Body,
 	}
 	if p := res.Problem; p != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/hookgate/hookgate/internal/credential"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/signature"
+	"github.com/hookgate/hookgate/transform"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -77,15 +78,21 @@ type Endpoint struct {
 	Subscription bool
 	// Description labels the endpoint in listings and metrics.
 	Description string
+	// Transform, when set, is a CEL transform (package transform, outbound side) applied
+	// once when an event is queued for the endpoint: what is stored, signed, retried and
+	// shown is its result. Filters still see the original event. Default: none.
+	Transform string
 
-	filter   *Filter
-	fstats   filterStats
-	seq      uint64 // the registry's insertion order
-	signer   signer
-	httpMu   sync.Mutex // guards client and conns, made on first use: an idle endpoint has none
-	client   *http.Client
-	conns    *connSet
-	redacted string // URL without its query values and password, for every text that leaves
+	filter    *Filter
+	fstats    filterStats
+	transform *transform.Transform
+	tstats    filterStats
+	seq       uint64 // the registry's insertion order
+	signer    signer
+	httpMu    sync.Mutex // guards client and conns, made on first use: an idle endpoint has none
+	client    *http.Client
+	conns     *connSet
+	redacted  string // URL without its query values and password, for every text that leaves
 }
 
 // signer signs a delivery (Standard Webhooks, every configured secret).
@@ -263,6 +270,16 @@ func (e *Endpoint) Prepare() error {
 		}
 		e.filter = f
 	}
+	if e.Transform != "" {
+		if e.Inbound {
+			return fmt.Errorf("endpoint %s: the internal target of an inbound route takes no transform (set it on the route)", e.Name)
+		}
+		t, err := transform.Compile(transform.Outbound, e.Transform)
+		if err != nil {
+			return fmt.Errorf("endpoint %s: transform: %w", e.Name, err)
+		}
+		e.transform = t
+	}
 	return nil
 }
 
@@ -301,7 +318,7 @@ const filterLogEvery = time.Minute
 // failed records a failure, and tells whether to log it now (with the failures since the
 // last line).
 func (st *filterStats) failed(err error, now time.Time) (uint64, bool) {
-	if errors.Is(err, ErrFilterBudget) {
+	if errors.Is(err, ErrFilterBudget) || errors.Is(err, transform.ErrBudget) {
 		st.overBudget.Add(1)
 	} else {
 		st.errors.Add(1)
@@ -320,9 +337,11 @@ func (st *filterStats) failed(err error, now time.Time) (uint64, bool) {
 }
 
 // FilterStats returns the endpoint's filter failures.
-func (e *Endpoint) FilterStats() FilterStats {
-	fs := FilterStats{Errors: e.fstats.errors.Load(), OverBudget: e.fstats.overBudget.Load()}
-	if l := e.fstats.last.Load(); l != nil {
+func (e *Endpoint) FilterStats() FilterStats { return e.fstats.stats() }
+
+func (st *filterStats) stats() FilterStats {
+	fs := FilterStats{Errors: st.errors.Load(), OverBudget: st.overBudget.Load()}
+	if l := st.last.Load(); l != nil {
 		at := l.at.UTC()
 		fs.LastError, fs.LastErrorAt = l.msg, &at
 	}

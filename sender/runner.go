@@ -231,7 +231,10 @@ func (r *runner) attempt(dl queue.Delivery) {
 			return
 		}
 	}
-	a := r.e.send(r.ctx, dl.Event)
+	ev, a, ok := r.e.retransform(dl.Event)
+	if ok {
+		a = r.e.send(r.ctx, ev)
+	}
 	if r.ctx.Err() != nil && !a.ok() {
 		// Cancelled by Stop: not the endpoint's fault, not an attempt.
 		giveBack()

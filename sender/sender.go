@@ -124,15 +124,19 @@ func (s *Sender) Publish(ctx context.Context, m Message) (PublishResult, error) 
 			in.Release()
 		}
 	}()
+	input := func() *FilterInput {
+		if in == nil {
+			// Every filter and transform of this publish shares one budget (FilterTime,
+			// FilterRegexBytes): N subscriptions cannot cost N times an expression's limit.
+			in = &FilterInput{Type: typ, Body: m.Body, Header: m.Header}
+			in.Budget(ctx, s.opts.FilterTime, s.opts.FilterRegexBytes)
+		}
+		return in
+	}
+	var variants map[string]queue.Variant
 	for _, e := range matched {
 		if e.filter != nil {
-			if in == nil {
-				// Every filter of this publish shares one budget (FilterTime,
-				// FilterRegexBytes): N subscriptions cannot cost N times a filter's limit.
-				in = &FilterInput{Type: typ, Body: m.Body, Header: m.Header}
-				in.Budget(ctx, s.opts.FilterTime, s.opts.FilterRegexBytes)
-			}
-			ok, err := e.filter.Match(in)
+			ok, err := e.filter.Match(input())
 			if err != nil {
 				s.filterFailed(e, err)
 			}
@@ -140,13 +144,19 @@ func (s *Sender) Publish(ctx context.Context, m Message) (PublishResult, error) 
 				continue
 			}
 		}
+		if e.transform != nil {
+			if variants == nil {
+				variants = make(map[string]queue.Variant, 1)
+			}
+			variants[e.Name] = s.reshape(e, res.ID, input())
+		}
 		eps = append(eps, e.Name)
 	}
 	res.Endpoints = len(eps)
 	if len(eps) == 0 {
 		return res, nil
 	}
-	created, err := s.enqueue(ctx, queue.Event{ID: res.ID, Type: typ, Body: m.Body, Created: time.Now().UTC()}, eps)
+	created, err := s.enqueue(ctx, queue.Event{ID: res.ID, Type: typ, Body: m.Body, Created: time.Now().UTC(), Variants: variants}, eps)
 	if err != nil {
 		return PublishResult{}, err
 	}

@@ -176,6 +176,10 @@ func (t *Transform) Side() Side { return t.side }
 type Input struct {
 	// Body is the JSON body (the webhook received, or the event published).
 	Body []byte
+	// Decoded, when not nil, is Body already decoded by celx.DecodeJSON (Longest its
+	// longest string), shared with other expressions of the same publish; nil decodes Body.
+	Decoded any
+	Longest int64
 	// Header is the inbound request's header (inbound only); credential headers, and those
 	// named in Hidden, are not shown to the expression.
 	Header http.Header
@@ -205,9 +209,12 @@ type Output struct {
 // cost limit or the budget ran out; its message says what went wrong (a missing field, a
 // type mismatch, a result that is not JSON).
 func (t *Transform) Run(ctx context.Context, in *Input) (Output, error) {
-	body, longest, ok := celx.DecodeJSON(in.Body)
-	if !ok {
-		return Output{}, fmt.Errorf("%w: the body is not JSON", ErrFailed)
+	body, longest := in.Decoded, in.Longest
+	if body == nil {
+		var ok bool
+		if body, longest, ok = celx.DecodeJSON(in.Body); !ok {
+			return Output{}, fmt.Errorf("%w: the body is not JSON", ErrFailed)
+		}
 	}
 	vars := map[string]any{"body": body, "event_id": in.EventID}
 	if t.side == Inbound {

@@ -26,18 +26,19 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "webhook",
-		Usage: "schemas | validate | sign | send",
-		Short: "Hookgate webhook tools: list schemas, validate, sign and send test webhooks",
+		Usage: "schemas | validate | transform | sign | send",
+		Short: "Hookgate webhook tools: list schemas, validate, try transforms, sign and send test webhooks",
 		Long: `Tools for Hookgate, the webhook gateway:
 
   caddy webhook schemas                                   lists the embedded JSON Schemas
   caddy webhook validate --schema <name-or-file> <file>   validates a payload as the gateway would
+  caddy webhook transform --expr '<CEL>' [--preset <p>] <file>  runs a transform on a payload
   caddy webhook sign --scheme <scheme> --secret <s> <file>  prints the headers a sender would send
   caddy webhook send --url <url> [--preset <p>] [--secret <s>] <file>  sends a test webhook
 
 Use "-" as the file to read standard input.`,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(schemasCommand(), validateCommand(), signCommand(), sendCommand())
+			cmd.AddCommand(schemasCommand(), validateCommand(), transformCommand(), signCommand(), sendCommand())
 		},
 	})
 }

@@ -42,7 +42,9 @@ type Stages struct {
 	Parse    float64 `json:"parse"`
 	Validate float64 `json:"validate"`
 	Store    float64 `json:"store"`
-	Total    float64 `json:"total"`
+	// Transform is the route's transform, on routes with one.
+	Transform float64 `json:"transform,omitempty"`
+	Total     float64 `json:"total"`
 }
 
 // Record is one request as the log shows it.
@@ -84,6 +86,12 @@ type Record struct {
 	BodyBase64 string `json:"body_base64,omitempty"`
 	BodySize   int    `json:"body_bytes"`
 	BodyCut    bool   `json:"body_cut,omitempty"`
+	// Transformed is the body the route's transform made of Body (what the backend or the
+	// queue got), TransformedSize its full size; empty when no transform ran or it failed
+	// (then Outcome is transform_failed and Detail says why). A replay runs the route's
+	// transform of the day again on Body.
+	Transformed     string `json:"transformed_body,omitempty"`
+	TransformedSize int    `json:"transformed_bytes,omitempty"`
 	// Replayable is true for a request that passed authentication and validation and whose
 	// whole body was kept.
 	Replayable bool `json:"replayable"`
@@ -167,7 +175,7 @@ const entryOverhead = 1024
 // map is the request's, kept alive by the entry), the URI, the problem and its
 // violations, and entryOverhead. It allocates nothing.
 func (e *Entry) cost() int64 {
-	n := entryOverhead + len(e.RawBody) + len(e.Path) + len(e.RawQuery) + len(e.Remote) + len(e.Host) + len(e.Detail) + len(e.EventID)
+	n := entryOverhead + len(e.RawBody) + len(e.Transformed) + len(e.Path) + len(e.RawQuery) + len(e.Remote) + len(e.Host) + len(e.Detail) + len(e.EventID)
 	for k, vs := range e.RawHeader {
 		n += len(k) + 48 // the key, its slice header and a map slot
 		for _, v := range vs {

@@ -62,6 +62,43 @@ type Event struct {
 	Header http.Header `json:"header,omitempty"`
 	// Created is when the event was accepted.
 	Created time.Time `json:"created"`
+	// TransformError is set on a delivery's event when its endpoint's transform failed at
+	// enqueue: Body is then the original, and the worker runs the transform again before
+	// each attempt. Empty otherwise.
+	TransformError string `json:"transform_error,omitempty"`
+	// Variants, read by Enqueue only (never stored as such), gives some endpoints their
+	// own body and header (see Variant); endpoints not in it get Body and Header.
+	Variants map[string]Variant `json:"-"`
+}
+
+// Variant is what one endpoint's delivery stores of an event in place of the event's Body
+// and Header: the output of the endpoint's transform, or, when the transform failed at
+// enqueue, the original body with TransformError set.
+type Variant struct {
+	// Body replaces Event.Body for that endpoint (nil keeps Event.Body).
+	Body []byte
+	// Header replaces Event.Header for that endpoint (nil keeps Event.Header).
+	Header http.Header
+	// TransformError, when set, says why the endpoint's transform failed at enqueue.
+	TransformError string
+}
+
+// For returns the event as endpoint's delivery stores it: its variant applied, without
+// Variants.
+func (e Event) For(endpoint string) Event {
+	v, ok := e.Variants[endpoint]
+	e.Variants = nil
+	if !ok {
+		return e
+	}
+	if v.Body != nil {
+		e.Body = v.Body
+	}
+	if v.Header != nil {
+		e.Header = v.Header
+	}
+	e.TransformError = v.TransformError
+	return e
 }
 
 // BodyHash is the hex SHA-256 of the body, used to detect an id reused for another body.
@@ -160,14 +197,17 @@ type Filter struct {
 // Store is a durable delivery queue.
 type Store interface {
 	Worker
-	// Enqueue stores ev durably and queues one delivery per endpoint, due now. It is
-	// idempotent: a delivery of ev.ID to an endpoint that already exists is not queued
-	// again (created counts the new ones). It returns ErrConflict when ev.ID is already
-	// stored with a different body.
+	// Enqueue stores ev durably and queues one delivery per endpoint, due now; each
+	// endpoint's delivery stores ev.For(endpoint) (its variant, the output of its
+	// transform), and Resend later uses that. It is idempotent: a delivery of ev.ID to an
+	// endpoint that already exists is not queued again (created counts the new ones). It
+	// returns ErrConflict when ev.ID is already stored with a different body: the original
+	// ev.Body, whatever the variants (a transform changed by a reload is no conflict).
 	Enqueue(ctx context.Context, ev Event, endpoints []string) (created int, err error)
 	// EnqueueBatch stores evs durably in one write (one transaction embedded, one
 	// pipeline per 1,000 on Redis) and queues one delivery of each to endpoint, due now in
-	// the order given: a feed's records are served in their publish order. Idempotent per
+	// the order given: a feed's records are served in their publish order. Variants are
+	// ignored (an event's TransformError is stored). Idempotent per
 	// event like Enqueue; ErrConflict when an event id is stored with another body (then
 	// no delivery of the batch is queued).
 	EnqueueBatch(ctx context.Context, endpoint string, evs []Event) (created int, err error)

@@ -40,6 +40,7 @@ type View struct {
 	URL         string            `json:"url"`
 	Events      []string          `json:"events"`
 	Filter      string            `json:"filter,omitempty"`
+	Transform   string            `json:"transform,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
 	Description string            `json:"description,omitempty"`
 	RateLimit   string            `json:"rate_limit,omitempty"`
@@ -50,6 +51,10 @@ type View struct {
 	// filter's failures here (run-time errors, over the publish's budget: the event was
 	// not delivered to it) and shows the last one.
 	FilterFailures *sender.FilterStats `json:"filter_failures,omitempty"`
+	// TransformFailures, for a subscription with a transform that this instance runs,
+	// counts the transform's failures here (at enqueue and at the attempts that run it
+	// again) and shows the last one.
+	TransformFailures *sender.FilterStats `json:"transform_failures,omitempty"`
 	// PreviousSecretUntil is when the last rotated-out secret stops signing.
 	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
 	Created             time.Time  `json:"created"`
@@ -58,8 +63,8 @@ type View struct {
 
 // ViewOf is s as shown, with its secret when withSecret.
 func ViewOf(s Subscription, withSecret bool) View {
-	v := View{ID: s.ID, URL: sender.RedactURL(s.URL), Events: s.Events, Filter: s.Filter, Description: s.Description,
-		RateLimit: s.RateLimit, Retry: s.Retry, Metadata: s.Metadata, Created: s.Created, Updated: s.Updated}
+	v := View{ID: s.ID, URL: sender.RedactURL(s.URL), Events: s.Events, Filter: s.Filter, Transform: s.Transform,
+		Description: s.Description, RateLimit: s.RateLimit, Retry: s.Retry, Metadata: s.Metadata, Created: s.Created, Updated: s.Updated}
 	if v.Events == nil {
 		v.Events = []string{"*"}
 	}
@@ -85,10 +90,16 @@ func ViewOf(s Subscription, withSecret bool) View {
 // view is s as shown, without its secret, with its filter's failures on this instance.
 func (a *API) view(s Subscription) View {
 	v := ViewOf(s, false)
-	if s.Filter != "" && a.Sender != nil {
+	if (s.Filter != "" || s.Transform != "") && a.Sender != nil {
 		if e, ok := a.Sender.Registry().Get(s.ID); ok {
-			fs := e.FilterStats()
-			v.FilterFailures = &fs
+			if s.Filter != "" {
+				fs := e.FilterStats()
+				v.FilterFailures = &fs
+			}
+			if s.Transform != "" {
+				ts := e.TransformStats()
+				v.TransformFailures = &ts
+			}
 		}
 	}
 	return v

@@ -21,6 +21,7 @@ import (
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/hookgate/hookgate/transform"
 )
 
 // Limits on what a subscription may hold.
@@ -54,6 +55,9 @@ type Subscription struct {
 	Events []string `json:"events,omitempty"`
 	// Filter is a CEL expression over type, data and headers; empty means none.
 	Filter string `json:"filter,omitempty"`
+	// Transform is a CEL transform (package transform, outbound side) of the events
+	// queued for it; empty means none.
+	Transform string `json:"transform,omitempty"`
 	// Headers are sent with every delivery.
 	Headers map[string]string `json:"headers,omitempty"`
 	// Description is free text for people.
@@ -110,8 +114,8 @@ func NewSecret() string {
 // Endpoint is the subscription as the sender's registry holds it, with the SSRF guard
 // unless allowPrivate, and retired secrets still in their grace at now.
 func (s *Subscription) Endpoint(allowPrivate bool, now time.Time) (*sender.Endpoint, error) {
-	e := &sender.Endpoint{Name: s.ID, URL: s.URL, Events: s.Events, Filter: s.Filter, Description: s.Description,
-		Subscription: true, AllowPrivate: allowPrivate, SigningSecrets: []string{s.Secret}}
+	e := &sender.Endpoint{Name: s.ID, URL: s.URL, Events: s.Events, Filter: s.Filter, Transform: s.Transform,
+		Description: s.Description, Subscription: true, AllowPrivate: allowPrivate, SigningSecrets: []string{s.Secret}}
 	if len(s.Headers) > 0 {
 		e.Header = http.Header{}
 		for k, v := range s.Headers {
@@ -148,6 +152,7 @@ type Input struct {
 	URL         *string            `json:"url"`
 	Events      *[]string          `json:"events"`
 	Filter      *string            `json:"filter"`
+	Transform   *string            `json:"transform"`
 	Headers     *map[string]string `json:"headers"`
 	Description *string            `json:"description"`
 	RateLimit   *string            `json:"rate_limit"`
@@ -244,6 +249,14 @@ func (in *Input) apply(s *Subscription, creating, allowPrivate bool) error {
 			}
 		}
 		s.Filter = *in.Filter
+	}
+	if in.Transform != nil {
+		if *in.Transform != "" {
+			if _, err := transform.Compile(transform.Outbound, *in.Transform); err != nil {
+				c.fail("/transform", "%v", err)
+			}
+		}
+		s.Transform = *in.Transform
 	}
 	if in.Headers != nil {
 		if len(*in.Headers) > MaxHeaders {

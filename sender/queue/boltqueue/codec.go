@@ -14,14 +14,14 @@ import (
 // A record (and, in q_latest, the latest event of each type) is stored in a compact binary form (it is rewritten on every attempt, so JSON's
 // cost showed up in the delivery benchmark):
 //
-//	version byte (1)
-//	strings ID, Endpoint, Event.ID, Event.Type, State, header JSON ("" for none)
+//	version byte (2; 1 lacks the transform error)
+//	strings ID, Endpoint, Event.ID, Event.Type, State, header JSON ("" for none), Event.TransformError (version 2)
 //	varints Event.Created, N, NextAt, Created, DeadAt, Expires (unix nanos / counts)
 //	uvarint attempt count, then per attempt: varint At, uvarint Status, varint Latency, string Error
 //	the body, to the end
 //
 // Strings are uvarint length then bytes.
-const codecVersion = 1
+const codecVersion = 2
 
 var errCorrupt = errors.New("corrupt queue record")
 
@@ -36,9 +36,9 @@ func encodeRecord(r *record) []byte {
 		h, _ := json.Marshal(r.Event.Header)
 		hdr = string(h)
 	}
-	b := make([]byte, 0, 96+len(r.ID)*2+len(hdr)+len(r.Attempts)*24+len(r.Event.Body))
+	b := make([]byte, 0, 96+len(r.ID)*2+len(hdr)+len(r.Event.TransformError)+len(r.Attempts)*24+len(r.Event.Body))
 	b = append(b, codecVersion)
-	for _, s := range []string{r.ID, r.Endpoint, r.Event.ID, r.Event.Type, string(r.State), hdr} {
+	for _, s := range []string{r.ID, r.Endpoint, r.Event.ID, r.Event.Type, string(r.State), hdr, r.Event.TransformError} {
 		b = appendString(b, s)
 	}
 	var created int64
@@ -97,7 +97,7 @@ func (r *reader) string() string {
 // decodeRecord reads what encodeRecord wrote; with attempts false the history is
 // skipped (Lease does not need it). The body is copied out of bbolt's memory.
 func decodeRecord(v []byte, attempts bool) (record, error) {
-	if len(v) == 0 || v[0] != codecVersion {
+	if len(v) == 0 || v[0] < 1 || v[0] > codecVersion {
 		return record{}, errCorrupt
 	}
 	rd := &reader{b: v[1:]}
@@ -109,6 +109,9 @@ func decodeRecord(v []byte, attempts bool) (record, error) {
 		if json.Unmarshal([]byte(hdr), &h) == nil {
 			r.Event.Header = h
 		}
+	}
+	if v[0] >= 2 {
+		r.Event.TransformError = rd.string()
 	}
 	if c := rd.varint(); c != 0 {
 		r.Event.Created = time.Unix(0, c).UTC()

@@ -1,6 +1,7 @@
 package boltqueue
 
 import (
+	"encoding/binary"
 	"net/http"
 	"reflect"
 	"testing"
@@ -24,5 +25,34 @@ func TestCodecRoundTripAndCorruption(t *testing.T) {
 	}
 	if _, err := decodeRecord([]byte{9, 1, 2}, true); err == nil {
 		t.Fatal("an unknown version decoded")
+	}
+}
+
+// encodeV1 is the record codec before version 2 (no transform error), as files written by
+// earlier releases hold it.
+func encodeV1(r *record) []byte {
+	b := []byte{1}
+	for _, s := range []string{r.ID, r.Endpoint, r.Event.ID, r.Event.Type, string(r.State), ""} {
+		b = appendString(b, s)
+	}
+	for _, v := range []int64{r.Event.Created.UnixNano(), int64(r.N), r.NextAt, r.Created, r.DeadAt, r.Expires} {
+		b = binary.AppendVarint(b, v)
+	}
+	b = binary.AppendUvarint(b, 0)
+	return append(b, r.Event.Body...)
+}
+
+func TestCodecReadsVersion1(t *testing.T) {
+	now := time.Now().UTC()
+	r := record{ID: "a~1", Endpoint: "a", Event: queue.Event{ID: "evt_1", Type: "t", Body: []byte(`{"v":1}`), Created: now},
+		State: queue.Pending, N: 2, NextAt: 5, Created: 6}
+	got, err := decodeRecord(encodeV1(&r), true)
+	if err != nil || got.ID != "a~1" || string(got.Event.Body) != `{"v":1}` || got.N != 2 || got.NextAt != 5 || got.Event.TransformError != "" {
+		t.Fatalf("v1 record: %+v, %v", got, err)
+	}
+	r.Event.TransformError = "transform_failed: x"
+	got, err = decodeRecord(encodeRecord(&r), true)
+	if err != nil || got.Event.TransformError != "transform_failed: x" || string(got.Event.Body) != `{"v":1}` {
+		t.Fatalf("v2 record: %+v, %v", got, err)
 	}
 }

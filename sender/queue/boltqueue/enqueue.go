@@ -35,7 +35,7 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 		ev.Created = time.Now().UTC()
 	}
 	hash := []byte(ev.BodyHash())
-	latest := encodeRecord(&record{Event: ev}) // the latest event of its type, for Resend
+	latest := encodeRecord(&record{Event: ev.For("")}) // the latest event of its type, for Resend
 	created := 0
 	err = db.Batch(func(tx *bolt.Tx) error {
 		created = 0 // Batch may run this function again
@@ -52,11 +52,16 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 			if tx.Bucket(bDeliveries).Get([]byte(id)) != nil {
 				continue
 			}
-			if err := queueNew(tx, id, ep, ev, now); err != nil {
+			epEv, epLatest := ev, latest
+			if _, ok := ev.Variants[ep]; ok {
+				epEv = ev.For(ep)
+				epLatest = encodeRecord(&record{Event: epEv})
+			}
+			if err := queueNew(tx, id, ep, epEv.For(""), now); err != nil {
 				return err
 			}
 			lk := append(epPrefix(ep), ev.Type...)
-			if err := tx.Bucket(bLatest).Put(lk, latest); err != nil {
+			if err := tx.Bucket(bLatest).Put(lk, epLatest); err != nil {
 				return err
 			}
 			created++

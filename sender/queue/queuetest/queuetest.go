@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	lease := time.Minute
 	runOrder(t, newStore)
+	runVariants(t, newStore)
 
 	t.Run("EnqueueLeaseFinish", func(t *testing.T) {
 		s := newStore(t).Store

@@ -14,7 +14,7 @@ import (
 //go:embed enqueue.lua
 var enqueueLua string
 
-// KEYS: d, due, recent, latest. ARGV: id, ev, type, body, hdr, created, now, latestJSON, trimBefore
+// KEYS: d, due, recent, latest. ARGV: id, ev, type, body, hdr, created, now, latestJSON, trimBefore, transformError
 var enqueueScript = redis.NewScript(enqueueLua)
 
 // Enqueue implements queue.Store.
@@ -93,7 +93,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 				}
 				id := queue.DeliveryID(endpoint, ev.ID)
 				cmds[j] = enqueueScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
-					id, ev.ID, ev.Type, ev.Body, hdr, ms(ev.Created), ms(now.Add(time.Duration(start+j)*time.Microsecond)), latest, trim)
+					id, ev.ID, ev.Type, ev.Body, hdr, ms(ev.Created), ms(now.Add(time.Duration(start+j)*time.Microsecond)), latest, trim, ev.TransformError)
 			}
 			return nil
 		})
@@ -110,24 +110,32 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 }
 
 func (s *Store) enqueue(ctx context.Context, ev queue.Event, endpoints []string, idOf func(string) string, setLatest bool) (int, error) {
-	hdr := ""
-	if len(ev.Header) > 0 {
-		b, _ := json.Marshal(ev.Header)
-		hdr = string(b)
+	fields := func(ev queue.Event) (hdr, latest string) {
+		if len(ev.Header) > 0 {
+			b, _ := json.Marshal(ev.Header)
+			hdr = string(b)
+		}
+		if setLatest {
+			b, _ := json.Marshal(ev)
+			latest = string(b)
+		}
+		return hdr, latest
 	}
-	latest := ""
-	if setLatest {
-		b, _ := json.Marshal(ev)
-		latest = string(b)
-	}
+	base := ev.For("")
+	hdr, latest := fields(base)
 	now := time.Now()
 	cmds := make([]*redis.Cmd, len(endpoints))
 	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, ep := range endpoints {
 			t := s.tag(ep)
 			id := idOf(ep)
+			e, h, l := base, hdr, latest
+			if _, ok := ev.Variants[ep]; ok {
+				e = ev.For(ep)
+				h, l = fields(e)
+			}
 			cmds[i] = enqueueScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
-				id, ev.ID, ev.Type, ev.Body, hdr, ms(ev.Created), ms(now), latest, ms(now.Add(-s.keep())))
+				id, e.ID, e.Type, e.Body, h, ms(e.Created), ms(now), l, ms(now.Add(-s.keep())), e.TransformError)
 		}
 		return nil
 	})

@@ -6,4 +6,5 @@ redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[8]) end
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'terr', ARGV[10]) end
 return 1

@@ -28,7 +28,7 @@ func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Ti
 	out := make([]queue.Delivery, 0, len(v))
 	for _, row := range v {
 		f, _ := row.([]any)
-		if len(f) != 9 {
+		if len(f) != 10 {
 			continue
 		}
 		str := func(i int) string { s, _ := f[i].(string); return s }
@@ -41,6 +41,7 @@ func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Ti
 		d.Created = fromMS(str(7))
 		d.Event.Created = d.Created
 		d.NextAt = fromMS(str(8))
+		d.Event.TransformError = str(9)
 		out = append(out, d)
 	}
 	return out, nil

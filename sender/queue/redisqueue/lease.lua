@@ -9,8 +9,8 @@ for _, id in ipairs(ids) do
 	else
 		redis.call('ZADD', KEYS[1], ARGV[2], id)
 		local l = redis.call('HINCRBY', k, 'lease', 1)
-		local v = redis.call('HMGET', k, 'ev', 'type', 'body', 'hdr', 'n', 'created', 'next')
-		out[#out+1] = {id, tostring(l), v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+		local v = redis.call('HMGET', k, 'ev', 'type', 'body', 'hdr', 'n', 'created', 'next', 'terr')
+		out[#out+1] = {id, tostring(l), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8] or ''}
 	end
 end
 return out

@@ -34,7 +34,7 @@ func (s *Store) fetch(ctx context.Context, ep string, ids []string) ([]queue.Del
 			continue
 		}
 		d := queue.Delivery{ID: h["id"], Endpoint: ep, State: queue.State(h["state"]),
-			Event: queue.Event{ID: h["ev"], Type: h["type"], Body: []byte(h["body"])}}
+			Event: queue.Event{ID: h["ev"], Type: h["type"], Body: []byte(h["body"]), TransformError: h["terr"]}}
 		if h["hdr"] != "" {
 			_ = json.Unmarshal([]byte(h["hdr"]), &d.Event.Header)
 		}
