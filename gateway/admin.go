@@ -184,6 +184,11 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, g *Gateway) error {
 			return err
 		}
 		return g.endpointAction(w, r, parts[1], parts[2])
+	case len(parts) == 2 && parts[0] == "deliveries":
+		if err := method(http.MethodGet); err != nil {
+			return err
+		}
+		return g.delivery(w, r, parts[1])
 	case len(parts) == 3 && parts[0] == "deliveries" && parts[2] == "retry":
 		if err := method(http.MethodPost); err != nil {
 			return err
@@ -302,6 +307,12 @@ type DeliveryView struct {
 	Created   time.Time     `json:"created"`
 	NextAt    *time.Time    `json:"next_attempt_at,omitempty"`
 	Attempts  []AttemptView `json:"attempts"`
+	// TransformError is set when the endpoint's transform failed at enqueue: the delivery
+	// holds the original body, and each attempt runs the transform again first.
+	TransformError string `json:"transform_error,omitempty"`
+	// Body is the body stored for the endpoint (its transform's output, if it has one):
+	// only in GET /webhooks/deliveries/<id>.
+	Body string `json:"body,omitempty"`
 }
 
 // limitParam reads ?limit=, a number from 1 to 1000 (0 when absent).
@@ -364,18 +375,38 @@ func (g *Gateway) deliveries(w http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, problem.ReasonNotFound, "no endpoint %q, and no delivery of one by that name (a feed's records are listed as endpoint feed.<name>)", unknown)
 	}
 	for _, d := range ds {
-		dv := DeliveryView{ID: d.ID, Endpoint: d.Endpoint, EventID: d.Event.ID, EventType: d.Event.Type, BodyBytes: len(d.Event.Body),
-			State: d.State, Created: d.Created, Attempts: []AttemptView{}}
-		if d.State == queue.Pending {
-			t := d.NextAt
-			dv.NextAt = &t
-		}
-		for _, at := range d.Attempts {
-			dv.Attempts = append(dv.Attempts, attemptView(at))
-		}
-		out = append(out, dv)
+		out = append(out, deliveryView(d))
 	}
 	return writeJSON(w, out)
+}
+
+func deliveryView(d queue.Delivery) DeliveryView {
+	dv := DeliveryView{ID: d.ID, Endpoint: d.Endpoint, EventID: d.Event.ID, EventType: d.Event.Type, BodyBytes: len(d.Event.Body),
+		State: d.State, Created: d.Created, Attempts: []AttemptView{}, TransformError: d.Event.TransformError}
+	if d.State == queue.Pending {
+		t := d.NextAt
+		dv.NextAt = &t
+	}
+	for _, at := range d.Attempts {
+		dv.Attempts = append(dv.Attempts, attemptView(at))
+	}
+	return dv
+}
+
+// delivery is GET /webhooks/deliveries/<id>: one delivery with its body.
+func (g *Gateway) delivery(w http.ResponseWriter, r *http.Request, id string) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	d, err := g.sender.Queue().Get(ctx, id)
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return apiErr(http.StatusNotFound, problem.ReasonNotFound, "no delivery %q", id)
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	dv := deliveryView(d)
+	dv.Body = string(d.Event.Body)
+	return writeJSON(w, dv)
 }
 
 func (g *Gateway) endpointAction(w http.ResponseWriter, r *http.Request, name, action string) error {
