@@ -7,7 +7,7 @@
 #   CADDY=path/to/caddy bash bench/bench.sh   # measure a prebuilt binary (e.g. an older commit)
 #
 # Rows: plain reverse_proxy; webhook_receive with schema validation, no dedupe; with dedupe
-# on the embedded store; the same two without the per-webhook log line; with dedupe on
+# on the embedded store; the same with a transform (the README's TOTVS example); the same two without the per-webhook log line; with dedupe on
 # Redis (needs redis-server). Each gateway and its backend run in one Caddy process; wrk
 # runs beside it on the same cores. RSS is the gateway process's peak (VmHWM) over a run.
 set -euo pipefail
@@ -59,7 +59,7 @@ mean_rps() { # the mean of several runs' rps, as a run line
 	echo "rps=$(awk -v s="$sum" -v n="$n" 'BEGIN { printf "%.1f", s / n }')"
 }
 
-rows=(plain nodedupe embedded guard nolog nodedupe_quiet embedded_quiet)
+rows=(plain nodedupe embedded transform guard nolog nodedupe_quiet embedded_quiet)
 [ $have_redis = 1 ] && rows+=(redis)
 declare -A ratios rps rss
 for r in $(seq "$RUNS"); do
@@ -69,6 +69,7 @@ for r in $(seq "$RUNS"); do
 	plains=("$(run http://127.0.0.1:18101/)")
 	nodedupe=$(run http://127.0.0.1:18102/)
 	embedded=$(run http://127.0.0.1:18103/)
+	transform=$(run http://127.0.0.1:18106/)
 	guard=$(run http://127.0.0.1:18104/)
 	nolog=$(run http://127.0.0.1:18105/)
 	rss[embedded]+="$(stop) "
@@ -101,6 +102,7 @@ label() {
 	plain) echo "plain reverse_proxy" ;;
 	nodedupe) echo "webhook_receive (auth + schema), no dedupe" ;;
 	embedded) echo "webhook_receive + dedupe, embedded store" ;;
+	transform) echo "webhook_receive + dedupe, embedded store, + the TOTVS transform" ;;
 	guard) echo "+ the stale-event guard (totvs_crm's default), embedded store" ;;
 	nolog) echo "dedupe, embedded store, without the request log" ;;
 	nodedupe_quiet) echo "no dedupe, without the per-webhook INFO log line" ;;
