@@ -266,6 +266,7 @@ type Event struct {
 	// transform's failure, answered by the hand-off.
 	transformed   []byte
 	transformTime time.Duration
+	doc           any // the decoded body, for a transform that can read it
 	problem       *Problem
 }
 
@@ -367,7 +368,10 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 	res.Verified = !rc.auth.open
 
 	t1 := time.Now()
-	decode := rc.schema != nil || (rc.eventID != nil && rc.eventID.needsJSON()) || (rc.order != nil && rc.order.needsJSON())
+	// A transform reads the same document (one decode), unless it calls `matches`, whose
+	// budget needs the longest string that only its own decoding measures.
+	decode := rc.schema != nil || (rc.eventID != nil && rc.eventID.needsJSON()) || (rc.order != nil && rc.order.needsJSON()) ||
+		(rc.tr != nil && !rc.tr.Matches())
 	doc, p := parseJSON(body, decode, rc.foldKeys, rc.names)
 	res.Stages.Parse = time.Since(t1)
 	if p != nil {
@@ -382,6 +386,9 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		}
 	}
 	ev := &Event{Source: rc.source, Verified: res.Verified, Body: body}
+	if rc.tr != nil && !rc.tr.Matches() {
+		ev.doc = doc
+	}
 	if rc.eventID != nil {
 		id, found := rc.eventID.compute(r, body, doc)
 		if !found && rc.dedupeOn() {

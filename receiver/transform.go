@@ -18,8 +18,8 @@ import (
 func (rc *Receiver) transformNext(next Next) Next {
 	return func(w http.ResponseWriter, r *http.Request, ev *Event) error {
 		t0 := time.Now()
-		out, err := rc.tr.Run(r.Context(), &transform.Input{Body: ev.Body, Header: r.Header, Hidden: rc.hidden,
-			EventID: ev.ID, Route: rc.route})
+		out, err := rc.tr.Run(r.Context(), &transform.Input{Body: ev.Body, Decoded: ev.doc, Longest: int64(len(ev.Body)),
+			Header: r.Header, Hidden: rc.hidden, EventID: ev.ID, Route: rc.route})
 		ev.transformTime = time.Since(t0)
 		if err != nil {
 			p := newProblem(http.StatusInternalServerError, problem.ReasonTransformFailed, "Transform Failed",

@@ -16,6 +16,7 @@ package transform
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -115,9 +116,34 @@ func (o *output) Equal(other ref.Val) ref.Val { return types.Bool(ref.Val(o) == 
 func (o *output) Type() ref.Type              { return outputType }
 func (o *output) Value() any                  { return o }
 
+// adapter lets expressions read documents the inbound core decoded for its schema, whose
+// numbers are json.Number (their exact text): an integer becomes an int, any other number
+// a double. Maps and lists are wrapped with it, so their members are read the same way.
+type adapter struct{ types.Adapter }
+
+func (a adapter) NativeToValue(v any) ref.Val {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return types.Int(i)
+		}
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil && !math.IsInf(f, 0) {
+			return types.NewErr("number %s: %v", x, err)
+		}
+		return types.Double(f)
+	case map[string]any:
+		return types.NewStringInterfaceMap(a, x)
+	case []any:
+		return types.NewDynamicList(a, x)
+	}
+	return a.Adapter.NativeToValue(v)
+}
+
 func env(side Side) (*cel.Env, error) {
 	envOnce[side].Do(func() {
 		opts := []cel.EnvOption{
+			cel.CustomTypeAdapter(adapter{types.DefaultTypeAdapter}),
 			cel.Variable("body", cel.DynType),
 			cel.Variable("event_id", cel.StringType),
 			cel.CrossTypeNumericComparisons(true),
@@ -169,6 +195,11 @@ func Compile(side Side, src string) (*Transform, error) {
 // String returns the expression.
 func (t *Transform) String() string { return t.src }
 
+// Matches reports whether the expression calls `matches` (whose budget is charged for
+// the longest string of the input: a caller that knows no tighter bound than the body's
+// length passes the body undecoded instead).
+func (t *Transform) Matches() bool { return t.prg.RegexCalls() > 0 }
+
 // Side returns where the transform runs.
 func (t *Transform) Side() Side { return t.side }
 
@@ -176,8 +207,10 @@ func (t *Transform) Side() Side { return t.side }
 type Input struct {
 	// Body is the JSON body (the webhook received, or the event published).
 	Body []byte
-	// Decoded, when not nil, is Body already decoded by celx.DecodeJSON (Longest its
-	// longest string), shared with other expressions of the same publish; nil decodes Body.
+	// Decoded, when not nil, is Body already decoded: by celx.DecodeJSON (shared with
+	// the other expressions of a publish), or by the inbound core for its schema (numbers
+	// as json.Number). Longest is its longest string, or, when unknown, any bound of it
+	// (the body's length). Nil decodes Body.
 	Decoded any
 	Longest int64
 	// Header is the inbound request's header (inbound only); credential headers, and those
@@ -406,6 +439,8 @@ func appendNative(buf *bytes.Buffer, v any, depth int) error {
 		buf.WriteString(strconv.FormatBool(x))
 	case int64:
 		buf.WriteString(strconv.FormatInt(x, 10))
+	case json.Number: // as received, already valid JSON
+		buf.WriteString(string(x))
 	case float64:
 		return appendJSON(buf, types.Double(x), depth)
 	case string:

@@ -93,6 +93,9 @@ type Program struct {
 	loops bool
 }
 
+// RegexCalls is how many `matches` calls the expression has.
+func (p *Program) RegexCalls() int64 { return p.regexCalls }
+
 // InterruptEvery is how many comprehension iterations run between checks of the deadline.
 const InterruptEvery = 16
 
