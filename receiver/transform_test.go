@@ -138,3 +138,16 @@ func BenchmarkTransformOnHotPath(b *testing.B) {
 		})
 	}
 }
+
+// Numbers reach the transform exactly as the inbound core decoded them (json.Number): an
+// integer past 2^53 keeps every digit whether it is passed through or computed on.
+func TestTransformNumbersAtTheEdges(t *testing.T) {
+	rc := mustNew(t, Options{Auth: keyAuth, Dedupe: -1, EventID: []string{"json:/id"},
+		Transform: compileTransform(t, `{"same": body.n, "next": body.n + 1, "nested": body.m, "f": body.f * 2.0, "neg": body.z}`)})
+	body := []byte(`{"id":"a","n":9007199254740993,"m":{"big":12345678901234567890,"e":1e300},"f":0.5,"z":-0}`)
+	_, c, res := handle(t, rc, post(body, ValidationKeyHeader, "k3y"), 200)
+	want := `{"f":1,"neg":0,"nested":{"big":12345678901234567890,"e":1e300},"next":9007199254740994,"same":9007199254740993}`
+	if string(c.body) != want {
+		t.Errorf("got  %s\nwant %s (%s)", c.body, want, res.Reason)
+	}
+}

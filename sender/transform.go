@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/celx"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/transform"
@@ -44,7 +45,12 @@ func (e *Endpoint) retransform(ev queue.Event) (queue.Event, attempt, bool) {
 		return ev, attempt{}, true
 	}
 	start := time.Now()
-	out, err := e.transform.Run(context.Background(), &transform.Input{Body: ev.Body, EventID: ev.ID, Type: ev.Type, Endpoint: e.Name})
+	// The budget of a publish's expressions, as at enqueue: a subscription whose transform
+	// always fails costs each attempt no more than it cost its publish.
+	var b celx.Budget
+	b.Start(context.Background(), DefaultFilterTime, DefaultFilterRegexBytes)
+	defer b.Release()
+	out, err := e.transform.Run(context.Background(), &transform.Input{Body: ev.Body, EventID: ev.ID, Type: ev.Type, Endpoint: e.Name, Budget: &b})
 	if err != nil {
 		e.tstats.failed(err, start)
 		a := attempt{Attempt: queue.Attempt{At: start.UTC(), Latency: time.Since(start),

@@ -80,6 +80,14 @@ http://127.0.0.1:{PORT} {
 		}
 		reverse_proxy {SINKADDR}
 	}
+	handle /echo {
+		webhook_receive {
+			name echo
+			auth header X-Secret-Token s3cr3t-token
+			transform ` + "`{\"h\": headers}`" + `
+		}
+		reverse_proxy {SINKADDR}
+	}
 	handle /publish {
 		webhook_publish
 	}
@@ -225,6 +233,20 @@ func TestTransformsThroughCaddy(t *testing.T) {
 			failedID := recs[0]["id"].(string)
 			if m := string(metricsText(t, c)); !strings.Contains(m, `caddy_webhook_inbound_requests_total{outcome="transform_failed",route="broken",source="ploomes"} 1`) {
 				t.Fatalf("metrics:\n%s", grepLines(m, "transform_failed"))
+			}
+
+			// A transform never sees a credential: neither the route's own header nor the
+			// usual ones (it could copy them into the body, or test them one guess a request).
+			code, _, eb := send(t, c.Base()+"/echo", []byte(`{}`), "X-Secret-Token", "s3cr3t-token", "Authorization", "Bearer tok-abc",
+				"Cookie", "sid=cookie-1", "X-Api-Key", "key-2", "X-Ploomes-Validation-Key", "pl-3", "X-Tenant", "acme")
+			echo := byPath(be.Got(), "/echo")
+			if code != 200 || len(echo) != 1 || !strings.Contains(string(echo[0].Body), `"x-tenant":"acme"`) {
+				t.Fatalf("echo: %d %s %v", code, eb, echo)
+			}
+			for _, secret := range []string{"s3cr3t-token", "tok-abc", "cookie-1", "key-2", "pl-3"} {
+				if strings.Contains(string(echo[0].Body), secret) {
+					t.Fatalf("a credential reached the transform's output: %s", echo[0].Body)
+				}
 			}
 
 			// Hostile: loops over loops over a large body are stopped by the budget.

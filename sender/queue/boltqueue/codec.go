@@ -14,7 +14,8 @@ import (
 // A record (and, in q_latest, the latest event of each type) is stored in a compact binary form (it is rewritten on every attempt, so JSON's
 // cost showed up in the delivery benchmark):
 //
-//	version byte (2; 1 lacks the transform error)
+//	version byte: 1, or 2 when the record has a transform error (so a file written by
+//	this version stays readable by the previous one, but for such records)
 //	strings ID, Endpoint, Event.ID, Event.Type, State, header JSON ("" for none), Event.TransformError (version 2)
 //	varints Event.Created, N, NextAt, Created, DeadAt, Expires (unix nanos / counts)
 //	uvarint attempt count, then per attempt: varint At, uvarint Status, varint Latency, string Error
@@ -37,8 +38,14 @@ func encodeRecord(r *record) []byte {
 		hdr = string(h)
 	}
 	b := make([]byte, 0, 96+len(r.ID)*2+len(hdr)+len(r.Event.TransformError)+len(r.Attempts)*24+len(r.Event.Body))
-	b = append(b, codecVersion)
-	for _, s := range []string{r.ID, r.Endpoint, r.Event.ID, r.Event.Type, string(r.State), hdr, r.Event.TransformError} {
+	strs := []string{r.ID, r.Endpoint, r.Event.ID, r.Event.Type, string(r.State), hdr}
+	if r.Event.TransformError == "" {
+		b = append(b, 1)
+	} else {
+		b = append(b, codecVersion)
+		strs = append(strs, r.Event.TransformError)
+	}
+	for _, s := range strs {
 		b = appendString(b, s)
 	}
 	var created int64

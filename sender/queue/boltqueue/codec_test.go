@@ -56,3 +56,16 @@ func TestCodecReadsVersion1(t *testing.T) {
 		t.Fatalf("v2 record: %+v, %v", got, err)
 	}
 }
+
+// A record without a transform error is written as version 1, which the previous release
+// reads: a downgrade finds only the held deliveries of failed transforms unreadable.
+func TestCodecWritesVersion1WithoutTransformError(t *testing.T) {
+	r := record{ID: "a~1", Endpoint: "a", Event: queue.Event{ID: "evt_1", Type: "t", Body: []byte(`{}`)}, State: queue.Pending}
+	if v := encodeRecord(&r)[0]; v != 1 {
+		t.Errorf("version %d", v)
+	}
+	r.Event.TransformError = "x"
+	if v := encodeRecord(&r)[0]; v != 2 {
+		t.Errorf("with a transform error: version %d", v)
+	}
+}
