@@ -18,6 +18,12 @@
 	}
 	function td(label, content, cls) { return el("td", { "data-label": label, class: cls || "" }, content); }
 	function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
+	// A time as date over time of day: a narrow cell whose width does not depend on the hour.
+	function whenLines(t) {
+		if (!t) return "—";
+		const d = new Date(t);
+		return el("div", { class: "when" }, d.toLocaleDateString(), el("div", { class: "meta" }, d.toLocaleTimeString()));
+	}
 	function pill(text, kind) { return el("span", { class: "pill " + kind }, text); }
 	// An id as one unbreakable token; a delivery id (endpoint~rest) may break after its "~".
 	function idCode(id) {
@@ -243,7 +249,7 @@
 				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"), td("Stale", r.stale, "num"), td("Ahead", r.order_ahead, "num"),
 				// One reason a line-piece: the cell wraps between reasons, never inside one.
 				td("Rejected", Object.keys(r.rejected).length ? el("div", {}, ...Object.entries(r.rejected).map(([k, v]) => el("span", { class: "reason" }, k + ": " + v))) : "—", "reasons"),
-				td("Last", when(r.last_at)))));
+				td("Last", whenLines(r.last_at)))));
 			// Feeds: an operator must see when the caller stopped calling.
 			fill("feeds", feeds.map(f => el("tr", { "data-feed": f.name },
 				td("Feed", el("strong", {}, f.name)), td("Pending", f.pending, "num"), td("Served", f.served, "num"),
