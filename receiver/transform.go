@@ -29,14 +29,19 @@ func (rc *Receiver) transformNext(next Next) Next {
 			return nil
 		}
 		ev.Body, ev.transformed = out.Body, out.Body
+		// The hand-off is a shallow copy with its own headers: the request as received
+		// (what the request log keeps) is left as it came.
+		h := r.Header.Clone()
 		for k, vs := range out.Header {
-			r.Header[k] = vs
+			h[k] = vs
 		}
+		h.Set("Content-Length", strconv.Itoa(len(out.Body)))
+		h.Del("Content-Encoding")
+		r = r.WithContext(r.Context())
+		r.Header = h
 		r.Body = io.NopCloser(bytes.NewReader(out.Body))
 		r.ContentLength = int64(len(out.Body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out.Body)), nil }
-		r.Header.Set("Content-Length", strconv.Itoa(len(out.Body)))
-		r.Header.Del("Content-Encoding")
 		return next(w, r, ev)
 	}
 }

@@ -594,3 +594,96 @@ http://127.0.0.1:{PORT} {
 		t.Fatalf("the Inbound table's Ahead count: %v: %q", err, text(`#inbound tbody`))
 	}
 }
+
+// Transforms in the dashboard: a route's and an endpoint's expressions (and an endpoint's
+// filter) are shown; an endpoint whose transform fails says how often and why, and its
+// held delivery names the transform's error; a request's detail shows the transformed body
+// beside the original, and the transform's stage time.
+func TestDashboardTransforms(t *testing.T) {
+	browser := chromiumPath(t)
+	be := startBackend(t)
+	c := startCaddy(t, `{
+	{GLOBAL}
+	webhooks {
+		store embedded
+		endpoint erp {
+			url `+be.URL+`/erp
+			events contact.*
+			retry off
+			allow_private
+			filter `+"`data.New.Id > 0`"+`
+			transform `+"`{\"id\": body.New.Missing}`"+`
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /ploomes {
+		webhook_receive ploomes {
+			validation_key {env.K_PLOOMES}
+			transform `+"`{\"contact\": body.New.Id, \"name\": body.New.LegalName}`"+`
+		}
+		reverse_proxy `+be.Addr+`
+	}
+	handle /publish {
+		webhook_publish
+	}
+	handle /ops/* {
+		webhook_dashboard
+	}
+}
+`, "K_PLOOMES=pl-dash-s3cret")
+	if code, _, rb := send(t, c.Base()+"/ploomes", sample(t, "ploomes/contact-update.json"), "X-Ploomes-Validation-Key", "pl-dash-s3cret"); code != 200 {
+		t.Fatalf("accepted: %d %s", code, rb)
+	}
+	if code, _, rb := send(t, c.Base()+"/publish", []byte(`{"New":{"Id":7}}`), "Webhook-Event-Type", "contact.updated"); code != 202 {
+		t.Fatalf("publish: %d %s", code, rb)
+	}
+	ctx := browserContext(t, browser)
+	err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 1000),
+		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#requests tbody tr").length === 1 && document.querySelectorAll("#dead tbody tr").length === 1 && !!document.querySelector("#endpoints .transform-failures")`,
+			chromedp.WithPollingTimeout(15*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("browser: %v\n%s", err, c.Log())
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("%s: %v", sel, err)
+		}
+		return s
+	}
+	// The expressions are folded to their first line; a click shows the whole.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#endpoints details.transform summary`)), chromedp.WaitVisible(chromedp.CSS(`#endpoints details.transform pre`))); err != nil {
+		t.Fatalf("open the endpoint's transform: %v", err)
+	}
+	ep := text(`#endpoints tr[data-endpoint=erp]`)
+	// Two failures: at enqueue, and at the one attempt (retry off), which sent nothing.
+	for _, want := range []string{"filter: data.New.Id > 0", `transform: {"id": body.New.Missing}`, "transform failed 2×", "no such key: Missing"} {
+		if !strings.Contains(ep, want) {
+			t.Errorf("the endpoint's row lacks %q:\n%s", want, ep)
+		}
+	}
+	if dead := text(`#dead tbody tr`); !strings.Contains(dead, "transform failed: ") || !strings.Contains(dead, "Missing") {
+		t.Errorf("the held delivery does not name its transform's error:\n%s", dead)
+	}
+	if in := text(`#inbound tr[data-route=ploomes]`); !strings.Contains(in, `transform: {"contact": body.New.Id, "name": body.New.LegalName}`) {
+		t.Errorf("the route's row lacks its transform:\n%s", in)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#requests tbody tr`)), chromedp.WaitVisible(chromedp.CSS(`#req-detail pre.transformed`))); err != nil {
+		t.Fatalf("open the request: %v", err)
+	}
+	detail := text(`#req-detail`)
+	// The request as received (its body and its headers), and what was handed on.
+	for _, want := range []string{"· transform ", "Transformed body · 58 bytes", `"contact":`, `"Action": "Update"`, "Content-Length: 608"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("the request's detail lacks %q:\n%s", want, detail)
+		}
+	}
+	if transformed := text(`#req-detail pre.transformed`); strings.Contains(transformed, "Action") || !strings.Contains(transformed, `"name":`) {
+		t.Errorf("the transformed body is not the transform's: %s", transformed)
+	}
+}

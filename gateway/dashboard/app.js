@@ -24,6 +24,20 @@
 		const d = new Date(t);
 		return el("div", { class: "when" }, d.toLocaleDateString(), el("div", { class: "meta" }, d.toLocaleTimeString()));
 	}
+	// A CEL expression (a filter or a transform), folded: its first line, the whole on a click.
+	function expr(kind, text) {
+		if (!text) return null;
+		const first = text.split("\n").find(l => l.trim()) || text;
+		return el("details", { class: "expr " + kind }, el("summary", {}, kind + ": ", el("code", {}, first.length > 60 ? first.slice(0, 60) + "…" : first)),
+			el("pre", {}, text));
+	}
+	// Failures of a filter or a transform (sender.FilterStats), as one line.
+	function failures(kind, f) {
+		const n = f ? f.errors + f.over_budget : 0;
+		if (!n) return null;
+		return el("div", { class: "result bad " + kind + "-failures" }, kind + " failed " + n + "×" + (f.over_budget ? " (" + f.over_budget + " over budget)" : "") +
+			(f.last_error ? ": " + f.last_error : "") + (f.last_error_at ? " · " + when(f.last_error_at) : ""));
+	}
 	function pill(text, kind) { return el("span", { class: "pill " + kind }, text); }
 	// An id as one unbreakable token; a delivery id (endpoint~rest) may break after its "~".
 	function idCode(id) {
@@ -53,7 +67,8 @@
 		row("Outcome", q.outcome + " · HTTP " + q.status);
 		if (q.detail) row("Problem", q.detail);
 		row("Stages", "auth " + q.stages_ms.auth + " ms · parse " + q.stages_ms.parse + " ms · validate " + q.stages_ms.validate +
-			" ms · store " + q.stages_ms.store + " ms · total " + q.stages_ms.total + " ms");
+			" ms · store " + q.stages_ms.store + " ms" + (q.stages_ms.transform !== undefined ? " · transform " + q.stages_ms.transform + " ms" : "") +
+			" · total " + q.stages_ms.total + " ms");
 		if (q.replay_of) row("Replay of", el("code", {}, q.replay_of));
 		if (q.order_key) row("Order", orderRecord(q));
 		const kids = [el("h3", {}, "Request " + q.id), dl];
@@ -66,6 +81,9 @@
 		kids.push(el("h3", {}, "Headers"), el("pre", { class: "headers" }, Object.entries(q.headers || {}).map(([k, v]) => k + ": " + v.join(", ")).join("\n")));
 		kids.push(el("h3", {}, "Body · " + q.body_bytes + " bytes" + (q.body_cut ? " (cut: only the first bytes were kept)" : "")),
 			el("pre", { class: "body" }, q.body !== undefined ? q.body : q.body_base64 ? "(binary, base64) " + q.body_base64 : ""));
+		// What the route's transform handed on instead, beside the original.
+		if (q.transformed_body !== undefined)
+			kids.push(el("h3", {}, "Transformed body · " + q.transformed_bytes + " bytes (handed on)"), el("pre", { class: "transformed" }, q.transformed_body));
 		if (q.replayable) {
 			const path = "inbound/" + encodeURIComponent(q.route) + "/requests/" + encodeURIComponent(q.id) + "/replay";
 			const out = el("div", { class: "result" });
@@ -208,15 +226,13 @@
 		if (r) actions.append(el("div", { class: "result " + (r.ok ? "ok" : "bad") },
 			(r.ok ? "✓ " : "✗ ") + r.diagnosis + (r.status ? " · HTTP " + r.status : "") + " · " + r.latency_ms.toFixed(1) + " ms"));
 		const last = e.last_attempt;
-		// A filter that failed (at run time, or over the publish's budget) did not deliver: say so.
-		const ff = e.filter_failures, ffn = ff ? ff.errors + ff.over_budget : 0;
-		const filterFailed = ffn ? el("div", { class: "result bad filter-failures" },
-			"filter failed " + ffn + "×" + (ff.over_budget ? " (" + ff.over_budget + " over budget)" : "") +
-			(ff.last_error ? ": " + ff.last_error : "") + (ff.last_error_at ? " · " + when(ff.last_error_at) : "")) : null;
+		// A filter that failed (at run time, or over the publish's budget) did not deliver, and
+		// a transform that failed held its delivery: say so.
 		return el("tr", { "data-endpoint": e.name },
 			td("Endpoint", el("div", {}, el("strong", { class: "name" }, e.name), e.subscription ? el("span", { class: "pill warn kind" }, "subscription") : null,
 				e.description ? el("div", { class: "description" }, e.description) : null, el("div", {}, el("code", {}, e.url)),
-				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" ")), filterFailed), "text"),
+				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" ")), expr("filter", e.filter), expr("transform", e.transform),
+				failures("filter", e.filter_failures), failures("transform", e.transform_failures)), "text"),
 			td("State", el("div", {}, state, e.disabled && e.disabled_reason ? el("div", { class: "result bad" }, e.disabled_reason) : null)),
 			td("Pending", e.pending, "num"), td("Delivered", e.delivered, "num"), td("Dead", e.dead, "num"),
 			// A long error wraps under a short pill, so it never widens the table past the actions.
@@ -229,7 +245,9 @@
 
 	function deliveryCells(d) {
 		return [td("Delivery", idCode(d.id), "text"), td("Endpoint", d.endpoint),
-			td("Event", el("div", {}, d.event_type, el("div", {}, idCode(d.event_id))), "text")];
+			td("Event", el("div", {}, d.event_type, el("div", {}, idCode(d.event_id)),
+				// Held by its endpoint's transform: no request was sent; retry after the fix.
+				d.transform_error ? el("div", { class: "result bad transform-error" }, "transform failed: " + d.transform_error) : null), "text")];
 	}
 
 	function showError(e) {
@@ -245,7 +263,7 @@
 			fill("endpoints", eps.map(endpointRow));
 			await refreshRequests(inbound);
 			fill("inbound", inbound.map(r => el("tr", { "data-route": r.route },
-				td("Route", el("strong", {}, r.route)), td("Received", r.received, "num"), td("Accepted", r.accepted, "num"),
+				td("Route", el("div", {}, el("strong", { class: "name" }, r.route), expr("transform", r.transform)), "text"), td("Received", r.received, "num"), td("Accepted", r.accepted, "num"),
 				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"), td("Stale", r.stale, "num"), td("Ahead", r.order_ahead, "num"),
 				// One reason a line-piece: the cell wraps between reasons, never inside one.
 				td("Rejected", Object.keys(r.rejected).length ? el("div", {}, ...Object.entries(r.rejected).map(([k, v]) => el("span", { class: "reason" }, k + ": " + v))) : "—", "reasons"),
