@@ -139,6 +139,9 @@ type Delivery struct {
 	Created time.Time `json:"created"`
 	// Lease identifies the lease held on a delivery returned by Lease.
 	Lease string `json:"-"`
+	// Probe is set on the one delivery Lease returns when an open breaker's cooldown has
+	// passed: its attempt decides whether the breaker closes.
+	Probe bool `json:"-"`
 }
 
 // Outcome is what Finish does with a delivery.
@@ -167,6 +170,9 @@ type Result struct {
 	// Keep, when positive, is how long a Done delivery stays readable instead of the
 	// store's retention (a feed has its own).
 	Keep time.Duration
+	// Uncounted records the attempt in the history without counting it against the retry
+	// schedule (a breaker's failed probe: the app is still down, not this event refused).
+	Uncounted bool
 }
 
 // EndpointStatus is what the store knows about one endpoint.
@@ -182,6 +188,8 @@ type EndpointStatus struct {
 	Dead      int64 `json:"dead"`
 	// Last is the endpoint's latest attempt, if any.
 	Last *Attempt `json:"last_attempt,omitempty"`
+	// Breaker is the endpoint's circuit breaker.
+	Breaker Breaker `json:"breaker"`
 }
 
 // Filter selects deliveries for List.
@@ -253,7 +261,10 @@ type Store interface {
 type Worker interface {
 	// Lease returns up to max deliveries of endpoint that are due at now, and hides them
 	// from every other Lease call until now+leaseFor. It returns none while the endpoint is
-	// disabled.
+	// disabled. While the endpoint's breaker is open it returns a *BreakerOpenError, except
+	// once the cooldown has passed: then the first caller (on any instance) gets at most one
+	// delivery, the oldest due, marked Probe, and the others a *BreakerOpenError until
+	// that probe's lease ends or the breaker is opened or closed again.
 	Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]Delivery, error)
 	// Finish records the attempts and outcomes of leased deliveries. A result whose lease
 	// is no longer held (it lapsed and someone else leased the delivery) is ignored.
@@ -265,6 +276,13 @@ type Worker interface {
 	Extend(ctx context.Context, leased []Delivery, until time.Time) error
 	// SetDisabled disables (with a reason) or enables an endpoint.
 	SetDisabled(ctx context.Context, endpoint string, disabled bool, reason string) error
+	// OpenBreaker stores b (State BreakerOpen) as endpoint's breaker, ending any probe lease.
+	OpenBreaker(ctx context.Context, endpoint string, b Breaker) error
+	// CloseBreaker closes endpoint's breaker at since. If it was open, every pending
+	// delivery due later (a retry scheduled before the breaker opened), not leased and not
+	// keep (the probe whose result is on its way), is made due at its creation, so the
+	// backlog drains oldest first; it returns how many were.
+	CloseBreaker(ctx context.Context, endpoint string, since time.Time, keep string) (rewound int, err error)
 }
 
 // DefaultRetention is how long delivered deliveries are kept by default.

@@ -29,7 +29,7 @@ var (
 	bDisabled   = []byte("q_disabled")   // endpoint -> reason, while disabled (read by every Lease)
 	bCounts     = []byte("q_counts")     // endpoint 0 'p'|'d' -> pending | dead count (8 bytes), kept in step with q_due and q_dead
 	bAbandoned  = []byte("q_abandoned")  // endpoint -> nil: Abandon was called for it (a deleted subscription)
-	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints, bDisabled, bCounts, bAbandoned}
+	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints, bDisabled, bCounts, bAbandoned, bBreakers}
 )
 
 // Options tune a Store.
@@ -49,6 +49,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	leases    map[string]lease
+	probes    map[string]time.Time // endpoint -> end of its breaker's probe lease
 	seq       atomic.Uint64
 	retention atomic.Int64 // nanoseconds
 }
@@ -68,7 +69,7 @@ func New(h *boltdb.Handle, opts Options) *Store {
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
 	}
-	s := &Store{h: h, opts: opts, leases: map[string]lease{}}
+	s := &Store{h: h, opts: opts, leases: map[string]lease{}, probes: map[string]time.Time{}}
 	s.retention.Store(int64(opts.Retention))
 	sweep := boltdb.Every(opts.SweepInterval, func(*boltdb.DB) { _ = s.Sweep(time.Now()) })
 	h.Use(boltdb.Service{Buckets: allBuckets, Tasks: []boltdb.Task{sweep}, Unavailable: queue.ErrUnavailable})

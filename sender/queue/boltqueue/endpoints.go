@@ -31,6 +31,7 @@ func (s *Store) Statuses(ctx context.Context, endpoints []string) ([]queue.Endpo
 			st := getStatus(tx, endpoint)
 			out[i] = queue.EndpointStatus{Delivered: st.Delivered, Last: st.Last,
 				Pending: getCount(tx, endpoint, countPending), Dead: getCount(tx, endpoint, countDead)}
+			out[i].Breaker = getBreaker(tx, endpoint)
 			if reason := tx.Bucket(bDisabled).Get([]byte(endpoint)); reason != nil {
 				out[i].Disabled, out[i].Reason = true, string(reason)
 			}

@@ -32,6 +32,16 @@ func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Ti
 		if tx.Bucket(bDisabled).Get([]byte(endpoint)) != nil {
 			return nil
 		}
+		max, probe, err := s.gate(tx, endpoint, max, now, leaseFor)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if probe && len(out) > 0 {
+				out[0].Probe = true
+				s.probes[endpoint] = now.Add(leaseFor)
+			}
+		}()
 		prefix := epPrefix(endpoint)
 		limit := append(append([]byte{}, prefix...), u64(now.UnixNano())...)
 		c := tx.Bucket(bDue).Cursor()
@@ -87,7 +97,9 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 			if err := tx.Bucket(bDue).Delete(epKey(r.Endpoint, r.NextAt, r.ID)); err != nil {
 				return err
 			}
-			r.N++
+			if !res.Uncounted {
+				r.N++
+			}
 			r.Attempts = append(r.Attempts, res.Attempt)
 			if len(r.Attempts) > queue.MaxAttemptsKept {
 				r.Attempts = r.Attempts[len(r.Attempts)-queue.MaxAttemptsKept:]

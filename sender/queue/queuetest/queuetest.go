@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore Factory) {
 	lease := time.Minute
 	runOrder(t, newStore)
 	runVariants(t, newStore)
+	runBreaker(t, newStore)
 
 	t.Run("EnqueueLeaseFinish", func(t *testing.T) {
 		s := newStore(t).Store

@@ -45,6 +45,9 @@ func (s *Store) Statuses(ctx context.Context, endpoints []string) ([]queue.Endpo
 			h := eps[i].Val()
 			st := queue.EndpointStatus{Pending: pending[i].Val(), Dead: dead[i].Val(), Disabled: h["disabled"] == "1", Reason: h["reason"]}
 			st.Delivered, _ = strconv.ParseInt(h["delivered"], 10, 64)
+			if b := h["b_json"]; b != "" {
+				_ = json.Unmarshal([]byte(b), &st.Breaker)
+			}
 			if h["last"] != "" {
 				var a queue.Attempt
 				if json.Unmarshal([]byte(h["last"]), &a) == nil {

@@ -2,7 +2,7 @@
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('LTRIM', KEYS[2], -50, -1)
-redis.call('HINCRBY', KEYS[1], 'n', 1)
+if ARGV[8] ~= '0' then redis.call('HINCRBY', KEYS[1], 'n', 1) end
 redis.call('HINCRBY', KEYS[1], 'lease', 1)
 redis.call('HSET', KEYS[5], 'last', ARGV[5])
 if ARGV[3] == 'done' then

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -21,10 +22,22 @@ var leaseScript = redis.NewScript(leaseLua)
 // Lease implements queue.Store.
 func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Time, leaseFor time.Duration) ([]queue.Delivery, error) {
 	t := s.tag(endpoint)
-	v, err := leaseScript.Run(ctx, s.c, []string{t + "due", t + "ep"}, ms(now), ms(now.Add(leaseFor)), max, t+"d:").Slice()
+	res, err := leaseScript.Run(ctx, s.c, []string{t + "due", t + "ep"}, ms(now), ms(now.Add(leaseFor)), max, t+"d:").Slice()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, classify("lease", err)
 	}
+	if len(res) != 3 {
+		return nil, classify("lease", fmt.Errorf("unexpected lease reply %v", res))
+	}
+	flag, _ := res[0].(string)
+	if flag == "open" {
+		e := &queue.BreakerOpenError{Endpoint: endpoint}
+		if u, _ := res[1].(string); u != "" {
+			e.Until = fromMS(u)
+		}
+		return nil, e
+	}
+	v, _ := res[2].([]any)
 	out := make([]queue.Delivery, 0, len(v))
 	for _, row := range v {
 		f, _ := row.([]any)
@@ -42,6 +55,7 @@ func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Ti
 		d.Event.Created = d.Created
 		d.NextAt = fromMS(str(8))
 		d.Event.TransformError = str(9)
+		d.Probe = flag == "probe"
 		out = append(out, d)
 	}
 	return out, nil
@@ -50,7 +64,8 @@ func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Ti
 //go:embed finish.lua
 var finishLua string
 
-// KEYS: d, a, due, dead, ep. ARGV: id, lease, outcome, next, attemptJSON, now, retentionMS
+// KEYS: d, a, due, dead, ep. ARGV: id, lease, outcome, next, attemptJSON, now, retentionMS,
+// counted ('1' or '0')
 var finishScript = redis.NewScript(finishLua)
 
 // Finish implements queue.Store.
@@ -70,7 +85,7 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 				keep = r.Keep
 			}
 			finishScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"},
-				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, max(keep.Milliseconds(), 1))
+				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, max(keep.Milliseconds(), 1), counted(r.Uncounted))
 		}
 		return nil
 	})
@@ -124,4 +139,11 @@ func (s *Store) Extend(ctx context.Context, leased []queue.Delivery, until time.
 		return nil
 	})
 	return classify("extend", err)
+}
+
+func counted(uncounted bool) string {
+	if uncounted {
+		return "0"
+	}
+	return "1"
 }
