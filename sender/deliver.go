@@ -101,6 +101,7 @@ type attempt struct {
 	answer     []byte
 	retryAfter time.Duration
 	diagnosis  string
+	noRequest  bool // nothing was sent (the endpoint's transform failed)
 }
 
 func (a attempt) ok() bool { return a.Status >= 200 && a.Status < 300 }

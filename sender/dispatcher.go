@@ -41,6 +41,9 @@ type Options struct {
 	FilterRegexBytes int64
 	// Observer, if set, is told about every attempt.
 	Observer Observer
+	// BreakerObserver, if set, is told about every breaker transition this dispatcher
+	// makes.
+	BreakerObserver BreakerObserver
 	// LeaseFor is how long a lease lasts without renewal. Attempts in progress renew
 	// their leases every LeaseFor/3, so this is how soon the deliveries of a worker that
 	// died (a killed instance) are attempted again. Default 15s.

@@ -82,6 +82,8 @@ type Endpoint struct {
 	// once when an event is queued for the endpoint: what is stored, signed, retried and
 	// shown is its result. Filters still see the original event. Default: none.
 	Transform string
+	// Breaker is the endpoint's circuit breaker (on by default; see BreakerPolicy).
+	Breaker BreakerPolicy
 
 	filter    *Filter
 	fstats    filterStats
@@ -256,6 +258,10 @@ func (e *Endpoint) Prepare() error {
 	if e.Concurrency <= 0 {
 		e.Concurrency = DefaultConcurrency
 	}
+	if err := e.Breaker.Validate(); err != nil {
+		return fmt.Errorf("endpoint %s: %w", e.Name, err)
+	}
+	e.Breaker = e.Breaker.WithDefaults()
 	if len(e.SigningSecrets) > 0 {
 		v, err := newRotatingSigner(e.SigningSecrets, e.RetiredSecrets)
 		if err != nil {

@@ -20,9 +20,14 @@ type written struct {
 func (r *runner) judge(dl queue.Delivery, a attempt) queue.Result {
 	res := queue.Result{Delivery: dl, Attempt: a.Attempt}
 	outcome := ""
+	failed, counts := breakerFailure(a)
 	switch {
 	case a.ok():
 		res.Outcome, outcome = queue.Done, "delivered"
+	case dl.Probe && failed && counts && !r.e.Breaker.Off:
+		// A breaker's probe and the app is still down: this event was not refused, so the
+		// attempt is not counted against its schedule and it keeps its place.
+		res.Outcome, res.NextAt, res.Uncounted, outcome = queue.Retry, dl.NextAt, true, "retry"
 	case a.Status == 410:
 		// The endpoint is gone: disable it and keep the delivery for when it is enabled.
 		res.Outcome, res.NextAt, outcome = queue.Retry, r.d.opts.Clock.Now(), "gone"

@@ -3,6 +3,7 @@ package sender
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,10 @@ type runner struct {
 	held      map[string]queue.Delivery // leased, result not yet written
 	unstarted []queue.Delivery          // leased but not attempted (stopping): released at the end
 	due       timeHeap                  // retries this runner scheduled: it wakes for each
+	gate      time.Time                 // the breaker holds deliveries back until then: no Lease call before
+
+	brk      breakerCounter
+	sleeping atomic.Bool // the leaser waits for a wake, a timer or the stop (tests settle on it)
 }
 
 func (r *runner) hold(ds []queue.Delivery) {
@@ -48,6 +53,7 @@ func (r *runner) hold(ds []queue.Delivery) {
 func newRunner(d *Dispatcher, e *Endpoint) *runner {
 	r := &runner{d: d, e: e, wake: make(chan struct{}, 1), held: map[string]queue.Delivery{}, stop: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.brk.p = e.Breaker.WithDefaults()
 	if e.RatePerSecond > 0 {
 		burst := int(e.RatePerSecond)
 		if burst < 1 {
@@ -161,6 +167,9 @@ func (r *runner) idleWait(now, renewAt time.Time) time.Duration {
 	if len(r.held) > 0 {
 		wait = min(wait, renewAt.Sub(now))
 	}
+	if r.gate.After(now) {
+		wait = min(wait, r.gate.Sub(now))
+	}
 	r.mu.Unlock()
 	return max(wait, time.Millisecond)
 }
@@ -181,8 +190,22 @@ func (r *runner) lease() {
 		}
 		inflight := r.inflight.Load()
 		free := int64(r.e.Concurrency) - inflight
-		if free >= batch || (free > 0 && inflight == 0) {
+		if (free >= batch || (free > 0 && inflight == 0)) && !r.gated(clk.Now()) {
 			got, err := r.d.store.Lease(r.ctx, r.e.Name, int(free), clk.Now(), r.d.opts.LeaseFor)
+			var open *queue.BreakerOpenError
+			if errors.As(err, &open) {
+				// Held back by the breaker (this instance's or another's): no store call
+				// until it may allow a probe; one held by an operator is looked at again
+				// at the poll.
+				until := open.Until
+				if until.IsZero() {
+					until = clk.Now().Add(r.d.opts.PollInterval)
+				}
+				r.mu.Lock()
+				r.gate = until
+				r.mu.Unlock()
+				err = nil
+			}
 			if err != nil {
 				failures++
 				if failures == 1 || failures%100 == 0 {
@@ -202,6 +225,7 @@ func (r *runner) lease() {
 			}
 		}
 		t := clk.NewTimer(r.idleWait(clk.Now(), renewAt))
+		r.sleeping.Store(true)
 		select {
 		case <-r.stop:
 			t.Stop()
@@ -209,6 +233,7 @@ func (r *runner) lease() {
 		case <-r.wake:
 		case <-t.C():
 		}
+		r.sleeping.Store(false)
 		t.Stop()
 	}
 }
@@ -240,11 +265,13 @@ func (r *runner) attempt(dl queue.Delivery) {
 		giveBack()
 		return
 	}
+	res := r.judge(dl, a)
+	r.afterAttempt(dl, a)
 	// The slot frees now; the delivery stays leased in the store until its result is
 	// written, so nobody else attempts it meanwhile.
 	r.writes.Add(1)
 	select {
-	case r.d.results <- written{res: r.judge(dl, a), r: r}:
+	case r.d.results <- written{res: res, r: r}:
 	case <-r.ctx.Done():
 		// Stopping while the writer is stuck (the store is away): the result is dropped
 		// and the lease lapses, so the delivery is attempted again.
@@ -266,4 +293,11 @@ func (h *timeHeap) Pop() any {
 	t := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return t
+}
+
+// gated reports whether the breaker holds this endpoint's deliveries back at now.
+func (r *runner) gated(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gate.After(now)
 }

@@ -56,6 +56,7 @@ func (e *Endpoint) retransform(ev queue.Event) (queue.Event, attempt, bool) {
 		a := attempt{Attempt: queue.Attempt{At: start.UTC(), Latency: time.Since(start),
 			Error: string(problem.ReasonTransformFailed) + ": " + err.Error()}}
 		a.diagnosis = a.Error
+		a.noRequest = true
 		return ev, a, false
 	}
 	ev.Body, ev.TransformError = out.Body, ""

@@ -276,11 +276,13 @@ type Worker interface {
 	Extend(ctx context.Context, leased []Delivery, until time.Time) error
 	// SetDisabled disables (with a reason) or enables an endpoint.
 	SetDisabled(ctx context.Context, endpoint string, disabled bool, reason string) error
-	// OpenBreaker stores b (State BreakerOpen) as endpoint's breaker, ending any probe lease.
+	// OpenBreaker stores b (State BreakerOpen) as endpoint's breaker, ending any probe
+	// lease, and makes every pending delivery not leased due at its creation (b.Since
+	// bounds it), so the probe is the oldest event and no retry time outruns the breaker.
 	OpenBreaker(ctx context.Context, endpoint string, b Breaker) error
 	// CloseBreaker closes endpoint's breaker at since. If it was open, every pending
-	// delivery due later (a retry scheduled before the breaker opened), not leased and not
-	// keep (the probe whose result is on its way), is made due at its creation, so the
+	// delivery not due at its creation (a result written after the open), not leased and
+	// not keep (the probe whose result is on its way), is made due at its creation, so the
 	// backlog drains oldest first; it returns how many were.
 	CloseBreaker(ctx context.Context, endpoint string, since time.Time, keep string) (rewound int, err error)
 }

@@ -58,12 +58,25 @@ func (s *Store) OpenBreaker(ctx context.Context, endpoint string, b queue.Breake
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bBreakers).Put([]byte(endpoint), v) }); err != nil {
+	now := b.Since
+	if now.IsZero() {
+		now = time.Now()
+	}
+	// The lease table is locked inside the write transaction, as Finish does (the other
+	// order deadlocks with a Finish waiting for the table while holding the writer lock).
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bBreakers).Put([]byte(endpoint), v); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.probes, endpoint)
+		_, err := s.rewind(tx, endpoint, now, "")
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("open the breaker of %s: %w", endpoint, err)
 	}
-	delete(s.probes, endpoint)
 	return nil
 }
 
@@ -77,10 +90,8 @@ func (s *Store) CloseBreaker(ctx context.Context, endpoint string, since time.Ti
 	if err != nil {
 		return 0, err
 	}
-	// The lease table is held, so no lease is taken or dropped while pending deliveries
-	// move: a leased one keeps its key.
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// The lease table is held inside the transaction (the order Finish takes them), so no
+	// lease is taken or dropped while pending deliveries move: a leased one keeps its key.
 	n := 0
 	err = db.Update(func(tx *bolt.Tx) error {
 		n = 0
@@ -88,47 +99,57 @@ func (s *Store) CloseBreaker(ctx context.Context, endpoint string, since time.Ti
 		if err := tx.Bucket(bBreakers).Put([]byte(endpoint), closed); err != nil {
 			return err
 		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.probes, endpoint)
 		if !was.Open() {
 			return nil
 		}
-		prefix := epPrefix(endpoint)
-		type move struct {
-			key []byte
-			id  string
-		}
-		var moves []move
-		now := time.Now()
-		c := tx.Bucket(bDue).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			id := string(k[len(prefix)+8:])
-			if l, ok := s.leases[id]; (ok && l.until.After(now)) || id == keep {
-				continue
-			}
-			moves = append(moves, move{append([]byte(nil), k...), id})
-		}
-		due := tx.Bucket(bDue)
-		for _, m := range moves {
-			r, ok := getRecord(tx, m.id)
-			if !ok || r.State != queue.Pending || r.NextAt <= now.UnixNano() {
-				continue // due already: it keeps its place
-			}
-			if err := due.Delete(m.key); err != nil {
-				return err
-			}
-			r.NextAt = min(r.Created, now.UnixNano())
-			if err := due.Put(epKey(endpoint, r.NextAt, r.ID), nil); err != nil {
-				return err
-			}
-			if err := putRecord(tx, &r); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+		n, err = s.rewind(tx, endpoint, since, keep)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("close the breaker of %s: %w", endpoint, err)
 	}
-	delete(s.probes, endpoint)
+	return n, nil
+}
+
+// rewind makes every pending delivery of endpoint that is not leased and not keep due at
+// its creation (or now, if it was created later), so that the probe and the drain take
+// the oldest first; it returns how many moved. It runs with s.mu held.
+func (s *Store) rewind(tx *bolt.Tx, endpoint string, now time.Time, keep string) (int, error) {
+	n := 0
+	prefix := epPrefix(endpoint)
+	type move struct {
+		key []byte
+		id  string
+	}
+	var moves []move
+	c := tx.Bucket(bDue).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		id := string(k[len(prefix)+8:])
+		if l, ok := s.leases[id]; (ok && l.until.After(now)) || id == keep {
+			continue
+		}
+		moves = append(moves, move{append([]byte(nil), k...), id})
+	}
+	due := tx.Bucket(bDue)
+	for _, m := range moves {
+		r, ok := getRecord(tx, m.id)
+		if !ok || r.State != queue.Pending || r.NextAt == min(r.Created, now.UnixNano()) {
+			continue // in its place already
+		}
+		if err := due.Delete(m.key); err != nil {
+			return 0, err
+		}
+		r.NextAt = min(r.Created, now.UnixNano())
+		if err := due.Put(epKey(endpoint, r.NextAt, r.ID), nil); err != nil {
+			return 0, err
+		}
+		if err := putRecord(tx, &r); err != nil {
+			return 0, err
+		}
+		n++
+	}
 	return n, nil
 }

@@ -43,7 +43,15 @@ func (s *Store) OpenBreaker(ctx context.Context, endpoint string, b queue.Breake
 		p.HDel(ctx, k, "b_probe")
 		return nil
 	})
-	return classify("open breaker", err)
+	if err != nil {
+		return classify("open breaker", err)
+	}
+	now := b.Since
+	if now.IsZero() {
+		now = time.Now()
+	}
+	_, err = s.rewind(ctx, s.tag(endpoint), now, "")
+	return err
 }
 
 // rewindBatch is how many pending deliveries one rewind script moves: a long backlog is
@@ -64,14 +72,19 @@ func (s *Store) CloseBreaker(ctx context.Context, endpoint string, since time.Ti
 	if was != 1 {
 		return 0, nil
 	}
+	return s.rewind(ctx, t, since, keep)
+}
+
+// rewind runs the rewind script over the endpoint's due set in batches.
+func (s *Store) rewind(ctx context.Context, tag string, now time.Time, keep string) (int, error) {
 	total, offset := 0, 0
 	for {
-		r, err := rewindScript.Run(ctx, s.c, []string{t + "due"}, ms(time.Now()), keep, t+"d:", offset, rewindBatch).Int64Slice()
+		r, err := rewindScript.Run(ctx, s.c, []string{tag + "due"}, ms(now), keep, tag+"d:", offset, rewindBatch).Int64Slice()
 		if err != nil {
-			return total, classify("close breaker", err)
+			return total, classify("rewind the backlog", err)
 		}
 		total += int(r[0])
-		offset += int(r[1] - r[0])
+		offset += int(r[1])
 		if r[1] < rewindBatch {
 			return total, nil
 		}
