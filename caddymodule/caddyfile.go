@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 	"github.com/hookgate/hookgate/gateway"
+	"github.com/hookgate/hookgate/sender"
 )
 
 func init() {
@@ -46,11 +47,9 @@ func (p *Publish) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
 		case "max_body":
-			size, err := sizeArg(d)
-			if err != nil {
+			if err := into(&p.MaxBody)(sizeArg(d)); err != nil {
 				return err
 			}
-			p.MaxBody = size
 		case "allowed_origins":
 			origins, err := originsArg(d)
 			if err != nil {
@@ -111,11 +110,9 @@ func parseFeed(d *caddyfile.Dispenser) (FeedConfig, error) {
 		}
 		switch d.Val() {
 		case "page_size":
-			n, err := positiveArg(d)
-			if err != nil {
+			if err := into(&f.PageSize)(positiveArg(d)); err != nil {
 				return f, err
 			}
-			f.PageSize = n
 		default:
 			return f, d.Errf("unrecognized feed option %q (known: schema, page_size, retention)", d.Val())
 		}
@@ -176,11 +173,14 @@ func parseEndpoint(d *caddyfile.Dispenser) (EndpointConfig, error) {
 			}
 			e.AllowPrivate = true
 		case "concurrency":
-			n, err := positiveArg(d)
-			if err != nil {
+			if err := into(&e.Concurrency)(positiveArg(d)); err != nil {
 				return e, err
 			}
-			e.Concurrency = n
+		case "breaker":
+			var err error
+			if e.Breaker, err = breakerArgs(d); err != nil {
+				return e, err
+			}
 		default:
 			return e, d.Errf("unrecognized endpoint option %q", opt)
 		}
@@ -274,11 +274,9 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.Dedupe = caddy.Duration(dur)
 		case "max_body":
-			size, err := sizeArg(d)
-			if err != nil {
+			if err := into(&h.MaxBody)(sizeArg(d)); err != nil {
 				return err
 			}
-			h.MaxBody = size
 		case "deliver_to":
 			if !d.Args(&h.DeliverTo) || d.NextArg() {
 				return d.ArgErr()
@@ -291,13 +289,16 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 						return err
 					}
 				case "response_timeout":
-					dur, err := durationArg(d)
-					if err != nil {
+					if err := into(&h.DeliverTimeout)(durationArg(d)); err != nil {
 						return err
 					}
-					h.DeliverTimeout = dur
+				case "breaker":
+					var err error
+					if h.DeliverBreaker, err = breakerArgs(d); err != nil {
+						return err
+					}
 				default:
-					return d.Errf("unrecognized deliver_to option %q (retry, response_timeout)", d.Val())
+					return d.Errf("unrecognized deliver_to option %q (retry, response_timeout, breaker)", d.Val())
 				}
 			}
 		case "reject_case_duplicates":
@@ -384,6 +385,30 @@ func simpleOption(d *caddyfile.Dispenser, words map[string]*string, durations ma
 		return true, err
 	}
 	return false, nil
+}
+
+// breakerArgs reads `breaker off` or a `breaker { <option> <value> … }` block.
+func breakerArgs(d *caddyfile.Dispenser) (*sender.BreakerConfig, error) {
+	words := d.RemainingArgs()
+	for n := d.Nesting(); d.NextBlock(n); {
+		words = append(append(words, d.Val()), d.RemainingArgs()...)
+	}
+	b, err := sender.ParseBreakerArgs(words)
+	if err != nil {
+		return nil, d.Err(err.Error())
+	}
+	return b, nil
+}
+
+// into returns a setter of *dst for an argument reader's result: the value is kept when
+// there is no error.
+func into[T any](dst *T) func(T, error) error {
+	return func(v T, err error) error {
+		if err == nil {
+			*dst = v
+		}
+		return err
+	}
 }
 
 // intArg reads one whole-number argument (its range is judged by Validate).
@@ -487,11 +512,9 @@ func parseAuthLine(d *caddyfile.Dispenser) (AuthConfig, error) {
 					return a, d.ArgErr()
 				}
 			case "tolerance":
-				dur, err := durationArg(d)
-				if err != nil {
+				if err := into(&a.Tolerance)(durationArg(d)); err != nil {
 					return a, err
 				}
-				a.Tolerance = dur
 			default:
 				return a, d.Errf("unrecognized auth hmac option %q", d.Val())
 			}
@@ -584,11 +607,9 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("store %q: embedded or redis", d.Val())
 			}
 		case "retention":
-			dur, err := durationArg(d)
-			if err != nil {
+			if err := into(&app.Retention)(durationArg(d)); err != nil {
 				return nil, err
 			}
-			app.Retention = dur
 		case "endpoint":
 			e, err := parseEndpoint(d)
 			if err != nil {
@@ -608,28 +629,22 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 					}
 					sc.AllowPrivate = true
 				case "grace":
-					dur, err := durationArg(d)
-					if err != nil {
+					if err := into(&sc.Grace)(durationArg(d)); err != nil {
 						return nil, err
 					}
-					sc.Grace = dur
 				case "max_subscriptions":
-					n, err := positiveArg(d)
-					if err != nil {
+					if err := into(&sc.MaxSubscriptions)(positiveArg(d)); err != nil {
 						return nil, err
 					}
-					sc.MaxSubscriptions = n
 				default:
 					return nil, d.Errf("unrecognized subscriptions option %q (allow_private, grace, max_subscriptions)", d.Val())
 				}
 			}
 			app.Subscriptions = sc
 		case "request_log_size":
-			n, err := sizeArg(d)
-			if err != nil {
+			if err := into(&app.RequestLogSize)(sizeArg(d)); err != nil {
 				return nil, err
 			}
-			app.RequestLogSize = n
 		case "feed":
 			f, err := parseFeed(d)
 			if err != nil {

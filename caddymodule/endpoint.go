@@ -53,6 +53,9 @@ type EndpointConfig struct {
 	// Concurrency is how many attempts to this endpoint run at once per instance.
 	// Default 16.
 	Concurrency int `json:"concurrency,omitempty"`
+	// Breaker is the endpoint's circuit breaker. Default: on, with the defaults of
+	// sender.BreakerConfig.
+	Breaker *sender.BreakerConfig `json:"breaker,omitempty"`
 }
 
 // BasicAuthConfig holds HTTP Basic credentials.
@@ -131,13 +134,7 @@ func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
 		r.SetBasicAuth(user, pass)
 		e.Header.Set("Authorization", r.Header.Get("Authorization"))
 	}
-	if c.Sign != nil {
-		if c.Sign.Scheme != "" && c.Sign.Scheme != "standard" {
-			return nil, fmt.Errorf("%s: sign %q: only 'standard' (Standard Webhooks) signs deliveries", what, c.Sign.Scheme)
-		}
-		if len(c.Sign.Secrets) == 0 {
-			return nil, fmt.Errorf("%s: sign standard needs at least one whsec_ secret", what)
-		}
+	if c.Sign != nil { // its scheme and secrets were judged by validate
 		for _, s := range c.Sign.Secrets {
 			v, err := expandSecret(repl, what+" sign", s, logger)
 			if err != nil {
@@ -146,14 +143,9 @@ func (c EndpointConfig) build(logger *zap.Logger) (*sender.Endpoint, error) {
 			e.SigningSecrets = append(e.SigningSecrets, v)
 		}
 	}
-	if e.Retry, err = retrySchedule(c.RetryOff, c.Retry); err != nil {
-		return nil, fmt.Errorf("%s: %v", what, err)
-	}
-	if c.RateLimit != "" {
-		if e.RatePerSecond, err = sender.ParseRate(c.RateLimit); err != nil {
-			return nil, fmt.Errorf("%s: %v", what, err)
-		}
-	}
+	e.Retry, _ = retrySchedule(c.RetryOff, c.Retry) // judged by validate, as the rate and breaker
+	e.RatePerSecond, _ = sender.ParseRate(c.RateLimit)
+	e.Breaker, _ = c.Breaker.Policy()
 	return e, nil // the registry prepares it
 }
 
@@ -185,6 +177,9 @@ func (c EndpointConfig) validate() error {
 		if _, err := sender.ParseRate(c.RateLimit); err != nil {
 			return fmt.Errorf("endpoint %s: %v", c.Name, err)
 		}
+	}
+	if _, err := c.Breaker.Policy(); err != nil {
+		return fmt.Errorf("endpoint %s: %v", c.Name, err)
 	}
 	return nil
 }

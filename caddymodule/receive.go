@@ -75,6 +75,9 @@ type Receive struct {
 	DeliverRetryOff bool `json:"deliver_retry_off,omitempty"`
 	// DeliverTimeout bounds the wait for the internal app's answer. Default 60s.
 	DeliverTimeout caddy.Duration `json:"deliver_timeout,omitempty"`
+	// DeliverBreaker is async mode's circuit breaker. Default: on, with the defaults of
+	// sender.BreakerConfig.
+	DeliverBreaker *sender.BreakerConfig `json:"deliver_breaker,omitempty"`
 	// OnStoreError is "reject" (503) or "accept" (hand on without dedupe, log a warning)
 	// when the store cannot be reached. Default "reject".
 	OnStoreError string `json:"on_store_error,omitempty"`
@@ -207,7 +210,7 @@ func (h *Receive) Validate() error {
 	default:
 		return fmt.Errorf("mode %q: sync or async", h.Mode)
 	}
-	if (h.DeliverTo != "" || len(h.DeliverRetry) > 0 || h.DeliverRetryOff || h.DeliverTimeout != 0) && h.Mode != "async" {
+	if (h.DeliverTo != "" || len(h.DeliverRetry) > 0 || h.DeliverRetryOff || h.DeliverTimeout != 0 || h.DeliverBreaker != nil) && h.Mode != "async" {
 		return fmt.Errorf("deliver_to is for mode async; in sync mode the next handler (reverse_proxy) delivers")
 	}
 	switch h.OnStoreError {
@@ -219,6 +222,9 @@ func (h *Receive) Validate() error {
 		return fmt.Errorf("dedupe and deliver_to response_timeout must be positive durations")
 	}
 	if _, err := retrySchedule(h.DeliverRetryOff, h.DeliverRetry); err != nil {
+		return fmt.Errorf("deliver_to: %v", err)
+	}
+	if _, err := h.DeliverBreaker.Policy(); err != nil {
 		return fmt.Errorf("deliver_to: %v", err)
 	}
 	spec := h.spec()
@@ -274,6 +280,7 @@ func (h *Receive) Provision(ctx caddy.Context) error {
 		}
 		spec.Async = &sender.Endpoint{URL: target, ResponseTimeout: time.Duration(h.DeliverTimeout)}
 		spec.Async.Retry, _ = retrySchedule(h.DeliverRetryOff, h.DeliverRetry)
+		spec.Async.Breaker, _ = h.DeliverBreaker.Policy()
 	}
 	appIface, err := ctx.App("webhooks")
 	if err != nil {

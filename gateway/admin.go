@@ -253,6 +253,40 @@ type EndpointView struct {
 	// TransformFailures, for an endpoint with a transform, counts its failures (at enqueue,
 	// and at the attempts that run it again) and shows the last one.
 	TransformFailures *sender.FilterStats `json:"transform_failures,omitempty"`
+	// Breaker is the endpoint's circuit breaker: its state (closed, open, half_open, or
+	// off), since when, why it opened and when it next probes.
+	Breaker BreakerView `json:"breaker"`
+}
+
+// BreakerView is an endpoint's circuit breaker as the admin API shows it.
+type BreakerView struct {
+	// State is closed, open, half_open (the cooldown has passed: the next delivery is
+	// the probe) or off (disabled in config).
+	State string `json:"state"`
+	// Since is the last transition.
+	Since *time.Time `json:"since,omitempty"`
+	// Reason says why it opened.
+	Reason string `json:"reason,omitempty"`
+	// ProbeAt is when an open breaker lets one probe through (none while held by hand).
+	ProbeAt *time.Time `json:"probe_at,omitempty"`
+	// CooldownSeconds is the open breaker's current cooldown.
+	CooldownSeconds float64 `json:"cooldown_seconds,omitempty"`
+	// Manual is set while an operator holds it open.
+	Manual bool `json:"manual,omitempty"`
+}
+
+func breakerView(b queue.Breaker, off bool, now time.Time) BreakerView {
+	v := BreakerView{State: string(b.Reported(now)), Reason: b.Reason, Manual: b.Manual, CooldownSeconds: b.Cooldown.Seconds()}
+	if !b.Since.IsZero() {
+		v.Since = &b.Since
+	}
+	if b.Open() && !b.Manual {
+		v.ProbeAt = &b.Until
+	}
+	if off && !b.Open() {
+		v.State = "off"
+	}
+	return v
 }
 
 func (g *Gateway) endpoints(w http.ResponseWriter, r *http.Request) error {
@@ -285,6 +319,7 @@ func (g *Gateway) endpoints(w http.ResponseWriter, r *http.Request) error {
 			} else {
 				st := sts[i]
 				ev.Disabled, ev.Reason, ev.Pending, ev.Delivered, ev.Dead = st.Disabled, st.Reason, st.Pending, st.Delivered, st.Dead
+				ev.Breaker = breakerView(st.Breaker, e.Breaker.Off, time.Now())
 				if st.Last != nil {
 					la := attemptView(*st.Last)
 					ev.LastAttempt = &la
@@ -442,8 +477,15 @@ func (g *Gateway) endpointAction(w http.ResponseWriter, r *http.Request, name, a
 			return storeErr(err)
 		}
 		return writeJSON(w, map[string]any{"endpoint": name, "enabled": true})
+	case "breaker-open", "breaker-close":
+		open := action == "breaker-open"
+		n, err := s.SetBreaker(ctx, name, open)
+		if err != nil {
+			return storeErr(err)
+		}
+		return writeJSON(w, map[string]any{"endpoint": name, "breaker": map[bool]string{true: "open", false: "closed"}[open], "rescheduled": n})
 	}
-	return apiErr(http.StatusNotFound, problem.ReasonNotFound, "no endpoint action %q (test, resend-latest, retry, enable)", action)
+	return apiErr(http.StatusNotFound, problem.ReasonNotFound, "no endpoint action %q (test, resend-latest, retry, enable, breaker-open, breaker-close)", action)
 }
 
 // feeds answers GET /webhooks/feeds: each feed's pending and served records and its last

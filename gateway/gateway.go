@@ -112,7 +112,7 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, logger: cfg.Logger, stores: cfg.Stores, routes: map[string]*Route{}, scopes: map[string]scope{}}
 	g.stores.Queue.SetRetention(cfg.Retention)
 	g.stores.Log.SetMaxBytes(cfg.RequestLogSize)
-	g.sender = sender.New(g.stores.Queue, sender.Options{Logger: g.logger, Observer: observer{}})
+	g.sender = sender.New(g.stores.Queue, sender.Options{Logger: g.logger, Observer: observer{}, BreakerObserver: observer{}})
 	so := cfg.Subscriptions
 	so.Logger = g.logger
 	g.subs = subscription.NewManager(g.stores.Subs, g.sender, so)

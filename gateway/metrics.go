@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
+	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -58,7 +59,16 @@ var (
 	transformFailuresDesc = prometheus.NewDesc("caddy_webhook_transform_failures_total",
 		"Runs of endpoints' transforms that failed, by endpoint and reason (error: at run time; over_budget: its cost limit or the publish's budget), at enqueue (the delivery is held as failed) and at the attempts that run it again. Inbound routes count theirs as caddy_webhook_inbound_requests_total{outcome=\"transform_failed\"}.",
 		[]string{"endpoint", "reason"}, nil)
+	breakerStateDesc = prometheus.NewDesc("caddy_webhook_breaker_state",
+		"Each endpoint's circuit breaker, as stored (shared by every instance on a Redis store): 1 for its state (closed, open, half_open: the next delivery is the probe), 0 for the others.",
+		[]string{"endpoint", "state"}, nil)
 )
+
+// breakerTransitions counts what this instance did to breakers.
+var breakerTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "webhook", Name: "breaker_transitions_total",
+	Help: "Circuit breaker transitions this instance made, by endpoint and the state entered (open: a threshold, a failed probe or an operator; closed: a probe succeeded or an operator).",
+}, []string{"endpoint", "to"})
 
 func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepthDesc
@@ -67,6 +77,7 @@ func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storeDamagedDesc
 	ch <- filterFailuresDesc
 	ch <- transformFailuresDesc
+	ch <- breakerStateDesc
 }
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
@@ -112,6 +123,14 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending), names[i], "pending")
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Dead), names[i], "dead")
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Delivered), names[i], "delivered")
+		now := st.Breaker.Reported(time.Now())
+		for _, state := range []queue.BreakerState{queue.BreakerClosed, queue.BreakerOpen, queue.BreakerHalfOpen} {
+			v := 0.0
+			if state == now {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(breakerStateDesc, prometheus.GaugeValue, v, names[i], string(state))
+		}
 	}
 }
 
@@ -127,7 +146,7 @@ var (
 )
 
 var collectors = []prometheus.Collector{inboundRequests, inboundStages, outboundAttempts, deliveryDuration, queueDepth{},
-	feedRecords, feedCalls}
+	feedRecords, feedCalls, breakerTransitions}
 
 // RegisterMetrics registers Hookgate's collectors on a config's registry (Caddy makes a
 // fresh one per config load); registering twice is not an error.
@@ -148,6 +167,10 @@ func RegisterMetrics(reg prometheus.Registerer) error {
 
 // observer feeds delivery attempts to the metrics.
 type observer struct{}
+
+func (observer) BreakerTransition(endpoint string, to queue.BreakerState) {
+	breakerTransitions.WithLabelValues(endpoint, string(to)).Inc()
+}
 
 func (observer) Attempted(endpoint, outcome string, status int, latency time.Duration) {
 	outboundAttempts.WithLabelValues(endpoint, outcome).Inc()

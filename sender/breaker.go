@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -303,4 +304,91 @@ func (d *Dispatcher) SetBreaker(ctx context.Context, name string, open bool) (in
 	}
 	d.Announce([]string{name})
 	return n, nil
+}
+
+// BreakerConfig is a circuit breaker as written in config: the Caddyfile's `breaker`
+// block, the JSON config and the subscriptions API. Durations are Go durations ("30s").
+type BreakerConfig struct {
+	// Off disables the breaker. Default false: the breaker is on.
+	Off bool `json:"off,omitempty"`
+	// Failures is how many consecutive failed attempts open it. Default 5.
+	Failures int `json:"failures,omitempty"`
+	// Ratio opens it when this share of the attempts over Window failed (0 < ratio ≤ 1;
+	// 1 turns the ratio off). Default 0.5.
+	Ratio float64 `json:"ratio,omitempty"`
+	// Window is the ratio's window, at least 1s. Default "1m".
+	Window string `json:"window,omitempty"`
+	// MinAttempts is how many attempts the window needs before Ratio applies. Default 20.
+	MinAttempts int `json:"min_attempts,omitempty"`
+	// Cooldown is how long it stays open before a probe; doubled on each failed probe.
+	// Default "30s".
+	Cooldown string `json:"cooldown,omitempty"`
+	// MaxCooldown caps the cooldown. Default "4m".
+	MaxCooldown string `json:"max_cooldown,omitempty"`
+}
+
+// Policy turns the config into a validated BreakerPolicy (nil: the defaults).
+func (c *BreakerConfig) Policy() (BreakerPolicy, error) {
+	if c == nil {
+		return BreakerPolicy{}, nil
+	}
+	p := BreakerPolicy{Off: c.Off, Failures: c.Failures, Ratio: c.Ratio, MinAttempts: c.MinAttempts}
+	if c.Ratio > 1 {
+		return p, errors.New("breaker: ratio must be between 0 and 1")
+	}
+	for _, d := range []struct {
+		name string
+		in   string
+		out  *time.Duration
+	}{{"window", c.Window, &p.Window}, {"cooldown", c.Cooldown, &p.Cooldown}, {"max_cooldown", c.MaxCooldown, &p.MaxCooldown}} {
+		if d.in == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.in)
+		if err != nil || v <= 0 {
+			return p, fmt.Errorf("breaker: %s %q is not a positive duration (like 30s)", d.name, d.in)
+		}
+		*d.out = v
+	}
+	return p, p.Validate()
+}
+
+// ParseBreakerArgs reads a breaker from config words: "off", or option-value pairs
+// (failures 5 ratio 0.5 window 1m min_attempts 20 cooldown 30s max_cooldown 4m).
+func ParseBreakerArgs(words []string) (*BreakerConfig, error) {
+	c := &BreakerConfig{}
+	if len(words) == 1 && words[0] == "off" {
+		c.Off = true
+		return c, nil
+	}
+	if len(words)%2 != 0 {
+		return nil, fmt.Errorf("breaker: %q needs a value (breaker off, or breaker { failures 5 … })", words[len(words)-1])
+	}
+	for i := 0; i < len(words); i += 2 {
+		k, v := words[i], words[i+1]
+		var err error
+		switch k {
+		case "failures":
+			c.Failures, err = strconv.Atoi(v)
+		case "min_attempts":
+			c.MinAttempts, err = strconv.Atoi(v)
+		case "ratio":
+			c.Ratio, err = strconv.ParseFloat(v, 64)
+		case "window":
+			c.Window = v
+		case "cooldown":
+			c.Cooldown = v
+		case "max_cooldown":
+			c.MaxCooldown = v
+		default:
+			return nil, fmt.Errorf("breaker: unknown option %q (failures, ratio, window, min_attempts, cooldown, max_cooldown)", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("breaker: %s %q is not a number", k, v)
+		}
+	}
+	if _, err := c.Policy(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

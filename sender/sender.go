@@ -244,6 +244,16 @@ func (s *Sender) Enable(ctx context.Context, endpoint string) error {
 	return nil
 }
 
+// SetBreaker opens (held by an operator until closed) or closes the endpoint's circuit
+// breaker; a close returns how many pending deliveries were rescheduled to drain oldest
+// first.
+func (s *Sender) SetBreaker(ctx context.Context, endpoint string, open bool) (int, error) {
+	if err := s.known(endpoint); err != nil {
+		return 0, err
+	}
+	return s.d.SetBreaker(ctx, endpoint, open)
+}
+
 // Test sends a webhook.test event to the endpoint now, outside the queue.
 func (s *Sender) Test(ctx context.Context, endpoint string) (TestResult, error) {
 	if err := s.known(endpoint); err != nil {

@@ -61,7 +61,7 @@ http://127.0.0.1:{PORT} {
 	sink.set("/partner", 503)
 	for i := range 4 {
 		code, s := call(t, "POST", c.AdminURL()+"/webhooks/subscriptions",
-			fmt.Sprintf(`{"url":"%s/partner","events":["deal.*"],"description":"Parceiro CRM número %d, filial com nome comprido","retry":["1s"]}`, sink.URL, i))
+			fmt.Sprintf(`{"url":"%s/partner","events":["deal.*"],"description":"Parceiro CRM número %d, filial com nome comprido","retry":["1s"],"breaker":{"off":true}}`, sink.URL, i))
 		if code != 201 {
 			t.Fatalf("create a subscription: %d %v", code, s)
 		}

@@ -45,8 +45,11 @@ type View struct {
 	Description string            `json:"description,omitempty"`
 	RateLimit   string            `json:"rate_limit,omitempty"`
 	Retry       []string          `json:"retry,omitempty"`
-	Metadata    map[string]string `json:"metadata,omitempty"`
-	Secret      string            `json:"secret,omitempty"`
+	// Breaker is the circuit breaker as configured (absent: on, with the defaults); its
+	// state is in the admin API's /webhooks/endpoints.
+	Breaker  *sender.BreakerConfig `json:"breaker,omitempty"`
+	Metadata map[string]string     `json:"metadata,omitempty"`
+	Secret   string                `json:"secret,omitempty"`
 	// FilterFailures, for a subscription with a filter that this instance runs, counts the
 	// filter's failures here (run-time errors, over the publish's budget: the event was
 	// not delivered to it) and shows the last one.
@@ -64,7 +67,7 @@ type View struct {
 // ViewOf is s as shown, with its secret when withSecret.
 func ViewOf(s Subscription, withSecret bool) View {
 	v := View{ID: s.ID, URL: sender.RedactURL(s.URL), Events: s.Events, Filter: s.Filter, Transform: s.Transform,
-		Description: s.Description, RateLimit: s.RateLimit, Retry: s.Retry, Metadata: s.Metadata, Created: s.Created, Updated: s.Updated}
+		Description: s.Description, RateLimit: s.RateLimit, Retry: s.Retry, Breaker: s.Breaker, Metadata: s.Metadata, Created: s.Created, Updated: s.Updated}
 	if v.Events == nil {
 		v.Events = []string{"*"}
 	}

@@ -88,6 +88,8 @@ func TestBadInputIsRefusedNamingTheField(t *testing.T) {
 		{`{"url":"http://169.254.169.254/latest"}`, 422, "/url", "cloud metadata"},
 		{`{"url":"https://example.com/x","rate_limit":"fast"}`, 422, "/rate_limit", "<n>/<unit>"},
 		{`{"url":"https://example.com/x","retry":["5s","soon"]}`, 422, "/retry/1", "duration"},
+		{`{"url":"https://example.com/x","breaker":{"cooldown":"10m","max_cooldown":"1m"}}`, 422, "/breaker", "longer than max_cooldown"},
+		{`{"url":"https://example.com/x","breaker":{"ratio":1.5}}`, 422, "/breaker", "between 0 and 1"},
 		{`{"url":"https://example.com/x","headers":{"Webhook-Signature":"x"}}`, 422, "/headers/Webhook-Signature", "set by Hookgate"},
 		{`{"url":"https://example.com/x","secret":"hunter2"}`, 422, "/secret", "whsec_"},
 		{`{}`, 422, "/url", "required"},

@@ -67,6 +67,8 @@ type Subscription struct {
 	// Retry is the retry schedule as durations ("5s", "5m"); nil means the default, empty
 	// means a single attempt.
 	Retry []string `json:"retry"`
+	// Breaker is the subscription's circuit breaker; nil means on, with the defaults.
+	Breaker *sender.BreakerConfig `json:"breaker,omitempty"`
 	// Metadata is free key/value data for the subscriber's own use.
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// Secret is the whsec_ signing secret. It is stored, and shown only when created or
@@ -144,21 +146,27 @@ func (s *Subscription) Endpoint(allowPrivate bool, now time.Time) (*sender.Endpo
 			e.Retry = append(e.Retry, v)
 		}
 	}
+	b, err := s.Breaker.Policy()
+	if err != nil {
+		return nil, err
+	}
+	e.Breaker = b
 	return e, e.Prepare()
 }
 
 // Input is a create or a change, as the API reads it: absent fields are nil.
 type Input struct {
-	URL         *string            `json:"url"`
-	Events      *[]string          `json:"events"`
-	Filter      *string            `json:"filter"`
-	Transform   *string            `json:"transform"`
-	Headers     *map[string]string `json:"headers"`
-	Description *string            `json:"description"`
-	RateLimit   *string            `json:"rate_limit"`
-	Retry       *[]string          `json:"retry"`
-	Metadata    *map[string]string `json:"metadata"`
-	Secret      *string            `json:"secret"`
+	URL         *string               `json:"url"`
+	Events      *[]string             `json:"events"`
+	Filter      *string               `json:"filter"`
+	Transform   *string               `json:"transform"`
+	Headers     *map[string]string    `json:"headers"`
+	Description *string               `json:"description"`
+	RateLimit   *string               `json:"rate_limit"`
+	Retry       *[]string             `json:"retry"`
+	Breaker     *sender.BreakerConfig `json:"breaker"`
+	Metadata    *map[string]string    `json:"metadata"`
+	Secret      *string               `json:"secret"`
 }
 
 // InputError is a refused input: every field that is wrong, each with what is wrong.
@@ -300,6 +308,13 @@ func (in *Input) apply(s *Subscription, creating, allowPrivate bool) error {
 			}
 		}
 		s.Retry = append([]string{}, (*in.Retry)...)
+	}
+	if in.Breaker != nil {
+		if _, err := in.Breaker.Policy(); err != nil {
+			c.fail("/breaker", "%v", err)
+		}
+		b := *in.Breaker
+		s.Breaker = &b
 	}
 	if in.Metadata != nil {
 		if len(*in.Metadata) > MaxMetadata {
