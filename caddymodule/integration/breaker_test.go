@@ -230,4 +230,3 @@ func TestBreakerTwoInstancesOneRedis(t *testing.T) {
 		}
 	}
 }
-

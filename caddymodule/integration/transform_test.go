@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -320,5 +321,62 @@ func TestTransformCLI(t *testing.T) {
 		"../../examples/samples/ploomes/contact-update.json")
 	if code != 0 || out != "{\"e\":\"erp\",\"t\":\"deal.won\"}\n" {
 		t.Fatalf("outbound: %d %q", code, out)
+	}
+}
+
+// Loops over a list are linear in its length: a transform mapping a 7,000-number list on
+// an inbound route, and an endpoint whose filter looks through a 6,000-number event and
+// whose transform maps it, finish well within their budgets (cel-go v0.32's cost tracker
+// made each step scan its stack, so these were refused as over budget: the review of
+// the transformations found it).
+func TestTransformLongListsThroughCaddy(t *testing.T) {
+	be := startBackend(t)
+	c := startCaddy(t, `{
+	{GLOBAL}
+	webhooks {
+		store embedded
+		endpoint lists {
+			url `+be.URL+`/lists
+			allow_private
+			filter `+"`data.a.exists(x, x == 5999)`"+`
+			transform `+"`{\"n\": body.a.map(x, x + 1).size()}`"+`
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /maplin {
+		webhook_receive {
+			name maplin
+			auth none
+			dedupe off
+			transform `+"`{\"o\": body.a.map(x, x + 1).size()}`"+`
+		}
+		reverse_proxy `+be.Addr+`
+	}
+	handle /publish {
+		webhook_publish
+	}
+}`)
+	list := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"a":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Itoa(i))
+		}
+		b.WriteString("]}")
+		return b.String()
+	}
+	if code, _, b := send(t, c.Base()+"/maplin", []byte(list(7000))); code != 200 || string(byPath(be.Got(), "/maplin")[0].Body) != `{"o":7000}` {
+		t.Fatalf("a 7,000-number list: %d %s", code, b)
+	}
+	if n := publish(t, c, "t", list(6000)); n != 1 {
+		t.Fatalf("the filter matched %d endpoints, want 1", n)
+	}
+	testwait.Until(t, 15*time.Second, func() bool { return len(byPath(be.Got(), "/lists")) == 1 }, "the delivery")
+	if b := string(byPath(be.Got(), "/lists")[0].Body); b != `{"n":6000}` {
+		t.Fatalf("delivered %s", b)
 	}
 }
