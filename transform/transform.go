@@ -300,7 +300,8 @@ func (t *Transform) Run(ctx context.Context, in *Input) (Output, error) {
 }
 
 // notSettable are headers a transform may not set: the framing of the request and the
-// hop-by-hop headers, which the proxy and the delivery set themselves.
+// hop-by-hop headers, which the proxy and the delivery set themselves (nor Webhook-*,
+// X-Webhook-* and X-Hookgate-*: what Hookgate tells the app).
 var notSettable = map[string]bool{
 	"Content-Length": true, "Transfer-Encoding": true, "Host": true, "Connection": true, "Keep-Alive": true,
 	"Te": true, "Trailer": true, "Upgrade": true, "Proxy-Connection": true, "Content-Encoding": true,
@@ -323,8 +324,11 @@ func headersOf(v ref.Val) (http.Header, error) {
 		if !httpguts.ValidHeaderFieldName(name) {
 			return nil, fmt.Errorf("with_headers: %q is not a header name", string(ks))
 		}
-		if notSettable[name] || strings.HasPrefix(name, "Webhook-") || strings.HasPrefix(name, "X-Hookgate-") {
+		if notSettable[name] || strings.HasPrefix(name, "Webhook-") || strings.HasPrefix(name, "X-Hookgate-") || strings.HasPrefix(name, "X-Webhook-") {
 			return nil, fmt.Errorf("with_headers: %s is set by Hookgate, not by a transform", name)
+		}
+		if _, dup := h[name]; dup {
+			return nil, fmt.Errorf("with_headers: %s is given twice (header names are case-insensitive)", name)
 		}
 		val := m.Get(k)
 		vs, ok := val.(types.String)

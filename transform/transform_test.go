@@ -168,6 +168,8 @@ func TestRunErrors(t *testing.T) {
 		{`{"x": [with_headers({}, {})]}`, `{}`, "whole result"},
 		{`with_headers({}, {"Content-Length": "1"})`, `{}`, "set by Hookgate"},
 		{`with_headers({}, {"Webhook-Signature": "1"})`, `{}`, "set by Hookgate"},
+		{`with_headers({}, {"X-Webhook-Verified": "true"})`, `{}`, "set by Hookgate"},
+		{`with_headers({}, {"x-k": "1", "X-K": "2"})`, `{}`, "twice"},
 		{`with_headers({}, {"bad name": "1"})`, `{}`, "not a header name"},
 		{`with_headers({}, {"X-A": "a\nb"})`, `{}`, "cannot carry"},
 		{`with_headers({}, {"X-A": body.n})`, `{"n": 1}`, "not a string"},

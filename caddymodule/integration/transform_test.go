@@ -324,7 +324,7 @@ func TestTransformCLI(t *testing.T) {
 	}
 }
 
-// Loops over a list are linear in its length: a transform mapping a 7,000-number list on
+// A transform may not set X-Webhook-* headers. Loops over a list are linear in its length: a transform mapping a 7,000-number list on
 // an inbound route, and an endpoint whose filter looks through a 6,000-number event and
 // whose transform maps it, finish well within their budgets (cel-go v0.32's cost tracker
 // made each step scan its stack, so these were refused as over budget: the review of
@@ -353,10 +353,25 @@ http://127.0.0.1:{PORT} {
 		}
 		reverse_proxy `+be.Addr+`
 	}
+	handle /spoof {
+		webhook_receive {
+			name spoof
+			auth none
+			dedupe off
+			transform `+"`with_headers({\"id\": 1}, {\"X-Webhook-Verified\": \"true\"})`"+`
+		}
+		reverse_proxy `+be.Addr+`
+	}
 	handle /publish {
 		webhook_publish
 	}
 }`)
+	// A transform cannot tell the backend that a webhook was verified (the review found it
+	// could set X-Webhook-Verified, -Source and -Event-Id).
+	if code, _, b := send(t, c.Base()+"/spoof", []byte(`{}`)); code != 500 || !strings.Contains(string(b), "X-Webhook-Verified is set by Hookgate") ||
+		len(byPath(be.Got(), "/spoof")) != 0 {
+		t.Fatalf("a transform setting X-Webhook-Verified: %d %s", code, b)
+	}
 	list := func(n int) string {
 		var b strings.Builder
 		b.WriteString(`{"a":[`)
