@@ -199,11 +199,14 @@ func TestBreakerTwoInstancesOneRedis(t *testing.T) {
 		st, _, _ := breakerOf(t, b, "app")
 		return st.State == "open"
 	}, "the breaker to open")
+	// Each instance counts the failures it saw: the first to see 3 in a row opens the
+	// breaker for both, so at most 2 of the other's, and its attempt in flight, come too.
+	time.Sleep(500 * time.Millisecond) // that attempt lands; the first probe is 2s away
 	opened := sink.hits()
-	if opened > 4 { // the threshold, and at most one attempt of the other instance in flight
+	if opened < 3 || opened > 6 {
 		t.Fatalf("%d attempts before the breaker opened", opened)
 	}
-	time.Sleep(6500 * time.Millisecond)
+	time.Sleep(6 * time.Second)
 	sink.mu.Lock()
 	probes := append([]time.Time(nil), sink.at[opened:]...)
 	sink.mu.Unlock()
