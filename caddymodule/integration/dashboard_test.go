@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -291,8 +292,8 @@ func TestDashboardLongErrorsKeepActionsInView(t *testing.T) {
 		if got != "[]" {
 			t.Errorf("at %d×900, action buttons out of view: %s", width, got)
 		}
-		if n, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`String(document.querySelectorAll("#endpoints button, #dead button").length)`)); n != "4" {
-			t.Errorf("at %d px: %s buttons, want Test, Retry dead, Resend latest and the dead letter's Retry", width, n)
+		if n, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`String(document.querySelectorAll("#endpoints button, #dead button").length)`)); n != "5" {
+			t.Errorf("at %d px: %s buttons, want Test, Retry dead, Open breaker, Resend latest and the dead letter's Retry", width, n)
 		}
 	}
 }
@@ -685,5 +686,59 @@ http://127.0.0.1:{PORT} {
 	}
 	if transformed := text(`#req-detail pre.transformed`); strings.Contains(transformed, "Action") || !strings.Contains(transformed, `"name":`) {
 		t.Errorf("the transformed body is not the transform's: %s", transformed)
+	}
+}
+
+// The dashboard shows an endpoint's circuit breaker: open, why and when it probes; its
+// button closes it (the backlog drains) and another holds it open by hand.
+func TestDashboardBreaker(t *testing.T) {
+	browser := chromiumPath(t)
+	sink := startSickSink(t)
+	// A long cooldown: the breaker stays open until the button closes it.
+	cfg := strings.NewReplacer("{STORE}", "store embedded", "{SINK}", sink.URL, "cooldown 2s", "cooldown 10m", "max_cooldown 4s", "max_cooldown 10m",
+		"\thandle /publish {", "\thandle /ops/* {\n\t\twebhook_dashboard\n\t}\n\thandle /publish {").Replace(breakerCaddyfile)
+	c := startCaddy(t, cfg)
+	for i := range 4 {
+		publish(t, c, "order.created", fmt.Sprintf(`{"n":%d}`, i))
+	}
+	testwait.Until(t, 15*time.Second, func() bool { b, _, _ := breakerOf(t, c, "app"); return b.State == "open" }, "the breaker to open")
+	ctx := browserContext(t, browser)
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("%s: %v", sel, err)
+		}
+		return s
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000), chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Poll[chromedp.Void](`!!document.querySelector("#endpoints tr[data-endpoint=app] .breaker-state")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))
+		t.Fatalf("browser: %v\n%s", err, page)
+	}
+	row := text(`#endpoints tr[data-endpoint=app]`)
+	for _, want := range []string{"breaker open", "3 consecutive failed attempts (last: HTTP 503)", "probe ", "Close breaker"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("the endpoint's row lacks %q:\n%s", want, row)
+		}
+	}
+	sink.down.Store(false)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#endpoints tr[data-endpoint=app] button.breaker-close`)),
+		chromedp.Poll[chromedp.Void](`!!document.querySelector("#endpoints tr[data-endpoint=app] button.breaker-open")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("close the breaker: %v", err)
+	}
+	testwait.Until(t, 10*time.Second, func() bool { return len(sink.accepted()) == 4 }, "the backlog after the close")
+	if got := fmt.Sprint(sink.accepted()); got != `[{"n":0} {"n":1} {"n":2} {"n":3}]` {
+		t.Fatalf("delivered %s, want oldest first", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#endpoints tr[data-endpoint=app] button.breaker-open`)),
+		chromedp.Poll[chromedp.Void](`!!document.querySelector("#endpoints tr[data-endpoint=app] button.breaker-close")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("open the breaker by hand: %v", err)
+	}
+	if row := text(`#endpoints tr[data-endpoint=app]`); !strings.Contains(row, "held open by an operator") {
+		t.Errorf("held by hand, the row says:\n%s", row)
+	}
+	if b, _, _ := breakerOf(t, c, "app"); b.State != "open" || !b.Manual {
+		t.Fatalf("after the button: %+v", b)
 	}
 }

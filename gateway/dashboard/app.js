@@ -198,12 +198,29 @@
 		finally { button.disabled = false; refresh(); }
 	}
 
+	// breakerInfo shows an endpoint's circuit breaker unless it is plainly closed: its state,
+	// why it opened, since when, and when it probes (or that an operator holds it).
+	function breakerInfo(b) {
+		if (b.state === "closed") return null;
+		const label = { open: "breaker open", half_open: "breaker half-open", off: "breaker off" }[b.state] || b.state;
+		const pillEl = el("span", { class: "pill breaker " + (b.state === "off" ? "warn" : "bad") }, label);
+		if (b.state === "off") return el("div", { class: "breaker-state" }, pillEl);
+		const when2 = b.manual ? "held open by an operator" : b.probe_at ? "probe " + when(b.probe_at) : "";
+		return el("div", { class: "breaker-state" }, pillEl,
+			b.reason ? el("div", { class: "result bad breaker-reason" }, b.reason) : null,
+			el("div", { class: "meta" }, (b.since ? "since " + when(b.since) : "") + (when2 ? " · " + when2 : "")));
+	}
+
 	function endpointRow(e) {
 		const state = e.error ? pill("store error", "bad") : e.disabled ? pill("disabled", "bad") : pill("active", "ok");
 		const actions = el("td", { "data-label": "Actions", class: "actions" });
 		actions.append(el("button", { class: "test", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/test", r => { results[e.name] = r; }) }, "Test"));
 		if (e.dead > 0) actions.append(el("button", { class: "retry-dead", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/retry") }, "Retry dead"));
 		if (e.disabled) actions.append(el("button", { class: "enable", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/enable") }, "Enable"));
+		// The circuit breaker: hold it open by hand, or close it (the backlog drains oldest first).
+		const brk = e.breaker || { state: "closed" };
+		if (brk.state === "open" || brk.state === "half_open") actions.append(el("button", { class: "breaker-close", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/breaker-close") }, "Close breaker"));
+		else actions.append(el("button", { class: "breaker-open", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/breaker-open") }, "Open breaker"));
 		actions.append(el("button", { class: "resend", onclick: ev => act(ev.target, "endpoints/" + encodeURIComponent(e.name) + "/resend-latest") }, "Resend latest"));
 		if (e.subscription) {
 			// Two clicks: the first arms the button, the second deletes (no native dialog).
@@ -233,7 +250,7 @@
 				e.description ? el("div", { class: "description" }, e.description) : null, el("div", {}, el("code", {}, e.url)),
 				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" ")), expr("filter", e.filter), expr("transform", e.transform),
 				failures("filter", e.filter_failures), failures("transform", e.transform_failures)), "text"),
-			td("State", el("div", {}, state, e.disabled && e.disabled_reason ? el("div", { class: "result bad" }, e.disabled_reason) : null)),
+			td("State", el("div", {}, state, e.disabled && e.disabled_reason ? el("div", { class: "result bad" }, e.disabled_reason) : null, breakerInfo(brk))),
 			td("Pending", e.pending, "num"), td("Delivered", e.delivered, "num"), td("Dead", e.dead, "num"),
 			// A long error wraps under a short pill, so it never widens the table past the actions.
 			td("Last attempt", last ? el("div", {},
