@@ -266,6 +266,10 @@ func (r *runner) attempt(dl queue.Delivery) {
 		return
 	}
 	res := r.judge(dl, a)
+	if ok && dl.Event.TransformError != "" {
+		// The transform that failed at enqueue ran now: the delivery stores what was sent.
+		res.Reshaped = &queue.Variant{Body: ev.Body, Header: ev.Header}
+	}
 	r.afterAttempt(dl, a)
 	// The slot frees now; the delivery stays leased in the store until its result is
 	// written, so nobody else attempts it meanwhile.

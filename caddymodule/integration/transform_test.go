@@ -277,6 +277,13 @@ func TestTransformsThroughCaddy(t *testing.T) {
 			if b := string(byPath(be.Got(), "/held")[0].Body); b != `{"id":2630362}` {
 				t.Fatalf("held delivery after the fix: %s", b)
 			}
+			// The delivery shows what was sent, without the old error (the review found the
+			// original body and the stale error there).
+			testwait.Until(t, 10*time.Second, func() bool {
+				var hv map[string]any
+				getJSON(t, c.AdminURL()+"/webhooks/deliveries/"+held[0].ID, &hv)
+				return hv["body"] == `{"id":2630362}` && hv["transform_error"] == nil && hv["state"] == "delivered"
+			}, "the delivery to show the body that was sent")
 		})
 	}
 }

@@ -173,6 +173,10 @@ type Result struct {
 	// Uncounted records the attempt in the history without counting it against the retry
 	// schedule (a breaker's failed probe: the app is still down, not this event refused).
 	Uncounted bool
+	// Reshaped, set when the delivery's transform had failed at enqueue and ran at this
+	// attempt, replaces the stored body and header with what was sent and clears the
+	// TransformError, so the delivery shows what the endpoint received and verified.
+	Reshaped *Variant
 }
 
 // EndpointStatus is what the store knows about one endpoint.

@@ -100,6 +100,9 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 			if !res.Uncounted {
 				r.N++
 			}
+			if v := res.Reshaped; v != nil {
+				r.Event.Body, r.Event.Header, r.Event.TransformError = v.Body, v.Header, ""
+			}
 			r.Attempts = append(r.Attempts, res.Attempt)
 			if len(r.Attempts) > queue.MaxAttemptsKept {
 				r.Attempts = r.Attempts[len(r.Attempts)-queue.MaxAttemptsKept:]

@@ -96,4 +96,45 @@ func runVariants(t *testing.T, newStore Factory) {
 			check(t, got[0])
 		}
 	})
+	// A delivery held by a failed transform that succeeds at an attempt stores what was
+	// sent: its body and header replace the original, and the error is gone (a restart
+	// keeps it); an attempt that fails to transform again changes nothing.
+	t.Run("ReshapedAtAnAttempt", func(t *testing.T) {
+		f := newStore(t)
+		s := f.Store
+		ev := event("evt_rs", "deal.won", `{"Id":1}`)
+		ev.Variants = map[string]queue.Variant{"held": {TransformError: "transform_failed: no such key: New"}}
+		if _, err := s.Enqueue(ctx, ev, []string{"held"}); err != nil {
+			t.Fatal(err)
+		}
+		id := queue.DeliveryID("held", "evt_rs")
+		lease := func() queue.Delivery {
+			t.Helper()
+			got, err := s.Lease(ctx, "held", 1, time.Now().Add(time.Hour), time.Minute)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("Lease = %d, %v", len(got), err)
+			}
+			return got[0]
+		}
+		if err := s.Finish(ctx, []queue.Result{{Delivery: lease(), Attempt: queue.Attempt{At: time.Now(), Error: "transform_failed"}, Outcome: queue.Retry, NextAt: time.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := s.Get(ctx, id); err != nil || d.Event.TransformError == "" || string(d.Event.Body) != `{"Id":1}` {
+			t.Fatalf("after a failed retransform: %s %q, %v", d.Event.Body, d.Event.TransformError, err)
+		}
+		if err := s.Finish(ctx, []queue.Result{{Delivery: lease(), Attempt: queue.Attempt{At: time.Now(), Status: 503}, Outcome: queue.Retry, NextAt: time.Now(),
+			Reshaped: &queue.Variant{Body: []byte(`{"deal":1}`), Header: http.Header{"X-Entity": {"Deals"}}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if f.Reopen != nil {
+			s = f.Reopen()
+		}
+		d, err := s.Get(ctx, id)
+		if err != nil || d.Event.TransformError != "" || string(d.Event.Body) != `{"deal":1}` || d.Event.Header.Get("X-Entity") != "Deals" {
+			t.Fatalf("after the transform ran at an attempt: %s %v %q, %v", d.Event.Body, d.Event.Header, d.Event.TransformError, err)
+		}
+		if got := lease(); got.Event.TransformError != "" || string(got.Event.Body) != `{"deal":1}` {
+			t.Fatalf("leased again: %s %q", got.Event.Body, got.Event.TransformError)
+		}
+	})
 }

@@ -3,6 +3,10 @@ if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] or redis.call('HGET', KEYS[1]
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('LTRIM', KEYS[2], -50, -1)
 if ARGV[8] ~= '0' then redis.call('HINCRBY', KEYS[1], 'n', 1) end
+if ARGV[9] == '1' then
+	redis.call('HSET', KEYS[1], 'body', ARGV[10], 'hdr', ARGV[11])
+	redis.call('HDEL', KEYS[1], 'terr')
+end
 redis.call('HINCRBY', KEYS[1], 'lease', 1)
 redis.call('HSET', KEYS[5], 'last', ARGV[5])
 if ARGV[3] == 'done' then

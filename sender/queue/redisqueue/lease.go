@@ -65,7 +65,7 @@ func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Ti
 var finishLua string
 
 // KEYS: d, a, due, dead, ep. ARGV: id, lease, outcome, next, attemptJSON, now, retentionMS,
-// counted ('1' or '0')
+// counted ('1' or '0'), reshaped ('1' or '0'), its body, its header JSON
 var finishScript = redis.NewScript(finishLua)
 
 // Finish implements queue.Store.
@@ -84,8 +84,16 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 			if r.Keep > 0 {
 				keep = r.Keep
 			}
+			reshaped, body, hdr := "0", "", ""
+			if v := r.Reshaped; v != nil {
+				reshaped, body = "1", string(v.Body)
+				if len(v.Header) > 0 {
+					b, _ := json.Marshal(v.Header)
+					hdr = string(b)
+				}
+			}
 			finishScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "a:" + id, t + "due", t + "dead", t + "ep"},
-				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, max(keep.Milliseconds(), 1), counted(r.Uncounted))
+				id, r.Delivery.Lease, outcome, ms(r.NextAt), att, now, max(keep.Milliseconds(), 1), counted(r.Uncounted), reshaped, body, hdr)
 		}
 		return nil
 	})
