@@ -95,7 +95,8 @@ type Message struct {
 	IdempotencyKey string
 	// Body is the JSON delivered as is.
 	Body []byte
-	// Header is the publish request's headers, which filters may read. Not delivered.
+	// Header is the publish request's headers, which filters may read. Not delivered, but
+	// for its W3C trace context (traceparent, tracestate), which every attempt continues.
 	Header http.Header
 }
 
@@ -156,7 +157,15 @@ func (s *Sender) Publish(ctx context.Context, m Message) (PublishResult, error) 
 	if len(eps) == 0 {
 		return res, nil
 	}
-	created, err := s.enqueue(ctx, queue.Event{ID: res.ID, Type: typ, Body: m.Body, Created: time.Now().UTC(), Variants: variants}, eps)
+	// The publish's trace context goes with the event: each attempt continues its trace.
+	trace := traceHeaders(m.Header)
+	for name, v := range variants {
+		if trace != nil && v.Header != nil {
+			v.Header = mergeHeader(trace, v.Header)
+			variants[name] = v
+		}
+	}
+	created, err := s.enqueue(ctx, queue.Event{ID: res.ID, Type: typ, Body: m.Body, Header: trace, Created: time.Now().UTC(), Variants: variants}, eps)
 	if err != nil {
 		return PublishResult{}, err
 	}
