@@ -125,7 +125,7 @@ func (e *Endpoint) send(ctx context.Context, ev queue.Event) attempt {
 	for k, vs := range e.Header {
 		req.Header[k] = vs
 	}
-	attemptTrace(req.Header) // the event's trace, this attempt's span id
+	attemptTrace(ctx, req.Header) // the event's trace, this attempt's span
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Hookgate")
 	req.Header.Set("Webhook-Id", ev.ID)

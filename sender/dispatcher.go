@@ -70,6 +70,7 @@ type Dispatcher struct {
 	due    queue.DueChecker // nil when the store cannot sweep; runners then poll on their own
 	reg    *Registry
 	opts   Options
+	spans  spans // OpenTelemetry spans of attempts, once a traced request showed Caddy's tracer
 
 	life     lifecycle.Base // the writer and the sweeper run in it
 	mu       sync.Mutex

@@ -128,6 +128,7 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 	if in.EventID != "" {
 		hdr.Set("X-Webhook-Event-Id", in.EventID)
 	}
+	f.s.d.spans.learn(ctx) // Caddy's tracer, when its tracing handler runs on the route
 	ev := queue.Event{ID: queue.NewEventID(), Type: in.Source, Body: append([]byte(nil), in.Body...), Header: hdr, Created: time.Now().UTC()}
 	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	_, err := f.s.enqueue(ctx, ev, []string{f.endpoint})

@@ -258,7 +258,9 @@ func (r *runner) attempt(dl queue.Delivery) {
 	}
 	ev, a, ok := r.e.retransform(dl.Event)
 	if ok {
-		a = r.e.send(r.ctx, ev)
+		ctx, end := r.d.spans.start(r.ctx, r.e.Name, dl.AttemptCount+1, ev)
+		a = r.e.send(ctx, ev)
+		end(a)
 	}
 	if r.ctx.Err() != nil && !a.ok() {
 		// Cancelled by Stop: not the endpoint's fault, not an attempt.

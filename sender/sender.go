@@ -159,6 +159,7 @@ func (s *Sender) Publish(ctx context.Context, m Message) (PublishResult, error) 
 	}
 	// The publish's trace context goes with the event: each attempt continues its trace.
 	trace := traceHeaders(m.Header)
+	s.d.spans.learn(ctx)
 	for name, v := range variants {
 		if trace != nil && v.Header != nil {
 			v.Header = mergeHeader(trace, v.Header)
