@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/storeerr"
+	"github.com/hookgate/hookgate/internal/crosssite"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/sender/queue"
@@ -120,6 +121,13 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, g *Gateway) error {
 				Detail: fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, m)}
 		}
 		return nil
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !(rest == "subscriptions" || strings.HasPrefix(rest, "subscriptions/")) &&
+		!crosssite.FromThisSite(r) {
+		// A write from a browser page of another site (the subscriptions API runs its own
+		// guard, with allowed origins).
+		return apiErr(http.StatusForbidden, problem.ReasonCrossSite,
+			"a browser sent this request from another site; requests that change state must come from this host or from a server (no Origin)")
 	}
 	if rest == "subscriptions" || strings.HasPrefix(rest, "subscriptions/") {
 		if g == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -25,7 +26,7 @@ const (
 )
 
 // BreakerPolicy configures an endpoint's circuit breaker. The zero value is the breaker
-// on, with the defaults above.
+// on, with the defaults above; a zero field takes its default.
 //
 // Counted as failures: attempts without an answer (refused, reset, timed out, DNS) and
 // answers 5xx, 408 and 429. Other 4xx are the app refusing one event while it is up, and
@@ -51,6 +52,9 @@ type BreakerPolicy struct {
 
 // WithDefaults fills the zero fields with the defaults.
 func (p BreakerPolicy) WithDefaults() BreakerPolicy {
+	if p.Off {
+		return p
+	}
 	if p.Failures <= 0 {
 		p.Failures = DefaultBreakerFailures
 	}
@@ -72,15 +76,42 @@ func (p BreakerPolicy) WithDefaults() BreakerPolicy {
 	return p
 }
 
-// Validate reports a policy that cannot work.
+// Bounds of a BreakerPolicy's durations and counts: a cooldown under a second would turn
+// probes into a flood that never dead-letters, one over a day would never probe.
+const (
+	MinBreakerDuration = time.Second
+	MaxBreakerDuration = 24 * time.Hour
+	MaxBreakerCount    = 100000
+)
+
+// Validate reports a policy that cannot work, judged with its defaults filled in (so a
+// max_cooldown under the default cooldown is refused, as one under the given cooldown).
 func (p BreakerPolicy) Validate() error {
+	if p.Off {
+		return nil
+	}
 	switch {
 	case p.Failures < 0 || p.MinAttempts < 0 || p.Ratio < 0 || p.Window < 0 || p.Cooldown < 0 || p.MaxCooldown < 0:
 		return errors.New("breaker: negative values are not allowed")
-	case p.Window > 0 && p.Window < time.Second:
-		return errors.New("breaker: window must be at least 1s")
-	case p.MaxCooldown > 0 && p.Cooldown > p.MaxCooldown:
-		return fmt.Errorf("breaker: cooldown %s is longer than max_cooldown %s", p.Cooldown, p.MaxCooldown)
+	case math.IsNaN(p.Ratio) || p.Ratio > 1:
+		return errors.New("breaker: ratio must be between 0 and 1")
+	case p.Failures > MaxBreakerCount || p.MinAttempts > MaxBreakerCount:
+		return fmt.Errorf("breaker: failures and min_attempts are at most %d", MaxBreakerCount)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"window", p.Window}, {"cooldown", p.Cooldown}, {"max_cooldown", p.MaxCooldown}} {
+		if d.v != 0 && (d.v < MinBreakerDuration || d.v > MaxBreakerDuration) {
+			return fmt.Errorf("breaker: %s %s is not between 1s and 24h", d.name, d.v)
+		}
+	}
+	if full := p.WithDefaults(); full.Cooldown > full.MaxCooldown {
+		what := "cooldown " + full.Cooldown.String()
+		if p.Cooldown == 0 {
+			what += " (the default)"
+		}
+		return fmt.Errorf("breaker: %s is longer than max_cooldown %s", what, full.MaxCooldown)
 	}
 	return nil
 }
@@ -198,7 +229,9 @@ func (r *runner) afterAttempt(dl queue.Delivery, a attempt) {
 	case dl.Probe && failed:
 		r.reopen(now, describe(a))
 	case dl.Probe:
-		r.close(now, dl.ID, "the probe succeeded ("+describe(a)+")")
+		r.close(now, dl.ID, "the probe was answered ("+describe(a)+")")
+	case r.gated(now):
+		// In flight when this runner opened the breaker: already counted for.
 	default:
 		if open, why := r.brk.record(now, a); open {
 			r.open(now, why)
@@ -332,10 +365,10 @@ func (c *BreakerConfig) Policy() (BreakerPolicy, error) {
 	if c == nil {
 		return BreakerPolicy{}, nil
 	}
-	p := BreakerPolicy{Off: c.Off, Failures: c.Failures, Ratio: c.Ratio, MinAttempts: c.MinAttempts}
-	if c.Ratio > 1 {
-		return p, errors.New("breaker: ratio must be between 0 and 1")
+	if c.Off && (c.Failures != 0 || c.Ratio != 0 || c.Window != "" || c.MinAttempts != 0 || c.Cooldown != "" || c.MaxCooldown != "") {
+		return BreakerPolicy{}, errors.New("breaker: off takes no other option")
 	}
+	p := BreakerPolicy{Off: c.Off, Failures: c.Failures, Ratio: c.Ratio, MinAttempts: c.MinAttempts}
 	for _, d := range []struct {
 		name string
 		in   string
@@ -345,8 +378,8 @@ func (c *BreakerConfig) Policy() (BreakerPolicy, error) {
 			continue
 		}
 		v, err := time.ParseDuration(d.in)
-		if err != nil || v <= 0 {
-			return p, fmt.Errorf("breaker: %s %q is not a positive duration (like 30s)", d.name, d.in)
+		if err != nil || v < MinBreakerDuration || v > MaxBreakerDuration {
+			return p, fmt.Errorf("breaker: %s %q is not a duration between 1s and 24h (like 30s)", d.name, d.in)
 		}
 		*d.out = v
 	}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -240,5 +241,36 @@ func TestBreakerTwoInstancesOneRedis(t *testing.T) {
 	}
 	for _, c := range []*Caddy{a, b} {
 		settledBreaker(t, c, "app")
+	}
+}
+
+// What the outside review of the breaker broke, through the built Caddy: the
+// subscriptions API accepted a breaker that cannot run with its defaults (max_cooldown
+// under the default cooldown: the subscription then silently took no events) and a
+// nanosecond cooldown (a probe flood that never dead-letters); a cross-site browser
+// request opened a breaker on the admin endpoint.
+func TestBreakerReviewFindings(t *testing.T) {
+	sink := startSickSink(t)
+	c := startCaddy(t, strings.NewReplacer("{STORE}", "store embedded\n\t\tsubscriptions {\n\t\t\tallow_private\n\t\t}", "{SINK}", sink.URL).Replace(breakerCaddyfile))
+	for _, bad := range []struct{ breaker, want string }{
+		{`{"failures":1,"max_cooldown":"1s"}`, "cooldown 30s (the default) is longer than max_cooldown 1s"},
+		{`{"failures":1,"cooldown":"1ns","max_cooldown":"1ns"}`, "not a duration between 1s and 24h"},
+		{`{"cooldown":"100000h"}`, "not a duration between 1s and 24h"},
+		{`{"off":true,"failures":3}`, "off takes no other option"},
+	} {
+		code, ans := call(t, "POST", c.AdminURL()+"/webhooks/subscriptions", `{"url":"`+sink.URL+`/sub","events":["order.*"],"breaker":`+bad.breaker+`}`)
+		if code != 422 || !strings.Contains(jsonString(ans), bad.want) {
+			t.Errorf("breaker %s: %d %v, want 422 naming %q", bad.breaker, code, ans, bad.want)
+		}
+	}
+	req, _ := http.NewRequest("POST", c.AdminURL()+"/webhooks/endpoints/app/breaker-open", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if b, _, _ := breakerOf(t, c, "app"); resp.StatusCode != 403 || b.State != "closed" {
+		t.Fatalf("a cross-site breaker-open: %d, breaker %+v", resp.StatusCode, b)
 	}
 }
