@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/internal/crosssite"
+	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/sender/queue"
