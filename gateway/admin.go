@@ -122,14 +122,14 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, g *Gateway) error {
 		}
 		return nil
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && !(rest == "subscriptions" || strings.HasPrefix(rest, "subscriptions/")) &&
-		!crosssite.FromThisSite(r) {
+	subscriptions := rest == "subscriptions" || strings.HasPrefix(rest, "subscriptions/")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !subscriptions && !crosssite.FromThisSite(r) {
 		// A write from a browser page of another site (the subscriptions API runs its own
 		// guard, with allowed origins).
 		return apiErr(http.StatusForbidden, problem.ReasonCrossSite,
 			"a browser sent this request from another site; requests that change state must come from this host or from a server (no Origin)")
 	}
-	if rest == "subscriptions" || strings.HasPrefix(rest, "subscriptions/") {
+	if subscriptions {
 		if g == nil {
 			return apiErr(http.StatusServiceUnavailable, problem.ReasonNotRunning, "no webhooks app is running")
 		}

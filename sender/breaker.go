@@ -261,10 +261,7 @@ func (r *runner) setOpen(b queue.Breaker, msg string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	err := r.d.store.OpenBreaker(ctx, r.e.Name, b)
 	cancel()
-	r.brk.reset()
-	r.mu.Lock()
-	r.gate = b.Until
-	r.mu.Unlock()
+	r.forget(b.Until)
 	r.d.opts.Logger.Warn(msg, zap.String("endpoint", r.e.Name), zap.String("reason", b.Reason),
 		zap.Duration("cooldown", b.Cooldown), zap.Time("probe_at", b.Until), zap.Error(err))
 	if o := r.d.opts.BreakerObserver; o != nil && err == nil {
@@ -277,16 +274,22 @@ func (r *runner) close(now time.Time, probe, why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	n, err := r.d.store.CloseBreaker(ctx, r.e.Name, now.UTC(), probe)
 	cancel()
-	r.brk.reset()
-	r.mu.Lock()
-	r.gate = time.Time{}
-	r.mu.Unlock()
+	r.forget(time.Time{})
 	r.d.opts.Logger.Info("circuit breaker closed: the backlog drains oldest first", zap.String("endpoint", r.e.Name),
 		zap.String("reason", why), zap.Int("rescheduled", n), zap.Error(err))
 	if o := r.d.opts.BreakerObserver; o != nil && err == nil {
 		o.BreakerTransition(r.e.Name, queue.BreakerClosed)
 	}
 	r.d.Announce([]string{r.e.Name})
+}
+
+// forget drops what this runner counted towards the breaker and holds its leases back
+// until gate (zero: not at all), after the breaker opened or closed.
+func (r *runner) forget(gate time.Time) {
+	r.brk.reset()
+	r.mu.Lock()
+	r.gate = gate
+	r.mu.Unlock()
 }
 
 func (r *runner) status() (queue.EndpointStatus, error) {
@@ -326,10 +329,7 @@ func (d *Dispatcher) SetBreaker(ctx context.Context, name string, open bool) (in
 		return 0, err
 	}
 	if r != nil {
-		r.brk.reset()
-		r.mu.Lock()
-		r.gate = time.Time{}
-		r.mu.Unlock()
+		r.forget(time.Time{})
 	}
 	d.opts.Logger.Info("circuit breaker closed by an operator", zap.String("endpoint", name), zap.Int("rescheduled", n))
 	if o := d.opts.BreakerObserver; o != nil {

@@ -95,22 +95,6 @@ func (f *Fake) Pending() int {
 	return len(f.timers)
 }
 
-// Next is when the earliest waiting timer fires; false when none waits.
-func (f *Fake) Next() (time.Time, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.timers) == 0 {
-		return time.Time{}, false
-	}
-	next := f.timers[0].at
-	for _, t := range f.timers[1:] {
-		if t.at.Before(next) {
-			next = t.at
-		}
-	}
-	return next, true
-}
-
 type fakeTimer struct {
 	f     *Fake
 	at    time.Time
