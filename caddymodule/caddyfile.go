@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 	"github.com/hookgate/hookgate/gateway"
+	"github.com/hookgate/hookgate/receiver"
 	"github.com/hookgate/hookgate/sender"
 )
 
@@ -224,6 +225,7 @@ func parseReceive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		reject_case_duplicates [on|off]
 //		log_accepted sampled|all
 //		transform <CEL expression>
+//		on_invalid reject|quarantine [{ retention <duration>  max_bytes <size> }]
 //	}
 //
 // Placeholders in secrets ({env.NAME}, {file./path}) are kept as written and expanded at
@@ -301,6 +303,11 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("unrecognized deliver_to option %q (retry, response_timeout, breaker)", d.Val())
 				}
 			}
+		case "on_invalid":
+			var err error
+			if h.OnInvalid, h.Quarantine, err = gateway.ParseOnInvalid(blockWords(d)); err != nil {
+				return d.Err(err.Error())
+			}
 		case "reject_case_duplicates":
 			on := true
 			if d.NextArg() {
@@ -317,26 +324,9 @@ func (h *Receive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.RejectCaseDuplicates = &on
 		case "order_by":
-			// order_by off | order_by [time:|int:|string:]<source> [key <source>…]
-			if !d.Args(&h.OrderBy) {
-				return d.Errf("order_by [time:|int:|string:]<source> key <source>… (or order_by off)")
-			}
-			if h.OrderBy == "off" {
-				if d.NextArg() {
-					return d.ArgErr()
-				}
-				break
-			}
-			if d.NextArg() {
-				if d.Val() != "key" {
-					return d.Errf("order_by %s: expected `key <source>…`, got %q", h.OrderBy, d.Val())
-				}
-				h.OrderKey = d.RemainingArgs()
-				if len(h.OrderKey) == 0 {
-					return d.Errf("order_by %s key: name at least one source of the record key", h.OrderBy)
-				}
-			} else if h.Preset == "" {
-				return d.Errf("order_by %s: add `key <source>…`, the record whose events are ordered", h.OrderBy)
+			var err error
+			if h.OrderBy, h.OrderKey, err = receiver.ParseOrderBy(d.RemainingArgs(), h.Preset != ""); err != nil {
+				return d.Err(err.Error())
 			}
 		case "log_requests":
 			n, err := intArg(d)
@@ -387,13 +377,18 @@ func simpleOption(d *caddyfile.Dispenser, words map[string]*string, durations ma
 	return false, nil
 }
 
-// breakerArgs reads `breaker off` or a `breaker { <option> <value> … }` block.
-func breakerArgs(d *caddyfile.Dispenser) (*sender.BreakerConfig, error) {
+// blockWords returns an option's arguments and then its block's words.
+func blockWords(d *caddyfile.Dispenser) []string {
 	words := d.RemainingArgs()
 	for n := d.Nesting(); d.NextBlock(n); {
 		words = append(append(words, d.Val()), d.RemainingArgs()...)
 	}
-	b, err := sender.ParseBreakerArgs(words)
+	return words
+}
+
+// breakerArgs reads `breaker off` or a `breaker { <option> <value> … }` block.
+func breakerArgs(d *caddyfile.Dispenser) (*sender.BreakerConfig, error) {
+	b, err := sender.ParseBreakerArgs(blockWords(d))
 	if err != nil {
 		return nil, d.Err(err.Error())
 	}

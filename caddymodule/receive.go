@@ -97,6 +97,11 @@ type Receive struct {
 	// result (a JSON object or list, or with_headers(body, headers)) is the body handed on
 	// (sync) or queued (async), after the checks and the dedupe claim. Default: none.
 	Transform string `json:"transform,omitempty"`
+	// OnInvalid is what a body the schema refuses gets: "reject" (422) or "quarantine"
+	// (held, 202, handed on when released; docs/quarantine.md). Default "reject".
+	OnInvalid string `json:"on_invalid,omitempty"`
+	// Quarantine is the quarantine's retention. Default: see gateway.QuarantineConfig.
+	Quarantine *gateway.QuarantineConfig `json:"quarantine,omitempty"`
 	// OrderBy is the stale-event guard's order value: a source as for event_id, prefixed
 	// with how it compares (time:, int: or string:; default time:), e.g.
 	// "time:json:/timestamp"; "off" turns the preset's guard off. Default: the preset's
@@ -258,7 +263,7 @@ func (h *Receive) spec() gateway.RouteSpec {
 		o.Auth = append(o.Auth, receiver.AuthSpec{Kind: receiver.AuthKind(a.Method), Tolerance: time.Duration(a.Tolerance)})
 	}
 	return gateway.RouteSpec{Name: h.Name, DedupeScope: h.DedupeScope, LogRequests: h.LogRequests, LogBody: h.LogBody,
-		LogAccepted: h.LogAccepted, Transform: h.Transform, Receiver: o}
+		LogAccepted: h.LogAccepted, Transform: h.Transform, OnInvalid: h.OnInvalid, Quarantine: h.Quarantine, Receiver: o}
 }
 
 // Provision compiles the schema, resolves secrets and registers the route.

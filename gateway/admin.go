@@ -182,6 +182,10 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, g *Gateway) error {
 		return g.inboundOrder(w, r, parts[1])
 	case len(parts) >= 3 && parts[0] == "inbound" && parts[2] == "requests":
 		return g.inboundRequests(w, r, parts)
+	case len(parts) >= 3 && len(parts) <= 4 && parts[0] == "inbound" && parts[2] == "quarantine":
+		return g.inboundQuarantine(w, r, parts)
+	case len(parts) == 3 && parts[0] == "inbound" && parts[2] == "drift":
+		return g.inboundDrift(w, r, parts[1])
 	case rest == "store":
 		if err := method(http.MethodGet); err != nil {
 			return err

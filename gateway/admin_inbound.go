@@ -8,6 +8,7 @@ import (
 	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
+	"github.com/hookgate/hookgate/receiver/quarantine"
 	"github.com/hookgate/hookgate/receiver/reqlog"
 	"go.uber.org/zap"
 )
@@ -185,4 +186,177 @@ func outcomeList() string {
 		names[i] = string(r)
 	}
 	return strings.Join(names, ", ")
+}
+
+// inboundQuarantine serves a route's quarantine: GET /webhooks/inbound/<route>/quarantine
+// [?state=held|released|dropped&pointer=&after=&limit=], GET …/quarantine/<id>, POST
+// …/quarantine/release[?id=|?pointer=][&force=true] and POST …/quarantine/drop
+// (?id=, ?pointer= or ?all=true: dropping is explicit).
+func (g *Gateway) inboundQuarantine(w http.ResponseWriter, r *http.Request, parts []string) error {
+	route := parts[1]
+	rt, err := g.quarantineRoute(route)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	for name, vs := range q {
+		if len(vs) > 1 {
+			return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "give %s once", name)
+		}
+	}
+	if len(parts) == 3 {
+		if r.Method != http.MethodGet {
+			return &APIError{Status: http.StatusMethodNotAllowed, Reason: problem.ReasonMethod, Allow: "GET", Detail: "use GET; release and drop are POST …/quarantine/release and …/quarantine/drop"}
+		}
+		state := quarantine.State(q.Get("state"))
+		switch state {
+		case "", quarantine.Held, quarantine.Released, quarantine.Dropped:
+		default:
+			return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "state %q: held, released or dropped", state)
+		}
+		limit, err := limitParam(r)
+		if err != nil {
+			return err
+		}
+		if limit == 0 {
+			limit = 50
+		}
+		pointer := q.Get("pointer")
+		if err := checkPointer(pointer); err != nil {
+			return err
+		}
+		st, err := g.stores.Quarantine.Stats(r.Context(), route)
+		if err != nil {
+			return storeErr(err)
+		}
+		view := QuarantineView{Route: route, OnInvalid: rt.onInvalid, Stats: st, Items: []quarantine.View{}}
+		after := q.Get("after")
+		for len(view.Items) < limit {
+			page, err := g.stores.Quarantine.List(r.Context(), route, quarantine.Filter{State: state, After: after, Limit: limit})
+			if err != nil {
+				return storeErr(err)
+			}
+			for _, it := range page {
+				after = it.ID
+				if pointer != "" && !it.Matches(pointer) {
+					continue
+				}
+				view.Items = append(view.Items, it.View())
+				if len(view.Items) == limit {
+					view.Next = it.ID
+					break
+				}
+			}
+			if len(page) < limit {
+				break
+			}
+		}
+		return writeJSON(w, view)
+	}
+	switch parts[3] {
+	case "release", "drop":
+	default:
+		if r.Method != http.MethodGet {
+			return &APIError{Status: http.StatusMethodNotAllowed, Reason: problem.ReasonMethod, Allow: "GET", Detail: "use GET"}
+		}
+		it, err := g.stores.Quarantine.Get(r.Context(), route, parts[3])
+		if errors.Is(err, quarantine.ErrNotFound) {
+			return apiErr(http.StatusNotFound, problem.ReasonNotFound, "no request %q in the quarantine of route %q", parts[3], route)
+		}
+		if err != nil {
+			return storeErr(err)
+		}
+		return writeJSON(w, it.View())
+	}
+	if r.Method != http.MethodPost {
+		return &APIError{Status: http.StatusMethodNotAllowed, Reason: problem.ReasonMethod, Allow: "POST", Detail: parts[3] + " with POST"}
+	}
+	sel := QuarantineSelector{ID: q.Get("id"), Pointer: q.Get("pointer")}
+	if sel.ID != "" && sel.Pointer != "" {
+		return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "give id or pointer, not both")
+	}
+	if err := checkPointer(sel.Pointer); err != nil {
+		return err
+	}
+	for k := range q {
+		switch k {
+		case "id", "pointer":
+		case "force":
+			if parts[3] != "release" {
+				return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "force is for release")
+			}
+		case "all":
+			if parts[3] != "drop" {
+				return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "all is for drop (a release without id or pointer releases every held request)")
+			}
+		default:
+			return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "unknown parameter %q: id, pointer, force (release) or all (drop)", k)
+		}
+	}
+	bools := map[string]bool{}
+	for _, name := range []string{"force", "all"} {
+		switch v := q.Get(name); v {
+		case "", "false":
+		case "true":
+			bools[name] = true
+		default:
+			return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "%s %q: true or false", name, v)
+		}
+	}
+	sel.Force = bools["force"]
+	if parts[3] == "release" {
+		ans, err := g.Release(r.Context(), route, sel)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, ans)
+	}
+	if sel.ID == "" && sel.Pointer == "" && !bools["all"] {
+		return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "say what to drop: ?id=<request>, ?pointer=<JSON pointer> or ?all=true")
+	}
+	ans, err := g.Drop(r.Context(), route, sel)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, ans)
+}
+
+// checkPointer refuses a pointer that is not a JSON pointer ("" is none).
+func checkPointer(p string) error {
+	if p != "" && !strings.HasPrefix(p, "/") {
+		return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "pointer %q: a JSON pointer (\"/New/Id\"; * matches any array index or key)", p)
+	}
+	return nil
+}
+
+// DriftView is GET /webhooks/inbound/<route>/drift.
+type DriftView struct {
+	Route string `json:"route"`
+	// Groups are the violations and unnamed fields seen, most seen first.
+	Groups []quarantine.Group `json:"groups"`
+}
+
+// inboundDrift serves GET /webhooks/inbound/<route>/drift and DELETE (the report starts
+// again).
+func (g *Gateway) inboundDrift(w http.ResponseWriter, r *http.Request, route string) error {
+	rt, err := g.quarantineRoute(route)
+	if err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodGet:
+		gs, err := g.Drift(r.Context(), route)
+		if err != nil {
+			return storeErr(err)
+		}
+		return writeJSON(w, DriftView{Route: route, Groups: gs})
+	case http.MethodDelete:
+		g.drift.forget(route) // this instance's counts not yet flushed go too
+		if err := g.stores.Quarantine.ClearDrift(r.Context(), route); err != nil {
+			return storeErr(err)
+		}
+		rt.logger.Info("drift report cleared by the admin API", zap.String("route", route))
+		return writeJSON(w, DriftView{Route: route, Groups: []quarantine.Group{}})
+	}
+	return &APIError{Status: http.StatusMethodNotAllowed, Reason: problem.ReasonMethod, Allow: "GET, DELETE", Detail: "use GET or DELETE"}
 }

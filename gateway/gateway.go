@@ -83,6 +83,9 @@ type Gateway struct {
 	mu     sync.RWMutex
 	routes map[string]*Route // by name
 	scopes map[string]scope  // dedupe scopes of the routes
+
+	drift  *driftBuffer // drift counts not yet in the store
+	qtasks quarantineTasks
 }
 
 // scope records who holds a dedupe scope.
@@ -109,7 +112,8 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	g := &Gateway{cfg: cfg, logger: cfg.Logger, stores: cfg.Stores, routes: map[string]*Route{}, scopes: map[string]scope{}}
+	g := &Gateway{cfg: cfg, logger: cfg.Logger, stores: cfg.Stores, routes: map[string]*Route{}, scopes: map[string]scope{},
+		drift: newDriftBuffer()}
 	g.stores.Queue.SetRetention(cfg.Retention)
 	g.stores.Log.SetMaxBytes(cfg.RequestLogSize)
 	g.sender = sender.New(g.stores.Queue, sender.Options{Logger: g.logger, Observer: observer{}, BreakerObserver: observer{}})
@@ -148,6 +152,7 @@ func (g *Gateway) Start() error {
 	g.logger.Info("webhooks store ready", zap.String("store", g.stores.Describe))
 	g.subs.Start()
 	g.sender.Start()
+	g.startQuarantineTasks()
 	active.Store(g)
 	return nil
 }
@@ -159,6 +164,7 @@ func (g *Gateway) Stop() {
 	active.CompareAndSwap(g, nil)
 	g.subs.Stop()
 	g.sender.Stop()
+	g.qtasks.life.Stop(nil, nil) // a last flush of the drift counts
 }
 
 // SubscriptionsAPI is the subscriptions API under prefix; guard refuses cross-site writes

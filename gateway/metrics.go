@@ -59,6 +59,15 @@ var (
 	transformFailuresDesc = prometheus.NewDesc("caddy_webhook_transform_failures_total",
 		"Runs of endpoints' transforms that failed, by endpoint and reason (error: at run time; over_budget: its cost limit or the publish's budget), at enqueue (the delivery is held as failed) and at the attempts that run it again. Inbound routes count theirs as caddy_webhook_inbound_requests_total{outcome=\"transform_failed\"}.",
 		[]string{"endpoint", "reason"}, nil)
+	quarantineHeldDesc = prometheus.NewDesc("caddy_webhook_quarantine_requests",
+		"Requests held in each route's quarantine (on_invalid quarantine), as stored (shared by every instance on a Redis store).",
+		[]string{"route"}, nil)
+	quarantineBytesDesc = prometheus.NewDesc("caddy_webhook_quarantine_bytes",
+		"What each route's quarantine counts against its max_bytes: held requests and the history kept.",
+		[]string{"route"}, nil)
+	quarantineOldestDesc = prometheus.NewDesc("caddy_webhook_quarantine_oldest_age_seconds",
+		"Age of the oldest request held in each route's quarantine; 0 when it holds none.",
+		[]string{"route"}, nil)
 	breakerStateDesc = prometheus.NewDesc("caddy_webhook_breaker_state",
 		"Each endpoint's circuit breaker, as stored (shared by every instance on a Redis store): 1 for its state (closed, open, half_open: the next delivery is the probe), 0 for the others.",
 		[]string{"endpoint", "state"}, nil)
@@ -78,6 +87,9 @@ func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 	ch <- filterFailuresDesc
 	ch <- transformFailuresDesc
 	ch <- breakerStateDesc
+	ch <- quarantineHeldDesc
+	ch <- quarantineBytesDesc
+	ch <- quarantineOldestDesc
 }
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
@@ -114,6 +126,7 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(storeDamagedDesc, prometheus.GaugeValue, damaged)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	g.collectQuarantines(ctx, ch)
 	sts, err := g.sender.Queue().Statuses(ctx, names)
 	cancel()
 	if err != nil {
@@ -146,7 +159,7 @@ var (
 )
 
 var collectors = []prometheus.Collector{inboundRequests, inboundStages, outboundAttempts, deliveryDuration, queueDepth{},
-	feedRecords, feedCalls, breakerTransitions}
+	feedRecords, feedCalls, breakerTransitions, schemaDrift, quarantineExpired}
 
 // RegisterMetrics registers Hookgate's collectors on a config's registry (Caddy makes a
 // fresh one per config load); registering twice is not an error.
@@ -253,9 +266,11 @@ type routeCounters struct {
 	// Stale are events the stale-event guard answered 200 and did not hand on.
 	Stale int64 `json:"stale"`
 	// OrderAhead counts events handed on whose order value was too far ahead to record.
-	OrderAhead int64            `json:"order_ahead"`
-	Rejected   map[string]int64 `json:"rejected"`
-	LastAt     *time.Time       `json:"last_at,omitempty"`
+	OrderAhead int64 `json:"order_ahead"`
+	// Quarantined are requests the schema refused that the route held (on_invalid quarantine).
+	Quarantined int64            `json:"quarantined"`
+	Rejected    map[string]int64 `json:"rejected"`
+	LastAt      *time.Time       `json:"last_at,omitempty"`
 }
 
 var inbound = &inboundCounters{routes: map[string]*routeCounts{}}
@@ -293,6 +308,8 @@ func (rc *routeCounts) add(res receiver.Result) {
 		rc.OrderAhead++
 	case problem.ReasonStale:
 		rc.Stale++
+	case problem.ReasonQuarantined:
+		rc.Quarantined++
 	default:
 		rc.Rejected[string(res.Reason)]++
 	}
@@ -325,4 +342,30 @@ func (c *inboundCounters) snapshot() []routeJSON {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Route < out[j].Route })
 	return out
+}
+
+// collectQuarantines reports the quarantine of each route that quarantines, or holds
+// requests from when it did.
+func (g *Gateway) collectQuarantines(ctx context.Context, ch chan<- prometheus.Metric) {
+	g.mu.RLock()
+	rts := make([]*Route, 0, len(g.routes))
+	for _, rt := range g.routes {
+		if rt != nil {
+			rts = append(rts, rt)
+		}
+	}
+	g.mu.RUnlock()
+	for _, rt := range rts {
+		st, err := g.stores.Quarantine.Stats(ctx, rt.name)
+		if err != nil || (st.Held == 0 && st.Bytes == 0 && rt.onInvalid != OnInvalidQuarantine) {
+			continue
+		}
+		age := 0.0
+		if !st.Oldest.IsZero() {
+			age = max(time.Since(st.Oldest).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(quarantineHeldDesc, prometheus.GaugeValue, float64(st.Held), rt.name)
+		ch <- prometheus.MustNewConstMetric(quarantineBytesDesc, prometheus.GaugeValue, float64(st.Bytes), rt.name)
+		ch <- prometheus.MustNewConstMetric(quarantineOldestDesc, prometheus.GaugeValue, age, rt.name)
+	}
 }

@@ -24,6 +24,7 @@ type replayCtx struct {
 	reached string // the route the rebuilt request reached, if any
 	id      string
 	outcome string
+	problem *problem.Problem // the refusal answered, if any
 }
 
 type replayCtxKey struct{}
@@ -116,7 +117,7 @@ func (g *Gateway) Replay(ctx context.Context, route, id string, force, older boo
 	if srv == nil {
 		return ReplayAnswer{}, apiErr(http.StatusConflict, problem.ReasonStateConflict, "this instance cannot tell which of its servers serves route %q (none listens on the port of %s); replay from the instance that received it", route, rec.Host)
 	}
-	req, rp, err := rebuild(ctx, rec, route, force)
+	req, rp, err := rebuild(ctx, rec, route, receiver.Replay{Force: force})
 	if err != nil {
 		return ReplayAnswer{}, apiErr(http.StatusConflict, problem.ReasonStateConflict, "request %s cannot be rebuilt: %v", id, err)
 	}
@@ -137,11 +138,12 @@ func (g *Gateway) Replay(ctx context.Context, route, id string, force, older boo
 	return ans, nil
 }
 
-// rebuild makes the request a replay sends from its log record: the logged method, URI,
-// headers (a redacted credential is no credential: dropped) and body, marked as a replay.
-func rebuild(ctx context.Context, rec reqlog.Record, route string, force bool) (*http.Request, *replayCtx, error) {
-	rp := &replayCtx{of: rec.ID, route: route, force: force}
-	rctx := receiver.WithReplay(context.WithValue(ctx, replayCtxKey{}, rp), receiver.Replay{Force: force})
+// rebuild makes the request a replay (or a quarantine's release) sends from its record:
+// the method, URI, headers (a redacted credential is no credential: dropped) and body,
+// marked as a replay.
+func rebuild(ctx context.Context, rec reqlog.Record, route string, how receiver.Replay) (*http.Request, *replayCtx, error) {
+	rp := &replayCtx{of: rec.ID, route: route, force: how.Force}
+	rctx := receiver.WithReplay(context.WithValue(ctx, replayCtxKey{}, rp), how)
 	scheme := "http"
 	if rec.TLS {
 		scheme = "https"

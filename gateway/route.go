@@ -8,6 +8,7 @@ import (
 
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
+	"github.com/hookgate/hookgate/receiver/quarantine"
 	"github.com/hookgate/hookgate/receiver/reqlog"
 	"github.com/hookgate/hookgate/sender"
 	"github.com/hookgate/hookgate/transform"
@@ -53,6 +54,12 @@ type RouteSpec struct {
 	LogAccepted string
 	// Transform is the route's CEL transform (see package transform), "" for none.
 	Transform string
+	// OnInvalid is what a body the schema refuses gets: OnInvalidReject ("" too) or
+	// OnInvalidQuarantine.
+	OnInvalid string
+	// Quarantine is the quarantine's retention, with on_invalid quarantine (nil: the
+	// defaults).
+	Quarantine *QuarantineConfig
 	// Logger is the route's logger. Default: none.
 	Logger *zap.Logger
 }
@@ -127,6 +134,17 @@ func (s *RouteSpec) Validate() error {
 	default:
 		return fmt.Errorf("log_accepted %q: sampled or all", s.LogAccepted)
 	}
+	switch s.OnInvalid {
+	case "", OnInvalidReject, OnInvalidQuarantine:
+	default:
+		return fmt.Errorf("on_invalid %q: reject or quarantine", s.OnInvalid)
+	}
+	if s.Quarantine != nil && s.OnInvalid != OnInvalidQuarantine {
+		return fmt.Errorf("quarantine options need on_invalid quarantine")
+	}
+	if _, err := s.Quarantine.Limits(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -144,6 +162,10 @@ type Route struct {
 	redactor  *reqlog.Redactor
 	server    atomic.Value // http.Handler: the server of the latest request, for replays
 	transform string       // the route's transform expression, "" for none
+	onInvalid string       // OnInvalidReject or OnInvalidQuarantine
+	qlimits   quarantine.Limits
+	// quarantined logs each quarantined request, sampled like accepted ones.
+	quarantined *zap.Logger
 }
 
 // AddRoute registers and builds an inbound route, refusing one whose name is taken (names
@@ -163,12 +185,15 @@ func (g *Gateway) AddRoute(spec RouteSpec) (*Route, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	rt := &Route{g: g, name: name, logger: logger, accepted: logger}
+	rt := &Route{g: g, name: name, logger: logger, accepted: logger, onInvalid: OnInvalidReject}
+	rt.qlimits, _ = spec.Quarantine.Limits() // checked by Validate
+	sampled := logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, time.Second, logFirst, logThereafter)
+	}))
 	if spec.LogAccepted != "all" {
-		rt.accepted = logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(c, time.Second, logFirst, logThereafter)
-		}))
+		rt.accepted = sampled
 	}
+	rt.quarantined = sampled
 	o := spec.Receiver
 	o.DedupeScope = sc
 	o.Route = name
@@ -182,6 +207,18 @@ func (g *Gateway) AddRoute(spec RouteSpec) (*Route, error) {
 	}
 	o.Store = g.stores.Dedupe // used only when dedupe is on and an event id is known
 	o.OrderStore = g.stores.Order
+	var query []string
+	for _, a := range o.Auth {
+		if a.Kind == receiver.AuthQuery {
+			query = append(query, a.Name)
+		}
+	}
+	rt.redactor = reqlog.NewRedactor(receiver.CredentialHeaders(o.Auth), query)
+	o.Drift = func(d receiver.Drift) { g.drift.observe(name, d) }
+	if spec.OnInvalid == OnInvalidQuarantine {
+		rt.onInvalid = OnInvalidQuarantine
+		o.Quarantine = rt.hold
+	}
 	if spec.LogRequests >= 0 {
 		limit := spec.LogRequests
 		if limit == 0 {
@@ -189,13 +226,6 @@ func (g *Gateway) AddRoute(spec RouteSpec) (*Route, error) {
 		}
 		rt.log = g.stores.Log
 		rt.log.SetLimit(name, limit)
-		var query []string
-		for _, a := range o.Auth {
-			if a.Kind == receiver.AuthQuery {
-				query = append(query, a.Name)
-			}
-		}
-		rt.redactor = reqlog.NewRedactor(receiver.CredentialHeaders(o.Auth), query)
 		switch {
 		case spec.LogBody < 0:
 		case spec.LogBody == 0:
@@ -312,6 +342,9 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 		ph.Set("http.webhook.outcome", string(res.Reason))
 	}
 	rt.obs.observe(res)
+	if rp, ok := r.Context().Value(replayCtxKey{}).(*replayCtx); ok && rp.route == rt.name {
+		rp.outcome, rp.problem = string(res.Reason), res.Problem
+	}
 	if rt.log != nil {
 		if server != nil && rt.server.Load() != server {
 			rt.server.Store(server)

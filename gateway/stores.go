@@ -15,6 +15,9 @@ import (
 	"github.com/hookgate/hookgate/receiver/order"
 	"github.com/hookgate/hookgate/receiver/order/boltorder"
 	"github.com/hookgate/hookgate/receiver/order/redisorder"
+	"github.com/hookgate/hookgate/receiver/quarantine"
+	"github.com/hookgate/hookgate/receiver/quarantine/boltquarantine"
+	"github.com/hookgate/hookgate/receiver/quarantine/redisquarantine"
 	"github.com/hookgate/hookgate/receiver/reqlog"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/queue/boltqueue"
@@ -42,6 +45,9 @@ type Stores struct {
 	Order order.Store
 	// Log is the inbound request log.
 	Log reqlog.Log
+	// Quarantine holds the requests schemas refused (on_invalid quarantine) and the drift
+	// reports.
+	Quarantine quarantine.Store
 
 	open   func() error
 	close  func() error
@@ -81,12 +87,13 @@ func NewEmbedded(path string, onDamage func(error)) *Stores {
 	h := boltdb.New(path)
 	h.OnDamage = onDamage
 	return &Stores{
-		Describe: "embedded " + path,
-		Dedupe:   boltstore.New(h, boltstore.Options{}),
-		Queue:    boltqueue.New(h, boltqueue.Options{}),
-		Subs:     boltsubs.New(h),
-		Order:    boltorder.New(h),
-		Log:      reqlog.NewMemory(), // one process: the log stays in it (across reloads)
+		Describe:   "embedded " + path,
+		Dedupe:     boltstore.New(h, boltstore.Options{}),
+		Queue:      boltqueue.New(h, boltqueue.Options{}),
+		Subs:       boltsubs.New(h),
+		Order:      boltorder.New(h),
+		Log:        reqlog.NewMemory(), // one process: the log stays in it (across reloads)
+		Quarantine: boltquarantine.New(h),
 		open: func() error {
 			_, err := h.DB() // the stores' buckets and background tasks come with it
 			return err
@@ -202,13 +209,14 @@ func NewRedis(c RedisConfig) (*Stores, error) {
 	q := redisqueue.New(client, prefix, redisqueue.Options{})
 	rl := reqlog.NewRedis(client, prefix)
 	return &Stores{
-		Describe: "redis " + redacted,
-		Dedupe:   redisstore.New(client, prefix),
-		Queue:    q,
-		Subs:     redissubs.New(client, prefix),
-		Order:    redisorder.New(client, prefix),
-		Log:      rl,
-		open:     func() error { return nil },
+		Describe:   "redis " + redacted,
+		Dedupe:     redisstore.New(client, prefix),
+		Queue:      q,
+		Subs:       redissubs.New(client, prefix),
+		Order:      redisorder.New(client, prefix),
+		Log:        rl,
+		Quarantine: redisquarantine.New(client, prefix),
+		open:       func() error { return nil },
 		close: func() error {
 			q.Close()
 			rl.Close()

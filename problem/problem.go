@@ -35,6 +35,8 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Offset is the byte offset of invalid JSON.
 	Offset *int64 `json:"offset,omitempty"`
+	// Instance identifies this occurrence: the id of a quarantined request.
+	Instance string `json:"instance,omitempty"`
 	// Errors lists schema violations.
 	Errors []Violation `json:"errors,omitempty"`
 

@@ -42,6 +42,12 @@ const (
 	// retries); the request is kept in the request log, replayable once the transform is
 	// fixed. On an outbound delivery it is the attempt's error.
 	ReasonTransformFailed Reason = "transform_failed"
+	// ReasonQuarantined: the schema refused the body of a route with `on_invalid
+	// quarantine`; it is held (202) until an operator releases or drops it.
+	ReasonQuarantined Reason = "quarantined"
+	// ReasonQuarantineFull: the route's quarantine holds its max_bytes of requests (503, so
+	// the sender retries); nothing it held was evicted.
+	ReasonQuarantineFull Reason = "quarantine_full"
 )
 
 // InboundReasons are the reasons a webhook_receive request can end with (including the
@@ -50,7 +56,7 @@ const (
 var InboundReasons = []Reason{ReasonAccepted, ReasonQueued, ReasonDuplicate, ReasonInFlight, ReasonMethod,
 	ReasonUnauthorized, ReasonTooLarge, ReasonMediaType, ReasonInvalidJSON, ReasonSchema, ReasonMissingEventID,
 	ReasonStoreUnavailable, ReasonBodyRead, ReasonQueueUnavailable, ReasonQueueFailed, ReasonStale, ReasonOrderInFlight,
-	ReasonOrderValue, ReasonOrderAhead, ReasonTransformFailed}
+	ReasonOrderValue, ReasonOrderAhead, ReasonTransformFailed, ReasonQuarantined, ReasonQuarantineFull}
 
 // Publishing (webhook_publish) and feeds.
 const (

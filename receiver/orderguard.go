@@ -48,6 +48,31 @@ func ParseOrderSource(s string) (order.Kind, string) {
 	return order.Time, s
 }
 
+// ParseOrderBy reads the words of the Caddyfile's `order_by off` or `order_by
+// [time:|int:|string:]<source> [key <source>…]`: the value source and the record key's
+// sources; the key may be left out on a route with a preset (it keeps the preset's).
+func ParseOrderBy(words []string, preset bool) (string, []string, error) {
+	if len(words) == 0 {
+		return "", nil, errors.New("order_by [time:|int:|string:]<source> key <source>… (or order_by off)")
+	}
+	value := words[0]
+	switch {
+	case value == "off" && len(words) > 1:
+		return "", nil, errors.New("order_by off takes no other argument")
+	case value == "off":
+		return value, nil, nil
+	case len(words) > 1 && words[1] != "key":
+		return "", nil, fmt.Errorf("order_by %s: expected `key <source>…`, got %q", value, words[1])
+	case len(words) == 2:
+		return "", nil, fmt.Errorf("order_by %s key: name at least one source of the record key", value)
+	case len(words) == 1 && !preset:
+		return "", nil, fmt.Errorf("order_by %s: add `key <source>…`, the record whose events are ordered", value)
+	case len(words) == 1:
+		return value, nil, nil
+	}
+	return value, words[2:], nil
+}
+
 type orderGuard struct {
 	claimTTL time.Duration
 	maxAhead time.Duration

@@ -17,6 +17,7 @@ import (
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/order"
+	"github.com/hookgate/hookgate/receiver/quarantine"
 	"github.com/hookgate/hookgate/schemas"
 	"github.com/hookgate/hookgate/transform"
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -88,6 +89,40 @@ type Options struct {
 	Transform *transform.Transform
 	// Route is the route's name, the `route` a transform sees. Default Source.
 	Route string
+	// Quarantine, when set, holds a request the schema refused instead of refusing it
+	// (on_invalid quarantine): it is answered 202 with Webhook-Quarantined: true once
+	// Quarantine returned, 503 when it failed (quarantine_full for quarantine.ErrFull).
+	// Default: none (refused with 422).
+	Quarantine Holder
+	// Drift, when set, is told of every request's schema violations and of the fields its
+	// body has that the schema does not name (in objects that allow them), accepted
+	// requests included. It is called on the request path and must be quick; the body it
+	// is given is valid only during the call. Default: none.
+	Drift func(Drift)
+}
+
+// Holder keeps a request the schema refused and returns its quarantine id.
+type Holder func(r *http.Request, h Held) (id string, err error)
+
+// Held is a request the schema refused, as a Holder is given it.
+type Held struct {
+	// EventID is the event id computed from it, "" when none could be.
+	EventID string
+	// Body is the whole body (valid only during the call).
+	Body []byte
+	// Violations are the schema's.
+	Violations []Violation
+}
+
+// Drift is what one request showed of a sender's payload drifting from the schema.
+type Drift struct {
+	// Violations are the schema's, nil when the body passed.
+	Violations []Violation
+	// Unnamed are the JSON pointers (array indices as *) of fields the schema does not
+	// name, in objects whose schema names fields.
+	Unnamed []string
+	// Body is the request's body (valid only during the call).
+	Body []byte
 }
 
 // CaseRule chooses whether keys that differ only in case are refused.
@@ -123,6 +158,9 @@ type Receiver struct {
 	tr       *transform.Transform
 	route    string
 	hidden   []string // the route's own credential headers, kept from a transform
+	hold     Holder
+	drift    func(Drift)
+	shape    *shape // the schema's named fields, for Drift
 }
 
 // New checks opts and compiles everything a request needs (schema, credentials, id sources).
@@ -163,6 +201,8 @@ func New(opts Options) (*Receiver, error) {
 		tr:       opts.Transform,
 		route:    opts.Route,
 		hidden:   CredentialHeaders(opts.Auth),
+		hold:     opts.Quarantine,
+		drift:    opts.Drift,
 	}
 	if rc.source == "" {
 		rc.source = "webhook"
@@ -191,6 +231,12 @@ func New(opts Options) (*Receiver, error) {
 			return nil, err
 		}
 		rc.names = propertyNames(rc.schema)
+		if rc.drift != nil {
+			rc.shape = newShape(rc.schema)
+		}
+	}
+	if rc.hold != nil && rc.schema == nil {
+		return nil, errors.New("on_invalid quarantine needs a schema (the preset's, or `schema`)")
 	}
 	rc.foldKeys = opts.CaseDuplicates == CaseReject || (opts.CaseDuplicates == CaseDefault && rc.schema != nil)
 	if rc.eventID, err = newEventIDSpec(opts.EventID); err != nil {
@@ -228,6 +274,12 @@ type Replay struct {
 	// Force hands the event on even if it was processed already, or is older than its
 	// record's newest.
 	Force bool
+	// Release marks the release of a quarantined request: a body the schema still refuses
+	// is refused (422), not quarantined again.
+	Release bool
+	// SkipSchema hands the body on without checking it against the schema ("release
+	// anyway").
+	SkipSchema bool
 }
 
 // WithReplay returns ctx marking its request as a replay. Only in-process code can set a
@@ -302,6 +354,8 @@ type Result struct {
 	// made (a copy), TransformedSize its size; nil when no transform ran or it failed.
 	Transformed     []byte
 	TransformedSize int
+	// Quarantined is the quarantine id of a request the schema refused and the route held.
+	Quarantined string
 }
 
 // Stages are stage latencies of one request.
@@ -377,12 +431,24 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 	if p != nil {
 		return rc.refuse(w, p, res)
 	}
-	if rc.schema != nil {
+	if rc.schema != nil && !rp.SkipSchema {
 		t2 := time.Now()
 		verr := rc.schema.Validate(doc)
 		res.Stages.Validate = time.Since(t2)
 		if verr != nil {
-			return rc.refuse(w, schemaProblem(verr), res)
+			p := schemaProblem(verr)
+			if rc.drift != nil && !replay {
+				rc.drift(Drift{Violations: p.Errors, Unnamed: rc.shape.unnamed(doc), Body: body})
+			}
+			if rc.hold != nil && !rp.Release {
+				return rc.quarantine(w, r, body, doc, p, res)
+			}
+			return rc.refuse(w, p, res)
+		}
+		if rc.drift != nil && !replay {
+			if un := rc.shape.unnamed(doc); un != nil {
+				rc.drift(Drift{Unnamed: un, Body: body})
+			}
 		}
 	}
 	ev := &Event{Source: rc.source, Verified: res.Verified, Body: body}
@@ -419,6 +485,36 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, next Next, re
 		return rc.handOn(w, r, next, ev, res)
 	}
 	return rc.handOnOnce(w, r, next, ev, res)
+}
+
+// quarantine holds a request the schema refused (p) and answers 202, or 503 when it
+// cannot be held.
+func (rc *Receiver) quarantine(w http.ResponseWriter, r *http.Request, body []byte, doc any, p *Problem, res Result) (Result, error) {
+	h := Held{Body: body, Violations: p.Errors}
+	if rc.eventID != nil {
+		h.EventID, _ = rc.eventID.compute(r, body, doc)
+		res.EventID = h.EventID
+	}
+	t0 := time.Now()
+	id, err := rc.hold(r, h)
+	res.Stages.Store += time.Since(t0)
+	if errors.Is(err, quarantine.ErrFull) {
+		return rc.refuse(w, newProblem(http.StatusServiceUnavailable, problem.ReasonQuarantineFull, "Service Unavailable",
+			"the body does not match the schema, and the route's quarantine is full; retry later").WithHeader("Retry-After", retryAfterStore), res)
+	}
+	if err != nil {
+		if rc.onErr != nil {
+			rc.onErr(fmt.Errorf("quarantining a request: %w", err))
+		}
+		return rc.refuse(w, newProblem(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "Service Unavailable",
+			"the body does not match the schema, and the quarantine store cannot be reached; retry later").WithHeader("Retry-After", retryAfterStore), res)
+	}
+	q := newProblem(http.StatusAccepted, problem.ReasonQuarantined, "Quarantined",
+		fmt.Sprintf("the body does not match the schema (%d violation(s)); it is held as %s and will be handed on when an operator releases it", len(p.Errors), id))
+	q.Instance, q.Errors = id, p.Errors
+	q.WithHeader("Webhook-Quarantined", "true").Write(w)
+	res.Reason, res.Status, res.Problem, res.Quarantined = problem.ReasonQuarantined, http.StatusAccepted, q, id
+	return res, nil
 }
 
 func (rc *Receiver) refuse(w http.ResponseWriter, p *Problem, res Result) (Result, error) {

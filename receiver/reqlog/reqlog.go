@@ -128,6 +128,12 @@ func NewRedactor(headers, query []string) *Redactor {
 	return r
 }
 
+// Header returns a copy of h with the credentials redacted.
+func (r *Redactor) Header(h http.Header) http.Header { return r.header(h) }
+
+// URI returns path and query, credential query values redacted.
+func (r *Redactor) URI(path, rawQuery string) string { return r.uri(path, rawQuery) }
+
 func (r *Redactor) header(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
