@@ -26,7 +26,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "webhook",
-		Usage: "schemas | validate | transform | sign | send",
+		Usage: "schemas | validate | transform | sign | send | quarantine",
 		Short: "Hookgate webhook tools: list schemas, validate, try transforms, sign and send test webhooks",
 		Long: `Tools for Hookgate, the webhook gateway:
 
@@ -35,10 +35,11 @@ func init() {
   caddy webhook transform --expr '<CEL>' [--preset <p>] <file>  runs a transform on a payload
   caddy webhook sign --scheme <scheme> --secret <s> <file>  prints the headers a sender would send
   caddy webhook send --url <url> [--preset <p>] [--secret <s>] <file>  sends a test webhook
+  caddy webhook quarantine list|release|drop --route <r> [--id <id> | --pointer <p>]  a route's quarantine
 
 Use "-" as the file to read standard input.`,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(schemasCommand(), validateCommand(), transformCommand(), signCommand(), sendCommand())
+			cmd.AddCommand(schemasCommand(), validateCommand(), transformCommand(), signCommand(), sendCommand(), quarantineCommand())
 		},
 	})
 }
