@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookgate/hookgate/internal/lifecycle"
 	"github.com/hookgate/hookgate/problem"
@@ -24,7 +25,25 @@ const (
 	driftMetricPointers = 50
 	// unnamedMessage is the message of an unnamed field's drift group.
 	unnamedMessage = "not named by the schema"
+	// maxDriftPointer and maxDriftMessage cut what a drift group keeps of a pointer and a
+	// message (a sender's field names are the sender's to choose).
+	maxDriftPointer = 256
+	maxDriftMessage = 512
+	// maxExampleSource is the largest body a drift example is made from (it is decoded to
+	// redact it); a larger body's group keeps none.
+	maxExampleSource = 256 << 10
 )
+
+// cut returns s cut to n bytes (at a rune boundary), marked with "…".
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
 
 var (
 	schemaDrift = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -37,23 +56,32 @@ var (
 	}, []string{"route"})
 )
 
-// driftBuffer gathers drift counts between two flushes to the store.
+// driftBuffer gathers drift counts between two flushes to the store. Its groups stay
+// (with their metric series resolved) across flushes, so a request whose groups are known
+// costs one lock and a map lookup per group, and allocates nothing.
 type driftBuffer struct {
 	mu      sync.Mutex
-	routes  map[string]map[string]*quarantine.Group // route -> group key -> counts since the last flush
-	metrics map[string]map[string]bool              // route -> pointers labelled in schemaDrift
+	routes  map[string]map[groupID]*driftEntry
+	metrics map[string]map[string]bool // route -> pointers labelled in schemaDrift
+}
+
+// groupID is a drift group's identity within its route.
+type groupID struct{ kind, pointer, message string }
+
+// driftEntry is one group: its counts since the last flush, and its metric.
+type driftEntry struct {
+	delta  quarantine.Group // Count, First, Last since the last flush; Example until flushed once
+	metric prometheus.Counter
 }
 
 func newDriftBuffer() *driftBuffer {
-	return &driftBuffer{routes: map[string]map[string]*quarantine.Group{}, metrics: map[string]map[string]bool{}}
+	return &driftBuffer{routes: map[string]map[groupID]*driftEntry{}, metrics: map[string]map[string]bool{}}
 }
 
-// observe counts what one request of route showed. It runs on the request path: one lock,
-// a map lookup per group; a group new since the last flush copies an example of the body.
+// observe counts what one request of route showed. It runs on the request path.
 func (b *driftBuffer) observe(route string, d receiver.Drift) {
 	now := time.Now()
-	type key struct{ kind, pointer, message string }
-	var seen [8]key
+	var seen [8]groupID
 	keys := seen[:0]
 	var walk func(vs []problem.Violation)
 	walk = func(vs []problem.Violation) {
@@ -62,7 +90,7 @@ func (b *driftBuffer) observe(route string, d receiver.Drift) {
 				walk(v.Errors)
 				continue
 			}
-			k := key{quarantine.KindViolation, quarantine.Generalize(v.Pointer), v.Message}
+			k := groupID{quarantine.KindViolation, cut(quarantine.Generalize(v.Pointer), maxDriftPointer), cut(v.Message, maxDriftMessage)}
 			if len(keys) < 20 && !containsKey(keys, k) {
 				keys = append(keys, k)
 			}
@@ -70,42 +98,51 @@ func (b *driftBuffer) observe(route string, d receiver.Drift) {
 	}
 	walk(d.Violations)
 	for _, p := range d.Unnamed {
-		keys = append(keys, key{quarantine.KindUnnamed, p, unnamedMessage})
+		keys = append(keys, groupID{quarantine.KindUnnamed, cut(p, maxDriftPointer), unnamedMessage})
 	}
 	if len(keys) == 0 {
 		return
 	}
+	// An example is made (a decode, outside the lock) only when a group is new.
+	b.mu.Lock()
+	m := b.routes[route]
+	fresh := false
+	for _, k := range keys {
+		if m[k] == nil {
+			fresh = true
+			break
+		}
+	}
+	b.mu.Unlock()
 	example := ""
+	if fresh && len(d.Body) <= maxExampleSource {
+		example = quarantine.Example(d.Body)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m := b.routes[route]
-	if m == nil {
-		m = map[string]*quarantine.Group{}
+	if m = b.routes[route]; m == nil {
+		m = map[groupID]*driftEntry{}
 		b.routes[route] = m
 	}
 	for _, k := range keys {
-		gk := quarantine.GroupKey(k.kind, k.pointer, k.message)
-		g := m[gk]
-		if g == nil {
+		e := m[k]
+		if e == nil {
 			if len(m) >= 2*quarantine.MaxGroups {
 				o := quarantine.Other(quarantine.Group{Kind: k.kind})
-				gk = quarantine.GroupKey(o.Kind, o.Pointer, o.Message)
-				if g = m[gk]; g == nil {
-					g = &o
-					g.First = now
-					m[gk] = g
-				}
-			} else {
-				if example == "" {
-					example = quarantine.Example(d.Body)
-				}
-				g = &quarantine.Group{Kind: k.kind, Pointer: k.pointer, Message: k.message, First: now, Example: example}
-				m[gk] = g
+				k = groupID{o.Kind, o.Pointer, o.Message}
+			}
+			if e = m[k]; e == nil {
+				e = &driftEntry{delta: quarantine.Group{Kind: k.kind, Pointer: k.pointer, Message: k.message, Example: example},
+					metric: b.metric(route, k.kind, k.pointer)}
+				m[k] = e
 			}
 		}
-		g.Count++
-		g.Last = now
-		b.metric(route, k.kind, k.pointer).Inc()
+		if e.delta.Count == 0 {
+			e.delta.First = now
+		}
+		e.delta.Count++
+		e.delta.Last = now
+		e.metric.Inc()
 	}
 }
 
@@ -135,60 +172,61 @@ func (b *driftBuffer) metric(route, kind, pointer string) prometheus.Counter {
 	return schemaDrift.WithLabelValues(route, kind, pointer)
 }
 
-// take returns the counts gathered since the last call, and forgets them.
-func (b *driftBuffer) take() map[string]map[string]*quarantine.Group {
+// take returns each route's counts since the last call, and starts them again.
+func (b *driftBuffer) take() map[string][]quarantine.Group {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := b.routes
-	b.routes = map[string]map[string]*quarantine.Group{}
+	out := map[string][]quarantine.Group{}
+	for route, m := range b.routes {
+		for _, e := range m {
+			if e.delta.Count == 0 {
+				continue
+			}
+			out[route] = append(out[route], e.delta)
+			e.delta = quarantine.Group{Kind: e.delta.Kind, Pointer: e.delta.Pointer, Message: e.delta.Message}
+		}
+	}
 	return out
 }
 
-// forget drops route's counts not yet flushed.
+// forget drops route's groups and their counts not yet flushed.
 func (b *driftBuffer) forget(route string) {
 	b.mu.Lock()
 	delete(b.routes, route)
 	b.mu.Unlock()
 }
 
-// pending returns a copy of route's counts not yet flushed.
+// pending returns route's counts not yet flushed.
 func (b *driftBuffer) pending(route string) []quarantine.Group {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]quarantine.Group, 0, len(b.routes[route]))
-	for _, g := range b.routes[route] {
-		out = append(out, *g)
+	var out []quarantine.Group
+	for _, e := range b.routes[route] {
+		if e.delta.Count > 0 {
+			out = append(out, e.delta)
+		}
 	}
 	return out
 }
 
-// putBack merges counts a failed flush could not write into the buffer.
+// putBack adds counts a failed flush could not write to the next flush.
 func (b *driftBuffer) putBack(route string, gs []quarantine.Group) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := b.routes[route]
 	if m == nil {
-		m = map[string]*quarantine.Group{}
-		b.routes[route] = m
+		return // forgotten meanwhile
 	}
 	for _, d := range gs {
-		k := quarantine.GroupKey(d.Kind, d.Pointer, d.Message)
-		if g := m[k]; g != nil {
-			quarantine.Merge(g, d)
-		} else if len(m) < 2*quarantine.MaxGroups {
-			d := d
-			m[k] = &d
+		if e := m[groupID{d.Kind, d.Pointer, d.Message}]; e != nil {
+			quarantine.Merge(&e.delta, d)
 		}
 	}
 }
 
 // flushDrift writes the gathered drift counts to the store.
 func (g *Gateway) flushDrift(ctx context.Context) {
-	for route, m := range g.drift.take() {
-		gs := make([]quarantine.Group, 0, len(m))
-		for _, x := range m {
-			gs = append(gs, *x)
-		}
+	for route, gs := range g.drift.take() {
 		if err := g.stores.Quarantine.AddDrift(ctx, route, gs); err != nil {
 			g.logger.Warn("cannot write the drift report; kept for the next flush", zap.String("route", route), zap.Error(err))
 			g.drift.putBack(route, gs)

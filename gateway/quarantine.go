@@ -41,12 +41,12 @@ func (rt *Route) hold(r *http.Request, h receiver.Held) (string, error) {
 		}
 		return "", err
 	}
-	first := ""
+	first := "" // its pointer only: a violation's message may quote the body's values
 	if len(h.Violations) > 0 {
-		first = h.Violations[0].Pointer + ": " + h.Violations[0].Message
+		first = cut(h.Violations[0].Pointer, maxDriftPointer)
 	}
 	rt.quarantined.Warn("webhook quarantined", zap.String("route", rt.name), zap.String("id", it.ID),
-		zap.String("event_id", h.EventID), zap.Int("violations", len(h.Violations)), zap.String("first", first))
+		zap.String("event_id", h.EventID), zap.Int("violations", len(h.Violations)), zap.String("pointer", first))
 	return it.ID, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
@@ -20,6 +21,7 @@ const maxShapes = 10_000
 // shape of array items. It merges every schema that applies there ($ref, allOf, anyOf,
 // oneOf, if/then/else, …), so a field any of them names is named.
 type shape struct {
+	intern   *interned // the pointers reported, shared by the tree: reported again without allocating
 	names    map[string]*shape
 	patterns []patternShape
 	extra    *shape // additionalProperties as a schema: fields it covers are still unnamed
@@ -38,8 +40,9 @@ func (s *shape) describes() bool { return len(s.names) > 0 || len(s.patterns) > 
 // shapeBuilder builds a schema's shape tree, one node per set of schemas (so recursion
 // through $ref ends), at most maxShapes of them.
 type shapeBuilder struct {
-	memo map[string]*shape
-	ids  map[*jsonschema.Schema]int
+	memo   map[string]*shape
+	ids    map[*jsonschema.Schema]int
+	intern *interned
 }
 
 // newShape returns the shape tree of root, or nil when root is nil.
@@ -47,8 +50,33 @@ func newShape(root *jsonschema.Schema) *shape {
 	if root == nil {
 		return nil
 	}
-	b := &shapeBuilder{memo: map[string]*shape{}, ids: map[*jsonschema.Schema]int{}}
+	b := &shapeBuilder{memo: map[string]*shape{}, ids: map[*jsonschema.Schema]int{}, intern: &interned{m: map[string]string{}}}
 	return b.build([]*jsonschema.Schema{root})
+}
+
+// maxInterned bounds the pointers a shape tree remembers.
+const maxInterned = 1024
+
+// interned remembers the pointers reported, so the usual ones cost no allocation.
+type interned struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+func (in *interned) get(b []byte) string {
+	in.mu.RLock()
+	s, ok := in.m[string(b)] // no allocation for the lookup
+	in.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	in.mu.Lock()
+	if len(in.m) < maxInterned {
+		in.m[s] = s
+	}
+	in.mu.Unlock()
+	return s
 }
 
 // closure returns the schemas that apply where ss do: ss and what they reference or
@@ -113,7 +141,7 @@ func (b *shapeBuilder) build(ss []*jsonschema.Schema) *shape {
 	if len(b.memo) >= maxShapes {
 		return nil
 	}
-	s := &shape{}
+	s := &shape{intern: b.intern}
 	b.memo[k] = s // before the children: a recursive schema finds it
 	children := map[string][]*jsonschema.Schema{}
 	var extra, items []*jsonschema.Schema
@@ -206,7 +234,7 @@ func (s *shape) walk(v any, ptr *[]byte, out *[]string) {
 				}
 			}
 			if !matched {
-				if p := string(*ptr); !slices.Contains(*out, p) && len(*out) < maxUnnamed {
+				if p := s.intern.get(*ptr); !slices.Contains(*out, p) && len(*out) < maxUnnamed {
 					*out = append(*out, p)
 				}
 			}
