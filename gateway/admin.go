@@ -160,12 +160,22 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, g *Gateway) error {
 		routes := inbound.snapshot()
 		if g != nil {
 			g.mu.Lock()
+			var quarantining []int
 			for i := range routes {
 				if rt := g.routes[routes[i].Route]; rt != nil {
 					routes[i].Transform = rt.transform
+					if rt.onInvalid == OnInvalidQuarantine {
+						routes[i].OnInvalid = rt.onInvalid
+						quarantining = append(quarantining, i)
+					}
 				}
 			}
 			g.mu.Unlock()
+			for _, i := range quarantining {
+				if st, err := g.stores.Quarantine.Stats(r.Context(), routes[i].Route); err == nil {
+					routes[i].Quarantine = &st
+				}
+			}
 		}
 		return writeJSON(w, routes)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
+	"github.com/hookgate/hookgate/receiver/quarantine"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -320,6 +321,10 @@ type routeJSON struct {
 	Route string `json:"route"`
 	// Transform is the route's transform expression in the running config, if any.
 	Transform string `json:"transform,omitempty"`
+	// OnInvalid is "quarantine" on a route that holds what its schema refuses; Quarantine
+	// is then its quarantine at a glance (as stored).
+	OnInvalid  string            `json:"on_invalid,omitempty"`
+	Quarantine *quarantine.Stats `json:"quarantine,omitempty"`
 	routeCounters
 }
 

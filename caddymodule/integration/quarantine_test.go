@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/hookgate/hookgate/internal/testwait"
 )
 
@@ -344,5 +345,100 @@ func TestQuarantineThroughCaddy(t *testing.T) {
 				t.Error("no log line for a quarantined request")
 			}
 		})
+	}
+}
+
+// The dashboard in Chromium: a route holding requests is announced above everything else,
+// its drift report names the pointer, "Release all" (after a reload that accepts the field)
+// hands them on and the alert says so; "Drop all" asks first; a phone width overflows nothing.
+func TestDashboardQuarantine(t *testing.T) {
+	browser := chromiumPath(t)
+	be := startBackend(t)
+	dir := t.TempDir()
+	v1, v2 := quarantineSchema(t, dir, 1), quarantineSchema(t, dir, 2)
+	cfg := func(schema string) string {
+		return strings.NewReplacer("{STORE}", "store embedded", "{SINK}", be.URL, "{SINKADDR}", be.Addr, "{SCHEMA}", schema,
+			"\thandle /strict {", "\thandle /ops/* {\n\t\twebhook_dashboard\n\t}\n\thandle /strict {").Replace(quarantineCaddyfile)
+	}
+	c := startCaddy(t, cfg(v1))
+	for _, id := range []int{1, 2} {
+		if code, _, b := send(t, c.Base()+"/ploomes", ploomesContact(id, true, false), "X-Ploomes-Validation-Key", "pl-123"); code != 202 {
+			t.Fatalf("invalid body: %d %s", code, b)
+		}
+	}
+	ctx := browserContext(t, browser)
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("%s: %v", sel, err)
+		}
+		return s
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000), chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Poll[chromedp.Void](`!document.getElementById("quarantine-alert").hidden && !!document.querySelector("#quarantine tr[data-route=ploomes] ol.drift")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))
+		t.Fatalf("browser: %v\n%s", err, page)
+	}
+	if a := text(`#quarantine-alert`); !strings.Contains(a, "2 requests held in the quarantine of ploomes") {
+		t.Fatalf("alert = %q", a)
+	}
+	// Above everything: the alert comes before the endpoints' section.
+	if above, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("quarantine-alert").getBoundingClientRect().top < document.getElementById("endpoints").getBoundingClientRect().top`)); !above {
+		t.Error("the quarantine alert is not above the endpoints")
+	}
+	row := text(`#quarantine tr[data-route=ploomes]`)
+	for _, want := range []string{"2", "/New", "additionalProperties 'CPF' not allowed", "/New/CPF", "Release all", "Drop all"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("quarantine row lacks %q: %q", want, row)
+		}
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err == nil {
+		saveShot(t, "dashboard-quarantine.png", png)
+	}
+	reload(t, c, cfg(v2))
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#quarantine tr[data-route=ploomes] button.q-release`)),
+		chromedp.Poll[chromedp.Void](`(document.getElementById("quarantine-alert").textContent || "").includes("Released 2")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("release from the dashboard: %v; alert %q", err, text(`#quarantine-alert`))
+	}
+	if be.Count() != 2 {
+		t.Fatalf("backend got %d; want the 2 released", be.Count())
+	}
+	// Drop asks first; cancelled, nothing is dropped.
+	reload(t, c, cfg(v1))
+	send(t, c.Base()+"/ploomes", ploomesContact(3, true, false), "X-Ploomes-Validation-Key", "pl-123")
+	if err := chromedp.Do(ctx, chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.WaitVisible(chromedp.CSS(`#quarantine tr[data-route=ploomes] button.q-drop`))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(window.confirm = () => false, true)`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#quarantine tr[data-route=ploomes] button.q-drop`))); err != nil {
+		t.Fatal(err)
+	}
+	var ql quarantineList
+	getJSON(t, c.AdminURL()+"/webhooks/inbound/ploomes/quarantine", &ql)
+	if ql.Held != 1 {
+		t.Fatalf("a cancelled drop dropped: %d held", ql.Held)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#quarantine tr[data-route=ploomes] button.q-drop`)),
+		chromedp.Poll[chromedp.Void](`!document.querySelector("#quarantine tr[data-route=ploomes] button.q-drop")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("drop: %v", err)
+	}
+	getJSON(t, c.AdminURL()+"/webhooks/inbound/ploomes/quarantine", &ql)
+	if ql.Held != 0 || ql.History != 3 {
+		t.Fatalf("after the drop: %+v", ql)
+	}
+	// A phone: nothing overflows sideways.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); err != nil || wide {
+		t.Fatalf("phone width overflows: %v %v", wide, err)
 	}
 }

@@ -267,6 +267,37 @@
 				d.transform_error ? el("div", { class: "result bad transform-error" }, "transform failed: " + d.transform_error) : null), "text")];
 	}
 
+	// quarantineRow is one quarantining route: what it holds, its drift report (fetched with
+	// it), and the release and drop actions (drop asks first: it is explicit).
+	function quarantineRow(r, drift) {
+		const q = r.quarantine || { held: 0 };
+		const route = encodeURIComponent(r.route);
+		const groups = (drift && drift.groups) || [];
+		const driftCell = groups.length ? el("details", {}, el("summary", {}, groups.length + " group" + (groups.length > 1 ? "s" : "") + " · top " + groups[0].pointer),
+			el("ol", { class: "drift" }, ...groups.slice(0, 20).map(g => el("li", { "data-pointer": g.pointer },
+				pill(g.kind === "violation" ? "violation" : "unnamed field", g.kind === "violation" ? "bad" : "warn"), " ", el("code", {}, g.pointer), " ",
+				g.message + " · " + g.count + "× · last " + when(g.last_seen))))) : "none seen";
+		if (groups.length) driftCell.open = true; // shown: a change coming is the point
+		const actions = el("div", {});
+		if (q.held > 0) {
+			actions.append(el("button", { class: "q-release", onclick: ev => act(ev.target, "inbound/" + route + "/quarantine/release", showRelease) }, "Release all"),
+				el("button", { class: "q-force", title: "hand on without checking the schema", onclick: ev => { if (confirm("Release every held request of " + r.route + " without checking the schema?")) act(ev.target, "inbound/" + route + "/quarantine/release?force=true", showRelease); } }, "Release anyway"),
+				el("button", { class: "q-drop", onclick: ev => { if (confirm("Drop every held request of " + r.route + "? They are kept as history, not handed on.")) act(ev.target, "inbound/" + route + "/quarantine/drop?all=true"); } }, "Drop all"));
+		}
+		return el("tr", { "data-route": r.route, class: q.held > 0 ? "held" : "" },
+			td("Route", el("strong", { class: "name" }, r.route), "text"),
+			td("Held", q.held > 0 ? pill(String(q.held), "bad") : "0", "num"),
+			td("Oldest", q.oldest ? whenLines(q.oldest) : "—"),
+			td("Drift", driftCell, "text"), td("Actions", actions, "actions"));
+	}
+
+	function showRelease(a) {
+		const box = document.getElementById("quarantine-alert");
+		box.hidden = false;
+		box.dataset.result = "1";
+		box.textContent = "Released " + a.released + " · still invalid " + a.still_invalid + " · failed " + a.failed + (a.forced ? " (schema skipped)" : "");
+	}
+
 	function showError(e) {
 		const box = document.getElementById("error");
 		box.textContent = "Could not load: " + e.message;
@@ -279,6 +310,17 @@
 				api("endpoints"), api("inbound"), api("deliveries?state=dead&limit=50"), api("deliveries?limit=25"), api("feeds")]);
 			fill("endpoints", eps.map(endpointRow));
 			await refreshRequests(inbound);
+			const quarantining = inbound.filter(r => r.on_invalid === "quarantine");
+			const drifts = await Promise.all(quarantining.map(r => api("inbound/" + encodeURIComponent(r.route) + "/drift").catch(() => null)));
+			fill("quarantine", quarantining.map((r, i) => quarantineRow(r, drifts[i])));
+			// A route holding requests is shown first, above everything else.
+			const held = quarantining.filter(r => r.quarantine && r.quarantine.held > 0);
+			const alert = document.getElementById("quarantine-alert");
+			if (held.length) {
+				alert.hidden = false;
+				delete alert.dataset.result;
+				alert.textContent = held.map(r => r.quarantine.held + " request" + (r.quarantine.held > 1 ? "s" : "") + " held in the quarantine of " + r.route).join(" · ") + ": the sender's payload no longer matches the schema.";
+			} else if (!alert.dataset.result) alert.hidden = true;
 			fill("inbound", inbound.map(r => el("tr", { "data-route": r.route },
 				td("Route", el("div", {}, el("strong", { class: "name" }, r.route), expr("transform", r.transform)), "text"), td("Received", r.received, "num"), td("Accepted", r.accepted, "num"),
 				td("Queued", r.queued, "num"), td("Duplicates", r.duplicates, "num"), td("Stale", r.stale, "num"), td("Ahead", r.order_ahead, "num"),
