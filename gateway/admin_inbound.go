@@ -203,8 +203,21 @@ func (g *Gateway) inboundQuarantine(w http.ResponseWriter, r *http.Request, part
 		if len(vs) > 1 {
 			return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "give %s once", name)
 		}
+		if vs[0] == "" { // release?id= must not mean "every held request"
+			return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "%s is empty: give it a value, or leave it out", name)
+		}
 	}
 	if len(parts) == 3 {
+		for k := range q {
+			switch k {
+			case "state", "pointer", "after", "limit":
+			default:
+				return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "unknown parameter %q: state, pointer, after or limit", k)
+			}
+		}
+		if a := q.Get("after"); a != "" && quarantine.IDTime(a).IsZero() {
+			return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "after %q: the id of a quarantined request (q_…), the last of the previous page", a)
+		}
 		if r.Method != http.MethodGet {
 			return &APIError{Status: http.StatusMethodNotAllowed, Reason: problem.ReasonMethod, Allow: "GET", Detail: "use GET; release and drop are POST …/quarantine/release and …/quarantine/drop"}
 		}
@@ -311,6 +324,9 @@ func (g *Gateway) inboundQuarantine(w http.ResponseWriter, r *http.Request, part
 		}
 		return writeJSON(w, ans)
 	}
+	if bools["all"] && (sel.ID != "" || sel.Pointer != "") {
+		return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "give id, pointer or all=true, not several")
+	}
 	if sel.ID == "" && sel.Pointer == "" && !bools["all"] {
 		return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "say what to drop: ?id=<request>, ?pointer=<JSON pointer> or ?all=true")
 	}
@@ -342,6 +358,9 @@ func (g *Gateway) inboundDrift(w http.ResponseWriter, r *http.Request, route str
 	rt, err := g.quarantineRoute(route)
 	if err != nil {
 		return err
+	}
+	if len(r.URL.RawQuery) > 0 {
+		return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "the drift report takes no parameters")
 	}
 	switch r.Method {
 	case http.MethodGet:

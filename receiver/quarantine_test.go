@@ -125,9 +125,16 @@ func TestQuarantineHoldsWhatTheSchemaRefuses(t *testing.T) {
 	for _, c := range []struct {
 		err    error
 		reason problem.Reason
-	}{{quarantine.ErrFull, problem.ReasonQuarantineFull}, {errors.New("redis away"), problem.ReasonStoreUnavailable}} {
+	}{{quarantine.ErrFull, problem.ReasonQuarantineFull}, {errors.New("redis away"), problem.ReasonStoreUnavailable},
+		{quarantine.ErrTooLarge, problem.ReasonSchema}} {
 		holdErr = c.err
 		w, res := do(`{"id":"8"}`, "k3y", nil)
+		if c.err == quarantine.ErrTooLarge { // never holdable: refused for good, as in reject mode
+			if w.Code != 422 || res.Reason != c.reason || w.Header().Get("Webhook-Quarantined") != "" {
+				t.Fatalf("too large for the quarantine: %d %s", w.Code, w.Body)
+			}
+			continue
+		}
 		if w.Code != 503 || res.Reason != c.reason || w.Header().Get("Retry-After") == "" || w.Header().Get("Webhook-Quarantined") != "" {
 			t.Fatalf("hold error %v: %d %s", c.err, w.Code, w.Body)
 		}

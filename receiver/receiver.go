@@ -498,6 +498,10 @@ func (rc *Receiver) quarantine(w http.ResponseWriter, r *http.Request, body []by
 	t0 := time.Now()
 	id, err := rc.hold(r, h)
 	res.Stages.Store += time.Since(t0)
+	if errors.Is(err, quarantine.ErrTooLarge) { // it can never be held: refused as in reject mode
+		p.Detail += "; the request is larger than the route's quarantine (max_bytes), so it was not held"
+		return rc.refuse(w, p, res)
+	}
 	if errors.Is(err, quarantine.ErrFull) {
 		return rc.refuse(w, newProblem(http.StatusServiceUnavailable, problem.ReasonQuarantineFull, "Service Unavailable",
 			"the body does not match the schema, and the route's quarantine is full; retry later").WithHeader("Retry-After", retryAfterStore), res)

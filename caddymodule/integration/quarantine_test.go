@@ -232,6 +232,14 @@ func TestQuarantineThroughCaddy(t *testing.T) {
 				t.Fatalf("reject-mode drift = %+v; the report covers refused requests too", drift.Groups)
 			}
 
+			// Bad parameters: a precise 400, nothing released (an empty id is not "every request").
+			for _, bad := range []struct{ method, path string }{{"POST", "ploomes/quarantine/release?id="}, {"POST", "ploomes/quarantine/release?pointer="},
+				{"POST", "ploomes/quarantine/drop?id=" + ids[0] + "&all=true"}, {"GET", "ploomes/quarantine?bogus=1"},
+				{"GET", "ploomes/quarantine?after=zzz"}, {"GET", "ploomes/drift?x=1"}} {
+				if code, b := adminRaw(t, bad.method, api+bad.path); code != 400 || !strings.Contains(string(b), "invalid_query") {
+					t.Fatalf("%s %s: %d %s; want 400 invalid_query", bad.method, bad.path, code, b)
+				}
+			}
 			// A release under the same schema: still invalid, still held, nothing handed on.
 			var ra releaseAnswer
 			code, b := adminRaw(t, "POST", api+"ploomes/quarantine/release")

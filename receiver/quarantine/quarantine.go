@@ -48,6 +48,9 @@ const (
 var (
 	// ErrFull: the route's quarantine holds MaxBytes of requests (history evicted).
 	ErrFull = errors.New("quarantine full")
+	// ErrTooLarge: the request alone counts more than the quarantine's MaxBytes: it can
+	// never be held, so a retry would not help.
+	ErrTooLarge = errors.New("request larger than the quarantine")
 	// ErrNotFound: no such request. It is storeerr.ErrNotFound.
 	ErrNotFound = storeerr.ErrNotFound
 )
