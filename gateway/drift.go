@@ -305,17 +305,7 @@ func (g *Gateway) trimQuarantines(ctx context.Context) {
 		if n > 0 {
 			quarantineExpired.WithLabelValues(rt.name).Add(float64(n))
 			rt.logger.Warn("quarantined requests expired: held longer than the retention, deleted unreleased", zap.String("route", rt.name),
-				zap.Int("expired", n), zap.Duration("retention", limitsOf(rt.qlimits).MaxAge))
+				zap.Int("expired", n), zap.Duration("retention", rt.qlimits.WithDefaults().MaxAge))
 		}
 	}
-}
-
-func limitsOf(l quarantine.Limits) quarantine.Limits {
-	if l.MaxAge <= 0 {
-		l.MaxAge = quarantine.DefaultMaxAge
-	}
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = quarantine.DefaultMaxBytes
-	}
-	return l
 }

@@ -34,7 +34,7 @@ func (rt *Route) hold(r *http.Request, h receiver.Held) (string, error) {
 	it := &quarantine.Item{ID: quarantine.NewID(now), Route: rt.name, Time: now, EventID: h.EventID, Remote: r.RemoteAddr,
 		Host: r.Host, URI: rt.redactor.URI(r.URL.Path, r.URL.RawQuery), TLS: r.TLS != nil, Header: rt.redactor.Header(r.Header),
 		Body: append([]byte(nil), h.Body...), Violations: h.Violations}
-	if it.Size() > limitsOf(rt.qlimits).MaxBytes {
+	if it.Size() > rt.qlimits.WithDefaults().MaxBytes {
 		return "", quarantine.ErrTooLarge
 	}
 	if err := rt.g.stores.Quarantine.Hold(r.Context(), it, rt.qlimits); err != nil {

@@ -244,7 +244,8 @@ type Limits struct {
 	MaxBytes int64
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with DefaultMaxAge and DefaultMaxBytes where unset.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxAge <= 0 {
 		l.MaxAge = DefaultMaxAge
 	}

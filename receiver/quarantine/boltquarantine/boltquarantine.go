@@ -112,7 +112,7 @@ func (s *Store) Hold(ctx context.Context, it *quarantine.Item, lim quarantine.Li
 	if err != nil {
 		return err
 	}
-	lim = limits(lim)
+	lim = lim.WithDefaults()
 	it.State = quarantine.Held
 	raw, err := quarantine.Encode(it)
 	if err != nil {
@@ -151,16 +151,6 @@ func (s *Store) Hold(ctx context.Context, it *quarantine.Item, lim quarantine.Li
 		}
 		return r.meta.Put(kHeldBytes, b64(held+size))
 	}))
-}
-
-func limits(l quarantine.Limits) quarantine.Limits {
-	if l.MaxAge <= 0 {
-		l.MaxAge = quarantine.DefaultMaxAge
-	}
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = quarantine.DefaultMaxBytes
-	}
-	return l
 }
 
 // Get implements quarantine.Store.
@@ -354,7 +344,7 @@ func (s *Store) Trim(ctx context.Context, route string, lim quarantine.Limits, n
 	if err != nil {
 		return 0, err
 	}
-	cut := []byte(quarantine.IDBefore(now.Add(-limits(lim).MaxAge)))
+	cut := []byte(quarantine.IDBefore(now.Add(-lim.WithDefaults().MaxAge)))
 	expired := 0
 	for _, which := range [][]byte{bHeld, bHist} {
 		for {

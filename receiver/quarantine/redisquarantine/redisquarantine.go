@@ -66,16 +66,6 @@ var (
 	driftScript = redis.NewScript(driftLua)
 )
 
-func limits(l quarantine.Limits) quarantine.Limits {
-	if l.MaxAge <= 0 {
-		l.MaxAge = quarantine.DefaultMaxAge
-	}
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = quarantine.DefaultMaxBytes
-	}
-	return l
-}
-
 // Hold implements quarantine.Store.
 func (s *Store) Hold(ctx context.Context, it *quarantine.Item, lim quarantine.Limits) error {
 	it.State = quarantine.Held
@@ -84,7 +74,7 @@ func (s *Store) Hold(ctx context.Context, it *quarantine.Item, lim quarantine.Li
 		return err
 	}
 	k := s.keys(it.Route)
-	n, err := holdScript.Run(ctx, s.c, []string{k.items, k.held, k.hist, k.sizes, k.meta}, it.ID, raw, it.Size(), limits(lim).MaxBytes).Int()
+	n, err := holdScript.Run(ctx, s.c, []string{k.items, k.held, k.hist, k.sizes, k.meta}, it.ID, raw, it.Size(), lim.WithDefaults().MaxBytes).Int()
 	if err != nil {
 		return classify("hold", err)
 	}
@@ -227,7 +217,7 @@ func (s *Store) Stats(ctx context.Context, route string) (quarantine.Stats, erro
 // Trim implements quarantine.Store: 1,000 items per script call.
 func (s *Store) Trim(ctx context.Context, route string, lim quarantine.Limits, now time.Time) (int, error) {
 	k := s.keys(route)
-	cut := quarantine.IDBefore(now.Add(-limits(lim).MaxAge))
+	cut := quarantine.IDBefore(now.Add(-lim.WithDefaults().MaxAge))
 	expired := 0
 	for {
 		n, err := trimScript.Run(ctx, s.c, []string{k.items, k.held, k.hist, k.sizes, k.lease, k.meta}, cut, 1000).Int64Slice()
