@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runCmd runs a command with a private data directory and returns its combined output.
@@ -54,6 +55,9 @@ func jsonOnly(out string) []byte {
 }
 
 func postJSON(url string, body []byte) (int, error) {
+	if strings.HasSuffix(url, "/load") {
+		defer lastReload.Store(time.Now().UnixNano())
+	}
 	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return 0, err
