@@ -11,9 +11,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/signature"
@@ -163,7 +165,21 @@ func (e *Endpoint) send(ctx context.Context, ev queue.Event) attempt {
 	default:
 		a.diagnosis = fmt.Sprintf("non-2xx: the endpoint answered %d", resp.StatusCode)
 	}
+	if !a.ok() {
+		a.Response = excerpt(a.answer, queue.MaxResponseKept)
+	}
 	return a
+}
+
+// excerpt is the first bytes of b (at most n, not cutting a UTF-8 sequence) as valid text.
+func excerpt(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+		for i := 0; i < utf8.UTFMax && len(b) > 0 && !utf8.Valid(b); i++ {
+			b = b[:len(b)-1]
+		}
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 // parseRetryAfter reads a Retry-After value (seconds or an HTTP date); 0 when absent or bad.

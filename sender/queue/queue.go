@@ -117,7 +117,14 @@ type Attempt struct {
 	Latency time.Duration `json:"latency_ns"`
 	// Error is why the attempt failed without a status (DNS, refused, timeout, blocked…).
 	Error string `json:"error,omitempty"`
+	// Response is the first bytes (at most MaxResponseKept) of a non-2xx answer's body, as
+	// text, for diagnosis; empty for a 2xx (nothing to diagnose, and a delivered delivery
+	// is kept for days) and when there was no answer.
+	Response string `json:"response,omitempty"`
 }
+
+// MaxResponseKept is how many bytes of a non-2xx answer an attempt keeps.
+const MaxResponseKept = 256
 
 // Delivery is one event on its way to one endpoint.
 type Delivery struct {
@@ -194,6 +201,12 @@ type EndpointStatus struct {
 	Last *Attempt `json:"last_attempt,omitempty"`
 	// Breaker is the endpoint's circuit breaker.
 	Breaker Breaker `json:"breaker"`
+	// OldestDue is the earliest next-attempt time among the endpoint's pending deliveries
+	// (zero when none is pending); a leased delivery counts at its lease's end. When it is
+	// in the past, now minus it is how long the most overdue delivery has waited for its
+	// attempt: how far the endpoint is behind (a breaker or a disabled endpoint holds its
+	// deliveries due, so it is then the age of the oldest).
+	OldestDue time.Time `json:"oldest_due,omitzero"`
 }
 
 // Filter selects deliveries for List.

@@ -14,15 +14,16 @@ import (
 // A record (and, in q_latest, the latest event of each type) is stored in a compact binary form (it is rewritten on every attempt, so JSON's
 // cost showed up in the delivery benchmark):
 //
-//	version byte: 1, or 2 when the record has a transform error (so a file written by
-//	this version stays readable by the previous one, but for such records)
-//	strings ID, Endpoint, Event.ID, Event.Type, State, header JSON ("" for none), Event.TransformError (version 2)
+//	version byte: 1, 2 when the record has a transform error, 3 when an attempt kept a
+//	response excerpt (so a file written by this version stays readable by the previous
+//	ones, but for such records)
+//	strings ID, Endpoint, Event.ID, Event.Type, State, header JSON ("" for none), Event.TransformError (versions 2, 3)
 //	varints Event.Created, N, NextAt, Created, DeadAt, Expires (unix nanos / counts)
-//	uvarint attempt count, then per attempt: varint At, uvarint Status, varint Latency, string Error
+//	uvarint attempt count, then per attempt: varint At, uvarint Status, varint Latency, string Error, string Response (version 3)
 //	the body, to the end
 //
 // Strings are uvarint length then bytes.
-const codecVersion = 2
+const codecVersion = 3
 
 var errCorrupt = errors.New("corrupt queue record")
 
@@ -39,10 +40,18 @@ func encodeRecord(r *record) []byte {
 	}
 	b := make([]byte, 0, 96+len(r.ID)*2+len(hdr)+len(r.Event.TransformError)+len(r.Attempts)*24+len(r.Event.Body))
 	strs := []string{r.ID, r.Endpoint, r.Event.ID, r.Event.Type, string(r.State), hdr}
-	if r.Event.TransformError == "" {
-		b = append(b, 1)
-	} else {
-		b = append(b, codecVersion)
+	version := byte(1)
+	if r.Event.TransformError != "" {
+		version = 2
+	}
+	for _, a := range r.Attempts {
+		if a.Response != "" {
+			version = 3
+			break
+		}
+	}
+	b = append(b, version)
+	if version >= 2 {
 		strs = append(strs, r.Event.TransformError)
 	}
 	for _, s := range strs {
@@ -61,6 +70,9 @@ func encodeRecord(r *record) []byte {
 		b = binary.AppendUvarint(b, uint64(a.Status))
 		b = binary.AppendVarint(b, int64(a.Latency))
 		b = appendString(b, a.Error)
+		if version >= 3 {
+			b = appendString(b, a.Response)
+		}
 	}
 	return append(b, r.Event.Body...)
 }
@@ -134,6 +146,9 @@ func decodeRecord(v []byte, attempts bool) (record, error) {
 	}
 	for i := uint64(0); i < n; i++ {
 		a := queue.Attempt{At: time.Unix(0, rd.varint()).UTC(), Status: int(rd.uvarint()), Latency: time.Duration(rd.varint()), Error: rd.string()}
+		if v[0] >= 3 {
+			a.Response = rd.string()
+		}
 		if attempts {
 			r.Attempts = append(r.Attempts, a)
 		}

@@ -69,3 +69,28 @@ func TestCodecWritesVersion1WithoutTransformError(t *testing.T) {
 		t.Errorf("with a transform error: version %d", v)
 	}
 }
+
+// An attempt's response excerpt makes the record version 3, and round-trips with a
+// transform error or without one; records without either stay version 1.
+func TestCodecVersion3KeepsResponses(t *testing.T) {
+	r := record{ID: "a~1", Endpoint: "a", State: queue.Pending, N: 2, NextAt: 5, Created: 6,
+		Event: queue.Event{ID: "evt_1", Type: "t", Body: []byte(`{"v":1}`), Created: time.Unix(1, 0).UTC()},
+		Attempts: []queue.Attempt{{At: time.Unix(3, 0).UTC(), Status: 500, Latency: time.Millisecond, Response: `{"error":"db down"}`},
+			{At: time.Unix(4, 0).UTC(), Error: "timeout"}}}
+	for _, te := range []string{"", "transform_failed: x"} {
+		r.Event.TransformError = te
+		v := encodeRecord(&r)
+		if v[0] != 3 {
+			t.Fatalf("version %d, want 3", v[0])
+		}
+		got, err := decodeRecord(v, true)
+		if err != nil || !reflect.DeepEqual(got, r) {
+			t.Fatalf("round trip: %v\n%+v\n%+v", err, got, r)
+		}
+	}
+	r.Event.TransformError = ""
+	r.Attempts[0].Response = ""
+	if v := encodeRecord(&r); v[0] != 1 {
+		t.Fatalf("no response, no transform error: version %d, want 1", v[0])
+	}
+}

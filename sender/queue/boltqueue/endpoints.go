@@ -3,6 +3,7 @@ package boltqueue
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -32,6 +33,10 @@ func (s *Store) Statuses(ctx context.Context, endpoints []string) ([]queue.Endpo
 			out[i] = queue.EndpointStatus{Delivered: st.Delivered, Last: st.Last,
 				Pending: getCount(tx, endpoint, countPending), Dead: getCount(tx, endpoint, countDead)}
 			out[i].Breaker = getBreaker(tx, endpoint)
+			prefix := epPrefix(endpoint)
+			if k, _ := tx.Bucket(bDue).Cursor().Seek(prefix); len(k) >= len(prefix)+8 && bytes.HasPrefix(k, prefix) {
+				out[i].OldestDue = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):]))).UTC()
+			}
 			if reason := tx.Bucket(bDisabled).Get([]byte(endpoint)); reason != nil {
 				out[i].Disabled, out[i].Reason = true, string(reason)
 			}

@@ -157,15 +157,19 @@ func Run(t *testing.T, newStore Factory) {
 		now := time.Now()
 		got, _ := s.Lease(ctx, "a", 1, now, lease)
 		next := now.Add(10 * time.Minute)
-		if err := s.Finish(ctx, []queue.Result{{Delivery: got[0], Outcome: queue.Retry, NextAt: next, Attempt: queue.Attempt{At: now, Error: "timeout"}}}); err != nil {
+		if err := s.Finish(ctx, []queue.Result{{Delivery: got[0], Outcome: queue.Retry, NextAt: next, Attempt: queue.Attempt{At: now, Status: 503, Response: `{"error":"db down"}`}}}); err != nil {
 			t.Fatal(err)
 		}
 		if early, _ := s.Lease(ctx, "a", 1, now.Add(9*time.Minute), lease); len(early) != 0 {
 			t.Fatal("a retry was leased before it was due")
 		}
 		g, _ := s.Get(ctx, got[0].ID)
-		if g.State != queue.Pending || g.AttemptCount != 1 || g.Attempts[0].Error != "timeout" || g.NextAt.Sub(next).Abs() > time.Millisecond {
+		if g.State != queue.Pending || g.AttemptCount != 1 || g.Attempts[0].Status != 503 || g.Attempts[0].Response != `{"error":"db down"}` || g.NextAt.Sub(next).Abs() > time.Millisecond {
 			t.Fatalf("after Retry: %+v", g)
+		}
+		// The status reports the earliest due, and the last attempt with its response.
+		if st, err := s.Status(ctx, "a"); err != nil || st.OldestDue.Sub(next).Abs() > time.Millisecond || st.Last == nil || st.Last.Response != `{"error":"db down"}` {
+			t.Fatalf("Status after Retry = %+v, %v", st, err)
 		}
 		due, _ := s.Lease(ctx, "a", 1, next.Add(time.Second), lease)
 		if len(due) != 1 {
@@ -566,6 +570,11 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		if sts[2].Pending != 2 || !sts[0].Disabled || sts[1].Pending != 0 {
 			t.Fatalf("Statuses = %+v", sts)
+		}
+		// OldestDue: the earliest pending delivery's due time (enqueued due now); none for
+		// an endpoint without pending deliveries.
+		if d := time.Since(sts[2].OldestDue); sts[2].OldestDue.IsZero() || d < 0 || d > time.Minute || !sts[1].OldestDue.IsZero() {
+			t.Fatalf("OldestDue = %v (a), %v (nobody)", sts[2].OldestDue, sts[1].OldestDue)
 		}
 	})
 

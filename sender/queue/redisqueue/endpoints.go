@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -29,12 +30,14 @@ func (s *Store) Statuses(ctx context.Context, endpoints []string) ([]queue.Endpo
 		pending := make([]*redis.IntCmd, len(chunk))
 		dead := make([]*redis.IntCmd, len(chunk))
 		eps := make([]*redis.MapStringStringCmd, len(chunk))
+		first := make([]*redis.ZSliceCmd, len(chunk))
 		_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, endpoint := range chunk {
 				t := s.tag(endpoint)
 				pending[i] = p.ZCard(ctx, t+"due")
 				dead[i] = p.ZCard(ctx, t+"dead")
 				eps[i] = p.HGetAll(ctx, t+"ep")
+				first[i] = p.ZRangeWithScores(ctx, t+"due", 0, 0)
 			}
 			return nil
 		})
@@ -45,6 +48,9 @@ func (s *Store) Statuses(ctx context.Context, endpoints []string) ([]queue.Endpo
 			h := eps[i].Val()
 			st := queue.EndpointStatus{Pending: pending[i].Val(), Dead: dead[i].Val(), Disabled: h["disabled"] == "1", Reason: h["reason"]}
 			st.Delivered, _ = strconv.ParseInt(h["delivered"], 10, 64)
+			if z := first[i].Val(); len(z) == 1 {
+				st.OldestDue = time.UnixMicro(int64(math.Round(z[0].Score * 1000))).UTC()
+			}
 			if b := h["b_json"]; b != "" {
 				_ = json.Unmarshal([]byte(b), &st.Breaker)
 			}
