@@ -153,6 +153,11 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, g *Gateway) error {
 			return err
 		}
 		return g.feeds(w, r)
+	case rest == "activity":
+		if err := method(http.MethodGet); err != nil {
+			return err
+		}
+		return activityRoute(w, r)
 	case rest == "inbound":
 		if err := method(http.MethodGet); err != nil {
 			return err
@@ -201,6 +206,13 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, g *Gateway) error {
 			return err
 		}
 		return writeJSON(w, g.StoreStatus())
+	case rest == "search":
+		if err := method(http.MethodGet); err != nil {
+			return err
+		}
+		return g.search(w, r)
+	case len(parts) == 2 && parts[0] == "events":
+		return g.eventStory(w, r, parts[1])
 	case len(parts) == 3 && parts[0] == "endpoints":
 		if err := method(http.MethodPost); err != nil {
 			return err
@@ -243,10 +255,12 @@ type AttemptView struct {
 	Status    int       `json:"status,omitempty"`
 	LatencyMS float64   `json:"latency_ms"`
 	Error     string    `json:"error,omitempty"`
+	// Response is the first bytes of a non-2xx answer's body.
+	Response string `json:"response,omitempty"`
 }
 
 func attemptView(a queue.Attempt) AttemptView {
-	return AttemptView{At: a.At, Status: a.Status, LatencyMS: float64(a.Latency.Microseconds()) / 1000, Error: a.Error}
+	return AttemptView{At: a.At, Status: a.Status, LatencyMS: float64(a.Latency.Microseconds()) / 1000, Error: a.Error, Response: a.Response}
 }
 
 // EndpointView is an endpoint as the admin API shows it.

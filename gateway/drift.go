@@ -256,8 +256,8 @@ func (g *Gateway) Drift(ctx context.Context, route string) ([]quarantine.Group, 
 	return gs, nil
 }
 
-// quarantineTasks runs the drift flusher and the retention of the quarantines until the
-// gateway stops (a last flush then).
+// quarantineTasks runs the drift flusher, the retention of the quarantines and the
+// console's queue sampler (sampleEvery) until the gateway stops (a last drift flush then).
 type quarantineTasks struct{ life lifecycle.Base }
 
 func (g *Gateway) startQuarantineTasks() {
@@ -265,11 +265,15 @@ func (g *Gateway) startQuarantineTasks() {
 		return
 	}
 	g.qtasks.life.Go(func(ctx context.Context) {
-		flush, trim := time.NewTicker(driftFlush), time.NewTicker(trimEvery)
+		flush, trim, sample := time.NewTicker(driftFlush), time.NewTicker(trimEvery), time.NewTicker(sampleEvery)
 		defer flush.Stop()
 		defer trim.Stop()
+		defer sample.Stop()
+		g.sampleQueues(ctx)
 		for {
 			select {
+			case <-sample.C:
+				g.sampleQueues(ctx)
 			case <-ctx.Done():
 				fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				g.flushDrift(fctx)

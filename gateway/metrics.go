@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/series"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/receiver"
 	"github.com/hookgate/hookgate/receiver/quarantine"
@@ -28,6 +29,10 @@ var (
 		Help:    "Time spent in each inbound stage: auth, parse, validate, store, transform.",
 		Buckets: []float64{.00001, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5},
 	}, []string{"route", "stage"})
+	inboundResponses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhook", Name: "inbound_responses_total",
+		Help: "Answers of webhook_receive routes by route and status class (2xx, 4xx, 5xx; a backend's answer passed on counts as its own class), for error ratios.",
+	}, []string{"route", "code"})
 	outboundAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "webhook", Name: "outbound_attempts_total",
 		Help: "Delivery attempts by endpoint and outcome (delivered, retry, dead, gone).",
@@ -69,6 +74,16 @@ var (
 	quarantineOldestDesc = prometheus.NewDesc("caddy_webhook_quarantine_oldest_age_seconds",
 		"Age of the oldest request held in each route's quarantine; 0 when it holds none.",
 		[]string{"route"}, nil)
+	oldestPendingDesc = prometheus.NewDesc("caddy_webhook_queue_oldest_pending_age_seconds",
+		"How long each endpoint's most overdue pending delivery has been due, in seconds (0 when none is due): how far its deliveries are behind. An open breaker or a disabled endpoint keeps its deliveries due, so it is then the age of the oldest; a delivery waiting for a later retry is not overdue.",
+		[]string{"endpoint"}, nil)
+	storeUpDesc = prometheus.NewDesc("caddy_webhook_store_up",
+		"1 when the store answered at this scrape (the embedded file open and sound; Redis answered PING within 2 s), else 0.", nil, nil)
+	feedLastCallDesc = prometheus.NewDesc("caddy_webhook_feed_last_call_timestamp_seconds",
+		"When each feed was last called and answered, in Unix seconds, as stored; 0 when it never was.",
+		[]string{"feed"}, nil)
+	feedPendingDesc = prometheus.NewDesc("caddy_webhook_feed_pending",
+		"Records of each feed waiting to be pulled, as stored.", []string{"feed"}, nil)
 	breakerStateDesc = prometheus.NewDesc("caddy_webhook_breaker_state",
 		"Each endpoint's circuit breaker, as stored (shared by every instance on a Redis store): 1 for its state (closed, open, half_open: the next delivery is the probe), 0 for the others.",
 		[]string{"endpoint", "state"}, nil)
@@ -91,6 +106,10 @@ func (queueDepth) Describe(ch chan<- *prometheus.Desc) {
 	ch <- quarantineHeldDesc
 	ch <- quarantineBytesDesc
 	ch <- quarantineOldestDesc
+	ch <- oldestPendingDesc
+	ch <- storeUpDesc
+	ch <- feedLastCallDesc
+	ch <- feedPendingDesc
 }
 
 func (queueDepth) Collect(ch chan<- prometheus.Metric) {
@@ -126,21 +145,31 @@ func (queueDepth) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(storeDamagedDesc, prometheus.GaugeValue, damaged)
 	}
+	pctx, pcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	up := 1.0
+	if g.stores.Ping(pctx) != nil {
+		up = 0
+	}
+	pcancel()
+	ch <- prometheus.MustNewConstMetric(storeUpDesc, prometheus.GaugeValue, up)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	g.collectQuarantines(ctx, ch)
+	g.collectFeeds(ctx, ch)
 	sts, err := g.sender.Queue().Statuses(ctx, names)
-	cancel()
 	if err != nil {
 		return
 	}
+	now := time.Now()
 	for i, st := range sts {
+		ch <- prometheus.MustNewConstMetric(oldestPendingDesc, prometheus.GaugeValue, pendingAge(st, now).Seconds(), names[i])
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending), names[i], "pending")
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Dead), names[i], "dead")
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Delivered), names[i], "delivered")
-		now := st.Breaker.Reported(time.Now())
+		reported := st.Breaker.Reported(now)
 		for _, state := range []queue.BreakerState{queue.BreakerClosed, queue.BreakerOpen, queue.BreakerHalfOpen} {
 			v := 0.0
-			if state == now {
+			if state == reported {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(breakerStateDesc, prometheus.GaugeValue, v, names[i], string(state))
@@ -159,7 +188,7 @@ var (
 	}, []string{"feed", "status"})
 )
 
-var collectors = []prometheus.Collector{inboundRequests, inboundStages, outboundAttempts, deliveryDuration, queueDepth{},
+var collectors = []prometheus.Collector{inboundRequests, inboundResponses, inboundStages, outboundAttempts, deliveryDuration, queueDepth{},
 	feedRecords, feedCalls, breakerTransitions, schemaDrift, quarantineExpired}
 
 // RegisterMetrics registers Hookgate's collectors on a config's registry (Caddy makes a
@@ -187,6 +216,7 @@ func (observer) BreakerTransition(endpoint string, to queue.BreakerState) {
 }
 
 func (observer) Attempted(endpoint, outcome string, status int, latency time.Duration) {
+	activity.attempted(endpoint, outcome, time.Now())
 	outboundAttempts.WithLabelValues(endpoint, outcome).Inc()
 	deliveryDuration.WithLabelValues(endpoint).Observe(latency.Seconds())
 }
@@ -200,6 +230,10 @@ type routeObserver struct {
 	auth, parse, validate, store prometheus.Observer
 	transform                    prometheus.Observer
 	counts                       *routeCounts
+	// activity are the console's series of the route, by outcome; nil charts nothing.
+	activity map[problem.Reason]*series.Counter
+	// responses count answers by status class (2xx, 4xx, 5xx), for the 5xx ratio.
+	responses [6]prometheus.Counter
 }
 
 func newRouteObserver(route, source string) *routeObserver {
@@ -213,9 +247,13 @@ func newRouteObserver(route, source string) *routeObserver {
 		store:     inboundStages.WithLabelValues(route, "store"),
 		transform: inboundStages.WithLabelValues(route, "transform"),
 		counts:    inbound.route(route, source),
+		activity:  activity.route(route).counters(),
 	}
 	for _, r := range problem.InboundReasons {
 		o.requests[r] = inboundRequests.WithLabelValues(route, source, string(r))
+	}
+	for class := 1; class <= 5; class++ {
+		o.responses[class] = inboundResponses.WithLabelValues(route, strconv.Itoa(class)+"xx")
 	}
 	return o
 }
@@ -227,6 +265,15 @@ func (o *routeObserver) observe(res receiver.Result) {
 		c = inboundRequests.WithLabelValues(o.route, o.source, string(res.Reason))
 	}
 	c.Inc()
+	if class := res.Status / 100; class >= 1 && class <= 5 {
+		o.responses[class].Inc()
+	}
+	now := time.Now()
+	if a := o.activity[res.Reason]; a != nil {
+		a.Add(now.Unix(), 1)
+	} else if o.activity != nil {
+		activity.route(o.route).counterOf(string(res.Reason)).Add(now.Unix(), 1)
+	}
 	if res.Stages.Auth > 0 {
 		o.auth.Observe(res.Stages.Auth.Seconds())
 	}
@@ -242,7 +289,7 @@ func (o *routeObserver) observe(res receiver.Result) {
 	if res.Stages.Transform > 0 {
 		o.transform.Observe(res.Stages.Transform.Seconds())
 	}
-	o.counts.add(res)
+	o.counts.add(res, now)
 }
 
 // inboundCounters are the per-route counters of GET /webhooks/inbound, kept for the life
@@ -288,8 +335,8 @@ func (c *inboundCounters) route(name, source string) *routeCounts {
 	return rc
 }
 
-func (rc *routeCounts) add(res receiver.Result) {
-	now := time.Now().UTC()
+func (rc *routeCounts) add(res receiver.Result, now time.Time) {
+	now = now.UTC()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.Received++
@@ -372,5 +419,21 @@ func (g *Gateway) collectQuarantines(ctx context.Context, ch chan<- prometheus.M
 		ch <- prometheus.MustNewConstMetric(quarantineHeldDesc, prometheus.GaugeValue, float64(st.Held), rt.name)
 		ch <- prometheus.MustNewConstMetric(quarantineBytesDesc, prometheus.GaugeValue, float64(st.Bytes), rt.name)
 		ch <- prometheus.MustNewConstMetric(quarantineOldestDesc, prometheus.GaugeValue, age, rt.name)
+	}
+}
+
+// collectFeeds reports each feed's pending records and last call, as stored.
+func (g *Gateway) collectFeeds(ctx context.Context, ch chan<- prometheus.Metric) {
+	for _, f := range g.sender.Feeds() {
+		st, err := f.Status(ctx)
+		if err != nil {
+			return
+		}
+		last := 0.0
+		if st.LastCall != nil {
+			last = float64(st.LastCall.At.Unix())
+		}
+		ch <- prometheus.MustNewConstMetric(feedLastCallDesc, prometheus.GaugeValue, last, st.Name)
+		ch <- prometheus.MustNewConstMetric(feedPendingDesc, prometheus.GaugeValue, float64(st.Pending), st.Name)
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -52,6 +53,16 @@ type Stores struct {
 	open   func() error
 	close  func() error
 	health func() Health
+	ping   func(ctx context.Context) error
+}
+
+// Ping tells whether the store answers now: the embedded file is open and sound; Redis
+// answers PING.
+func (s *Stores) Ping(ctx context.Context) error {
+	if s.ping == nil {
+		return nil
+	}
+	return s.ping(ctx)
 }
 
 // Health is the embedded file's state.
@@ -100,6 +111,12 @@ func NewEmbedded(path string, onDamage func(error)) *Stores {
 		},
 		close:  h.Close,
 		health: func() Health { return Health{Damage: h.Damage(), Tasks: h.Tasks()} },
+		ping: func(context.Context) error {
+			if _, err := h.DB(); err != nil {
+				return err
+			}
+			return h.Damage()
+		},
 	}
 }
 
@@ -217,6 +234,7 @@ func NewRedis(c RedisConfig) (*Stores, error) {
 		Log:        rl,
 		Quarantine: redisquarantine.New(client, prefix),
 		open:       func() error { return nil },
+		ping:       func(ctx context.Context) error { return client.Ping(ctx).Err() },
 		close: func() error {
 			q.Close()
 			rl.Close()

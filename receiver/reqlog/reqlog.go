@@ -227,12 +227,17 @@ func NewID(now time.Time) string {
 type Filter struct {
 	// Outcome keeps records with this outcome ("" all; "refused" every refusal).
 	Outcome string
+	// ID, if set, keeps the record with this id or this event id (the console's search).
+	ID string
 	// Limit caps the answer. Default 50.
 	Limit int
 }
 
 // Match reports whether rec passes f.
 func (f Filter) Match(rec *Record) bool {
+	if f.ID != "" && rec.ID != f.ID && rec.EventID != f.ID {
+		return false
+	}
 	switch f.Outcome {
 	case "":
 		return true
