@@ -162,8 +162,8 @@ type ActivityView struct {
 	Window string `json:"window"`
 	// StepSeconds is the step; Start is the first step's start; each array has 60 values,
 	// oldest first, the last one the step in progress.
-	StepSeconds int64     `json:"step_seconds"`
-	Start       time.Time `json:"start"`
+	StepSeconds int64                  `json:"step_seconds"`
+	Start       time.Time              `json:"start"`
 	Routes      []RouteActivityView    `json:"routes"`
 	Endpoints   []EndpointActivityView `json:"endpoints"`
 }
