@@ -122,7 +122,7 @@ http://127.0.0.1:{PORT} {
 	for _, width := range []int64{1280, 1600} {
 		err := chromedp.Do(ctx,
 			chromedp.EmulateViewport(width, 1000),
-			chromedp.Navigate(c.Base()+"/ops/"),
+			chromedp.Navigate(c.Base()+"/ops/?view=all"),
 			chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelectorAll("#inbound tbody tr").length === %d && document.querySelectorAll("#dead tbody tr").length >= 15`, len(layoutRoutes)),
 				chromedp.WithPollingTimeout(10*time.Second)),
 		)

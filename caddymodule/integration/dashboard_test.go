@@ -151,7 +151,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	err = chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 900),
-		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.WaitVisible(chromedp.CSS(erp)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-route="totvs_crm"]`)),
 	)
@@ -278,7 +278,7 @@ func TestDashboardLongErrorsKeepActionsInView(t *testing.T) {
 		var got string
 		err := chromedp.Do(ctx,
 			chromedp.EmulateViewport(width, 900),
-			chromedp.Navigate(c.Base()+"/ops/"),
+			chromedp.Navigate(c.Base()+"/ops/?view=all"),
 			chromedp.WaitVisible(chromedp.CSS(`#dead tbody tr button.retry`)),
 			chromedp.Poll[chromedp.Void](`document.querySelector("#endpoints tbody").textContent.includes("refused")`, chromedp.WithPollingTimeout(10*time.Second)),
 		)
@@ -311,7 +311,7 @@ func TestDashboardFeedsPanel(t *testing.T) {
 	publishRecords(t, c, 5, 7, "d2")
 	ctx := browserContext(t, browser)
 	row := `tr[data-feed="rubeus-contatos"]`
-	err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(c.Base()+"/ops/"),
+	err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.WaitVisible(chromedp.CSS(row)))
 	if err != nil {
 		t.Fatalf("browser: %v", err)
@@ -367,7 +367,7 @@ http://127.0.0.1:{PORT} {
 	ctx := browserContext(t, browser)
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 900),
-		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.WaitVisible(chromedp.CSS(row)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-endpoint="erp"]`)),
 	)
@@ -450,7 +450,7 @@ http://127.0.0.1:{PORT} {
 	rows := `#requests tbody tr`
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 1000),
-		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+rows+`").length === 2`, chromedp.WithPollingTimeout(10*time.Second)),
 	)
 	if err != nil {
@@ -538,7 +538,7 @@ http://127.0.0.1:{PORT} {
 	}
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 1000),
-		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+rows+`").length === 2`, chromedp.WithPollingTimeout(10*time.Second)),
 		chromedp.Click(chromedp.CSS(rows+`:last-child`)), // the older event
 		chromedp.Poll[chromedp.Void](`(document.querySelector("#req-detail .order-newest") || {}).textContent?.includes("2025-03-11T12:20:00Z")`, chromedp.WithPollingTimeout(10*time.Second)),
@@ -642,7 +642,7 @@ http://127.0.0.1:{PORT} {
 	ctx := browserContext(t, browser)
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 1000),
-		chromedp.Navigate(c.Base()+"/ops/"),
+		chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#requests tbody tr").length === 1 && document.querySelectorAll("#dead tbody tr").length === 1 && !!document.querySelector("#endpoints .transform-failures")`,
 			chromedp.WithPollingTimeout(15*time.Second)),
 	)
@@ -711,7 +711,7 @@ func TestDashboardBreaker(t *testing.T) {
 		}
 		return s
 	}
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000), chromedp.Navigate(c.Base()+"/ops/"),
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000), chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.Poll[chromedp.Void](`!!document.querySelector("#endpoints tr[data-endpoint=app] .breaker-state")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))
 		t.Fatalf("browser: %v\n%s", err, page)

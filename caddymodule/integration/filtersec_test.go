@@ -333,7 +333,7 @@ http://127.0.0.1:{PORT} {
 	}
 	row := `tr[data-endpoint="` + s["id"].(string) + `"] .filter-failures`
 	ctx := browserContext(t, browser)
-	if err := chromedp.Do(ctx, chromedp.Navigate(c.Base()+"/ops/"), chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(c.Base()+"/ops/?view=all"), chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
 		t.Fatalf("browser: %v", err)
 	}
 	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(row)))

@@ -385,7 +385,7 @@ func TestDashboardQuarantine(t *testing.T) {
 		}
 		return s
 	}
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000), chromedp.Navigate(c.Base()+"/ops/"),
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000), chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.Poll[chromedp.Void](`!document.getElementById("quarantine-alert").hidden && !!document.querySelector("#quarantine tr[data-route=ploomes] ol.drift")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))
 		t.Fatalf("browser: %v\n%s", err, page)
@@ -418,7 +418,7 @@ func TestDashboardQuarantine(t *testing.T) {
 	// Drop asks first; cancelled, nothing is dropped.
 	reload(t, c, cfg(v1))
 	send(t, c.Base()+"/ploomes", ploomesContact(3, true, false), "X-Ploomes-Validation-Key", "pl-123")
-	if err := chromedp.Do(ctx, chromedp.Navigate(c.Base()+"/ops/"),
+	if err := chromedp.Do(ctx, chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.WaitVisible(chromedp.CSS(`#quarantine tr[data-route=ploomes] button.q-drop`))); err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,7 @@
 		row("Stages", "auth " + q.stages_ms.auth + " ms · parse " + q.stages_ms.parse + " ms · validate " + q.stages_ms.validate +
 			" ms · store " + q.stages_ms.store + " ms" + (q.stages_ms.transform !== undefined ? " · transform " + q.stages_ms.transform + " ms" : "") +
 			" · total " + q.stages_ms.total + " ms");
+		if (q.event_id) row("Event", el("span", {}, idCode(q.event_id), " · ", el("a", { href: "#event/" + encodeURIComponent(q.event_id), class: "story" }, "its story: hand-off and every delivery attempt")));
 		if (q.replay_of) row("Replay of", el("code", {}, q.replay_of));
 		if (q.order_key) row("Order", orderRecord(q));
 		const kids = [el("h3", {}, "Request " + q.id), dl];
@@ -245,7 +246,7 @@
 		const last = e.last_attempt;
 		// A filter that failed (at run time, or over the publish's budget) did not deliver, and
 		// a transform that failed held its delivery: say so.
-		return el("tr", { "data-endpoint": e.name },
+		return el("tr", { "data-endpoint": e.name, class: e.subscription ? "subscription" : "" },
 			td("Endpoint", el("div", {}, el("strong", { class: "name" }, e.name), e.subscription ? el("span", { class: "pill warn kind" }, "subscription") : null,
 				e.description ? el("div", { class: "description" }, e.description) : null, el("div", {}, el("code", {}, e.url)),
 				el("div", { class: "meta" }, (e.inbound ? "inbound async · " : "events: ") + e.events.join(" ")), expr("filter", e.filter), expr("transform", e.transform),
@@ -262,7 +263,7 @@
 
 	function deliveryCells(d) {
 		return [td("Delivery", idCode(d.id), "text"), td("Endpoint", d.endpoint),
-			td("Event", el("div", {}, d.event_type, el("div", {}, idCode(d.event_id)),
+			td("Event", el("div", {}, d.event_type, el("div", {}, eventLink(d.event_id)),
 				// Held by its endpoint's transform: no request was sent; retry after the fix.
 				d.transform_error ? el("div", { class: "result bad transform-error" }, "transform failed: " + d.transform_error) : null), "text")];
 	}
@@ -304,11 +305,154 @@
 		box.style.display = "block";
 	}
 
+
+	// Views: the selected one is the URL's fragment (#overview, #inbound, #outbound,
+	// #subscriptions, #feeds, #breakers, #quarantine, #all: every table, #event/<id>,
+	// #search/<id>), so a link can be shared; without a fragment, ?view= names it. Each
+	// section lists the views it belongs to (data-views).
+	const known = ["overview", "inbound", "outbound", "subscriptions", "feeds", "breakers", "quarantine", "all", "event", "search"];
+	const view = { name: "overview", arg: "", window: "1h" };
+	function route() {
+		const h = decodeURIComponent(location.hash.replace(/^#/, "")) || new URLSearchParams(location.search).get("view") || "";
+		const i = h.indexOf("/");
+		let name = i < 0 ? h : h.slice(0, i), arg = i < 0 ? "" : h.slice(i + 1);
+		if (!known.includes(name)) { name = "overview"; arg = ""; }
+		if (name === "overview" && (arg === "10m" || arg === "1h")) view.window = arg;
+		view.name = name; view.arg = arg;
+		document.body.dataset.view = name;
+		for (const sec of document.querySelectorAll("main section[data-views]")) sec.hidden = !sec.dataset.views.split(" ").includes(name);
+		for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("current", a.dataset.view === name);
+		for (const b of document.querySelectorAll("#charts button.win")) b.classList.toggle("current", b.dataset.window === view.window);
+		if (name === "event" || name === "search") document.getElementById("search-id").value = arg;
+	}
+	function eventLink(id) { return el("a", { href: "#event/" + encodeURIComponent(id), class: "story" }, idCode(id)); }
+
+	// A chart: one polyline per series over the window's 60 steps, drawn as SVG (no library,
+	// no build step), with its largest value, the window's start and end in local time, and a
+	// legend with each series' total (or last value for samples).
+	const SVG = "http://www.w3.org/2000/svg";
+	function svg(tag, attrs) { const e = document.createElementNS(SVG, tag); for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v); return e; }
+	function chart(title, lines, start, step, opts) {
+		const W = 600, H = 150, L = 44, B = 18, T = 8;
+		const maxV = Math.max(1, ...lines.flatMap(l => l.values.map(v => v === null ? 0 : v)));
+		const x = i => L + (W - L - 4) * i / 59, y = v => T + (H - T - B) * (1 - v / maxV);
+		const s = svg("svg", { viewBox: "0 0 " + W + " " + H, class: "chart", role: "img", "aria-label": title });
+		s.append(svg("line", { x1: L, y1: y(0), x2: W - 4, y2: y(0), stroke: "#d0d5dd" }), svg("line", { x1: L, y1: y(maxV), x2: W - 4, y2: y(maxV), stroke: "#eef0f3" }));
+		const label = (tx, attrs) => { const t = svg("text", Object.assign({ "font-size": 11, fill: "#667085" }, attrs)); t.textContent = tx; return t; };
+		const fmt = opts && opts.seconds ? secs : n => String(Math.round(n));
+		s.append(label(fmt(maxV), { x: L - 4, y: y(maxV) + 4, "text-anchor": "end" }), label("0", { x: L - 4, y: y(0) + 4, "text-anchor": "end" }));
+		const t0 = new Date(start).getTime();
+		s.append(label(new Date(t0).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), { x: L, y: H - 4 }),
+			label(new Date(t0 + 60 * step * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), { x: W - 4, y: H - 4, "text-anchor": "end" }));
+		const legend = el("div", { class: "legend" });
+		for (const l of lines) {
+			let pts = [], segs = [];
+			l.values.forEach((v, i) => { if (v === null) { if (pts.length) segs.push(pts); pts = []; } else pts.push(x(i).toFixed(1) + "," + y(v).toFixed(1)); });
+			if (pts.length) segs.push(pts);
+			for (const p of segs) s.append(p.length === 1 ? svg("circle", { cx: p[0].split(",")[0], cy: p[0].split(",")[1], r: 2, fill: l.color }) :
+				svg("polyline", { points: p.join(" "), fill: "none", stroke: l.color, "stroke-width": 2, "stroke-linejoin": "round" }));
+			const known = l.values.filter(v => v !== null);
+			const total = opts && opts.last ? (known.length ? known[known.length - 1] : null) : known.reduce((a, b) => a + b, 0);
+			legend.append(el("span", { class: "key", "data-series": l.name }, el("i", { class: "swatch " + l.cls }), l.name + " " + (total === null ? "—" : fmt(total))));
+		}
+		return el("figure", { class: "chart-card", "data-chart": title }, el("figcaption", {}, title), s, legend);
+	}
+	function secs(n) { n = Math.round(n); return n < 120 ? n + " s" : n < 7200 ? Math.round(n / 60) + " min" : Math.round(n / 3600) + " h"; }
+	// Inbound outcomes in three lines: handed on (accepted, queued), answered without handing
+	// on (duplicate, stale, order guard), refused or held (every other outcome).
+	const handedOn = ["accepted", "queued", "order_ahead"], notHanded = ["duplicate", "in_flight", "stale"];
+	function sumOf(outcomes, pick) {
+		const out = new Array(60).fill(0);
+		for (const [k, vs] of Object.entries(outcomes)) if (pick(k)) vs.forEach((v, i) => { out[i] += v; });
+		return out;
+	}
+	async function refreshCharts() {
+		const a = await api("activity?window=" + view.window);
+		document.getElementById("instance").textContent = "· " + a.instance + " · " + (a.window === "10m" ? "last 10 minutes, 10-second steps" : "last hour, 1-minute steps");
+		const rc = document.getElementById("route-charts"), ec = document.getElementById("endpoint-charts");
+		rc.replaceChildren(...a.routes.map(r => chart("route " + r.route, [
+			{ name: "handed on", cls: "ok", color: "#067647", values: sumOf(r.outcomes, k => handedOn.includes(k)) },
+			{ name: "duplicate or stale", cls: "warn", color: "#b54708", values: sumOf(r.outcomes, k => notHanded.includes(k)) },
+			{ name: "refused or held", cls: "bad", color: "#b42318", values: sumOf(r.outcomes, k => !handedOn.includes(k) && !notHanded.includes(k)) }], a.start, a.step_seconds)));
+		ec.replaceChildren(...a.endpoints.flatMap(e => [
+			chart("endpoint " + e.endpoint + " · attempts", [
+				{ name: "delivered", cls: "ok", color: "#067647", values: sumOf(e.attempts, k => k === "delivered") },
+				{ name: "retry", cls: "warn", color: "#b54708", values: sumOf(e.attempts, k => k === "retry") },
+				{ name: "dead or gone", cls: "bad", color: "#b42318", values: sumOf(e.attempts, k => k === "dead" || k === "gone") }], a.start, a.step_seconds),
+			chart("endpoint " + e.endpoint + " · pending", [{ name: "pending", cls: "accent", color: "#1849a9", values: e.pending }], a.start, a.step_seconds, { last: true }),
+			chart("endpoint " + e.endpoint + " · oldest pending age", [{ name: "oldest pending", cls: "warn", color: "#b54708", values: e.oldest_pending_age_seconds }], a.start, a.step_seconds, { last: true, seconds: true })]));
+		document.querySelector("#charts .empty").hidden = a.routes.length + a.endpoints.length > 0;
+	}
+
+	// One event's story: the inbound requests that carried it, then each delivery with every
+	// attempt (time, status, latency, the answer's first bytes, the error), oldest first.
+	async function refreshStory(id) {
+		const sec = document.getElementById("event"), list = sec.querySelector("ol.timeline"), empty = sec.querySelector(".empty");
+		document.getElementById("event-id").textContent = id;
+		let s;
+		try { s = await api("events/" + encodeURIComponent(id)); }
+		catch (e) { list.replaceChildren(); empty.hidden = false; empty.textContent = e.status === 404 ? "No request log record and no delivery of this event on this gateway." : e.message; return; }
+		empty.hidden = true;
+		const items = [];
+		for (const q of s.requests) items.push(el("li", { class: "step inbound " + (q.status < 300 ? "ok" : "bad") }, el("div", { class: "when" }, when(q.time)),
+			el("div", {}, el("strong", {}, "Received on " + q.route), " ", pill(q.outcome + " · HTTP " + q.status, q.status < 300 ? "ok" : "bad"), q.replay ? pill("replay", "warn") : null),
+			el("div", { class: "meta" }, q.method + " " + q.uri + " from " + q.remote + " · " + q.stages_ms.total + " ms" + (q.detail ? " · " + q.detail : "")),
+			el("div", { class: "meta" }, "request ", el("code", {}, q.id))));
+		for (const d of s.deliveries) {
+			items.push(el("li", { class: "step queued" }, el("div", { class: "when" }, when(d.created)),
+				el("div", {}, el("strong", {}, (d.endpoint.startsWith("feed:") ? "Queued in " : "Queued for ") + d.endpoint), " ", pill(d.state, d.state === "delivered" ? "ok" : d.state === "dead" ? "bad" : "warn")),
+				el("div", { class: "meta" }, "delivery ", idCode(d.id), " · " + d.event_type + " · " + d.body_bytes + " bytes"),
+				d.transform_error ? el("div", { class: "result bad" }, "transform failed: " + d.transform_error) : null));
+			d.attempts.forEach((a, i) => {
+				const ok = a.status >= 200 && a.status < 300;
+				items.push(el("li", { class: "step attempt " + (ok ? "ok" : "bad"), "data-delivery": d.id }, el("div", { class: "when" }, when(a.at)),
+					el("div", {}, "Attempt " + (i + 1) + " to " + d.endpoint + " ", pill((a.status ? "HTTP " + a.status : "no answer") + " · " + a.latency_ms.toFixed(1) + " ms", ok ? "ok" : "bad")),
+					a.error ? el("div", { class: "result bad attempt-error" }, a.error) : null,
+					a.response ? el("pre", { class: "response" }, a.response) : null));
+			});
+			if (d.state === "pending" && d.next_attempt_at) items.push(el("li", { class: "step next" }, el("div", { class: "when" }, when(d.next_attempt_at)), el("div", { class: "meta" }, "next attempt to " + d.endpoint)));
+		}
+		if (s.partial) items.push(el("li", { class: "meta" }, "Only the first 2000 endpoints were looked in."));
+		list.replaceChildren(...items);
+	}
+
+	async function refreshSearch(id) {
+		const box = document.querySelector("#search-results .found");
+		let r;
+		try { r = await api("search?id=" + encodeURIComponent(id)); }
+		catch (e) { box.replaceChildren(el("div", { class: "result bad" }, e.message)); return; }
+		const kids = [];
+		if (!r.requests.length && !r.deliveries.length) kids.push(el("div", { class: "empty" }, "Nothing found for " + id + " in the request logs, deliveries and dead letters."));
+		if (r.requests.length) kids.push(el("h3", {}, "Requests"), el("ul", {}, ...r.requests.map(q => el("li", { "data-request": q.id }, when(q.time) + " · " + q.route + " · " + q.outcome + " · HTTP " + q.status + " · ", q.event_id ? eventLink(q.event_id) : el("code", {}, q.id)))));
+		if (r.deliveries.length) kids.push(el("h3", {}, "Deliveries"), el("ul", {}, ...r.deliveries.map(d => el("li", { "data-delivery": d.id }, idCode(d.id), " · " + d.state + " · ", eventLink(d.event_id)))));
+		box.replaceChildren(...kids);
+		// One event found: its story below.
+		const sec = document.getElementById("event");
+		sec.hidden = r.event_ids.length !== 1;
+		if (r.event_ids.length === 1) await refreshStory(r.event_ids[0]);
+	}
+
+	function breakerRow(e) {
+		const b = e.breaker || { state: "closed" };
+		const name = encodeURIComponent(e.name);
+		const actions = el("div", {}, b.state === "open" || b.state === "half_open" ?
+			el("button", { class: "breaker-close", onclick: ev => act(ev.target, "endpoints/" + name + "/breaker-close") }, "Close breaker") :
+			el("button", { class: "breaker-open", onclick: ev => act(ev.target, "endpoints/" + name + "/breaker-open") }, "Open breaker"));
+		return el("tr", { "data-endpoint": e.name }, td("Endpoint", el("strong", { class: "name" }, e.name), "text"),
+			td("State", pill(b.state.replace("_", "-"), b.state === "closed" ? "ok" : b.state === "off" ? "warn" : "bad")),
+			td("Since", b.since ? whenLines(b.since) : "—"), td("Why", b.reason || (b.manual ? "held open by an operator" : "—"), "text"),
+			td("Pending", e.pending, "num"), td("Actions", actions, "actions"));
+	}
+
 	async function refresh() {
 		try {
 			const [eps, inbound, dead, recent, feeds] = await Promise.all([
 				api("endpoints"), api("inbound"), api("deliveries?state=dead&limit=50"), api("deliveries?limit=25"), api("feeds")]);
 			fill("endpoints", eps.map(endpointRow));
+			fill("breakers", eps.filter(e => e.breaker && e.breaker.state !== "closed").map(breakerRow));
+			if (view.name === "overview") await refreshCharts();
+			else if (view.name === "event") await refreshStory(view.arg);
+			else if (view.name === "search" && view.arg) await refreshSearch(view.arg);
 			await refreshRequests(inbound);
 			const quarantining = inbound.filter(r => r.on_invalid === "quarantine");
 			const drifts = await Promise.all(quarantining.map(r => api("inbound/" + encodeURIComponent(r.route) + "/drift").catch(() => null)));
@@ -348,6 +492,15 @@
 
 	document.getElementById("req-route").addEventListener("change", ev => { reqState.route = ev.target.value; reqState.selected = ""; document.getElementById("req-detail").hidden = true; refresh(); });
 	document.getElementById("req-outcome").addEventListener("change", ev => { reqState.outcome = ev.target.value; refresh(); });
+	document.getElementById("tz").textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+	document.getElementById("search").addEventListener("submit", ev => {
+		ev.preventDefault();
+		const id = document.getElementById("search-id").value.trim();
+		if (id) location.hash = "#search/" + encodeURIComponent(id);
+	});
+	for (const b of document.querySelectorAll("#charts button.win")) b.addEventListener("click", () => { location.hash = "#overview/" + b.dataset.window; });
+	window.addEventListener("hashchange", () => { route(); refresh(); });
+	route();
 	refresh();
 	setInterval(refresh, 5000);
 })();
