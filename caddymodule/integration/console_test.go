@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/hookgate/hookgate/internal/testwait"
 )
 
@@ -287,4 +289,164 @@ func TestConsoleAPI(t *testing.T) {
 	if code, _ := adminRaw(t, "POST", c.AdminURL()+"/webhooks/events/"+evID); code != 405 {
 		t.Errorf("POST an event's story: %d", code)
 	}
+}
+
+// The console in Chromium: every view at 1280 and 1600 px and a phone's width overflows
+// nothing (no table or chart wider than its card, no page scrolling sideways); the
+// Overview charts this instance's activity per route and endpoint; search finds the
+// published event by id and shows its story with the 500's answer and the refused
+// connection's error; a dead letter's row and a request's detail lead to the story; the
+// docs' screenshots are taken here (HOOKGATE_DOCS_SHOTS=1 writes them to docs/).
+func TestConsoleViews(t *testing.T) {
+	browser := chromiumPath(t)
+	c, _, evID := consoleGateway(t)
+	ctx := browserContext(t, browser)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return s
+	}
+	const overflow = `(() => {
+		const out = [];
+		if (document.documentElement.scrollWidth > innerWidth + 1) out.push("the page scrolls sideways: " + document.documentElement.scrollWidth + " > " + innerWidth);
+		for (const sec of document.querySelectorAll("main section")) {
+			if (sec.hidden) continue;
+			if (sec.scrollWidth > sec.clientWidth + 1) out.push(sec.id + " overflows: " + sec.scrollWidth + " > " + sec.clientWidth);
+			const right = sec.getBoundingClientRect().right + 1;
+			for (const box of sec.querySelectorAll(".scroll")) {
+				const table = box.querySelector("table");
+				if (!table.hidden && (table.scrollWidth > box.clientWidth + 1 || table.getBoundingClientRect().right > right)) out.push(sec.id + ": table " + table.scrollWidth + " px in " + box.clientWidth);
+			}
+			for (const card of sec.querySelectorAll(".chart-card")) {
+				const r = card.getBoundingClientRect(), s = card.querySelector("svg").getBoundingClientRect();
+				if (r.right > right || s.right > r.right + 1 || s.width < 100) out.push(sec.id + ": chart " + card.dataset.chart + " " + s.width + " px, card right " + r.right + " > " + right);
+			}
+		}
+		return JSON.stringify(out);
+	})()`
+	views := map[string]struct{ shown, hidden string }{
+		"overview":      {"#charts", "#endpoints"},
+		"inbound":       {"#inbound", "#endpoints"},
+		"outbound":      {"#endpoints", "#inbound"},
+		"subscriptions": {"#endpoints", "#requests"},
+		"feeds":         {"#feeds", "#dead"},
+		"breakers":      {"#breakers", "#feeds"},
+		"quarantine":    {"#quarantine", "#charts"},
+	}
+	for _, size := range []struct {
+		name string
+		w, h int64
+	}{{"1280", 1280, 900}, {"1600", 1600, 1000}, {"phone", 390, 844}} {
+		for name, v := range views {
+			ready := `document.getElementById("updated").textContent.startsWith("updated")`
+			if name == "overview" {
+				ready += ` && document.querySelectorAll("#route-charts figure").length === 2 && document.querySelectorAll("#endpoint-charts figure").length === 3`
+			}
+			if err := chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h), chromedp.Navigate(c.Base()+"/ops/?view="+name),
+				chromedp.Poll[chromedp.Void](ready, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+				t.Fatalf("%s at %s: %v\n%s", name, size.name, err, eval(`document.body.innerText.slice(0, 2000)`))
+			}
+			if got := eval(`JSON.stringify([!document.querySelector("` + v.shown + `").hidden, document.querySelector("` + v.hidden + `").hidden, (document.querySelector("#nav a.current") || {}).textContent || ""])`); got != `[true,true,"`+strings.ToUpper(name[:1])+name[1:]+`"]` {
+				t.Errorf("%s at %s: shown, hidden, current = %s", name, size.name, got)
+			}
+			if bad := eval(overflow); bad != "[]" {
+				t.Errorf("%s at %s: %s", name, size.name, bad)
+			}
+			if size.name == "1600" && (name == "overview" || name == "outbound") {
+				shot(t, ctx, "console-"+name+".png")
+			}
+			if size.name == "phone" && name == "overview" {
+				shot(t, ctx, "console-phone.png")
+			}
+		}
+	}
+	// The Overview's charts count what this instance saw.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(c.Base()+"/ops/?view=overview"),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#endpoint-charts figure").length === 3`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	legend := func(chart string) string {
+		return eval(`(document.querySelector('figure[data-chart="` + chart + `"] .legend') || {}).textContent || ""`)
+	}
+	if l := legend("route ploomes"); !strings.Contains(l, "handed on 3") || !strings.Contains(l, "refused or held 1") {
+		t.Errorf("route ploomes' legend: %q", l)
+	}
+	if l := legend("route held"); !strings.Contains(l, "refused or held 1") {
+		t.Errorf("route held's legend: %q", l)
+	}
+	if l := legend("endpoint broken"); !strings.Contains(l, "retry 1") || !strings.Contains(l, "dead or gone 1") {
+		t.Errorf("broken's legend: %q", l)
+	}
+	if l := legend("endpoint erp"); !strings.Contains(l, "delivered 1") {
+		t.Errorf("erp's legend: %q", l)
+	}
+	if n := eval(`String(document.querySelectorAll('#route-charts figure[data-chart="route ploomes"] polyline, #route-charts figure[data-chart="route ploomes"] circle').length)`); n == "0" {
+		t.Error("route ploomes' chart draws nothing")
+	}
+	// The 10-minute window, in the URL.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#charts button.win[data-window="10m"]`)),
+		chromedp.Poll[chromedp.Void](`location.hash === "#overview/10m" && document.getElementById("instance").textContent.includes("10-second steps")`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("10-minute window: %v", err)
+	}
+	if tz := eval(`document.getElementById("tz").textContent`); tz == "" {
+		t.Error("the time zone is not shown")
+	}
+
+	// Search by the published event's id: its story, with broken's answer and down's error.
+	story := `document.querySelector("#event ol.timeline")`
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#search-id`), evID), chromedp.Click(chromedp.CSS(`#search button`)),
+		chromedp.Poll[chromedp.Void](`!document.getElementById("event").hidden && `+story+`.querySelectorAll("li.attempt.bad").length === 4`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("search: %v\n%s", err, eval(`document.querySelector("main").innerText.slice(0, 2000)`))
+	}
+	if h := eval(`location.hash`); h != "#search/"+evID {
+		t.Errorf("search hash = %q", h)
+	}
+	text := eval(story + `.innerText`)
+	for _, want := range []string{"Queued for erp", "Queued for broken", "Queued for down", "HTTP 500", `{"error":"db down"`, "refused", "Attempt 2 to broken", "delivered", "dead"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the story lacks %q:\n%s", want, text)
+		}
+	}
+	if bad := eval(overflow); bad != "[]" {
+		t.Errorf("the story at 1280: %s", bad)
+	}
+	shot(t, ctx, "console-event.png")
+
+	// From a dead letter's row to its event's story.
+	if err := chromedp.Do(ctx, chromedp.Navigate(c.Base()+"/ops/?view=outbound"),
+		chromedp.WaitVisible(chromedp.CSS(`#dead tbody tr a.story`)), chromedp.Click(chromedp.CSS(`#dead tbody tr a.story`)),
+		chromedp.Poll[chromedp.Void](`location.hash.startsWith("#event/") && `+story+`.querySelectorAll("li.attempt").length === 5`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("a dead letter's story: %v", err)
+	}
+	// From a request's detail to its story.
+	if err := chromedp.Do(ctx, chromedp.Navigate(c.Base()+"/ops/?view=inbound"), chromedp.WaitVisible(chromedp.CSS(`#requests tbody tr`))); err != nil {
+		t.Fatal(err)
+	}
+	eval(`(() => { const s = document.getElementById("req-route"); s.value = "ploomes"; s.dispatchEvent(new Event("change")); return ""; })()`)
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#requests tbody tr").length === 4`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Click(chromedp.CSS(`#requests tbody tr:last-child`)),
+		chromedp.WaitVisible(chromedp.CSS(`#req-detail a.story`)), chromedp.Click(chromedp.CSS(`#req-detail a.story`)),
+		chromedp.Poll[chromedp.Void](`!document.getElementById("event").hidden && `+story+`.innerText.includes("Received on ploomes")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("a request's story: %v", err)
+	}
+	// Nothing found is said, not an empty page.
+	if err := chromedp.Do(ctx, chromedp.Navigate(c.Base()+"/ops/?view=overview#search/no-such-id"),
+		chromedp.Poll[chromedp.Void](`(document.querySelector("#search-results .found").textContent || "").includes("Nothing found for no-such-id")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("nothing found: %v", err)
+	}
+}
+
+// shot saves a full-page screenshot for the docs (quality 100: a PNG).
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	saveShot(t, name, png)
 }

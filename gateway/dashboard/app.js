@@ -332,30 +332,35 @@
 	// legend with each series' total (or last value for samples).
 	const SVG = "http://www.w3.org/2000/svg";
 	function svg(tag, attrs) { const e = document.createElementNS(SVG, tag); for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v); return e; }
-	function chart(title, lines, start, step, opts) {
-		const W = 600, H = 150, L = 44, B = 18, T = 8;
+	function chart(title, parts, start, step) {
+		const fig = el("figure", { class: "chart-card", "data-chart": title }, el("figcaption", {}, title));
+		for (const p of parts) fig.append(...plot(p.lines, start, step, p.opts || {}));
+		return fig;
+	}
+	function plot(lines, start, step, opts) {
+		const W = 360, H = opts.height || 96, L = 34, B = 14, T = 6;
 		const maxV = Math.max(1, ...lines.flatMap(l => l.values.map(v => v === null ? 0 : v)));
 		const x = i => L + (W - L - 4) * i / 59, y = v => T + (H - T - B) * (1 - v / maxV);
-		const s = svg("svg", { viewBox: "0 0 " + W + " " + H, class: "chart", role: "img", "aria-label": title });
+		const s = svg("svg", { viewBox: "0 0 " + W + " " + H, class: "chart", role: "img", "aria-label": lines.map(l => l.name).join(", ") });
 		s.append(svg("line", { x1: L, y1: y(0), x2: W - 4, y2: y(0), stroke: "#d0d5dd" }), svg("line", { x1: L, y1: y(maxV), x2: W - 4, y2: y(maxV), stroke: "#eef0f3" }));
-		const label = (tx, attrs) => { const t = svg("text", Object.assign({ "font-size": 11, fill: "#667085" }, attrs)); t.textContent = tx; return t; };
-		const fmt = opts && opts.seconds ? secs : n => String(Math.round(n));
-		s.append(label(fmt(maxV), { x: L - 4, y: y(maxV) + 4, "text-anchor": "end" }), label("0", { x: L - 4, y: y(0) + 4, "text-anchor": "end" }));
-		const t0 = new Date(start).getTime();
-		s.append(label(new Date(t0).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), { x: L, y: H - 4 }),
-			label(new Date(t0 + 60 * step * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), { x: W - 4, y: H - 4, "text-anchor": "end" }));
+		const label = (tx, attrs) => { const t = svg("text", Object.assign({ "font-size": 10, fill: "#667085" }, attrs)); t.textContent = tx; return t; };
+		const fmt = opts.seconds ? secs : n => String(Math.round(n));
+		s.append(label(fmt(maxV), { x: L - 4, y: y(maxV) + 4, "text-anchor": "end" }), label("0", { x: L - 4, y: y(0) + 3, "text-anchor": "end" }));
+		const t0 = new Date(start).getTime(), hm = t => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+		s.append(label(hm(t0), { x: L, y: H - 2 }), label(hm(t0 + 60 * step * 1000), { x: W - 4, y: H - 2, "text-anchor": "end" }));
 		const legend = el("div", { class: "legend" });
 		for (const l of lines) {
-			let pts = [], segs = [];
-			l.values.forEach((v, i) => { if (v === null) { if (pts.length) segs.push(pts); pts = []; } else pts.push(x(i).toFixed(1) + "," + y(v).toFixed(1)); });
+			let pts = [];
+			const segs = [];
+			l.values.forEach((v, i) => { if (v === null) { if (pts.length) segs.push(pts); pts = []; } else pts.push([x(i), y(v)]); });
 			if (pts.length) segs.push(pts);
-			for (const p of segs) s.append(p.length === 1 ? svg("circle", { cx: p[0].split(",")[0], cy: p[0].split(",")[1], r: 2, fill: l.color }) :
-				svg("polyline", { points: p.join(" "), fill: "none", stroke: l.color, "stroke-width": 2, "stroke-linejoin": "round" }));
+			for (const p of segs) s.append(p.length === 1 ? svg("circle", { cx: p[0][0].toFixed(1), cy: p[0][1].toFixed(1), r: 2, fill: l.color }) :
+				svg("polyline", { points: p.map(q => q[0].toFixed(1) + "," + q[1].toFixed(1)).join(" "), fill: "none", stroke: l.color, "stroke-width": 1.6, "stroke-linejoin": "round" }));
 			const known = l.values.filter(v => v !== null);
-			const total = opts && opts.last ? (known.length ? known[known.length - 1] : null) : known.reduce((a, b) => a + b, 0);
-			legend.append(el("span", { class: "key", "data-series": l.name }, el("i", { class: "swatch " + l.cls }), l.name + " " + (total === null ? "—" : fmt(total))));
+			const total = opts.last ? (known.length ? known[known.length - 1] : null) : known.reduce((a, b) => a + b, 0);
+			legend.append(el("span", { class: "key", "data-series": l.name }, el("i", { class: "swatch " + l.cls }), l.name + " " + (total === null ? "—" : fmt(total)) + (opts.last ? " now" : "")));
 		}
-		return el("figure", { class: "chart-card", "data-chart": title }, el("figcaption", {}, title), s, legend);
+		return [s, legend];
 	}
 	function secs(n) { n = Math.round(n); return n < 120 ? n + " s" : n < 7200 ? Math.round(n / 60) + " min" : Math.round(n / 3600) + " h"; }
 	// Inbound outcomes in three lines: handed on (accepted, queued), answered without handing
@@ -370,17 +375,18 @@
 		const a = await api("activity?window=" + view.window);
 		document.getElementById("instance").textContent = "· " + a.instance + " · " + (a.window === "10m" ? "last 10 minutes, 10-second steps" : "last hour, 1-minute steps");
 		const rc = document.getElementById("route-charts"), ec = document.getElementById("endpoint-charts");
-		rc.replaceChildren(...a.routes.map(r => chart("route " + r.route, [
+		rc.replaceChildren(...a.routes.map(r => chart("route " + r.route, [{ lines: [
 			{ name: "handed on", cls: "ok", color: "#067647", values: sumOf(r.outcomes, k => handedOn.includes(k)) },
 			{ name: "duplicate or stale", cls: "warn", color: "#b54708", values: sumOf(r.outcomes, k => notHanded.includes(k)) },
-			{ name: "refused or held", cls: "bad", color: "#b42318", values: sumOf(r.outcomes, k => !handedOn.includes(k) && !notHanded.includes(k)) }], a.start, a.step_seconds)));
-		ec.replaceChildren(...a.endpoints.flatMap(e => [
-			chart("endpoint " + e.endpoint + " · attempts", [
+			{ name: "refused or held", cls: "bad", color: "#b42318", values: sumOf(r.outcomes, k => !handedOn.includes(k) && !notHanded.includes(k)) }] }], a.start, a.step_seconds)));
+		// An endpoint's card: its attempts, then its pending count and oldest pending age (samples).
+		ec.replaceChildren(...a.endpoints.map(e => chart("endpoint " + e.endpoint, [
+			{ lines: [
 				{ name: "delivered", cls: "ok", color: "#067647", values: sumOf(e.attempts, k => k === "delivered") },
 				{ name: "retry", cls: "warn", color: "#b54708", values: sumOf(e.attempts, k => k === "retry") },
-				{ name: "dead or gone", cls: "bad", color: "#b42318", values: sumOf(e.attempts, k => k === "dead" || k === "gone") }], a.start, a.step_seconds),
-			chart("endpoint " + e.endpoint + " · pending", [{ name: "pending", cls: "accent", color: "#1849a9", values: e.pending }], a.start, a.step_seconds, { last: true }),
-			chart("endpoint " + e.endpoint + " · oldest pending age", [{ name: "oldest pending", cls: "warn", color: "#b54708", values: e.oldest_pending_age_seconds }], a.start, a.step_seconds, { last: true, seconds: true })]));
+				{ name: "dead or gone", cls: "bad", color: "#b42318", values: sumOf(e.attempts, k => k === "dead" || k === "gone") }] },
+			{ lines: [{ name: "pending", cls: "accent", color: "#1849a9", values: e.pending }], opts: { last: true, height: 64 } },
+			{ lines: [{ name: "oldest pending", cls: "warn", color: "#b54708", values: e.oldest_pending_age_seconds }], opts: { last: true, seconds: true, height: 64 } }], a.start, a.step_seconds)));
 		document.querySelector("#charts .empty").hidden = a.routes.length + a.endpoints.length > 0;
 	}
 
