@@ -360,6 +360,9 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 			zap.String("outcome", string(res.Reason)), zap.Int("status", res.Status),
 			zap.Duration("latency", time.Since(start)), zap.Error(err))
 	}
+	if res.Aborted {
+		panic(http.ErrAbortHandler) // counted and logged: now drop the connection as reverse_proxy meant to
+	}
 	return err
 }
 

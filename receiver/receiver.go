@@ -341,6 +341,12 @@ type Result struct {
 	Stages Stages
 	// Problem is the refusal answered, if any.
 	Problem *Problem
+	// Aborted is true when the hand-off aborted the answer (next panicked with
+	// http.ErrAbortHandler, as reverse_proxy does when the sender went away while the
+	// backend's answer was being copied): the request was handed on and its outcome is
+	// what the backend answered. The caller records it, then panics with
+	// http.ErrAbortHandler itself so the server drops the connection as before.
+	Aborted bool
 	// Passed is true once the request passed authentication and every check (it was
 	// handed on, or answered as a duplicate, stale, busy or store failure).
 	Passed bool
@@ -371,7 +377,21 @@ type Next func(w http.ResponseWriter, r *http.Request, ev *Event) error
 // itself (problem+json) and calls next for an accepted request; next's error is returned.
 func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (Result, error) {
 	var bb *readBuf
-	res, err := rc.handle(w, r, next, &bb)
+	aborted := false
+	res, err := rc.handle(w, r, func(w http.ResponseWriter, r *http.Request, ev *Event) error {
+		defer func() {
+			if p := recover(); p != nil {
+				if p != http.ErrAbortHandler {
+					panic(p)
+				}
+				// The backend answered and the sender left while it was copied: the
+				// hand-off happened, so it is committed and recorded like any other.
+				aborted = true
+			}
+		}()
+		return next(w, r, ev)
+	}, &bb)
+	res.Aborted = aborted
 	// Once the request is answered nothing refers to the body, so its buffer is reused.
 	// Not after an error (Caddy's error routes may still read the request) or a panic
 	// (which skips this): then the buffer is left to the GC.
@@ -379,7 +399,7 @@ func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (R
 		res.BodySize = len(bb.b)
 		res.Body = append([]byte(nil), bb.b[:min(len(bb.b), rc.keepBody)]...)
 	}
-	if bb != nil && err == nil {
+	if bb != nil && err == nil && !aborted { // an aborted hand-off may still hold the body
 		r.Body, r.GetBody = http.NoBody, nil
 		putBody(bb)
 	}

@@ -64,19 +64,27 @@ func IsEmbedded(nameOrPath string) bool {
 	return err == nil && !strings.ContainsAny(nameOrPath, `/\`)
 }
 
-// Compile compiles the embedded schema called nameOrPath or, when no embedded schema has
-// that name, the JSON Schema file at that path. Compile is meant for provisioning: the
-// returned schema is safe for concurrent use and is never recompiled per request.
-func Compile(nameOrPath string) (*jsonschema.Schema, error) {
+// newCompiler returns a draft 2020-12 compiler that never fetches a URL, with every schema
+// of fsys (its *.json files) registered under its "$id".
+func newCompiler(fsys fs.FS) (*jsonschema.Compiler, error) {
 	c := jsonschema.NewCompiler()
 	c.Draft = jsonschema.Draft2020
 	// Schemas may only refer to the embedded schemas or to files: never fetch a URL.
 	c.LoadURL = func(s string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("schema reference %q: only embedded schemas and local files may be referenced", s)
 	}
-	entries, _ := fs.ReadDir(files, ".")
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("reading the schemas: %w", err)
+	}
 	for _, e := range entries {
-		b, _ := files.ReadFile(e.Name())
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", e.Name(), err)
+		}
 		var doc struct {
 			ID string `json:"$id"`
 		}
@@ -86,6 +94,17 @@ func Compile(nameOrPath string) (*jsonschema.Schema, error) {
 		if err := c.AddResource(doc.ID, bytes.NewReader(b)); err != nil {
 			return nil, fmt.Errorf("embedded schema %s: %w", e.Name(), err)
 		}
+	}
+	return c, nil
+}
+
+// Compile compiles the embedded schema called nameOrPath or, when no embedded schema has
+// that name, the JSON Schema file at that path. Compile is meant for provisioning: the
+// returned schema is safe for concurrent use and is never recompiled per request.
+func Compile(nameOrPath string) (*jsonschema.Schema, error) {
+	c, err := newCompiler(files)
+	if err != nil {
+		return nil, err
 	}
 	if IsEmbedded(nameOrPath) {
 		b, _ := Source(nameOrPath)
