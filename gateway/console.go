@@ -131,8 +131,24 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	// An async route's request names the delivery it queued (under an event id of the
+	// queue's own): found with the request.
+	seen := map[string]bool{}
+	for _, rec := range recs {
+		if rec.QueuedDelivery == "" || seen[rec.QueuedDelivery] {
+			continue
+		}
+		seen[rec.QueuedDelivery] = true
+		d, err := g.sender.Queue().Get(ctx, rec.QueuedDelivery)
+		switch {
+		case err == nil:
+			out.Deliveries = append(out.Deliveries, deliveryView(d))
+		case !errors.Is(err, storeerr.ErrNotFound):
+			return storeErr(err)
+		}
+	}
 	// A delivery id names its delivery; anything else may be an event id.
-	if _, ok := queue.EndpointOf(id); ok {
+	if _, ok := queue.EndpointOf(id); ok && !seen[id] {
 		d, err := g.sender.Queue().Get(ctx, id)
 		switch {
 		case err == nil:
@@ -150,7 +166,10 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request) error {
 		}
 		out.Partial = out.Partial || partial
 		for _, d := range ds {
-			out.Deliveries = append(out.Deliveries, deliveryView(d))
+			if !seen[d.ID] {
+				seen[d.ID] = true
+				out.Deliveries = append(out.Deliveries, deliveryView(d))
+			}
 			events[ev] = true
 		}
 	}
@@ -181,14 +200,30 @@ func (g *Gateway) eventStory(w http.ResponseWriter, r *http.Request, id string) 
 		return storeErr(err)
 	}
 	out := EventStory{EventID: id, Requests: []reqlog.Record{}, Deliveries: []DeliveryView{}}
-	for _, rec := range recs {
-		if rec.EventID == id {
-			out.Requests = append(out.Requests, rec)
-		}
-	}
 	ds, partial, err := g.findDeliveries(ctx, id)
 	if err != nil {
 		return storeErr(err)
+	}
+	seen := map[string]bool{}
+	for _, d := range ds {
+		seen[d.ID] = true
+	}
+	for _, rec := range recs {
+		if rec.EventID != id && rec.QueuedEventID != id {
+			continue
+		}
+		out.Requests = append(out.Requests, rec)
+		// An async route's hand-off: the delivery it queued, under the queue's event id.
+		if rec.QueuedDelivery != "" && !seen[rec.QueuedDelivery] {
+			seen[rec.QueuedDelivery] = true
+			d, err := g.sender.Queue().Get(ctx, rec.QueuedDelivery)
+			switch {
+			case err == nil:
+				ds = append(ds, d)
+			case !errors.Is(err, storeerr.ErrNotFound):
+				return storeErr(err)
+			}
+		}
 	}
 	out.Partial = partial
 	for _, d := range ds {
@@ -230,10 +265,13 @@ func (g *Gateway) findRequests(ctx context.Context, id string) ([]reqlog.Record,
 }
 
 // findDeliveries returns the delivery of event id to each endpoint (delivery ids are made
-// from the endpoint and the event id, so this is one read per endpoint), deleted
-// subscriptions' included; partial when there were more than maxSearchEndpoints.
+// from the endpoint and the event id, so this is one read per endpoint), feeds' and
+// deleted subscriptions' included; partial when there were more than maxSearchEndpoints.
 func (g *Gateway) findDeliveries(ctx context.Context, id string) ([]queue.Delivery, bool, error) {
 	names := g.sender.Registry().Names()
+	for _, f := range g.sender.Feeds() {
+		names = append(names, f.Endpoint()) // a feed's records are its endpoint's deliveries
+	}
 	gone, err := g.sender.Queue().Abandoned(ctx)
 	if err != nil {
 		return nil, false, err

@@ -315,6 +315,7 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 		ph.Set("http.webhook.source", rt.rc.Source())
 	}
 	handedOn := false
+	var queued sender.Forwarded
 	res, err := rt.rc.Handle(w, r, func(w http.ResponseWriter, r *http.Request, ev *receiver.Event) error {
 		handedOn = true
 		if ph != nil { // for the next handler (header_up …)
@@ -323,12 +324,12 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 			ph.Set("http.webhook.duplicate", false)
 		}
 		if rt.fwd != nil {
-			outcome, err := rt.fwd.Forward(r.Context(), w, sender.Inbound{Source: ev.Source, EventID: ev.ID,
+			fwd, err := rt.fwd.Forward(r.Context(), w, sender.Inbound{Source: ev.Source, EventID: ev.ID,
 				Verified: ev.Verified, Header: r.Header, Body: ev.Body})
 			if err != nil {
 				rt.logger.Error("cannot queue an accepted webhook", zap.String("event_id", ev.ID), zap.Error(err))
 			}
-			ev.Outcome = outcome
+			ev.Outcome, queued = fwd.Outcome, fwd
 			return nil
 		}
 		return next.ServeHTTP(w, r)
@@ -349,7 +350,7 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 		if server != nil && rt.server.Load() != server {
 			rt.server.Store(server)
 		}
-		rt.record(r, res, start, time.Since(start))
+		rt.record(r, res, queued, start, time.Since(start))
 	}
 	logger := rt.logger
 	if err == nil && res.Status < 300 && (res.Reason == problem.ReasonAccepted || res.Reason == problem.ReasonQueued) {
@@ -367,11 +368,12 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 }
 
 // record adds one request to the route's log.
-func (rt *Route) record(r *http.Request, res receiver.Result, start time.Time, total time.Duration) {
+func (rt *Route) record(r *http.Request, res receiver.Result, queued sender.Forwarded, start time.Time, total time.Duration) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	e := &reqlog.Entry{
 		Record: reqlog.Record{ID: reqlog.NewID(start), Route: rt.name, Time: start, Remote: r.RemoteAddr, Method: r.Method,
 			Host: r.Host, TLS: r.TLS != nil, Outcome: string(res.Reason), Status: res.Status, EventID: res.EventID,
+			QueuedEventID: queued.EventID, QueuedDelivery: queued.DeliveryID,
 			OrderKey: res.OrderKey, OrderValue: res.OrderValue,
 			Stages: reqlog.Stages{Auth: ms(res.Stages.Auth), Parse: ms(res.Stages.Parse), Validate: ms(res.Stages.Validate),
 				Store: ms(res.Stages.Store), Transform: ms(res.Stages.Transform), Total: ms(total)},

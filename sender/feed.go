@@ -139,6 +139,10 @@ func (s *Sender) Feeds() []*Feed {
 // Name returns the feed's name.
 func (f *Feed) Name() string { return f.name }
 
+// Endpoint is the queue endpoint that holds the feed's records (their delivery ids start
+// with it).
+func (f *Feed) Endpoint() string { return f.endpoint }
+
 // Split checks a published body and splits it into the feed's records (FeedOptions.Split).
 func (f *Feed) Split(body []byte) ([][]byte, *problem.Problem) { return f.opts.Split(body) }
 

@@ -113,10 +113,19 @@ func inboundName(label, distinct string) string {
 // Endpoint returns the name of the inbound endpoint the forwarder queues for.
 func (f *Forwarder) Endpoint() string { return f.endpoint }
 
+// Forwarded is what Forward did.
+type Forwarded struct {
+	// Outcome is queued, queue_unavailable or queue_failed.
+	Outcome Outcome
+	// EventID and DeliveryID name the queued event (a new id: the sender's is in the
+	// X-Webhook-Event-Id header) and its delivery; empty unless queued.
+	EventID, DeliveryID string
+}
+
 // Forward queues in as a new event, durably, wakes the target's workers, and answers the
 // sender: 202 {"id": …} once queued; 503 problem+json with Retry-After when the queue's
 // store is away; 500 when it refused the write. It returns which.
-func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbound) (Outcome, error) {
+func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbound) (Forwarded, error) {
 	hdr := http.Header{}
 	for k, vs := range in.Header {
 		if !f.strip[k] {
@@ -140,7 +149,7 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 		}
 		problem.New(status, outcome, http.StatusText(status), "the event could not be queued; retry later").
 			WithHeader("Retry-After", "30").Write(w)
-		return outcome, fmt.Errorf("queueing an accepted webhook: %w", err)
+		return Forwarded{Outcome: outcome}, fmt.Errorf("queueing an accepted webhook: %w", err)
 	}
 	id := in.EventID
 	if id == "" {
@@ -151,5 +160,5 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(b)
-	return problem.ReasonQueued, nil
+	return Forwarded{Outcome: problem.ReasonQueued, EventID: ev.ID, DeliveryID: queue.DeliveryID(f.endpoint, ev.ID)}, nil
 }

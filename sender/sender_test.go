@@ -99,11 +99,12 @@ func TestForwarderOutcomes(t *testing.T) {
 	in := Inbound{Source: "ploomes", EventID: "abc", Verified: true, Body: []byte(`{"a":1}`),
 		Header: http.Header{"X-Ploomes-Validation-Key": {"secret"}, "Authorization": {"t"}, "X-Trace": {"1"}}}
 	w := httptest.NewRecorder()
-	outcome, err := f.Forward(context.Background(), w, in)
+	fwd, err := f.Forward(context.Background(), w, in)
 	var body map[string]string
 	_ = json.Unmarshal(w.Body.Bytes(), &body)
-	if outcome != problem.ReasonQueued || err != nil || w.Code != 202 || body["id"] != "abc" {
-		t.Fatalf("forward: %s %v %d %s", outcome, err, w.Code, w.Body)
+	if fwd.Outcome != problem.ReasonQueued || err != nil || w.Code != 202 || body["id"] != "abc" ||
+		!strings.HasPrefix(fwd.EventID, "evt_") || fwd.DeliveryID != queue.DeliveryID(f.Endpoint(), fwd.EventID) {
+		t.Fatalf("forward: %+v %v %d %s", fwd, err, w.Code, w.Body)
 	}
 	testwait.Until(t, 30*time.Second, func() bool { return sk.hits.Load() == 1 }, "the delivery")
 	got := sk.received()[0]
@@ -120,10 +121,10 @@ func TestForwarderOutcomes(t *testing.T) {
 		down := &Sender{queue: failingQueue{s.queue, c.err}, reg: s.reg, d: s.d}
 		fd := &Forwarder{s: down, endpoint: f.endpoint, strip: f.strip}
 		w := httptest.NewRecorder()
-		outcome, err := fd.Forward(context.Background(), w, in)
-		if outcome != c.outcome || err == nil || w.Code != c.status || w.Header().Get("Retry-After") == "" ||
+		fwd, err := fd.Forward(context.Background(), w, in)
+		if outcome := fwd.Outcome; outcome != c.outcome || err == nil || w.Code != c.status || w.Header().Get("Retry-After") == "" ||
 			!strings.Contains(w.Body.String(), string(c.outcome)) {
-			t.Errorf("queue error %v: %s %v %d %s", c.err, outcome, err, w.Code, w.Body)
+			t.Errorf("queue error %v: %+v %v %d %s", c.err, fwd, err, w.Code, w.Body)
 		}
 	}
 }

@@ -313,7 +313,9 @@
 	const known = ["overview", "inbound", "outbound", "subscriptions", "feeds", "breakers", "quarantine", "all", "event", "search"];
 	const view = { name: "overview", arg: "", window: "1h" };
 	function route() {
-		const h = decodeURIComponent(location.hash.replace(/^#/, "")) || new URLSearchParams(location.search).get("view") || "";
+		let h = location.hash.replace(/^#/, "");
+		try { h = decodeURIComponent(h); } catch (e) { h = ""; } // a malformed %-escape: the Overview
+		h = h || new URLSearchParams(location.search).get("view") || "";
 		const i = h.indexOf("/");
 		let name = i < 0 ? h : h.slice(0, i), arg = i < 0 ? "" : h.slice(i + 1);
 		if (!known.includes(name)) { name = "overview"; arg = ""; }
@@ -403,7 +405,7 @@
 		for (const q of s.requests) items.push(el("li", { class: "step inbound " + (q.status < 300 ? "ok" : "bad") }, el("div", { class: "when" }, when(q.time)),
 			el("div", {}, el("strong", {}, "Received on " + q.route), " ", pill(q.outcome + " · HTTP " + q.status, q.status < 300 ? "ok" : "bad"), q.replay ? pill("replay", "warn") : null),
 			el("div", { class: "meta" }, q.method + " " + q.uri + " from " + q.remote + " · " + q.stages_ms.total + " ms" + (q.detail ? " · " + q.detail : "")),
-			el("div", { class: "meta" }, "request ", el("code", {}, q.id))));
+			el("div", { class: "meta" }, "request ", el("code", {}, q.id), q.queued_delivery ? " · queued as delivery " : "", q.queued_delivery ? idCode(q.queued_delivery) : null)));
 		for (const d of s.deliveries) {
 			items.push(el("li", { class: "step queued" }, el("div", { class: "when" }, when(d.created)),
 				el("div", {}, el("strong", {}, (d.endpoint.startsWith("feed:") ? "Queued in " : "Queued for ") + d.endpoint), " ", pill(d.state, d.state === "delivered" ? "ok" : d.state === "dead" ? "bad" : "warn")),

@@ -72,6 +72,10 @@ type Record struct {
 	Errors []problem.Violation `json:"errors,omitempty"`
 	// EventID is the event id computed, if any.
 	EventID string `json:"event_id,omitempty"`
+	// QueuedEventID and QueuedDelivery name the queued event and its delivery of a request
+	// an async route queued (the queue gives the event an id of its own).
+	QueuedEventID  string `json:"queued_event_id,omitempty"`
+	QueuedDelivery string `json:"queued_delivery,omitempty"`
 	// OrderKey and OrderValue are the record key and order value (as received) the
 	// stale-event guard found, on routes with one (see the admin API's …/order?key=).
 	OrderKey   string `json:"order_key,omitempty"`
@@ -227,7 +231,8 @@ func NewID(now time.Time) string {
 type Filter struct {
 	// Outcome keeps records with this outcome ("" all; "refused" every refusal).
 	Outcome string
-	// ID, if set, keeps the record with this id or this event id (the console's search).
+	// ID, if set, keeps the record with this id, event id, queued event id or queued
+	// delivery id (the console's search).
 	ID string
 	// Limit caps the answer. Default 50.
 	Limit int
@@ -235,7 +240,7 @@ type Filter struct {
 
 // Match reports whether rec passes f.
 func (f Filter) Match(rec *Record) bool {
-	if f.ID != "" && rec.ID != f.ID && rec.EventID != f.ID {
+	if f.ID != "" && rec.ID != f.ID && rec.EventID != f.ID && rec.QueuedEventID != f.ID && rec.QueuedDelivery != f.ID {
 		return false
 	}
 	switch f.Outcome {
