@@ -9,6 +9,7 @@ import (
 	"github.com/hookgate/hookgate/internal/series"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The console's recent activity: per route, inbound requests by outcome; per endpoint,
@@ -141,6 +142,9 @@ func pendingAge(st queue.EndpointStatus, now time.Time) time.Duration {
 // sampleQueues reads every endpoint's status once (one batched read) into the series.
 func (g *Gateway) sampleQueues(ctx context.Context) {
 	names := g.sender.Registry().Names()
+	if Active() == g { // a config being replaced must not drop its successor's series
+		syncEndpointSeries(names)
+	}
 	if len(names) == 0 {
 		return
 	}
@@ -251,4 +255,58 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// attemptOutcomes are the outcomes of caddy_webhook_outbound_attempts_total.
+var attemptOutcomes = []string{"delivered", "retry", "dead", "gone"}
+
+// endpointSeries tracks which endpoints have metric series, process-wide (across reloads).
+var endpointSeries = struct {
+	sync.Mutex
+	names map[string]bool
+}{names: map[string]bool{}}
+
+// syncEndpointSeries makes every endpoint's attempt counters exist at 0 before its first
+// attempt (an alert on increase() cannot see a series born at 1), and forgets the series
+// and the console's activity of endpoints no longer configured (deleted subscriptions,
+// endpoints removed by a reload), so churn does not grow them without bound.
+func syncEndpointSeries(names []string) {
+	live := make(map[string]bool, len(names))
+	for _, n := range names {
+		live[n] = true
+	}
+	endpointSeries.Lock()
+	defer endpointSeries.Unlock()
+	for _, n := range names {
+		if !endpointSeries.names[n] {
+			for _, o := range attemptOutcomes {
+				outboundAttempts.WithLabelValues(n, o)
+			}
+			endpointSeries.names[n] = true
+		}
+	}
+	var gone []string
+	for n := range endpointSeries.names {
+		if !live[n] {
+			gone = append(gone, n)
+			delete(endpointSeries.names, n)
+			labels := prometheus.Labels{"endpoint": n}
+			outboundAttempts.DeletePartialMatch(labels)
+			deliveryDuration.DeletePartialMatch(labels)
+			breakerTransitions.DeletePartialMatch(labels)
+		}
+	}
+	activity.forget(gone)
+}
+
+// forget drops the series of endpoints no longer configured.
+func (l *activityLog) forget(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range names {
+		delete(l.endpoints, n)
+	}
 }

@@ -152,6 +152,7 @@ func (g *Gateway) Start() error {
 	g.logger.Info("webhooks store ready", zap.String("store", g.stores.Describe))
 	g.subs.Start()
 	g.sender.Start()
+	syncEndpointSeries(g.sender.Registry().Names()) // before any attempt can count
 	g.startQuarantineTasks()
 	active.Store(g)
 	return nil

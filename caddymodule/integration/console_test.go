@@ -158,6 +158,48 @@ func TestAlertRulesUseExposedMetrics(t *testing.T) {
 	if len(missing) > 0 {
 		t.Fatalf("the alert rules use metrics the gateway does not expose: %v", missing)
 	}
+	// increase() sees an endpoint's first dead letter only if the series was there before
+	// it: every endpoint's attempt counters are exposed at 0 from the start.
+	if m := string(metricsText(t, c)); !strings.Contains(m, `caddy_webhook_outbound_attempts_total{endpoint="erp",outcome="dead"} 0`) {
+		t.Fatal("erp's dead-letter counter is not exposed at 0")
+	}
+}
+
+// A deleted subscription's metric series and console activity go with it (within a
+// sampling period), so creating and deleting subscriptions does not grow them for ever.
+func TestDeletedSubscriptionLeavesNoSeries(t *testing.T) {
+	be := startBackend(t)
+	c := startCaddy(t, subsConfig(t, "", "subscriptions {\n\t\t\tallow_private\n\t\t}"))
+	code, sub := call(t, "POST", c.AdminURL()+"/webhooks/subscriptions", `{"url":"`+be.URL+`/s","events":["deal.*"]}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, sub)
+	}
+	id := sub["id"].(string)
+	series := `caddy_webhook_outbound_attempts_total{endpoint="` + id + `",outcome="delivered"}`
+	testwait.Until(t, 15*time.Second, func() bool { return strings.Contains(string(metricsText(t, c)), series+" 0") }, "the new subscription's counters at 0")
+	publish(t, c, "deal.won", `{"a":1}`)
+	testwait.Until(t, 10*time.Second, func() bool { return strings.Contains(string(metricsText(t, c)), series+" 1") }, "its delivery counted")
+	inActivity := func() bool {
+		var a struct {
+			Endpoints []struct{ Endpoint string } `json:"endpoints"`
+		}
+		getJSON(t, c.AdminURL()+"/webhooks/activity", &a)
+		for _, e := range a.Endpoints {
+			if e.Endpoint == id {
+				return true
+			}
+		}
+		return false
+	}
+	if !inActivity() {
+		t.Fatal("the subscription's activity is not listed")
+	}
+	if code, _ := call(t, "DELETE", c.AdminURL()+"/webhooks/subscriptions/"+id, ""); code != 204 && code != 200 {
+		t.Fatalf("delete: %d", code)
+	}
+	testwait.Until(t, 25*time.Second, func() bool {
+		return !strings.Contains(string(metricsText(t, c)), `endpoint="`+id+`"`) && !inActivity()
+	}, "the deleted subscription's series gone from /metrics and the activity")
 }
 
 // The admin routes behind the console: activity, search and an event's story.
