@@ -165,6 +165,7 @@ func (e *Endpoint) send(ctx context.Context, ev queue.Event) attempt {
 	default:
 		a.diagnosis = fmt.Sprintf("non-2xx: the endpoint answered %d", resp.StatusCode)
 	}
+	a.answer = []byte(e.maskSecrets(string(a.answer))) // an answer may echo what was sent
 	if !a.ok() {
 		a.Response = excerpt(a.answer, queue.MaxResponseKept)
 	}

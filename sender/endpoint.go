@@ -94,7 +94,8 @@ type Endpoint struct {
 	httpMu    sync.Mutex // guards client and conns, made on first use: an idle endpoint has none
 	client    *http.Client
 	conns     *connSet
-	redacted  string // URL without its query values and password, for every text that leaves
+	secrets   []string // the credentials it sends (sentSecrets), masked in what is kept of an answer
+	redacted  string   // URL without its query values and password, for every text that leaves
 }
 
 // signer signs a delivery (Standard Webhooks, every configured secret).
@@ -237,6 +238,7 @@ func (e *Endpoint) Prepare() error {
 		}
 	}
 	e.redacted = RedactURL(e.URL)
+	e.secrets = e.sentSecrets()
 	u, err := url.Parse(e.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("endpoint %s: url %q must be an absolute http or https URL", e.Name, e.redacted)

@@ -69,3 +69,37 @@ func TestSigningFailureIsAnAttemptError(t *testing.T) {
 		t.Fatalf("attempt %+v, %d requests sent", a.Attempt, hits.Load())
 	}
 }
+
+// An endpoint's answer that echoes the request (a debugging page printing its headers and
+// URL) keeps none of the credentials Hookgate sent: header values, the Basic credential
+// (encoded, decoded, the password alone), the URL's password and query values, and the
+// signing secret.
+func TestAnswersEchoingCredentialsAreMasked(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		user, pass, _ := r.BasicAuth()
+		_, _ = w.Write([]byte("debug: " + r.URL.String() + " Authorization=" + r.Header.Get("Authorization") + " key=" + r.Header.Get("X-Partner-Key") +
+			" basic=" + user + ":" + pass + " pass=" + pass + " whsec=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec-raw=MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+	}))
+	defer srv.Close()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.SetBasicAuth("hookgate", "basic-pass-123")
+	e := &Endpoint{Name: "p", URL: "http://u:url-pass-9@" + srv.Listener.Addr().String() + "/hook?token=query-tok-7",
+		Header:         http.Header{"X-Partner-Key": {"partner-key-5"}, "Authorization": req.Header["Authorization"]},
+		SigningSecrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, AllowPrivate: true, Retry: []time.Duration{}}
+	if err := e.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	a := e.send(context.Background(), queue.Event{ID: "evt_1", Type: "t", Body: []byte(`{}`)})
+	if a.Status != 500 || !strings.HasPrefix(a.Response, "debug: ") {
+		t.Fatalf("attempt: %d %q", a.Status, a.Response)
+	}
+	for _, secret := range []string{"partner-key-5", "basic-pass-123", "aG9va2dhdGU6YmFzaWMtcGFzcy0xMjM=", "url-pass-9", "query-tok-7", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"} {
+		if strings.Contains(a.Response, secret) || strings.Contains(string(a.answer), secret) {
+			t.Errorf("the kept answer shows %q: %s", secret, a.answer)
+		}
+	}
+	if !strings.Contains(string(a.answer), "[redacted]") {
+		t.Fatalf("nothing masked: %s", a.answer)
+	}
+}
