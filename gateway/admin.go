@@ -211,8 +211,8 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, g *Gateway) error {
 			return err
 		}
 		return g.search(w, r)
-	case len(parts) == 2 && parts[0] == "events":
-		return g.eventStory(w, r, parts[1])
+	case strings.HasPrefix(rest, "events/"):
+		return g.eventStory(w, r, rest[len("events/"):]) // an event id may hold a "/" (sent as %2F)
 	case len(parts) == 3 && parts[0] == "endpoints":
 		if err := method(http.MethodPost); err != nil {
 			return err

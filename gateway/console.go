@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookgate/hookgate/internal/series"
 	"github.com/hookgate/hookgate/internal/storeerr"
@@ -42,6 +43,9 @@ func activityRoute(w http.ResponseWriter, r *http.Request) error {
 		if k != "window" {
 			return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "unknown parameter %q: window=10m or 1h", k)
 		}
+	}
+	if len(q["window"]) > 1 || (len(q["window"]) == 1 && q.Get("window") == "") {
+		return apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "window: give 10m or 1h once (or leave it out for 1h)")
 	}
 	win := series.Long
 	switch q.Get("window") {
@@ -101,8 +105,8 @@ func searchID(r *http.Request) (string, error) {
 }
 
 func checkID(id string) (string, error) {
-	if id == "" || len(id) > maxSearchID || strings.ContainsAny(id, "\x00\r\n") {
-		return "", apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "id: 1 to %d characters, one line", maxSearchID)
+	if id == "" || len(id) > maxSearchID || strings.ContainsAny(id, "\x00\r\n") || !utf8.ValidString(id) {
+		return "", apiErr(http.StatusBadRequest, problem.ReasonInvalidQuery, "id: 1 to %d bytes of UTF-8 text, one line", maxSearchID)
 	}
 	return id, nil
 }

@@ -243,7 +243,7 @@ func TestConsoleAPI(t *testing.T) {
 	if total(eps["erp"]["delivered"]) != 1 || total(eps["broken"]["retry"]) != 1 || total(eps["broken"]["dead"]) != 1 || total(eps["down"]["dead"]) != 1 || !sampled["erp"] {
 		t.Fatalf("endpoints' activity: %+v (sampled %v)", eps, sampled)
 	}
-	for _, bad := range []string{"?window=5m", "?window=1h&x=1"} {
+	for _, bad := range []string{"?window=5m", "?window=1h&x=1", "?window=10m&window=1h", "?window="} {
 		if code, b := adminRaw(t, "GET", c.AdminURL()+"/webhooks/activity"+bad); code != 400 {
 			t.Errorf("activity%s: %d %s", bad, code, b)
 		}
@@ -335,6 +335,9 @@ func TestConsoleAPI(t *testing.T) {
 		if code, b := adminRaw(t, "GET", c.AdminURL()+path); code != want || !strings.Contains(string(b), `"type"`) {
 			t.Errorf("GET %s: %d %s, want %d problem+json", path, code, b, want)
 		}
+	}
+	if code, b := adminRaw(t, "GET", c.AdminURL()+"/webhooks/events/a%2Fb"); code != 404 || !strings.Contains(string(b), `no request log record and no delivery of event \"a/b\"`) {
+		t.Errorf("an id holding a slash: %d %s", code, b)
 	}
 	if code, _ := adminRaw(t, "POST", c.AdminURL()+"/webhooks/events/"+evID); code != 405 {
 		t.Errorf("POST an event's story: %d", code)
