@@ -17,6 +17,7 @@ func TestActivityCountsOutcomesAttemptsAndSamples(t *testing.T) {
 	}
 	o.observe(receiver.Result{Reason: problem.ReasonDuplicate, Status: 200})
 	o.observe(receiver.Result{Reason: problem.Reason("made_up"), Status: 500}) // not a known outcome: counted all the same
+	o.observe(receiver.Result{Reason: problem.ReasonAccepted, Status: 502})    // handed on, the backend refused: the sender retries
 	observer{}.Attempted("activity-ep", "retry", 503, time.Millisecond)
 	observer{}.Attempted("activity-ep", "delivered", 204, time.Millisecond)
 	now := time.Now()
@@ -36,7 +37,7 @@ func TestActivityCountsOutcomesAttemptsAndSamples(t *testing.T) {
 		if got := last2(route.Outcomes["accepted"]); got != 3 {
 			t.Errorf("%d: accepted = %d", w, got)
 		}
-		if last2(route.Outcomes["duplicate"]) != 1 || last2(route.Outcomes["made_up"]) != 1 {
+		if last2(route.Outcomes["duplicate"]) != 1 || last2(route.Outcomes["made_up"]) != 1 || last2(route.Outcomes["backend_5xx"]) != 1 {
 			t.Errorf("%d: outcomes = %v", w, route.Outcomes)
 		}
 		var ep *EndpointActivityView

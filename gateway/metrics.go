@@ -269,10 +269,16 @@ func (o *routeObserver) observe(res receiver.Result) {
 		o.responses[class].Inc()
 	}
 	now := time.Now()
-	if a := o.activity[res.Reason]; a != nil {
-		a.Add(now.Unix(), 1)
-	} else if o.activity != nil {
-		activity.route(o.route).counterOf(string(res.Reason)).Add(now.Unix(), 1)
+	if o.activity != nil {
+		if res.Reason == problem.ReasonAccepted && res.Status >= 300 {
+			// Handed on and refused by the backend: the sender retries it (as the admin
+			// counters say, rejected backend_<status>).
+			activity.route(o.route).counterOf("backend_" + strconv.Itoa(res.Status/100) + "xx").Add(now.Unix(), 1)
+		} else if a := o.activity[res.Reason]; a != nil {
+			a.Add(now.Unix(), 1)
+		} else {
+			activity.route(o.route).counterOf(string(res.Reason)).Add(now.Unix(), 1)
+		}
 	}
 	if res.Stages.Auth > 0 {
 		o.auth.Observe(res.Stages.Auth.Seconds())

@@ -487,10 +487,10 @@ func TestConsoleViews(t *testing.T) {
 	legend := func(chart string) string {
 		return eval(`(document.querySelector('figure[data-chart="` + chart + `"] .legend') || {}).textContent || ""`)
 	}
-	if l := legend("route ploomes"); !strings.Contains(l, "handed on 3") || !strings.Contains(l, "refused or held 1") {
+	if l := legend("route ploomes"); !strings.Contains(l, "handed on 3") || !strings.Contains(l, "refused, held or failed 1") {
 		t.Errorf("route ploomes' legend: %q", l)
 	}
-	if l := legend("route held"); !strings.Contains(l, "refused or held 1") {
+	if l := legend("route held"); !strings.Contains(l, "refused, held or failed 1") {
 		t.Errorf("route held's legend: %q", l)
 	}
 	if l := legend("endpoint broken"); !strings.Contains(l, "retry 1") || !strings.Contains(l, "dead or gone 1") {

@@ -366,7 +366,8 @@
 	}
 	function secs(n) { n = Math.round(n); return n < 120 ? n + " s" : n < 7200 ? Math.round(n / 60) + " min" : Math.round(n / 3600) + " h"; }
 	// Inbound outcomes in three lines: handed on (accepted, queued), answered without handing
-	// on (duplicate, stale, order guard), refused or held (every other outcome).
+	// on (duplicate, stale, order guard), refused, held or failed (every other outcome, and a
+	// backend's non-2xx answer: the sender retries those).
 	const handedOn = ["accepted", "queued", "order_ahead"], notHanded = ["duplicate", "in_flight", "stale"];
 	function sumOf(outcomes, pick) {
 		const out = new Array(60).fill(0);
@@ -380,7 +381,7 @@
 		rc.replaceChildren(...a.routes.map(r => chart("route " + r.route, [{ lines: [
 			{ name: "handed on", cls: "ok", color: "#067647", values: sumOf(r.outcomes, k => handedOn.includes(k)) },
 			{ name: "duplicate or stale", cls: "warn", color: "#b54708", values: sumOf(r.outcomes, k => notHanded.includes(k)) },
-			{ name: "refused or held", cls: "bad", color: "#b42318", values: sumOf(r.outcomes, k => !handedOn.includes(k) && !notHanded.includes(k)) }] }], a.start, a.step_seconds)));
+			{ name: "refused, held or failed", cls: "bad", color: "#b42318", values: sumOf(r.outcomes, k => !handedOn.includes(k) && !notHanded.includes(k)) }] }], a.start, a.step_seconds)));
 		// An endpoint's card: its attempts, then its pending count and oldest pending age (samples).
 		ec.replaceChildren(...a.endpoints.map(e => chart("endpoint " + e.endpoint, [
 			{ lines: [
