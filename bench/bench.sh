@@ -9,7 +9,9 @@
 # Rows: plain reverse_proxy; webhook_receive with schema validation, no dedupe; with dedupe
 # on the embedded store; the same with a transform (the README's TOTVS example); the same two without the per-webhook log line; with dedupe on
 # Redis (needs redis-server). Each gateway and its backend run in one Caddy process; wrk
-# runs beside it on the same cores. RSS is the gateway process's peak (VmHWM) over a run.
+# runs beside it on the same cores. RSS is the gateway process's peak (VmHWM) over a run,
+# and its anonymous and file-backed parts (RssAnon, RssFile: the mapped store file) at the
+# run's end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -41,8 +43,8 @@ start() { # $1 name, $2 admin port, $3 store line, $4 extra global options
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$2/config/" >/dev/null 2>&1 && return; sleep 0.1; done
 	echo "caddy $1 did not start"; cat "$out/$1.log"; exit 1
 }
-stop() { # prints the stopped gateway's peak RSS in MB
-	awk '/^VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$caddy_pid/status"
+stop() { # prints the stopped gateway's peak RSS in MB, and its anonymous and file-backed (the mapped store file) RSS at the end
+	awk '/^VmHWM/ { h = $2 } /^RssAnon/ { a = $2 } /^RssFile/ { f = $2 } END { printf "%d(anon:%d,file:%d)", h / 1024, a / 1024, f / 1024 }' "/proc/$caddy_pid/status"
 	kill "$caddy_pid" 2>/dev/null || true
 	wait "$caddy_pid" 2>/dev/null || true
 }
@@ -112,7 +114,7 @@ label() {
 }
 echo
 echo "$(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); wrk -t$THREADS -c$CONNS -d${DURATION}s, 1 KB bodies, $RUNS runs"
-echo "Gateway peak RSS (MB) per run: embedded ${rss[embedded]}; no log line ${rss[quiet]}${rss[redis]:+; Redis ${rss[redis]}}"
+echo "Gateway peak RSS (MB) per run, with the anonymous and file-backed (mapped store file) RSS at the run's end: embedded ${rss[embedded]}; no log line ${rss[quiet]}${rss[redis]:+; Redis ${rss[redis]}}"
 echo
 echo "| setup | median ratio to plain reverse_proxy | runs | req/s (runs) |"
 echo "|---|---|---|---|"
