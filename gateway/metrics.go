@@ -273,7 +273,7 @@ func (o *routeObserver) observe(res receiver.Result) {
 		if res.Reason == problem.ReasonAccepted && res.Status >= 300 {
 			// Handed on and refused by the backend: the sender retries it (as the admin
 			// counters say, rejected backend_<status>).
-			activity.route(o.route).counterOf("backend_" + strconv.Itoa(res.Status/100) + "xx").Add(now.Unix(), 1)
+			activity.route(o.route).counterOf("backend_"+strconv.Itoa(res.Status/100)+"xx").Add(now.Unix(), 1)
 		} else if a := o.activity[res.Reason]; a != nil {
 			a.Add(now.Unix(), 1)
 		} else {
