@@ -52,35 +52,34 @@ type endpointActivity struct {
 func (l *activityLog) route(name string) *routeActivity {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ra := l.routes[name]
-	if ra == nil {
-		if len(l.routes) >= maxChartedRoutes {
-			name = otherSeries
-			if ra = l.routes[name]; ra != nil {
-				return ra
-			}
-		}
-		ra = &routeActivity{outcomes: map[string]*series.Counter{}}
-		l.routes[name] = ra
-	}
-	return ra
+	return capped(l.routes, name, maxChartedRoutes, func() *routeActivity {
+		return &routeActivity{outcomes: map[string]*series.Counter{}}
+	})
 }
 
 func (l *activityLog) endpoint(name string) *endpointActivity {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ea := l.endpoints[name]
-	if ea == nil {
-		if len(l.endpoints) >= maxChartedEndpoints {
-			name = otherSeries
-			if ea = l.endpoints[name]; ea != nil {
-				return ea
-			}
-		}
-		ea = &endpointActivity{results: map[string]*series.Counter{}}
-		l.endpoints[name] = ea
+	return capped(l.endpoints, name, maxChartedEndpoints, func() *endpointActivity {
+		return &endpointActivity{results: map[string]*series.Counter{}}
+	})
+}
+
+// capped returns m[name], made on first use; once m holds limit entries, a new name shares
+// the otherSeries entry.
+func capped[V any](m map[string]*V, name string, limit int, mk func() *V) *V {
+	if v := m[name]; v != nil {
+		return v
 	}
-	return ea
+	if len(m) >= limit {
+		name = otherSeries
+		if v := m[name]; v != nil {
+			return v
+		}
+	}
+	v := mk()
+	m[name] = v
+	return v
 }
 
 // counter returns the counter of key in m (guarded by mu), made on first use.

@@ -108,3 +108,14 @@ func BenchmarkRouteObserve(b *testing.B) {
 		})
 	}
 }
+
+// Past its limit, new names share the (other) series; known names keep theirs.
+func TestCappedSharesOtherPastTheLimit(t *testing.T) {
+	m := map[string]*int{}
+	mk := func() *int { return new(int) }
+	a, b := capped(m, "a", 2, mk), capped(m, "b", 2, mk)
+	c, d := capped(m, "c", 2, mk), capped(m, "d", 2, mk)
+	if a == b || c != d || c != m[otherSeries] || capped(m, "a", 2, mk) != a || len(m) != 3 {
+		t.Fatalf("capped: %v", m)
+	}
+}
