@@ -278,7 +278,7 @@ func (rc *Receiver) guard(next Next, o orderOf) Next {
 				g.settle(func(ctx context.Context) error { return g.store.Release(ctx, key, tok) })
 			}
 		}()
-		err = next(sw, r, ev)
+		err = callNext(next, sw, r, ev) // an aborted answer was handed on: recorded
 		if st := sw.statusOr200(); err == nil && st >= 200 && st < 300 && o.ahead {
 			// Handed on in turn with the record's other events, but not recorded: the
 			// deferred release ends the claim.

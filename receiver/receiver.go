@@ -314,6 +314,7 @@ type Event struct {
 	Outcome Reason
 
 	storeTime time.Duration // spent in the order guard's store calls
+	aborted   bool          // the hand-off aborted the answer (see callNext)
 	// transformed is the body the transform made (nil without one); problem the
 	// transform's failure, answered by the hand-off.
 	transformed   []byte
@@ -377,21 +378,7 @@ type Next func(w http.ResponseWriter, r *http.Request, ev *Event) error
 // itself (problem+json) and calls next for an accepted request; next's error is returned.
 func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (Result, error) {
 	var bb *readBuf
-	aborted := false
-	res, err := rc.handle(w, r, func(w http.ResponseWriter, r *http.Request, ev *Event) error {
-		defer func() {
-			if p := recover(); p != nil {
-				if p != http.ErrAbortHandler {
-					panic(p)
-				}
-				// The backend answered and the sender left while it was copied: the
-				// hand-off happened, so it is committed and recorded like any other.
-				aborted = true
-			}
-		}()
-		return next(w, r, ev)
-	}, &bb)
-	res.Aborted = aborted
+	res, err := rc.handle(w, r, next, &bb)
 	// Once the request is answered nothing refers to the body, so its buffer is reused.
 	// Not after an error (Caddy's error routes may still read the request) or a panic
 	// (which skips this): then the buffer is left to the GC.
@@ -399,7 +386,7 @@ func (rc *Receiver) Handle(w http.ResponseWriter, r *http.Request, next Next) (R
 		res.BodySize = len(bb.b)
 		res.Body = append([]byte(nil), bb.b[:min(len(bb.b), rc.keepBody)]...)
 	}
-	if bb != nil && err == nil && !aborted { // an aborted hand-off may still hold the body
+	if bb != nil && err == nil && !res.Aborted { // an aborted hand-off may still hold the body
 		r.Body, r.GetBody = http.NoBody, nil
 		putBody(bb)
 	}
@@ -547,9 +534,25 @@ func (rc *Receiver) refuse(w http.ResponseWriter, p *Problem, res Result) (Resul
 	return res, nil
 }
 
+// callNext hands the request on. A hand-off that aborts the answer (next panics with
+// http.ErrAbortHandler, as reverse_proxy does when the sender leaves while the backend's
+// answer is copied) did happen: the panic is recovered, so the hand-off is committed and
+// recorded like any other, and ev says so (Result.Aborted). Any other panic goes on.
+func callNext(next Next, w http.ResponseWriter, r *http.Request, ev *Event) error {
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				panic(p)
+			}
+			ev.aborted = true
+		}
+	}()
+	return next(w, r, ev)
+}
+
 func (rc *Receiver) handOn(w http.ResponseWriter, r *http.Request, next Next, ev *Event, res Result) (Result, error) {
 	sw := &statusWriter{ResponseWriter: w}
-	err := next(sw, r, ev)
+	err := callNext(next, sw, r, ev)
 	res.Reason, res.Status = ev.outcome(), sw.statusOr200()
 	rc.handedOn(ev, &res)
 	return res, err
@@ -557,6 +560,7 @@ func (rc *Receiver) handOn(w http.ResponseWriter, r *http.Request, next Next, ev
 
 // handedOn adds to res what the hand-off of ev did.
 func (rc *Receiver) handedOn(ev *Event, res *Result) {
+	res.Aborted = ev.aborted
 	res.Stages.Store += ev.storeTime
 	res.Stages.Transform = ev.transformTime
 	if ev.problem != nil {
@@ -608,7 +612,7 @@ func (rc *Receiver) handOnOnce(w http.ResponseWriter, r *http.Request, next Next
 			rc.onErr(fmt.Errorf("releasing event %q: %w", ev.ID, err))
 		}
 	}()
-	err = next(sw, r, ev)
+	err = callNext(next, sw, r, ev)
 	res.Reason, res.Status = ev.outcome(), sw.statusOr200()
 	rc.handedOn(ev, &res)
 	if err == nil && res.Status >= 200 && res.Status < 300 {
