@@ -143,24 +143,24 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		seen[rec.QueuedDelivery] = true
-		d, err := g.sender.Queue().Get(ctx, rec.QueuedDelivery)
-		switch {
-		case err == nil:
-			out.Deliveries = append(out.Deliveries, deliveryView(d))
-		case !errors.Is(err, storeerr.ErrNotFound):
+		d, ok, err := g.deliveryIfAny(ctx, rec.QueuedDelivery)
+		if err != nil {
 			return storeErr(err)
+		}
+		if ok {
+			out.Deliveries = append(out.Deliveries, deliveryView(d))
 		}
 	}
 	// A delivery id names its delivery; anything else may be an event id.
 	if _, ok := queue.EndpointOf(id); ok && !seen[id] {
-		d, err := g.sender.Queue().Get(ctx, id)
-		switch {
-		case err == nil:
+		d, ok, err := g.deliveryIfAny(ctx, id)
+		if err != nil {
+			return storeErr(err)
+		}
+		if ok {
 			out.Deliveries = append(out.Deliveries, deliveryView(d))
 			events[d.Event.ID] = true
 			candidates = nil
-		case !errors.Is(err, storeerr.ErrNotFound):
-			return storeErr(err)
 		}
 	}
 	for _, ev := range candidates {
@@ -220,12 +220,12 @@ func (g *Gateway) eventStory(w http.ResponseWriter, r *http.Request, id string) 
 		// An async route's hand-off: the delivery it queued, under the queue's event id.
 		if rec.QueuedDelivery != "" && !seen[rec.QueuedDelivery] {
 			seen[rec.QueuedDelivery] = true
-			d, err := g.sender.Queue().Get(ctx, rec.QueuedDelivery)
-			switch {
-			case err == nil:
-				ds = append(ds, d)
-			case !errors.Is(err, storeerr.ErrNotFound):
+			d, ok, err := g.deliveryIfAny(ctx, rec.QueuedDelivery)
+			if err != nil {
 				return storeErr(err)
+			}
+			if ok {
+				ds = append(ds, d)
 			}
 		}
 	}
@@ -293,14 +293,22 @@ func (g *Gateway) findDeliveries(ctx context.Context, id string) ([]queue.Delive
 			continue
 		}
 		seen[did] = true
-		d, err := g.sender.Queue().Get(ctx, did)
-		if errors.Is(err, storeerr.ErrNotFound) {
-			continue
-		}
+		d, ok, err := g.deliveryIfAny(ctx, did)
 		if err != nil {
 			return nil, false, err
 		}
-		out = append(out, d)
+		if ok {
+			out = append(out, d)
+		}
 	}
 	return out, partial, nil
+}
+
+// deliveryIfAny reads one delivery; ok is false when there is none by that id.
+func (g *Gateway) deliveryIfAny(ctx context.Context, id string) (queue.Delivery, bool, error) {
+	d, err := g.sender.Queue().Get(ctx, id)
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return queue.Delivery{}, false, nil
+	}
+	return d, err == nil, err
 }
