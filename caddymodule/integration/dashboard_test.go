@@ -81,6 +81,19 @@ func saveShot(t *testing.T, name string, png []byte) {
 	}
 }
 
+// browserText returns a reader of an element's text in the tab ctx; it fails the test when
+// the element cannot be read.
+func browserText(t *testing.T, ctx context.Context) func(sel string) string {
+	return func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("%s: %v", sel, err)
+		}
+		return s
+	}
+}
+
 // browserContext is a headless Chromium tab, closed when the test ends, with a minute for
 // everything the test does in it.
 func browserContext(t *testing.T, browser string) context.Context {
@@ -127,14 +140,7 @@ func TestDashboardInChromium(t *testing.T) {
 
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:s3cret"))
 	erp := `tr[data-endpoint="partner-erp"]`
-	text := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return v
-	}
+	text := browserText(t, ctx)
 	eval := func(js string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
@@ -649,14 +655,7 @@ http://127.0.0.1:{PORT} {
 	if err != nil {
 		t.Fatalf("browser: %v\n%s", err, c.Log())
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("%s: %v", sel, err)
-		}
-		return s
-	}
+	text := browserText(t, ctx)
 	// The expressions are folded to their first line; a click shows the whole.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#endpoints details.transform summary`)), chromedp.WaitVisible(chromedp.CSS(`#endpoints details.transform pre`))); err != nil {
 		t.Fatalf("open the endpoint's transform: %v", err)
@@ -703,14 +702,7 @@ func TestDashboardBreaker(t *testing.T) {
 	}
 	testwait.Until(t, 15*time.Second, func() bool { b, _, _ := breakerOf(t, c, "app"); return b.State == "open" }, "the breaker to open")
 	ctx := browserContext(t, browser)
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("%s: %v", sel, err)
-		}
-		return s
-	}
+	text := browserText(t, ctx)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000), chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.Poll[chromedp.Void](`!!document.querySelector("#endpoints tr[data-endpoint=app] .breaker-state")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))

@@ -377,14 +377,7 @@ func TestDashboardQuarantine(t *testing.T) {
 		}
 	}
 	ctx := browserContext(t, browser)
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("%s: %v", sel, err)
-		}
-		return s
-	}
+	text := browserText(t, ctx)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000), chromedp.Navigate(c.Base()+"/ops/?view=all"),
 		chromedp.Poll[chromedp.Void](`!document.getElementById("quarantine-alert").hidden && !!document.querySelector("#quarantine tr[data-route=ploomes] ol.drift")`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))
