@@ -2,7 +2,8 @@
 # Ports: 18101 plain reverse_proxy, 18102 webhook_receive without dedupe, 18103 with dedupe
 # on the configured store, 18104 the same with the stale-event guard (totvs_crm's default),
 # 18105 the same as 18103 without the request log, 18106 the same as 18103 with the README's
-# TOTVS transform (examples/transforms/totvs-opportunity.cel), 18100 the backend. 18102 and 18103 turn
+# TOTVS transform (examples/transforms/totvs-opportunity.cel), 18107 the same as 18103 in async
+# mode (202 once queued durably; the queue delivers to the backend), 18100 the backend. 18102 and 18103 turn
 # the guard off, so they measure what they did before it existed (plus the request log).
 config() { # $1 admin port, $2 store line, $3 extra global options
 	cat <<CFG
@@ -66,6 +67,16 @@ $(sed 's/^/\t\t\t/' examples/transforms/totvs-opportunity.cel)
 			CEL
 	}
 	reverse_proxy 127.0.0.1:18100
+}
+http://:18107 {
+	bind 127.0.0.1
+	webhook_receive totvs_crm {
+		name bench-async
+		auth header X-Api-Key {env.BENCH_KEY}
+		order_by off
+		mode async
+		deliver_to http://127.0.0.1:18100/
+	}
 }
 http://:18100 {
 	bind 127.0.0.1

@@ -19,7 +19,9 @@ import (
 
 var (
 	bEvents     = []byte("q_events")     // event id -> body hash
-	bDeliveries = []byte("q_deliveries") // delivery id -> record (JSON)
+	bDeliveries = []byte("q_deliveries") // delivery id -> record: deliveries written before q_records existed
+	bRecords    = []byte("q_records")    // 8-byte write time, delivery id -> record (see records.go)
+	bIndex      = []byte("q_index")      // delivery id -> its key in q_records
 	bDue        = []byte("q_due")        // endpoint 0 nextAt id -> nil  (pending)
 	bDead       = []byte("q_dead")       // endpoint 0 deadAt id -> nil
 	bRecent     = []byte("q_recent")     // endpoint 0 created id -> nil (every kept delivery)
@@ -29,7 +31,7 @@ var (
 	bDisabled   = []byte("q_disabled")   // endpoint -> reason, while disabled (read by every Lease)
 	bCounts     = []byte("q_counts")     // endpoint 0 'p'|'d' -> pending | dead count (8 bytes), kept in step with q_due and q_dead
 	bAbandoned  = []byte("q_abandoned")  // endpoint -> nil: Abandon was called for it (a deleted subscription)
-	allBuckets  = [][]byte{bEvents, bDeliveries, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints, bDisabled, bCounts, bAbandoned, bBreakers}
+	allBuckets  = [][]byte{bEvents, bDeliveries, bRecords, bIndex, bDue, bDead, bRecent, bExpiry, bLatest, bEndpoints, bDisabled, bCounts, bAbandoned, bBreakers}
 )
 
 // Options tune a Store.

@@ -22,7 +22,9 @@ func queueNew(tx *bolt.Tx, id, ep string, ev queue.Event, now int64) error {
 	if err := addCount(tx, ep, countPending, 1); err != nil {
 		return err
 	}
-	return tx.Bucket(bRecent).Put(epKey(ep, r.Created, id), nil)
+	recent := tx.Bucket(bRecent)
+	recent.FillPercent = recordsFill // keyed by time: new keys go at the end
+	return recent.Put(epKey(ep, r.Created, id), nil)
 }
 
 // Enqueue implements queue.Store.
@@ -49,7 +51,7 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 		now := time.Now().UnixNano()
 		for _, ep := range endpoints {
 			id := queue.DeliveryID(ep, ev.ID)
-			if tx.Bucket(bDeliveries).Get([]byte(id)) != nil {
+			if hasRecord(tx, id) {
 				continue
 			}
 			epEv, epLatest := ev, latest
@@ -94,7 +96,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 	created := 0
 	err = db.Batch(func(tx *bolt.Tx) error {
 		created = 0 // Batch may run this function again
-		bev, bdel := tx.Bucket(bEvents), tx.Bucket(bDeliveries)
+		bev := tx.Bucket(bEvents)
 		for i, ev := range evs {
 			if old := bev.Get([]byte(ev.ID)); old != nil && !bytes.Equal(old, hashes[i]) {
 				return queue.ErrConflict
@@ -107,7 +109,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 				return err
 			}
 			id := queue.DeliveryID(endpoint, ev.ID)
-			if bdel.Get([]byte(id)) != nil {
+			if hasRecord(tx, id) {
 				continue
 			}
 			if err := queueNew(tx, id, endpoint, ev, now+int64(i)); err != nil {

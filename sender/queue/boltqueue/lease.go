@@ -124,7 +124,9 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 				}
 				r.Expires = time.Now().Add(keep).UnixNano()
 				st.Delivered++
-				if err := tx.Bucket(bExpiry).Put(append(u64(r.Expires), r.ID...), nil); err != nil {
+				exp := tx.Bucket(bExpiry)
+				exp.FillPercent = recordsFill // keyed by time: new keys go at the end
+				if err := exp.Put(append(u64(r.Expires), r.ID...), nil); err != nil {
 					return err
 				}
 				if err := addCount(tx, r.Endpoint, countPending, -1); err != nil {

@@ -49,8 +49,39 @@ func getRecord(tx *bolt.Tx, id string) (record, bool) {
 	return getRecordWith(tx, id, true)
 }
 
+// Records are kept in q_records under the time they were first written followed by their
+// delivery id, and q_index maps a delivery id to that key. Delivery ids are hashes of the
+// event id (random across the key space), so keyed by them a file that has grown spreads
+// each commit's new records, and the rewrites of the records its deliveries finish, over
+// as many pages as records; keyed by time, the records a commit writes or rewrites sit on
+// the few pages at the end of the tree, and only the index's small entries land at random.
+// Records written by earlier versions stay in q_deliveries, read and rewritten there.
+
+// recordsFill is how full q_records' pages are left when they split. New records go at the
+// end of the tree, so bbolt's default (half full, for inserts at random) would leave every
+// page half empty.
+const recordsFill = 0.9
+
+// recordKey is the q_records key of id's record, nil when id is not there.
+func recordKey(tx *bolt.Tx, id string) []byte {
+	return tx.Bucket(bIndex).Get([]byte(id))
+}
+
+// recordValue is id's stored record, nil for none.
+func recordValue(tx *bolt.Tx, id string) []byte {
+	if k := recordKey(tx, id); k != nil {
+		return tx.Bucket(bRecords).Get(k)
+	}
+	return tx.Bucket(bDeliveries).Get([]byte(id))
+}
+
+// hasRecord reports whether a delivery with id exists.
+func hasRecord(tx *bolt.Tx, id string) bool {
+	return recordKey(tx, id) != nil || tx.Bucket(bDeliveries).Get([]byte(id)) != nil
+}
+
 func getRecordWith(tx *bolt.Tx, id string, attempts bool) (record, bool) {
-	v := tx.Bucket(bDeliveries).Get([]byte(id))
+	v := recordValue(tx, id)
 	if v == nil {
 		return record{}, false
 	}
@@ -59,7 +90,33 @@ func getRecordWith(tx *bolt.Tx, id string, attempts bool) (record, bool) {
 }
 
 func putRecord(tx *bolt.Tx, r *record) error {
-	return tx.Bucket(bDeliveries).Put([]byte(r.ID), encodeRecord(r))
+	v := encodeRecord(r)
+	recs := tx.Bucket(bRecords)
+	recs.FillPercent = recordsFill
+	if k := recordKey(tx, r.ID); k != nil {
+		return recs.Put(k, v)
+	}
+	old := tx.Bucket(bDeliveries)
+	if old.Get([]byte(r.ID)) != nil {
+		return old.Put([]byte(r.ID), v)
+	}
+	k := make([]byte, 0, 8+len(r.ID))
+	k = append(append(k, u64(time.Now().UnixNano())...), r.ID...)
+	if err := tx.Bucket(bIndex).Put([]byte(r.ID), k); err != nil {
+		return err
+	}
+	return recs.Put(k, v)
+}
+
+// deleteRecord removes id's record wherever it is kept.
+func deleteRecord(tx *bolt.Tx, id string) error {
+	if k := recordKey(tx, id); k != nil {
+		if err := tx.Bucket(bRecords).Delete(k); err != nil {
+			return err
+		}
+		return tx.Bucket(bIndex).Delete([]byte(id))
+	}
+	return tx.Bucket(bDeliveries).Delete([]byte(id))
 }
 
 func getStatus(tx *bolt.Tx, ep string) epStatus {

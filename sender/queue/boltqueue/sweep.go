@@ -28,7 +28,7 @@ func (s *Store) Sweep(now time.Time) error {
 			id := string(k[8:])
 			if r, ok := getRecord(tx, id); ok && r.State == queue.Delivered {
 				_ = tx.Bucket(bRecent).Delete(epKey(r.Endpoint, r.Created, id))
-				_ = tx.Bucket(bDeliveries).Delete([]byte(id))
+				_ = deleteRecord(tx, id)
 			}
 			if err := c.Delete(); err != nil {
 				return err
