@@ -8,7 +8,8 @@
 #
 # Rows: plain reverse_proxy; webhook_receive with schema validation, no dedupe; with dedupe
 # on the embedded store; the same with a transform (the README's TOTVS example); the same two without the per-webhook log line; with dedupe on
-# Redis (needs redis-server). Each gateway and its backend run in one Caddy process; wrk
+# Redis (needs redis-server); async mode on each store (202 once queued durably, then the queue
+# delivers to the same backend; the pending count after each run shows whether delivery kept pace). Each gateway and its backend run in one Caddy process; wrk
 # runs beside it on the same cores. RSS is the gateway process's peak (VmHWM) over a run,
 # and its anonymous and file-backed parts (RssAnon, RssFile: the mapped store file) at the
 # run's end.
@@ -49,6 +50,9 @@ stop() { # prints the stopped gateway's peak RSS in MB, and its anonymous and fi
 	wait "$caddy_pid" 2>/dev/null || true
 }
 
+pending() { # $1 admin port -> deliveries of the async route still pending right after its run
+	curl -fs "http://127.0.0.1:$1/webhooks/endpoints" | tr '{,' '\n\n' | sed -n 's/^"pending"://p' | awk '{ s += $1 } END { print s + 0 }'
+}
 run() { # $1 url -> "rps=… p50_ms=… p99_ms=… non2xx=… errors=…"
 	wrk -t1 -c8 -d1s -s bench/request.lua "$1" >/dev/null 2>&1 || true # warm up
 	wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s bench/request.lua "$1" | sed -n 's/^BENCH //p'
@@ -61,9 +65,9 @@ mean_rps() { # the mean of several runs' rps, as a run line
 	echo "rps=$(awk -v s="$sum" -v n="$n" 'BEGIN { printf "%.1f", s / n }')"
 }
 
-rows=(plain nodedupe embedded transform guard nolog nodedupe_quiet embedded_quiet)
-[ $have_redis = 1 ] && rows+=(redis)
-declare -A ratios rps rss
+rows=(plain nodedupe embedded transform guard nolog async nodedupe_quiet embedded_quiet)
+[ $have_redis = 1 ] && rows+=(redis async_redis)
+declare -A ratios rps rss backlog
 for r in $(seq "$RUNS"); do
 	# plain reverse_proxy is measured once in each gateway process of the run; the run's
 	# plain is their mean, so a slow moment of the machine weighs less.
@@ -74,6 +78,8 @@ for r in $(seq "$RUNS"); do
 	transform=$(run http://127.0.0.1:18106/)
 	guard=$(run http://127.0.0.1:18104/)
 	nolog=$(run http://127.0.0.1:18105/)
+	async=$(run http://127.0.0.1:18107/)
+	backlog[embedded]+="$(pending 12019) "
 	rss[embedded]+="$(stop) "
 	# The same without the per-webhook INFO log line (Caddy's logs at WARN), since plain
 	# reverse_proxy logs nothing per request either.
@@ -88,6 +94,8 @@ for r in $(seq "$RUNS"); do
 		start redis 12020 "store redis redis://127.0.0.1:$redis_port"
 		plains+=("$(run http://127.0.0.1:18101/)")
 		redis=$(run http://127.0.0.1:18103/)
+		async_redis=$(run http://127.0.0.1:18107/)
+		backlog[redis]+="$(pending 12020) "
 		rss[redis]+="$(stop) "
 	fi
 	plain=$(mean_rps "${plains[@]}")
@@ -110,10 +118,13 @@ label() {
 	nodedupe_quiet) echo "no dedupe, without the per-webhook INFO log line" ;;
 	embedded_quiet) echo "embedded store, without the per-webhook INFO log line" ;;
 	redis) echo "webhook_receive + dedupe, Redis store" ;;
+	async) echo "async (202 once queued durably, then delivered), embedded store" ;;
+	async_redis) echo "async (202 once queued durably, then delivered), Redis store" ;;
 	esac
 }
 echo
 echo "$(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); wrk -t$THREADS -c$CONNS -d${DURATION}s, 1 KB bodies, $RUNS runs"
+echo "Async deliveries still pending when each run's load stopped (delivered/s behind ingest): embedded ${backlog[embedded]}${backlog[redis]:+; Redis ${backlog[redis]}}"
 echo "Gateway peak RSS (MB) per run, with the anonymous and file-backed (mapped store file) RSS at the run's end: embedded ${rss[embedded]}; no log line ${rss[quiet]}${rss[redis]:+; Redis ${rss[redis]}}"
 echo
 echo "| setup | median ratio to plain reverse_proxy | runs | req/s (runs) |"

@@ -593,6 +593,10 @@ func parseWebhooksOption(d *caddyfile.Dispenser, existing any) (any, error) {
 							return nil, d.ArgErr()
 						}
 						r.Cluster = true
+					case "replicas_ack", "replicas_timeout":
+						if err := r.SetOption(d.Val(), d.RemainingArgs()); err != nil {
+							return nil, d.Err(err.Error())
+						}
 					default:
 						return nil, d.Errf("unrecognized store redis option %q", d.Val())
 					}

@@ -45,7 +45,7 @@ func loadStores(c *StoreConfig) (*pooledStores, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis url: %w", err)
 		}
-		rc := gateway.RedisConfig{URL: url, KeyPrefix: c.Redis.KeyPrefix, Cluster: c.Redis.Cluster}
+		rc := gateway.RedisConfig{URL: url, KeyPrefix: c.Redis.KeyPrefix, Cluster: c.Redis.Cluster, ReplicasAck: c.Redis.ReplicasAck, ReplicasTimeout: c.Redis.ReplicasTimeout}
 		if key, err = rc.Key(); err != nil {
 			return nil, err
 		}

@@ -1,5 +1,11 @@
 package gateway
 
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
 // StoreConfig chooses the store. Exactly one of Embedded and Redis may be set; neither
 // means Embedded with its defaults.
 type StoreConfig struct {
@@ -26,4 +32,35 @@ type RedisStoreConfig struct {
 	KeyPrefix string `json:"key_prefix,omitempty"`
 	// Cluster connects to a Redis Cluster. Default false.
 	Cluster bool `json:"cluster,omitempty"`
+	// ReplicasAck is how many replicas must hold a queued event before its 2xx (async
+	// inbound, publish): Redis' WAIT on the master after the write. Default 0: once the
+	// master has it (a failover can then lose it).
+	ReplicasAck int `json:"replicas_ack,omitempty"`
+	// ReplicasTimeout bounds that wait, in nanoseconds (the Caddyfile takes e.g. 500ms);
+	// too few replicas by then answer 503 and the sender retries. Default 1s.
+	ReplicasTimeout time.Duration `json:"replicas_timeout,omitempty"`
+}
+
+// SetOption sets replicas_ack or replicas_timeout from their Caddyfile arguments.
+func (c *RedisStoreConfig) SetOption(name string, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%s takes one value", name)
+	}
+	switch name {
+	case "replicas_ack":
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 0 {
+			return fmt.Errorf("replicas_ack %q: want a count of replicas (0 or more)", args[0])
+		}
+		c.ReplicasAck = n
+	case "replicas_timeout":
+		d, err := time.ParseDuration(args[0])
+		if err != nil || d <= 0 {
+			return fmt.Errorf("replicas_timeout %q: want a positive duration such as 500ms", args[0])
+		}
+		c.ReplicasTimeout = d
+	default:
+		return fmt.Errorf("unrecognized store redis option %q", name)
+	}
+	return nil
 }

@@ -129,6 +129,10 @@ type RedisConfig struct {
 	KeyPrefix string
 	// Cluster connects to a Redis Cluster.
 	Cluster bool
+	// ReplicasAck and ReplicasTimeout: how many replicas hold a queued event before its
+	// 2xx, and how long to wait for them (RedisStoreConfig).
+	ReplicasAck     int
+	ReplicasTimeout time.Duration
 }
 
 // redisOptions turns the config into go-redis options: the client policy every Redis
@@ -196,8 +200,11 @@ func (c RedisConfig) prefix() string {
 	return c.KeyPrefix
 }
 
-// Validate checks the URL without connecting.
+// Validate checks the URL without connecting, and the replica options.
 func (c RedisConfig) Validate() error {
+	if c.ReplicasAck < 0 || c.ReplicasTimeout < 0 {
+		return fmt.Errorf("redis replicas_ack and replicas_timeout cannot be negative")
+	}
 	_, _, err := c.options()
 	return err
 }
@@ -209,8 +216,8 @@ func (c RedisConfig) Key() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%v|%s|%s|%s|%d|%v|%s", c.Cluster, strings.Join(o.Addrs, ","),
-		o.Username, o.Password, o.DB, o.TLSConfig != nil, c.prefix())))
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%v|%s|%s|%s|%d|%v|%s|%d|%d", c.Cluster, strings.Join(o.Addrs, ","),
+		o.Username, o.Password, o.DB, o.TLSConfig != nil, c.prefix(), c.ReplicasAck, c.ReplicasTimeout)))
 	return "redis:" + hex.EncodeToString(sum[:]), nil
 }
 
@@ -223,7 +230,7 @@ func NewRedis(c RedisConfig) (*Stores, error) {
 	}
 	prefix := c.prefix()
 	client := redis.NewUniversalClient(o)
-	q := redisqueue.New(client, prefix, redisqueue.Options{})
+	q := redisqueue.New(client, prefix, redisqueue.Options{ReplicasAck: c.ReplicasAck, ReplicasTimeout: c.ReplicasTimeout})
 	rl := reqlog.NewRedis(client, prefix)
 	return &Stores{
 		Describe:   "redis " + redacted,

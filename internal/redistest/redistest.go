@@ -173,9 +173,39 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-// Cluster is a Redis Cluster of three masters.
+// Cluster is a Redis Cluster of three masters (and, from StartClusterWithReplicas, a
+// replica of each).
 type Cluster struct {
 	Nodes []*Server
+}
+
+// StartReplica starts a redis-server that replicates master and returns once its link to
+// master is up.
+func StartReplica(t testing.TB, master *Server) *Server {
+	t.Helper()
+	r := Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port))
+	r.waitLinked()
+	return r
+}
+
+// waitLinked waits until the replica s reports its link to its master up.
+func (s *Server) waitLinked() {
+	s.t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		s.t.Fatalf("redis-cli not found: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := exec.Command(cli, "-p", strconv.Itoa(s.Port), "info", "replication").Output()
+		if strings.Contains(string(out), "master_link_status:up") {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("replica %s did not link to its master: %s", s.Addr(), out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Addrs returns the nodes' addresses.
@@ -191,8 +221,20 @@ func (c *Cluster) Addrs() []string {
 // with redis-cli --cluster create.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	return startCluster(t, 0)
+}
+
+// StartClusterWithReplicas starts three masters and a replica of each (Nodes holds all
+// six; which are masters is the cluster's to say) and returns once every replica is linked.
+func StartClusterWithReplicas(t testing.TB) *Cluster {
+	t.Helper()
+	return startCluster(t, 1)
+}
+
+func startCluster(t testing.TB, replicas int) *Cluster {
+	t.Helper()
 	c := &Cluster{}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 3*(1+replicas); i++ {
 		dir := t.TempDir()
 		c.Nodes = append(c.Nodes, startOn(t, freeClusterPort(t), "--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "2000"))
@@ -202,7 +244,7 @@ func StartCluster(t testing.TB) *Cluster {
 		t.Fatalf("redis-cli not found: %v", err)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	out, err := exec.Command(cli, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
@@ -219,6 +261,14 @@ func StartCluster(t testing.TB) *Cluster {
 				t.Fatalf("cluster did not become ok: %s", out)
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if replicas > 0 {
+		for _, n := range c.Nodes {
+			out, _ := exec.Command(cli, "-p", strconv.Itoa(n.Port), "info", "replication").Output()
+			if strings.Contains(string(out), "role:slave") {
+				n.waitLinked()
+			}
 		}
 	}
 	return c

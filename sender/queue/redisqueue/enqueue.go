@@ -80,7 +80,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 	for start := 0; start < len(evs); start += batchChunk {
 		chunk := evs[start:min(start+batchChunk, len(evs))]
 		cmds := make([]*redis.Cmd, len(chunk))
-		_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
+		err := s.writeAcked(ctx, []write{{key: t, add: func(p redis.Pipeliner) {
 			for j, ev := range chunk {
 				hdr, latest := "", ""
 				if len(ev.Header) > 0 {
@@ -95,8 +95,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 				cmds[j] = enqueueScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
 					id, ev.ID, ev.Type, ev.Body, hdr, ms(ev.Created), ms(now.Add(time.Duration(start+j)*time.Microsecond)), latest, trim, ev.TransformError)
 			}
-			return nil
-		})
+		}}})
 		if err != nil {
 			return n, classify("enqueue", err)
 		}
@@ -125,20 +124,21 @@ func (s *Store) enqueue(ctx context.Context, ev queue.Event, endpoints []string,
 	hdr, latest := fields(base)
 	now := time.Now()
 	cmds := make([]*redis.Cmd, len(endpoints))
-	_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, ep := range endpoints {
-			t := s.tag(ep)
-			id := idOf(ep)
-			e, h, l := base, hdr, latest
-			if _, ok := ev.Variants[ep]; ok {
-				e = ev.For(ep)
-				h, l = fields(e)
-			}
+	writes := make([]write, len(endpoints))
+	for i, ep := range endpoints {
+		t := s.tag(ep)
+		id := idOf(ep)
+		e, h, l := base, hdr, latest
+		if _, ok := ev.Variants[ep]; ok {
+			e = ev.For(ep)
+			h, l = fields(e)
+		}
+		writes[i] = write{key: t, add: func(p redis.Pipeliner) {
 			cmds[i] = enqueueScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
 				id, e.ID, e.Type, e.Body, h, ms(e.Created), ms(now), l, ms(now.Add(-s.keep())), e.TransformError)
-		}
-		return nil
-	})
+		}}
+	}
+	err := s.writeAcked(ctx, writes)
 	if err != nil {
 		return 0, classify("enqueue", err)
 	}

@@ -35,6 +35,12 @@ type Options struct {
 	// Retention is how long delivered deliveries (and idempotency records) are kept.
 	// Default 72h.
 	Retention time.Duration
+	// ReplicasAck is how many replicas must hold an enqueued delivery before Enqueue and
+	// EnqueueBatch return (Redis' WAIT after the write). Default 0: once the master has it.
+	ReplicasAck int
+	// ReplicasTimeout bounds that wait; fewer replicas by then fail the enqueue as the store
+	// being unavailable. Default DefaultReplicasTimeout (1s).
+	ReplicasTimeout time.Duration
 }
 
 // Store is the Redis queue.
