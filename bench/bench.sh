@@ -4,7 +4,8 @@
 # RUNS times; each row prints the median ratio and every run's.
 #
 #   bash bench/bench.sh            # RUNS=5 DURATION=5 CONNS=32 THREADS=1 to change the load
-#   CADDY=path/to/caddy bash bench/bench.sh   # measure a prebuilt binary (e.g. an older commit)
+#   CADDY=path/to/caddy bash bench/bench.sh   # measure a prebuilt binary (e.g. an older commit;
+#                                             # BENCH_NO_ACK=1 for one from before replicas_ack)
 #
 # Rows: plain reverse_proxy; webhook_receive with schema validation, no dedupe; with dedupe
 # on the embedded store; the same with a transform (the README's TOTVS example); the same two without the per-webhook log line; with dedupe on
@@ -29,6 +30,8 @@ redis_port=16391
 have_redis=0
 if command -v redis-server >/dev/null; then
 	redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$out/redis.log" 2>&1 &
+	# a replica, for the replicas_ack row
+	redis-server --port $((redis_port + 1)) --bind 127.0.0.1 --save "" --appendonly no --daemonize no --replicaof 127.0.0.1 $redis_port >"$out/replica.log" 2>&1 &
 	have_redis=1
 	sleep 0.5
 fi
@@ -67,6 +70,7 @@ mean_rps() { # the mean of several runs' rps, as a run line
 
 rows=(plain nodedupe embedded transform guard nolog async nodedupe_quiet embedded_quiet)
 [ $have_redis = 1 ] && rows+=(redis async_redis)
+[ $have_redis = 1 ] && [ -z "${BENCH_NO_ACK:-}" ] && rows+=(async_redis_ack) # BENCH_NO_ACK=1: a binary from before replicas_ack
 declare -A ratios rps rss backlog
 for r in $(seq "$RUNS"); do
 	# plain reverse_proxy is measured once in each gateway process of the run; the run's
@@ -97,6 +101,14 @@ for r in $(seq "$RUNS"); do
 		async_redis=$(run http://127.0.0.1:18107/)
 		backlog[redis]+="$(pending 12020) "
 		rss[redis]+="$(stop) "
+		[ -z "${BENCH_NO_ACK:-}" ] && start redis_ack 12022 "store redis redis://127.0.0.1:$redis_port {
+			replicas_ack 1
+		}"
+		if [ -z "${BENCH_NO_ACK:-}" ]; then
+			plains+=("$(run http://127.0.0.1:18101/)")
+			async_redis_ack=$(run http://127.0.0.1:18107/)
+			stop >/dev/null
+		fi
 	fi
 	plain=$(mean_rps "${plains[@]}")
 	for row in "${rows[@]}"; do
@@ -120,6 +132,7 @@ label() {
 	redis) echo "webhook_receive + dedupe, Redis store" ;;
 	async) echo "async (202 once queued durably, then delivered), embedded store" ;;
 	async_redis) echo "async (202 once queued durably, then delivered), Redis store" ;;
+	async_redis_ack) echo "async, Redis store with replicas_ack 1 (the 202 waits for a replica)" ;;
 	esac
 }
 echo
