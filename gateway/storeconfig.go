@@ -36,8 +36,9 @@ type RedisStoreConfig struct {
 	// inbound, publish): Redis' WAIT on the master after the write. Default 0: once the
 	// master has it (a failover can then lose it).
 	ReplicasAck int `json:"replicas_ack,omitempty"`
-	// ReplicasTimeout bounds that wait, in nanoseconds (the Caddyfile takes e.g. 500ms);
-	// too few replicas by then answer 503 and the sender retries. Default 1s.
+	// ReplicasTimeout bounds that wait, in nanoseconds (the Caddyfile takes e.g. 500ms),
+	// from 1ms to under 2s (the client's read timeout); too few replicas by then answer
+	// 503 and the sender retries. Default 1s.
 	ReplicasTimeout time.Duration `json:"replicas_timeout,omitempty"`
 }
 
@@ -55,8 +56,10 @@ func (c *RedisStoreConfig) SetOption(name string, args []string) error {
 		c.ReplicasAck = n
 	case "replicas_timeout":
 		d, err := time.ParseDuration(args[0])
-		if err != nil || d <= 0 {
-			return fmt.Errorf("replicas_timeout %q: want a positive duration such as 500ms", args[0])
+		if err != nil || d < time.Millisecond || d >= 2*time.Second {
+			// WAIT takes whole milliseconds (0 would wait for ever), and the client gives up
+			// reading any answer after 2 s.
+			return fmt.Errorf("replicas_timeout %q: want a duration from 1ms to under 2s, such as 500ms", args[0])
 		}
 		c.ReplicasTimeout = d
 	default:

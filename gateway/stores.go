@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -146,7 +147,7 @@ func (c RedisConfig) options() (*redis.UniversalOptions, string, error) {
 	if c.Cluster {
 		co, err := redis.ParseClusterURL(c.URL)
 		if err != nil {
-			return nil, "", fmt.Errorf("redis cluster url %s: %v", redacted, err)
+			return nil, "", fmt.Errorf("redis cluster url %s: %s", redacted, scrubURL(err, c.URL))
 		}
 		o = redis.UniversalOptions{
 			Addrs: co.Addrs, Username: co.Username, Password: co.Password, TLSConfig: co.TLSConfig,
@@ -155,7 +156,7 @@ func (c RedisConfig) options() (*redis.UniversalOptions, string, error) {
 	} else {
 		so, err := redis.ParseURL(c.URL)
 		if err != nil {
-			return nil, "", fmt.Errorf("redis url %s: %v", redacted, err)
+			return nil, "", fmt.Errorf("redis url %s: %s", redacted, scrubURL(err, c.URL))
 		}
 		o = redis.UniversalOptions{
 			Addrs: []string{so.Addr}, Username: so.Username, Password: so.Password, DB: so.DB, TLSConfig: so.TLSConfig,
@@ -172,6 +173,16 @@ func (c RedisConfig) options() (*redis.UniversalOptions, string, error) {
 	o.DialerRetries = 1
 	o.DialerRetryTimeout = 50 * time.Millisecond
 	return &o, redacted, nil
+}
+
+// scrubURL is err's text without the URL it may quote (url.Parse's errors do, secrets and
+// all); a *url.Error gives only what was wrong.
+func scrubURL(err error, raw string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return strings.ReplaceAll(err.Error(), raw, "(the URL)")
 }
 
 // redactURL is a Redis URL fit for logs and errors: the userinfo password and every query

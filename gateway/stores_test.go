@@ -26,3 +26,14 @@ func TestRedisURLRedacted(t *testing.T) {
 		t.Errorf("the extra nodes are hidden: %s", got)
 	}
 }
+
+// An unparsable URL's error does not quote it (outside review: the parser's own error,
+// wrapped, showed `parse "redis://:S3cr3t%zzPW@…": invalid URL escape`).
+func TestUnparsableRedisURLHidesItsPassword(t *testing.T) {
+	for _, cluster := range []bool{false, true} {
+		_, _, err := (RedisConfig{URL: "redis://:S3cr3t%zzPW@127.0.0.1:26101/0", Cluster: cluster}).options()
+		if err == nil || strings.Contains(err.Error(), "S3cr3t") {
+			t.Errorf("cluster %v: %v", cluster, err)
+		}
+	}
+}
