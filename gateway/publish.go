@@ -92,6 +92,12 @@ func (p *Publisher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusUnprocessableEntity, problem.ReasonConflict, "Unprocessable Content",
 			"this Idempotency-Key was already used with a different body").Write(w)
 		return
+	case errors.Is(err, queue.ErrNotReplicated):
+		p.logger().Error("a published event reached too few replicas", zap.String("type", typ), zap.Error(err))
+		problem.New(http.StatusServiceUnavailable, problem.ReasonNotReplicated, "Service Unavailable",
+			"the event was queued but fewer replicas than replicas_ack asks for hold it yet; retry with the same Idempotency-Key, or it is queued twice").
+			WithHeader("Retry-After", "30").Write(w)
+		return
 	case err != nil:
 		p.logger().Error("cannot queue a published event", zap.String("type", typ), zap.Error(err))
 		problem.New(http.StatusServiceUnavailable, problem.ReasonStoreUnavailable, "Service Unavailable",

@@ -158,6 +158,7 @@ type Route struct {
 	accepted  *zap.Logger // the per-webhook line of accepted webhooks (sampled unless log_accepted all)
 	obs       *routeObserver
 	fwd       *sender.Forwarder // async: hands accepted webhooks to the queue
+	dedupes   bool              // dedupe is on: a hand-off's queued id is derived (sender.Inbound.Idempotent)
 	log       reqlog.Log        // nil when the log is off
 	redactor  *reqlog.Redactor
 	server    atomic.Value // http.Handler: the server of the latest request, for replays
@@ -206,6 +207,7 @@ func (g *Gateway) AddRoute(spec RouteSpec) (*Route, error) {
 		rt.transform = spec.Transform
 	}
 	o.Store = g.stores.Dedupe // used only when dedupe is on and an event id is known
+	rt.dedupes = o.Dedupe >= 0
 	o.OrderStore = g.stores.Order
 	var query []string
 	for _, a := range o.Auth {
@@ -325,7 +327,7 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 		}
 		if rt.fwd != nil {
 			fwd, err := rt.fwd.Forward(r.Context(), w, sender.Inbound{Source: ev.Source, EventID: ev.ID,
-				Verified: ev.Verified, Header: r.Header, Body: ev.Body})
+				Verified: ev.Verified, Header: r.Header, Body: ev.Body, Idempotent: rt.dedupes})
 			if err != nil {
 				rt.logger.Error("cannot queue an accepted webhook", zap.String("event_id", ev.ID), zap.Error(err))
 			}

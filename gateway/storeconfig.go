@@ -50,20 +50,36 @@ func (c *RedisStoreConfig) SetOption(name string, args []string) error {
 	switch name {
 	case "replicas_ack":
 		n, err := strconv.Atoi(args[0])
-		if err != nil || n < 0 {
-			return fmt.Errorf("replicas_ack %q: want a count of replicas (0 or more)", args[0])
+		if err != nil {
+			return fmt.Errorf("replicas_ack %q: want a count of replicas from 0 to %d", args[0], MaxReplicasAck)
 		}
 		c.ReplicasAck = n
 	case "replicas_timeout":
 		d, err := time.ParseDuration(args[0])
-		if err != nil || d < time.Millisecond || d >= 2*time.Second {
-			// WAIT takes whole milliseconds (0 would wait for ever), and the client gives up
-			// reading any answer after 2 s.
+		if err != nil || d == 0 { // 0 is the JSON default, not a timeout to write
 			return fmt.Errorf("replicas_timeout %q: want a duration from 1ms to under 2s, such as 500ms", args[0])
 		}
 		c.ReplicasTimeout = d
 	default:
 		return fmt.Errorf("unrecognized store redis option %q", name)
+	}
+	return checkReplicas(c.ReplicasAck, c.ReplicasTimeout)
+}
+
+// MaxReplicasAck is the most replicas replicas_ack may ask for: more than a master has
+// would answer every queued event 503.
+const MaxReplicasAck = 16
+
+// checkReplicas checks replicas_ack and replicas_timeout as the JSON config and the
+// Caddyfile give them (timeout 0 is the default).
+func checkReplicas(ack int, timeout time.Duration) error {
+	if ack < 0 || ack > MaxReplicasAck {
+		return fmt.Errorf("replicas_ack %d: want a count of replicas from 0 to %d", ack, MaxReplicasAck)
+	}
+	if timeout != 0 && (timeout < time.Millisecond || timeout >= 2*time.Second) {
+		// WAIT takes whole milliseconds (0 would wait for ever), and the client gives up
+		// reading any answer after 2 s.
+		return fmt.Errorf("replicas_timeout %s: want a duration from 1ms to under 2s, such as 500ms", timeout)
 	}
 	return nil
 }

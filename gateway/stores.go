@@ -213,8 +213,8 @@ func (c RedisConfig) prefix() string {
 
 // Validate checks the URL without connecting, and the replica options.
 func (c RedisConfig) Validate() error {
-	if c.ReplicasAck < 0 || c.ReplicasTimeout < 0 {
-		return fmt.Errorf("redis replicas_ack and replicas_timeout cannot be negative")
+	if err := checkReplicas(c.ReplicasAck, c.ReplicasTimeout); err != nil {
+		return fmt.Errorf("store redis: %w", err)
 	}
 	_, _, err := c.options()
 	return err
@@ -235,6 +235,9 @@ func (c RedisConfig) Key() (string, error) {
 // NewRedis returns the stores of one Redis deployment. It does not connect: go-redis
 // dials lazily, and Redis may come later.
 func NewRedis(c RedisConfig) (*Stores, error) {
+	if err := checkReplicas(c.ReplicasAck, c.ReplicasTimeout); err != nil {
+		return nil, fmt.Errorf("store redis: %w", err)
+	}
 	o, redacted, err := c.options()
 	if err != nil {
 		return nil, err
@@ -243,9 +246,10 @@ func NewRedis(c RedisConfig) (*Stores, error) {
 	client := redis.NewUniversalClient(o)
 	q := redisqueue.New(client, prefix, redisqueue.Options{ReplicasAck: c.ReplicasAck, ReplicasTimeout: c.ReplicasTimeout})
 	rl := reqlog.NewRedis(client, prefix)
+	dd := redisstore.New(client, prefix)
 	return &Stores{
 		Describe:   "redis " + redacted,
-		Dedupe:     redisstore.New(client, prefix),
+		Dedupe:     dd,
 		Queue:      q,
 		Subs:       redissubs.New(client, prefix),
 		Order:      redisorder.New(client, prefix),
@@ -256,6 +260,7 @@ func NewRedis(c RedisConfig) (*Stores, error) {
 		close: func() error {
 			q.Close()
 			rl.Close()
+			dd.Close()
 			return client.Close()
 		},
 	}, nil

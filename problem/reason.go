@@ -26,6 +26,11 @@ const (
 	// queue's store is away (503); ReasonQueueFailed: the store refused the write (500).
 	ReasonQueueUnavailable Reason = "queue_unavailable"
 	ReasonQueueFailed      Reason = "queue_error"
+	// ReasonNotReplicated: the event was written to the store's master, but fewer
+	// replicas than replicas_ack asks for held it in time (503 and Retry-After). It stays
+	// queued; a retry of a deduped async webhook, or of a publish with the same
+	// Idempotency-Key, finds it and queues nothing twice.
+	ReasonNotReplicated Reason = "not_replicated"
 	// ReasonStale: the stale-event guard found a newer event of the same record already
 	// handed on (200, Webhook-Stale: true, not handed on).
 	ReasonStale Reason = "stale"
@@ -55,7 +60,7 @@ const (
 // dashboard's outcome filter.
 var InboundReasons = []Reason{ReasonAccepted, ReasonQueued, ReasonDuplicate, ReasonInFlight, ReasonMethod,
 	ReasonUnauthorized, ReasonTooLarge, ReasonMediaType, ReasonInvalidJSON, ReasonSchema, ReasonMissingEventID,
-	ReasonStoreUnavailable, ReasonBodyRead, ReasonQueueUnavailable, ReasonQueueFailed, ReasonStale, ReasonOrderInFlight,
+	ReasonStoreUnavailable, ReasonBodyRead, ReasonQueueUnavailable, ReasonQueueFailed, ReasonNotReplicated, ReasonStale, ReasonOrderInFlight,
 	ReasonOrderValue, ReasonOrderAhead, ReasonTransformFailed, ReasonQuarantined, ReasonQuarantineFull}
 
 // Publishing (webhook_publish) and feeds.

@@ -31,6 +31,13 @@ type Inbound struct {
 	Header http.Header
 	// Body is the exact body received; it is copied into the queue.
 	Body []byte
+	// Idempotent derives the queued event's id from the endpoint, EventID and Body
+	// (InboundEventID) instead of a fresh one, so that a sender's retry of a hand-off
+	// whose write may have happened (a 503 after the store wrote it: replicas_ack's wait
+	// ran out, the deadline passed mid-commit) maps to the event already queued, not a
+	// second one. Set for routes that dedupe (where a repeat of an event id is a
+	// duplicate by design); ignored when EventID is "".
+	Idempotent bool
 }
 
 // Outcome says how a hand-off ended: problem.ReasonQueued (durable in the queue; the
@@ -122,6 +129,19 @@ type Forwarded struct {
 	EventID, DeliveryID string
 }
 
+// InboundEventID is the queue's event id for the webhook of event id eventID and body
+// body handed to inbound endpoint endpoint by a route that dedupes: "evi_" and 26 hex
+// characters of a SHA-256 of the three, so the same webhook queued twice is one event
+// (the queue's Enqueue is idempotent per event id) and a different body under the same
+// event id is another event, not a conflict.
+func InboundEventID(endpoint, eventID string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte("inbound\x00" + endpoint + "\x00" + eventID + "\x00"))
+	h.Write(body)
+	var sum [sha256.Size]byte
+	return "evi_" + hex.EncodeToString(h.Sum(sum[:0])[:13])
+}
+
 // Forward queues in as a new event, durably, wakes the target's workers, and answers the
 // sender: 202 {"id": …} once queued; 503 problem+json with Retry-After when the queue's
 // store is away; 500 when it refused the write. It returns which.
@@ -138,24 +158,34 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 		hdr.Set("X-Webhook-Event-Id", in.EventID)
 	}
 	f.s.d.spans.learn(ctx) // Caddy's tracer, when its tracing handler runs on the route
-	ev := queue.Event{ID: queue.NewEventID(), Type: in.Source, Body: append([]byte(nil), in.Body...), Header: hdr, Created: time.Now().UTC()}
+	id := queue.NewEventID()
+	if in.Idempotent && in.EventID != "" {
+		id = InboundEventID(f.endpoint, in.EventID, in.Body)
+	}
+	ev := queue.Event{ID: id, Type: in.Source, Body: append([]byte(nil), in.Body...), Header: hdr, Created: time.Now().UTC()}
 	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	_, err := f.s.enqueue(ctx, ev, []string{f.endpoint})
 	cancel()
 	if err != nil {
-		status, outcome := http.StatusServiceUnavailable, problem.ReasonQueueUnavailable
-		if !errors.Is(err, queue.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+		status, outcome, detail := http.StatusServiceUnavailable, problem.ReasonQueueUnavailable, "the event could not be queued; retry later"
+		switch {
+		case errors.Is(err, queue.ErrNotReplicated):
+			outcome = problem.ReasonNotReplicated
+			detail = "the event was queued but fewer replicas than replicas_ack asks for hold it yet; retry later"
+			if in.Idempotent && in.EventID != "" {
+				detail += " (a retry is the same event, not queued twice)"
+			}
+		case !errors.Is(err, queue.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded):
 			status, outcome = http.StatusInternalServerError, problem.ReasonQueueFailed
 		}
-		problem.New(status, outcome, http.StatusText(status), "the event could not be queued; retry later").
-			WithHeader("Retry-After", "30").Write(w)
+		problem.New(status, outcome, http.StatusText(status), detail).WithHeader("Retry-After", "30").Write(w)
 		return Forwarded{Outcome: outcome}, fmt.Errorf("queueing an accepted webhook: %w", err)
 	}
-	id := in.EventID
-	if id == "" {
-		id = ev.ID
+	answer := in.EventID
+	if answer == "" {
+		answer = ev.ID
 	}
-	b, _ := json.Marshal(map[string]string{"id": id})
+	b, _ := json.Marshal(map[string]string{"id": answer})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusAccepted)

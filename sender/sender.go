@@ -104,7 +104,8 @@ type Message struct {
 // any) matches it, durably (it returns once the store has it), and wakes their workers.
 // An idempotency key maps to a fixed event id: publishing it again queues nothing
 // (Replayed), and with another body it is queue.ErrConflict. A store failure is returned
-// as is (queue.ErrUnavailable when the store is away); nothing was queued then.
+// as is (queue.ErrUnavailable when the store is away; nothing was queued then, unless it
+// is also queue.ErrNotReplicated: queued on the master, short of replicas_ack).
 func (s *Sender) Publish(ctx context.Context, m Message) (PublishResult, error) {
 	typ := m.Type
 	if !ValidEventType(typ) {

@@ -129,6 +129,43 @@ func TestForwarderOutcomes(t *testing.T) {
 	}
 }
 
+// A deduping route's hand-off is idempotent: the same event id and body forwarded twice
+// (a sender's retry after a 503 whose write happened) is one queued event; another body
+// under the same id is another event; a route without dedupe queues every forward.
+func TestIdempotentForwardIsOneEvent(t *testing.T) {
+	s := newSender(t)
+	f, err := s.Forwarder("r", "r", &Endpoint{URL: "http://127.0.0.1:1/in"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := func(in Inbound) Forwarded {
+		t.Helper()
+		w := httptest.NewRecorder()
+		fwd, err := f.Forward(context.Background(), w, in)
+		if err != nil || w.Code != 202 {
+			t.Fatalf("forward: %v %d %s", err, w.Code, w.Body)
+		}
+		return fwd
+	}
+	in := Inbound{Source: "webhook", EventID: "e1", Body: []byte(`{"a":1}`), Idempotent: true}
+	a, b := forward(in), forward(in)
+	if a.EventID != b.EventID || a.EventID != InboundEventID(f.Endpoint(), "e1", in.Body) || !strings.HasPrefix(a.EventID, "evi_") {
+		t.Fatalf("two forwards of one webhook: %s, %s", a.EventID, b.EventID)
+	}
+	in.Body = []byte(`{"a":2}`)
+	if c := forward(in); c.EventID == a.EventID {
+		t.Fatalf("another body under the same event id is the same queued event %s", c.EventID)
+	}
+	in.Idempotent = false
+	if d, e := forward(in), forward(in); d.EventID == e.EventID {
+		t.Fatalf("without dedupe two forwards are one event %s", d.EventID)
+	}
+	ds, err := s.Queue().List(context.Background(), queue.Filter{Endpoints: []string{f.Endpoint()}})
+	if err != nil || len(ds) != 4 {
+		t.Fatalf("queued %d deliveries (%v), want 4 (one per distinct event)", len(ds), err)
+	}
+}
+
 // An endpoint added at run time gets workers at once; a removed one's workers stop and its
 // deliveries wait in the queue.
 func TestEndpointsAddedAndRemovedAtRunTime(t *testing.T) {

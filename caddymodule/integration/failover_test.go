@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -184,8 +185,199 @@ func failoverRun(t *testing.T, ack string, mustKeep bool) int {
 	}
 	t.Logf("sent %d events (%d answered 2xx; refusals retried, by status: %v); promotion after %s; %d deliveries received",
 		sent.Load()+1, len(acked), statuses, promoted.Round(100*time.Millisecond), len(sink.Got()))
+	if statuses[http.StatusInternalServerError] > 0 { // what the store said (a failover is the store away: 503)
+		for _, line := range strings.Split(c.Log(), "\n") {
+			if strings.Contains(line, "cannot queue") && !strings.Contains(line, "unavailable") {
+				t.Logf("a 500: %s", line)
+			}
+		}
+	}
 	if len(acked) < 50 {
 		t.Fatalf("only %d events acknowledged: the load did not run", len(acked))
 	}
 	return lost
+}
+
+// TestRetryAfterReplicasAck503IsOneEvent (review finding): with replicas_ack and no
+// replica to reach, the master writes the event, the wait runs out and the sender is
+// answered 503. A sender retries a 503; each retry used to be queued again under a new
+// queue event id (a Webhook-Id of its own), so once a replica came back the backend got
+// the webhook once per attempt. The queued id of a deduped route is derived from the
+// event id and body, so every attempt is the same event, delivered once.
+func TestRetryAfterReplicasAck503IsOneEvent(t *testing.T) {
+	master := redistest.Start(t)
+	sink := startBackend(t)
+	cfg := strings.NewReplacer("{URL}", master.URL(), "{SINK}", sink.URL).Replace(`{
+	{GLOBAL}
+	webhooks {
+		store redis {URL} {
+			replicas_ack 1
+			replicas_timeout 100ms
+		}
+		endpoint partner {
+			url {SINK}/out
+			allow_private
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	handle /publish {
+		webhook_publish
+	}
+	handle {
+		webhook_receive {
+			name retried
+			auth none
+			event_id json:/id
+			mode async
+			deliver_to {SINK}/in {
+				retry 100ms
+			}
+		}
+	}
+}
+`)
+	c := startCaddy(t, cfg)
+	body := []byte(`{"id":"retried-1","pad":"` + strings.Repeat("x", 200) + `"}`)
+	for i := 0; i < 3; i++ { // no replica: written on the master, 503 after the wait
+		code, _, rb := send(t, c.Base(), body)
+		// The answer says what happened: queued, short of replicas (not "could not be queued").
+		if code != http.StatusServiceUnavailable || !strings.Contains(string(rb), "not_replicated") || strings.Contains(string(rb), "could not") {
+			t.Fatalf("attempt %d without a replica: %d %s, want 503 not_replicated", i+1, code, rb)
+		}
+		// A publish with an Idempotency-Key: the same, and its retries are one event too.
+		code, _, rb = send(t, c.Base()+"/publish", []byte(`{"n":1}`), "Webhook-Event-Type", "deal.won", "Idempotency-Key", "k-1")
+		if code != http.StatusServiceUnavailable || !strings.Contains(string(rb), "not_replicated") || strings.Contains(string(rb), "nothing was queued") {
+			t.Fatalf("publish %d without a replica: %d %s, want 503 not_replicated", i+1, code, rb)
+		}
+	}
+	redistest.StartReplica(t, master)
+	if code, _, rb := send(t, c.Base(), body); code != http.StatusAccepted {
+		t.Fatalf("attempt with a replica: %d %s, want 202", code, rb)
+	}
+	if code, _, rb := send(t, c.Base()+"/publish", []byte(`{"n":1}`), "Webhook-Event-Type", "deal.won", "Idempotency-Key", "k-1"); code != http.StatusAccepted {
+		t.Fatalf("publish with a replica: %d %s, want 202", code, rb)
+	}
+	testwait.Poll(5*time.Second, func() bool { return len(sink.Got()) >= 2 })
+	time.Sleep(time.Second) // any second delivery would be on its way by now
+	got := sink.Got()
+	ids := map[string]int{}
+	for _, r := range got {
+		ids[r.Path+" "+r.Header.Get("Webhook-Id")]++
+	}
+	if len(got) != 2 || len(ids) != 2 {
+		t.Fatalf("the backend got %d deliveries (by path and Webhook-Id %v), want the webhook and the published event once each", len(got), ids)
+	}
+}
+
+// TestReplicasOptionsCheckedInJSON (review finding): the JSON config's replicas_ack and
+// replicas_timeout are checked as the Caddyfile's are. A negative replicas_ack or
+// replicas_timeout, or a replicas_ack no master has replicas for, used to load; now /load
+// refuses each with the option's name, and the running config stays.
+func TestReplicasOptionsCheckedInJSON(t *testing.T) {
+	master := redistest.Start(t)
+	cfg := strings.NewReplacer("{URL}", master.URL()).Replace(`{
+	{GLOBAL}
+	webhooks {
+		store redis {URL} {
+			replicas_ack 1
+			replicas_timeout 300ms
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_receive {
+		name checked
+		auth none
+		mode async
+		deliver_to http://127.0.0.1:1/in
+	}
+}
+`)
+	c := startCaddy(t, cfg)
+	out, err := runCmd(caddyBin, "adapt", "--config", writeTemp(t, fillConfig(cfg, c.Port, c.Admin, "")), "--adapter", "caddyfile")
+	if err != nil {
+		t.Fatalf("adapt: %v %s", err, out)
+	}
+	good := string(jsonOnly(out))
+	if !strings.Contains(good, `"replicas_ack":1`) || !strings.Contains(good, `"replicas_timeout":300000000`) {
+		t.Fatalf("adapted config lacks the options: %s", good)
+	}
+	for _, bad := range []struct{ from, to, want string }{
+		{`"replicas_ack":1`, `"replicas_ack":-1`, "replicas_ack -1"},
+		{`"replicas_ack":1`, `"replicas_ack":17`, "replicas_ack 17"},
+		{`"replicas_timeout":300000000`, `"replicas_timeout":-5`, "replicas_timeout -5ns"},
+		{`"replicas_timeout":300000000`, `"replicas_timeout":5000000000`, "replicas_timeout 5s"},
+		{`"replicas_timeout":300000000`, `"replicas_timeout":1000`, "replicas_timeout 1µs"},
+	} {
+		resp, err := http.Post(c.AdminURL()+"/load", "application/json", strings.NewReader(strings.Replace(good, bad.from, bad.to, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || !strings.Contains(string(b), bad.want) {
+			t.Errorf("%s: /load answered %d %s, want a refusal naming %q", bad.to, resp.StatusCode, b, bad.want)
+		}
+	}
+	lastReload.Store(time.Now().UnixNano())
+	if code, _, rb := send(t, c.Base(), []byte(`{}`)); code != http.StatusServiceUnavailable {
+		t.Fatalf("the running config (replicas_ack 1, no replica) answered %d %s, want 503", code, rb)
+	}
+}
+
+// TestClaimOutlivingTheStoreIsReleased (review finding): a webhook's claim was written,
+// then the store went away while the backend had the request (a Cluster master killed
+// mid-request; here one Redis server killed and restarted with its append-only file, so
+// the claim survives as it does on a promoted replica). The backend failed, so the claim
+// had to be released, and the release failed too: every retry of the sender was answered
+// 409 in flight until claim_timeout (5 minutes). The release is retried in the background
+// once the store is back, and the sender's next retry is handed on.
+func TestClaimOutlivingTheStoreIsReleased(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	be := startBackend(t)
+	be.SetStatus(func(n int) int {
+		if n == 1 {
+			return http.StatusBadGateway
+		}
+		return http.StatusOK
+	})
+	c := startCaddy(t, strings.NewReplacer("{URL}", srv.URL(), "{BE}", be.Addr).Replace(`{
+	{GLOBAL}
+	webhooks {
+		store redis {URL}
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_receive {
+		name claimed
+		auth none
+		event_id json:/id
+	}
+	reverse_proxy {BE}
+}
+`))
+	body := []byte(`{"id":"claimed-1"}`)
+	release := be.Hold()
+	first := make(chan int, 1)
+	go func() {
+		code, _, _ := send(t, c.Base(), body)
+		first <- code
+	}()
+	testwait.Until(t, 10*time.Second, func() bool { return len(be.Held()) == 1 }, "the first attempt at the backend")
+	srv.Stop()
+	release()
+	if code := <-first; code/100 == 2 {
+		t.Fatalf("the first attempt got %d from a failing backend", code)
+	}
+	srv.Restart()
+	var code int
+	var rb []byte
+	testwait.Poll(10*time.Second, func() bool {
+		code, _, rb = send(t, c.Base(), body)
+		return code == http.StatusOK
+	})
+	if code != http.StatusOK || be.Count() != 2 {
+		t.Fatalf("the sender's retry after the store came back: %d %s (backend reached %d times), want it handed on", code, rb, be.Count())
+	}
 }

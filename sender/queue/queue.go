@@ -47,6 +47,11 @@ var (
 	// ErrUnavailable: the store cannot be reached right now. It is storeerr.ErrUnavailable,
 	// shared by every store; the queue stores wrap it as "queue store unavailable".
 	ErrUnavailable = storeerr.ErrUnavailable
+	// ErrNotReplicated: the write reached the store's master but fewer replicas than
+	// replicas_ack asks for within its timeout. The event is queued (it is delivered
+	// unless the master is lost before a replica has it). Errors carrying it carry
+	// ErrUnavailable too: the caller is told to retry.
+	ErrNotReplicated = errors.New("too few replicas hold the write")
 )
 
 // Event is what was published (or received, in inbound async mode).

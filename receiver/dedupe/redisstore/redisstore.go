@@ -13,6 +13,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redisx"
@@ -25,6 +26,13 @@ import (
 type Store struct {
 	c      redis.Cmdable
 	prefix string
+
+	mu       sync.Mutex
+	later    map[string]laterRelease // failed releases, retried in the background (later.go)
+	retrying bool
+	closed   bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 var _ dedupe.Store = (*Store)(nil)
@@ -37,7 +45,7 @@ var _ dedupe.Store = (*Store)(nil)
 // client's read and write timeouts (the autopipeliner runs commands on its own context).
 // If the client cannot make one, commands go to it directly.
 func New(c redis.UniversalClient, prefix string) *Store {
-	s := &Store{c: c, prefix: prefix + "dedupe:"}
+	s := &Store{c: c, prefix: prefix + "dedupe:", stop: make(chan struct{})}
 	if ap, err := c.AutoPipeline(); err == nil {
 		s.c = ap
 	}
@@ -83,8 +91,18 @@ func (s *Store) Commit(ctx context.Context, key string, window time.Duration) er
 	return classify("commit", s.c.Set(ctx, s.prefix+key, processed, window).Err())
 }
 
-// Release implements dedupe.Store.
+// Release implements dedupe.Store. When the store is away the release is also retried in
+// the background (later.go), so a claim that outlives a failover does not hold back the
+// sender's retries until it times out.
 func (s *Store) Release(ctx context.Context, key string, tok dedupe.Token) error {
+	err := s.release(ctx, key, tok)
+	if errors.Is(err, errUnavailable) {
+		s.releaseLater(key, tok)
+	}
+	return err
+}
+
+func (s *Store) release(ctx context.Context, key string, tok dedupe.Token) error {
 	err := releaseScript.Run(ctx, s.c, []string{s.prefix + key}, "i:"+string(tok)).Err()
 	if errors.Is(err, redis.Nil) {
 		err = nil

@@ -76,3 +76,39 @@ func BenchmarkClaimCommit(b *testing.B) {
 		}
 	})
 }
+
+// A release that fails with the server away is retried in the background: the claim,
+// still on the server when it comes back (here kept by its append-only file; in a Cluster
+// failover, on the promoted replica), no longer answers the sender's retries "in flight"
+// until it times out. Close stops the retries.
+func TestFailedReleaseIsRetriedWhenTheServerIsBack(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	c := srv.Client(t, redis.Options{MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	s := redisstore.New(c, "hg:")
+	t.Cleanup(s.Close)
+	ctx := context.Background()
+	st, tok, err := s.Claim(ctx, "a", time.Hour)
+	if err != nil || st != dedupe.New {
+		t.Fatalf("claim: %v %v", st, err)
+	}
+	srv.Stop()
+	if err := s.Release(ctx, "a", tok); !errors.Is(err, dedupe.ErrUnavailable) {
+		t.Fatalf("release with the server away: %v, want unavailable", err)
+	}
+	srv.Restart()
+	testwait.Until(t, 10*time.Second, func() bool {
+		st, _, err = s.Claim(ctx, "a", time.Hour)
+		return err == nil && st == dedupe.New
+	}, "the claim released once the server is back")
+	// The retries stop with the store, also when one is waiting.
+	_, tok, _ = s.Claim(ctx, "b", time.Hour)
+	srv.Stop()
+	_ = s.Release(ctx, "b", tok)
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not stop the release retries")
+	}
+}

@@ -2,10 +2,10 @@ package redisqueue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -90,8 +90,8 @@ func (s *Store) writeAcked(ctx context.Context, writes []write) error {
 }
 
 // errNotReplicated: too few replicas hold a write (classify makes it the store being
-// unavailable, as every error that is not a Redis reply).
-var errNotReplicated = errors.New("too few replicas")
+// unavailable as well, as every error that is not a Redis reply).
+var errNotReplicated = queue.ErrNotReplicated
 
 // master is the client of the master that holds key's slot: the Cluster's node for it,
 // or the one server's client.
