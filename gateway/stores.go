@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
+	"github.com/hookgate/hookgate/internal/redisx"
 	"github.com/hookgate/hookgate/receiver/dedupe"
 	"github.com/hookgate/hookgate/receiver/dedupe/boltstore"
 	"github.com/hookgate/hookgate/receiver/dedupe/redisstore"
@@ -244,6 +245,9 @@ func NewRedis(c RedisConfig) (*Stores, error) {
 	}
 	prefix := c.prefix()
 	client := redis.NewUniversalClient(o)
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		redisx.ReloadOnNetErrors(cc) // a killed master's slots are found on its promoted replica at once
+	}
 	q := redisqueue.New(client, prefix, redisqueue.Options{ReplicasAck: c.ReplicasAck, ReplicasTimeout: c.ReplicasTimeout})
 	rl := reqlog.NewRedis(client, prefix)
 	dd := redisstore.New(client, prefix)

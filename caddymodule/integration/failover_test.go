@@ -381,3 +381,143 @@ http://127.0.0.1:{PORT} {
 		t.Fatalf("the sender's retry after the store came back: %d %s (backend reached %d times), want it handed on", code, rb, be.Count())
 	}
 }
+
+// TestFailoverDedupeAtMostDuplicates: the same failover under sync dedupe load. Dedupe
+// marks are written without waiting for replicas ("at least once" by design), so a mark
+// that died with the master costs at most a duplicate: every event answered 2xx reached
+// the backend, and a copy of each sent after the failover is answered 2xx (a duplicate,
+// or handed on again: counted), never refused for good.
+//
+// It found that go-redis reloads its slot map on MOVED replies and once a minute, not when
+// a node refuses connections: every call for the killed master's slots was answered 503
+// until the next reload, up to 60 s after the promotion (redisx.ReloadOnNetErrors).
+func TestFailoverDedupeAtMostDuplicates(t *testing.T) {
+	cl := redistest.StartClusterWithReplicas(t)
+	addrs := cl.Addrs()
+	url := "redis://" + addrs[0] + "?addr=" + strings.Join(addrs[1:], "&addr=")
+	be := startBackend(t)
+	c := startCaddy(t, strings.NewReplacer("{URL}", url, "{BE}", be.Addr).Replace(`{
+	{GLOBAL}
+	webhooks {
+		store redis {URL} {
+			cluster
+		}
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_receive {
+		name failover-sync
+		auth none
+		event_id json:/id
+		claim_timeout 10s
+	}
+	reverse_proxy {BE}
+}
+`))
+	client := &http.Client{Timeout: 5 * time.Second}
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	statuses := map[int]int{}
+	post := func(id string, until time.Duration) int {
+		body := []byte(`{"id":"` + id + `","pad":"` + strings.Repeat("x", 900) + `"}`)
+		code := 0
+		for deadline := time.Now().Add(until); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			resp, err := client.Post(c.Base(), "application/json", bytes.NewReader(body))
+			code = 0
+			if err == nil {
+				resp.Body.Close()
+				code = resp.StatusCode
+			}
+			if code/100 == 2 {
+				return code
+			}
+			mu.Lock()
+			statuses[code]++
+			mu.Unlock()
+		}
+		return code
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				id := fmt.Sprintf("s%d-%d", g, i)
+				if post(id, 30*time.Second)/100 == 2 {
+					mu.Lock()
+					acked[id] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	victim := -1
+	for i, n := range cl.Nodes {
+		out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(n.Port), "role").Output()
+		if victim < 0 && strings.HasPrefix(string(out), "master") {
+			victim = i
+		}
+	}
+	cl.Nodes[victim].Stop() // SIGKILL: a third of the event ids' marks were on it
+	survivor := cl.Nodes[(victim+1)%len(cl.Nodes)]
+	testwait.UntilNil(t, 30*time.Second, func() error {
+		info, _ := exec.Command("redis-cli", "-p", strconv.Itoa(survivor.Port), "cluster", "info").Output()
+		nodes, _ := exec.Command("redis-cli", "-p", strconv.Itoa(survivor.Port), "cluster", "nodes").Output()
+		if !strings.Contains(string(nodes), ",fail ") && !strings.Contains(string(nodes), ",fail\n") || !strings.Contains(string(info), "cluster_state:ok") {
+			return fmt.Errorf("not failed over yet")
+		}
+		return nil
+	}, "the replica's promotion")
+	time.Sleep(2 * time.Second)
+	stop.Store(true)
+	wg.Wait()
+
+	mu.Lock()
+	ids := make([]string, 0, len(acked))
+	for id := range acked {
+		ids = append(ids, id)
+	}
+	mu.Unlock()
+	if len(ids) < 50 {
+		t.Fatalf("only %d events acknowledged: the load did not run", len(ids))
+	}
+	before := be.Count()
+	refused := 0
+	for i, id := range ids { // every sender's copy after the failover
+		if code := post(id, 15*time.Second); code/100 != 2 {
+			refused++
+			if refused <= 3 {
+				t.Logf("the copy of %s (copy %d; victim %s): %d", id, i, cl.Nodes[victim].Addr(), code)
+				for _, line := range strings.Split(c.Log(), "\n") {
+					if strings.Contains(line, id) && strings.Contains(line, "error") {
+						t.Logf("  %s", line)
+					}
+				}
+			}
+		}
+	}
+	reached := map[string]int{}
+	for _, r := range be.Got() {
+		var v struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(r.Body, &v)
+		reached[v.ID]++
+	}
+	missing, dups := 0, 0
+	for _, id := range ids {
+		if reached[id] == 0 {
+			missing++
+		}
+		dups += max(reached[id]-1, 0)
+	}
+	t.Logf("sync dedupe: %d events acknowledged (refusals retried, by status: %v); copies after it: %d handed on again; duplicates handed on: %d",
+		len(ids), statuses, be.Count()-before, dups)
+	t.Logf("sync dedupe: acknowledged events lost: %d", missing)
+	if missing > 0 || refused > 0 {
+		t.Fatalf("%d acknowledged events never reached the backend, %d copies refused after the failover", missing, refused)
+	}
+}
