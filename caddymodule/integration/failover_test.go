@@ -81,25 +81,10 @@ func failoverRun(t *testing.T, ack string, mustKeep bool) int {
 	statuses := map[int]int{} // refusals by status (0: no answer), under mu
 	client := &http.Client{Timeout: 5 * time.Second}
 	post := func(id string) {
-		body := []byte(`{"id":"` + id + `","pad":"` + strings.Repeat("x", 900) + `"}`)
-		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
-			resp, err := client.Post(c.Base(), "application/json", bytes.NewReader(body))
-			code := 0
-			if err == nil {
-				resp.Body.Close()
-				code = resp.StatusCode
-			}
+		if retryingPost(client, c.Base(), id, 15*time.Second, &mu, statuses)/100 == 2 {
 			mu.Lock()
-			if code/100 == 2 {
-				acked[id] = true
-			} else {
-				statuses[code]++
-			}
+			acked[id] = true
 			mu.Unlock()
-			if code/100 == 2 {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	// The first event tells which master holds the route's queue.
@@ -419,23 +404,7 @@ http://127.0.0.1:{PORT} {
 	acked := map[string]bool{}
 	statuses := map[int]int{}
 	post := func(id string, until time.Duration) int {
-		body := []byte(`{"id":"` + id + `","pad":"` + strings.Repeat("x", 900) + `"}`)
-		code := 0
-		for deadline := time.Now().Add(until); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			resp, err := client.Post(c.Base(), "application/json", bytes.NewReader(body))
-			code = 0
-			if err == nil {
-				resp.Body.Close()
-				code = resp.StatusCode
-			}
-			if code/100 == 2 {
-				return code
-			}
-			mu.Lock()
-			statuses[code]++
-			mu.Unlock()
-		}
-		return code
+		return retryingPost(client, c.Base(), id, until, &mu, statuses)
 	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -520,4 +489,27 @@ http://127.0.0.1:{PORT} {
 	if missing > 0 || refused > 0 {
 		t.Fatalf("%d acknowledged events never reached the backend, %d copies refused after the failover", missing, refused)
 	}
+}
+
+// retryingPost sends a 1 KB webhook of event id id to url as a sender does, retrying
+// anything but a 2xx every 100 ms for up to until, and returns the last status (0: no
+// answer). Each refusal is counted in statuses, under mu.
+func retryingPost(client *http.Client, url, id string, until time.Duration, mu *sync.Mutex, statuses map[int]int) int {
+	body := []byte(`{"id":"` + id + `","pad":"` + strings.Repeat("x", 900) + `"}`)
+	code := 0
+	for deadline := time.Now().Add(until); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+		code = 0
+		if err == nil {
+			resp.Body.Close()
+			code = resp.StatusCode
+		}
+		if code/100 == 2 {
+			return code
+		}
+		mu.Lock()
+		statuses[code]++
+		mu.Unlock()
+	}
+	return code
 }
