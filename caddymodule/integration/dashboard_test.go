@@ -573,8 +573,13 @@ http://127.0.0.1:{PORT} {
 	if err != nil || be.Count() != n+1 || !strings.Contains(text(`#req-detail .result`), "older") {
 		t.Fatalf("the confirmed replay: %v, backend %d → %d, %q", err, n, be.Count(), text(`#req-detail .result`))
 	}
+	// The replay is a new request: the list above the detail grows by a row, which moves
+	// the button; clicks land where the page has settled, as a user's would.
 	err = chromedp.Do(ctx,
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+rows+`").length === 3`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.WaitVisible(chromedp.CSS(`#req-detail button.order-clear`)),
 		chromedp.Click(chromedp.CSS(`#req-detail button.order-clear`)),
+		chromedp.WaitVisible(chromedp.CSS(`#req-detail button.order-clear.armed`)),
 		chromedp.Click(chromedp.CSS(`#req-detail button.order-clear`)),
 		chromedp.Poll[chromedp.Void](`document.querySelector("#req-detail .order-newest").textContent === "none recorded"`, chromedp.WithPollingTimeout(10*time.Second)),
 	)
