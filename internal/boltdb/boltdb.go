@@ -27,9 +27,6 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// BatchDelay is how long bbolt's Batch waits for more writers before committing.
-const BatchDelay = time.Millisecond
-
 // Handle is a lazily opened bbolt file. It is safe for concurrent use.
 type Handle struct {
 	path string
@@ -118,11 +115,6 @@ func (h *Handle) DB() (*DB, error) {
 		_ = bdb.Close()
 		return nil, err
 	}
-	// Batch (used to make accepted events durable) groups concurrent writers into one
-	// commit. Its default 10ms wait for company caps each writer at 100 commits/s; a
-	// commit here costs one fsync, and writers that arrive while one runs join the next
-	// batch anyway, so a short wait is enough to group them.
-	bdb.MaxBatchDelay = BatchDelay
 	db := &DB{h: h, db: bdb, unavail: h.unavail}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		for _, s := range h.services {
@@ -281,6 +273,7 @@ type DB struct {
 	h       *Handle
 	db      *bolt.DB
 	unavail []error // the services' Unavailable errors, as the file opened
+	g       group   // the writers waiting for the next group commit (group.go)
 }
 
 // View runs fn in a read-only transaction (bolt.DB.View).
@@ -301,18 +294,6 @@ func (d *DB) Update(fn func(*bolt.Tx) error) (err error) {
 	}
 	defer d.recoverInto(&err, "writing", debug.SetPanicOnFault(true))
 	return d.db.Update(fn)
-}
-
-// Batch runs fn as part of a batch of concurrent writers (bolt.DB.Batch): fn may run more
-// than once. A panic in fn is caught by bbolt and fn run again alone in this goroutine,
-// where the guard catches it; a panic while bbolt commits the batch, in a goroutine of its
-// own, is beyond any caller's reach.
-func (d *DB) Batch(fn func(*bolt.Tx) error) (err error) {
-	if dmg := d.h.damaged.Load(); dmg != nil {
-		return dmg
-	}
-	defer d.recoverInto(&err, "writing", debug.SetPanicOnFault(true))
-	return d.db.Batch(fn)
 }
 
 // recoverInto, deferred by each transaction method, restores the goroutine's fault mode

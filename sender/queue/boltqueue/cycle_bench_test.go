@@ -82,7 +82,11 @@ func BenchmarkCycle(b *testing.B) {
 	b.SetParallelism(16) // 32 writers on 2 cores
 	b.ReportAllocs()
 	b.SetBytes(int64(len(cycleBody)))
-	w0 := writtenBytes()
+	db, err := h.DB()
+	if err != nil {
+		b.Fatal(err)
+	}
+	w0, c0 := writtenBytes(), db.Commits()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -100,6 +104,7 @@ func BenchmarkCycle(b *testing.B) {
 	if w := writtenBytes(); w > 0 {
 		b.ReportMetric(float64(w-w0)/float64(b.N)/1024, "written-KB/op")
 	}
+	b.ReportMetric(float64(b.N)/float64(max(db.Commits()-c0, 1)), "events/commit")
 	close(stop)
 	wg.Wait()
 	if fi, err := os.Stat(path); err == nil {
