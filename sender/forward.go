@@ -162,7 +162,8 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 	if in.Idempotent && in.EventID != "" {
 		id = InboundEventID(f.endpoint, in.EventID, in.Body)
 	}
-	ev := queue.Event{ID: id, Type: in.Source, Body: append([]byte(nil), in.Body...), Header: hdr, Created: time.Now().UTC()}
+	// The id is new, or derived from the endpoint, the sender's id and the body: Unique.
+	ev := queue.Event{ID: id, Type: in.Source, Body: append([]byte(nil), in.Body...), Header: hdr, Created: time.Now().UTC(), Unique: true}
 	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	_, err := f.s.enqueue(ctx, ev, []string{f.endpoint})
 	cancel()

@@ -74,6 +74,12 @@ type Event struct {
 	// Variants, read by Enqueue only (never stored as such), gives some endpoints their
 	// own body and header (see Variant); endpoints not in it get Body and Header.
 	Variants map[string]Variant `json:"-"`
+	// Unique, read by Enqueue only, says no other body can carry ID: it is new (NewEventID)
+	// or derived from the body (an inbound webhook's queue id). The store then keeps no
+	// record of the body's hash to refuse a conflicting body (one write at a random key,
+	// or one round trip, fewer per event); a repeat of the same event is still one event,
+	// since its delivery exists. False (the default) for publishers' ids.
+	Unique bool `json:"-"`
 }
 
 // Variant is what one endpoint's delivery stores of an event in place of the event's Body

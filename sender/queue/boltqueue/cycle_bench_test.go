@@ -91,7 +91,7 @@ func BenchmarkCycle(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := "totvs-" + strconv.FormatInt(n.Add(1), 10) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-			if _, err := s.Enqueue(ctx, queue.Event{ID: id, Type: "webhook", Body: cycleBody}, []string{"sink"}); err != nil {
+			if _, err := s.Enqueue(ctx, queue.Event{ID: id, Type: "webhook", Body: cycleBody, Unique: true}, []string{"sink"}); err != nil {
 				b.Error(err)
 				return
 			}

@@ -36,17 +36,22 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 	if ev.Created.IsZero() {
 		ev.Created = time.Now().UTC()
 	}
-	hash := []byte(ev.BodyHash())
+	var hash []byte
+	if !ev.Unique {
+		hash = []byte(ev.BodyHash())
+	}
 	latest := encodeRecord(&record{Event: ev.For("")}) // the latest event of its type, for Resend
 	created := 0
 	err = db.Batch(func(tx *bolt.Tx) error {
 		created = 0 // Batch may run this function again
-		evs := tx.Bucket(bEvents)
-		if old := evs.Get([]byte(ev.ID)); old != nil && !bytes.Equal(old, hash) {
-			return queue.ErrConflict
-		}
-		if err := evs.Put([]byte(ev.ID), hash); err != nil {
-			return err
+		if !ev.Unique {
+			evs := tx.Bucket(bEvents)
+			if old := evs.Get([]byte(ev.ID)); old != nil && !bytes.Equal(old, hash) {
+				return queue.ErrConflict
+			}
+			if err := evs.Put([]byte(ev.ID), hash); err != nil {
+				return err
+			}
 		}
 		now := time.Now().UnixNano()
 		for _, ep := range endpoints {

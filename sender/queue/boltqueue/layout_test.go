@@ -108,3 +108,30 @@ func TestSweepRemovesIndexAndRecord(t *testing.T) {
 		return nil
 	})
 }
+
+// A unique event (an inbound webhook's) writes no q_events record: one page at a random
+// key fewer per event. A publisher's event writes its body's hash there.
+func TestUniqueEventWritesNoConflictRecord(t *testing.T) {
+	ctx := context.Background()
+	h := boltdb.New(filepath.Join(t.TempDir(), "q.db"))
+	defer func() { _ = h.Close() }()
+	s := New(h, Options{Retention: time.Hour})
+	events := func() int {
+		db, _ := s.db()
+		n := 0
+		_ = db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bEvents).Stats().KeyN; return nil })
+		return n
+	}
+	if _, err := s.Enqueue(ctx, queue.Event{ID: queue.NewEventID(), Type: "t", Body: []byte(`{}`), Unique: true}, []string{"ep"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := events(); n != 0 {
+		t.Fatalf("q_events holds %d after a unique event", n)
+	}
+	if _, err := s.Enqueue(ctx, queue.Event{ID: "evt_pub", Type: "t", Body: []byte(`{}`)}, []string{"ep"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := events(); n != 1 {
+		t.Fatalf("q_events holds %d after a publisher's event", n)
+	}
+}

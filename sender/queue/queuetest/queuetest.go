@@ -121,6 +121,28 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("UniqueEventIsOneEvent", func(t *testing.T) {
+		s := newStore(t).Store
+		ev := event("evi_0123456789abcdef0123456789", "t", `{"x":true}`)
+		ev.Unique = true
+		if n, err := s.Enqueue(ctx, ev, []string{"a"}); err != nil || n != 1 {
+			t.Fatalf("first Enqueue = %d, %v", n, err)
+		}
+		if n, err := s.Enqueue(ctx, ev, []string{"a"}); err != nil || n != 0 {
+			t.Fatalf("repeat Enqueue = %d, %v; want 0", n, err)
+		}
+		got, _ := s.Lease(ctx, "a", 10, time.Now(), lease)
+		if len(got) != 1 || string(got[0].Event.Body) != `{"x":true}` || got[0].Event.ID != ev.ID {
+			t.Fatalf("leased %+v, want the one delivery", got)
+		}
+		// A publisher's event of the same id is checked against the bodies of the events
+		// that recorded theirs: a unique event recorded none, so it is no conflict.
+		other := event(ev.ID, "t", `{"x":false}`)
+		if n, err := s.Enqueue(ctx, other, []string{"b"}); err != nil || n != 1 {
+			t.Fatalf("a publisher's event of that id = %d, %v", n, err)
+		}
+	})
+
 	t.Run("LapsedLeaseIsResumedAndStaleFinishIgnored", func(t *testing.T) {
 		s := newStore(t).Store
 		if _, err := s.Enqueue(ctx, event("evt_l", "t", `{}`), []string{"a"}); err != nil {

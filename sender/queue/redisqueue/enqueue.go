@@ -22,14 +22,16 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 	if ev.Created.IsZero() {
 		ev.Created = time.Now().UTC()
 	}
-	hash := ev.BodyHash()
-	evKey := s.prefix + "qe{" + ev.ID + "}"
-	prev, err := s.c.SetArgs(ctx, evKey, hash, redis.SetArgs{Mode: "NX", Get: true, TTL: max(s.keep(), queue.DefaultRetention)}).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, classify("enqueue", err)
-	}
-	if err == nil && prev != hash {
-		return 0, queue.ErrConflict
+	if !ev.Unique {
+		hash := ev.BodyHash()
+		evKey := s.prefix + "qe{" + ev.ID + "}"
+		prev, err := s.c.SetArgs(ctx, evKey, hash, redis.SetArgs{Mode: "NX", Get: true, TTL: max(s.keep(), queue.DefaultRetention)}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, classify("enqueue", err)
+		}
+		if err == nil && prev != hash {
+			return 0, queue.ErrConflict
+		}
 	}
 	return s.enqueue(ctx, ev, endpoints, func(ep string) string { return queue.DeliveryID(ep, ev.ID) }, true)
 }
