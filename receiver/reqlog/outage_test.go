@@ -62,3 +62,29 @@ func TestRedisOutageIsUnavailable(t *testing.T) {
 		t.Fatalf("Get of a record the restart lost: %v, want ErrNotFound", err)
 	}
 }
+
+// The writer calls its script by SHA (not EVAL, which resends and rehashes the text with
+// every entry) and loads it again when the server has forgotten it.
+func TestRedisWriterCallsItsScriptBySHA(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	l := reqlog.NewRedis(c, "hg:")
+	t.Cleanup(l.Close)
+	ctx := context.Background()
+	first := reqlogtest.Entry("r", 1, "accepted", 200)
+	l.Add(first)
+	reqlogtest.Written(t, l, first)
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	second := reqlogtest.Entry("r", 2, "accepted", 200)
+	l.Add(second)
+	reqlogtest.Written(t, l, second)
+	stats, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stats, "cmdstat_eval:") || !strings.Contains(stats, "cmdstat_evalsha:") {
+		t.Fatalf("the writer's commands:\n%s", stats)
+	}
+}

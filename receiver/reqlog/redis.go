@@ -85,14 +85,14 @@ func (l *Redis) write(stop context.Context) {
 		share := l.share()
 		ctx, cancel := context.WithTimeout(stop, 2*time.Second)
 		// If Redis is away the batch is dropped: webhooks are not slowed for the log.
-		_, _ = l.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, _ = redisx.Pipelined(ctx, l.c, logScripts, func(p redis.Pipeliner) error {
 			for _, e := range batch {
 				b, err := json.Marshal(e.Materialize())
 				if err != nil {
 					continue
 				}
 				key := l.key(e.Route)
-				addScript.Eval(ctx, p, []string{key, key + ":bytes"}, b, l.limit(e.Route), share)
+				addScript.EvalSha(ctx, p, []string{key, key + ":bytes"}, b, l.limit(e.Route), share)
 			}
 			return nil
 		})
@@ -184,3 +184,6 @@ var addLua string
 // limit and its byte share (the list's bytes are counted in a key beside it).
 // KEYS: list, bytes. ARGV: record, limit, share.
 var addScript = redis.NewScript(addLua)
+
+// logScripts are the scripts the writer pipelines (loaded on a NOSCRIPT reply).
+var logScripts = []*redis.Script{addScript}

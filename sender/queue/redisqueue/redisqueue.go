@@ -103,30 +103,9 @@ func ms(t time.Time) string {
 
 var scripts = []*redis.Script{enqueueScript, leaseScript, finishScript, releaseScript, requeueScript, extendScript, abandonScript}
 
-// pipelined runs fn's commands in one pipeline. Scripts go by SHA (EVALSHA: the script
-// text is not resent and rehashed on every call); if a server does not know one yet
-// (first use, a restart, a new cluster node) every script is loaded and the pipeline runs
-// again, which is safe because a NOSCRIPT reply means the script did not run.
+// pipelined runs fn's commands in one pipeline, its scripts by SHA (redisx.Pipelined).
 func (s *Store) pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error) {
-	cmds, err := s.c.Pipelined(ctx, fn)
-	if err == nil || !anyNoScript(cmds) {
-		return cmds, err
-	}
-	for _, sc := range scripts {
-		if err := sc.Load(ctx, s.c).Err(); err != nil {
-			return cmds, err
-		}
-	}
-	return s.c.Pipelined(ctx, fn)
-}
-
-func anyNoScript(cmds []redis.Cmder) bool {
-	for _, c := range cmds {
-		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-			return true
-		}
-	}
-	return false
+	return redisx.Pipelined(ctx, s.c, scripts, fn)
 }
 
 func fromMS(s string) time.Time {

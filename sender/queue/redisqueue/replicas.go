@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/redisx"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/redis/go-redis/v9"
 )
@@ -61,15 +62,7 @@ func (s *Store) writeAcked(ctx context.Context, writes []write) error {
 			wait = p.Do(ctx, "wait", s.opts.ReplicasAck, timeout.Milliseconds())
 			return nil
 		}
-		cmds, err := node.Pipelined(ctx, run)
-		if err != nil && anyNoScript(cmds) {
-			for _, sc := range scripts {
-				if err := sc.Load(ctx, node).Err(); err != nil {
-					return err
-				}
-			}
-			_, err = node.Pipelined(ctx, run)
-		}
+		_, err := redisx.Pipelined(ctx, node, scripts, run)
 		if redis.HasErrorPrefix(err, "MOVED") || redis.HasErrorPrefix(err, "ASK") {
 			// A failover or a resharding moved the slot since the client last looked: the
 			// store is unavailable for this write, and the sender's retry finds the new master.
