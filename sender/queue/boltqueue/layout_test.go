@@ -135,3 +135,37 @@ func TestUniqueEventWritesNoConflictRecord(t *testing.T) {
 		t.Fatalf("q_events holds %d after a publisher's event", n)
 	}
 }
+
+// A publisher's event's conflict record is swept with its delivered delivery, after the
+// retention (as Redis expires it): the file does not keep a key per event for ever.
+func TestSweepDeletesTheConflictRecord(t *testing.T) {
+	ctx := context.Background()
+	h := boltdb.New(filepath.Join(t.TempDir(), "q.db"))
+	defer func() { _ = h.Close() }()
+	s := New(h, Options{Retention: time.Hour})
+	if _, err := s.Enqueue(ctx, queue.Event{ID: "evt_pub", Type: "t", Body: []byte(`{}`)}, []string{"ep"}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Lease(ctx, "ep", 1, time.Now(), time.Minute)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("lease: %v %v", ds, err)
+	}
+	if err := s.Finish(ctx, []queue.Result{{Delivery: ds[0], Outcome: queue.Done, Attempt: queue.Attempt{At: time.Now(), Status: 200}}}); err != nil {
+		t.Fatal(err)
+	}
+	events := func() int {
+		db, _ := s.db()
+		n := 0
+		_ = db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bEvents).Stats().KeyN; return nil })
+		return n
+	}
+	if err := s.Sweep(time.Now()); err != nil || events() != 1 {
+		t.Fatalf("within the retention: %v, %d conflict records", err, events())
+	}
+	if err := s.Sweep(time.Now().Add(2 * time.Hour)); err != nil || events() != 0 {
+		t.Fatalf("after the retention: %v, %d conflict records", err, events())
+	}
+	if n, err := s.Enqueue(ctx, queue.Event{ID: "evt_pub", Type: "t", Body: []byte(`{"other":1}`)}, []string{"ep"}); err != nil || n != 1 {
+		t.Fatalf("the id again after the retention: %d %v", n, err)
+	}
+}

@@ -14,7 +14,8 @@ func expired(r record, now time.Time) bool {
 	return r.State == queue.Delivered && r.Expires > 0 && r.Expires < now.UnixNano()
 }
 
-// Sweep deletes delivered deliveries whose retention ended before now.
+// Sweep deletes delivered deliveries whose retention ended before now, and their events'
+// conflict records.
 func (s *Store) Sweep(now time.Time) error {
 	db, err := s.db()
 	if err != nil {
@@ -29,6 +30,9 @@ func (s *Store) Sweep(now time.Time) error {
 			if r, ok := getRecord(tx, id); ok && r.State == queue.Delivered {
 				_ = tx.Bucket(bRecent).Delete(epKey(r.Endpoint, r.Created, id))
 				_ = deleteRecord(tx, id)
+				// The event's conflict record goes with it, as Redis expires it with the
+				// retention (it was kept for ever before: one key per event published).
+				_ = tx.Bucket(bEvents).Delete([]byte(r.Event.ID))
 			}
 			if err := c.Delete(); err != nil {
 				return err
