@@ -116,12 +116,7 @@ func TestUniqueEventWritesNoConflictRecord(t *testing.T) {
 	h := boltdb.New(filepath.Join(t.TempDir(), "q.db"))
 	defer func() { _ = h.Close() }()
 	s := New(h, Options{Retention: time.Hour})
-	events := func() int {
-		db, _ := s.db()
-		n := 0
-		_ = db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bEvents).Stats().KeyN; return nil })
-		return n
-	}
+	events := func() int { return conflictRecords(s) }
 	if _, err := s.Enqueue(ctx, queue.Event{ID: queue.NewEventID(), Type: "t", Body: []byte(`{}`), Unique: true}, []string{"ep"}); err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +148,7 @@ func TestSweepDeletesTheConflictRecord(t *testing.T) {
 	if err := s.Finish(ctx, []queue.Result{{Delivery: ds[0], Outcome: queue.Done, Attempt: queue.Attempt{At: time.Now(), Status: 200}}}); err != nil {
 		t.Fatal(err)
 	}
-	events := func() int {
-		db, _ := s.db()
-		n := 0
-		_ = db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bEvents).Stats().KeyN; return nil })
-		return n
-	}
+	events := func() int { return conflictRecords(s) }
 	if err := s.Sweep(time.Now()); err != nil || events() != 1 {
 		t.Fatalf("within the retention: %v, %d conflict records", err, events())
 	}
@@ -168,4 +158,12 @@ func TestSweepDeletesTheConflictRecord(t *testing.T) {
 	if n, err := s.Enqueue(ctx, queue.Event{ID: "evt_pub", Type: "t", Body: []byte(`{"other":1}`)}, []string{"ep"}); err != nil || n != 1 {
 		t.Fatalf("the id again after the retention: %d %v", n, err)
 	}
+}
+
+// conflictRecords is how many events' body hashes q_events holds.
+func conflictRecords(s *Store) int {
+	db, _ := s.db()
+	n := 0
+	_ = db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bEvents).Stats().KeyN; return nil })
+	return n
 }
