@@ -90,6 +90,7 @@ func (d *DB) commitNext() {
 	d.g.mu.Unlock()
 
 	d.commit(calls)
+	clear(calls) // the waiting list's array keeps no finished call (nor what its function holds)
 
 	d.g.mu.Lock()
 	if len(d.g.waiting) == 0 {
