@@ -178,12 +178,7 @@ func TestDamageAfterOpenIsAnError(t *testing.T) {
 // The guard adds no allocation to a transaction (the hot path runs one per webhook), with
 // a closure over the caller's variables as the stores write them.
 func TestGuardAllocatesNothing(t *testing.T) {
-	h := New(storeFile(t))
-	db, err := h.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	_, db := openStore(t)
 	key := []byte("key-00001")
 	raw := testing.AllocsPerRun(500, func() {
 		found := false

@@ -39,12 +39,7 @@ func waiting(db *DB) int {
 // Writers that arrive while a commit runs go together into the next one: 50 writers, two
 // commits, every write in the file.
 func TestBatchGroupsTheWritersWaiting(t *testing.T) {
-	h := New(storeFile(t))
-	db, err := h.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	_, db := openStore(t)
 	before := db.Commits()
 	release, held := holdCommit(t, db)
 	errs := make(chan error, 50)
@@ -68,7 +63,7 @@ func TestBatchGroupsTheWritersWaiting(t *testing.T) {
 	if n := db.Commits() - before; n != 2 {
 		t.Fatalf("51 writers took %d commits, want 2", n)
 	}
-	err = db.View(func(tx *bolt.Tx) error {
+	err := db.View(func(tx *bolt.Tx) error {
 		for i := range 50 {
 			if tx.Bucket([]byte("b")).Get(fmt.Appendf(nil, "w-%02d", i)) == nil {
 				return fmt.Errorf("w-%02d is missing", i)
@@ -84,12 +79,7 @@ func TestBatchGroupsTheWritersWaiting(t *testing.T) {
 // A function that fails in a group gets its own error, its writes are not kept, and the
 // rest of the group commits without it; a panic in one is its caller's error alone.
 func TestBatchFailingWriterRunsAlone(t *testing.T) {
-	h := New(storeFile(t))
-	db, err := h.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h, db := openStore(t)
 	release, held := holdCommit(t, db)
 	errBad := errors.New("bad write")
 	put := func(k string, then error) <-chan error {
@@ -199,4 +189,16 @@ func TestBatchDamageMetWhileCommittingIsAnError(t *testing.T) {
 	if h.Damage() == nil {
 		t.Fatal("the file is not marked damaged")
 	}
+}
+
+// openStore opens a handle on a new store file (storeFile's), closed when the test ends.
+func openStore(t *testing.T) (*Handle, *DB) {
+	t.Helper()
+	h := New(storeFile(t))
+	t.Cleanup(func() { _ = h.Close() })
+	db, err := h.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, db
 }
