@@ -229,7 +229,11 @@ func TestTransformsThroughCaddy(t *testing.T) {
 			if len(byPath(be.Got(), "/broken")) != 0 {
 				t.Fatal("a failed transform reached the backend")
 			}
-			getJSON(t, c.AdminURL()+"/webhooks/inbound/broken/requests", &recs)
+			// On Redis the log is written by a background writer (off the request path).
+			testwait.Poll(10*time.Second, func() bool {
+				getJSON(t, c.AdminURL()+"/webhooks/inbound/broken/requests", &recs)
+				return len(recs) > 0
+			})
 			if len(recs) != 1 || recs[0]["outcome"] != "transform_failed" || recs[0]["replayable"] != true {
 				t.Fatalf("the failed request's record: %v", recs)
 			}
