@@ -326,8 +326,12 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 			ph.Set("http.webhook.duplicate", false)
 		}
 		if rt.fwd != nil {
+			// A forced replay is sent again on purpose: a queued id derived from the webhook
+			// would map it to the event already queued, and deliver nothing.
+			rp, _ := r.Context().Value(replayCtxKey{}).(*replayCtx)
+			forced := rp != nil && rp.force
 			fwd, err := rt.fwd.Forward(r.Context(), w, sender.Inbound{Source: ev.Source, EventID: ev.ID,
-				Verified: ev.Verified, Header: r.Header, Body: ev.Body, Idempotent: rt.dedupes})
+				Verified: ev.Verified, Header: r.Header, Body: ev.Body, Idempotent: rt.dedupes && !forced})
 			if err != nil {
 				rt.logger.Error("cannot queue an accepted webhook", zap.String("event_id", ev.ID), zap.Error(err))
 			}
