@@ -32,11 +32,13 @@ type Inbound struct {
 	// Body is the exact body received; it is copied into the queue.
 	Body []byte
 	// Idempotent derives the queued event's id from the endpoint, EventID and Body
-	// (InboundEventID) instead of a fresh one, so that a sender's retry of a hand-off
-	// whose write may have happened (a 503 after the store wrote it: replicas_ack's wait
-	// ran out, the deadline passed mid-commit) maps to the event already queued, not a
-	// second one. Set for routes that dedupe (where a repeat of an event id is a
-	// duplicate by design); ignored when EventID is "".
+	// (InboundEventID) instead of a fresh one, on a queue whose failed write may still
+	// have happened (queue.UncertainWriter: Redis, where a 503 can follow the write when
+	// replicas_ack's wait runs out or the reply is lost), so that the sender's retry maps
+	// to the event already queued, not a second one. Set for routes that dedupe (where a
+	// repeat of an event id is a duplicate by design); ignored when EventID is "", and on a
+	// queue whose failed write wrote nothing (the embedded file): there the id is fresh and
+	// time-ordered, which its indexes insert at their ends instead of at random keys.
 	Idempotent bool
 }
 
@@ -130,7 +132,8 @@ type Forwarded struct {
 }
 
 // InboundEventID is the queue's event id for the webhook of event id eventID and body
-// body handed to inbound endpoint endpoint by a route that dedupes: "evi_" and 26 hex
+// body handed to inbound endpoint endpoint by a route that dedupes, on a queue whose failed
+// writes may have happened (Inbound.Idempotent): "evi_" and 26 hex
 // characters of a SHA-256 of the three, so the same webhook queued twice is one event
 // (the queue's Enqueue is idempotent per event id) and a different body under the same
 // event id is another event, not a conflict.
@@ -159,7 +162,7 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 	}
 	f.s.d.spans.learn(ctx) // Caddy's tracer, when its tracing handler runs on the route
 	id := queue.NewEventID()
-	if in.Idempotent && in.EventID != "" {
+	if in.Idempotent && in.EventID != "" && f.s.uncertain {
 		id = InboundEventID(f.endpoint, in.EventID, in.Body)
 	}
 	// The id is new, or derived from the endpoint, the sender's id and the body: Unique.
@@ -173,7 +176,7 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 		case errors.Is(err, queue.ErrNotReplicated):
 			outcome = problem.ReasonNotReplicated
 			detail = "the event was queued but fewer replicas than replicas_ack asks for hold it yet; retry later"
-			if in.Idempotent && in.EventID != "" {
+			if in.Idempotent && in.EventID != "" && f.s.uncertain {
 				detail += " (a retry is the same event, not queued twice)"
 			}
 		case !errors.Is(err, queue.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded):

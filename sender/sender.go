@@ -24,6 +24,9 @@ type Sender struct {
 	d     *Dispatcher
 	opts  Options
 	log   *zap.Logger
+	// uncertain: a failed write of the queue may have happened (queue.UncertainWriter),
+	// so deduping async routes queue under ids derived from the webhook.
+	uncertain bool
 
 	mu    sync.Mutex
 	feeds map[string]*Feed
@@ -36,7 +39,9 @@ func New(q queue.Store, opts Options) *Sender {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Sender{queue: q, reg: reg, d: NewDispatcher(q, reg, opts), opts: opts, log: log}
+	u, _ := q.(queue.UncertainWriter)
+	return &Sender{queue: q, reg: reg, d: NewDispatcher(q, reg, opts), opts: opts, log: log,
+		uncertain: u != nil && u.UncertainWrites()}
 }
 
 // Registry returns the sender's endpoints.

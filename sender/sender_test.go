@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/hookgate/hookgate/internal/testwait"
 	"github.com/hookgate/hookgate/problem"
 	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/hookgate/hookgate/sender/queue/boltqueue"
 )
 
 // newSender is a running sender over a fresh embedded queue with eps registered.
@@ -129,40 +131,67 @@ func TestForwarderOutcomes(t *testing.T) {
 	}
 }
 
-// A deduping route's hand-off is idempotent: the same event id and body forwarded twice
-// (a sender's retry after a 503 whose write happened) is one queued event; another body
-// under the same id is another event; a route without dedupe queues every forward.
+// uncertainQueue is the embedded queue declaring, as Redis does, that a failed write may
+// have happened.
+type uncertainQueue struct{ *boltqueue.Store }
+
+func (uncertainQueue) UncertainWrites() bool { return true }
+
+// On a queue whose failed write may have happened, a deduping route's hand-off is
+// idempotent: the same event id and body forwarded twice (a sender's retry after a 503
+// whose write happened) is one queued event; another body under the same id is another
+// event; a route without dedupe queues every forward. On the embedded queue, whose failed
+// write wrote nothing, every forward gets a fresh, time-ordered id (a retry can only follow
+// a write that did not happen, and the route's dedupe answers a repeat).
 func TestIdempotentForwardIsOneEvent(t *testing.T) {
-	s := newSender(t)
-	f, err := s.Forwarder("r", "r", &Endpoint{URL: "http://127.0.0.1:1/in"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forward := func(in Inbound) Forwarded {
-		t.Helper()
-		w := httptest.NewRecorder()
-		fwd, err := f.Forward(context.Background(), w, in)
-		if err != nil || w.Code != 202 {
-			t.Fatalf("forward: %v %d %s", err, w.Code, w.Body)
-		}
-		return fwd
-	}
-	in := Inbound{Source: "webhook", EventID: "e1", Body: []byte(`{"a":1}`), Idempotent: true}
-	a, b := forward(in), forward(in)
-	if a.EventID != b.EventID || a.EventID != InboundEventID(f.Endpoint(), "e1", in.Body) || !strings.HasPrefix(a.EventID, "evi_") {
-		t.Fatalf("two forwards of one webhook: %s, %s", a.EventID, b.EventID)
-	}
-	in.Body = []byte(`{"a":2}`)
-	if c := forward(in); c.EventID == a.EventID {
-		t.Fatalf("another body under the same event id is the same queued event %s", c.EventID)
-	}
-	in.Idempotent = false
-	if d, e := forward(in), forward(in); d.EventID == e.EventID {
-		t.Fatalf("without dedupe two forwards are one event %s", d.EventID)
-	}
-	ds, err := s.Queue().List(context.Background(), queue.Filter{Endpoints: []string{f.Endpoint()}})
-	if err != nil || len(ds) != 4 {
-		t.Fatalf("queued %d deliveries (%v), want 4 (one per distinct event)", len(ds), err)
+	for _, uncertain := range []bool{true, false} {
+		t.Run(fmt.Sprint("uncertain=", uncertain), func(t *testing.T) {
+			var q queue.Store = newQueue(t)
+			if uncertain {
+				q = uncertainQueue{q.(*boltqueue.Store)}
+			}
+			s := New(q, Options{PollInterval: 10 * time.Millisecond, StopGrace: time.Second})
+			f, err := s.Forwarder("r", "r", &Endpoint{URL: "http://127.0.0.1:1/in"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			forward := func(in Inbound) Forwarded {
+				t.Helper()
+				w := httptest.NewRecorder()
+				fwd, err := f.Forward(context.Background(), w, in)
+				if err != nil || w.Code != 202 {
+					t.Fatalf("forward: %v %d %s", err, w.Code, w.Body)
+				}
+				return fwd
+			}
+			in := Inbound{Source: "webhook", EventID: "e1", Body: []byte(`{"a":1}`), Idempotent: true}
+			a, b := forward(in), forward(in)
+			want := 4 // one per distinct event
+			if uncertain {
+				if a.EventID != b.EventID || a.EventID != InboundEventID(f.Endpoint(), "e1", in.Body) || !strings.HasPrefix(a.EventID, "evi_") {
+					t.Fatalf("two forwards of one webhook: %s, %s", a.EventID, b.EventID)
+				}
+			} else {
+				if a.EventID == b.EventID || !strings.HasPrefix(a.EventID, "evt_") || !strings.HasPrefix(b.EventID, "evt_") ||
+					a.DeliveryID != f.Endpoint()+"~"+a.EventID[4:] || b.DeliveryID[:len(a.DeliveryID)-14] < a.DeliveryID[:len(a.DeliveryID)-14] {
+					t.Fatalf("two forwards on the embedded queue: %s %s, deliveries %s %s, want fresh time-ordered ids",
+						a.EventID, b.EventID, a.DeliveryID, b.DeliveryID)
+				}
+				want = 5
+			}
+			in.Body = []byte(`{"a":2}`)
+			if c := forward(in); c.EventID == a.EventID {
+				t.Fatalf("another body under the same event id is the same queued event %s", c.EventID)
+			}
+			in.Idempotent = false
+			if d, e := forward(in), forward(in); d.EventID == e.EventID {
+				t.Fatalf("without dedupe two forwards are one event %s", d.EventID)
+			}
+			ds, err := s.Queue().List(context.Background(), queue.Filter{Endpoints: []string{f.Endpoint()}})
+			if err != nil || len(ds) != want {
+				t.Fatalf("queued %d deliveries (%v), want %d", len(ds), err, want)
+			}
+		})
 	}
 }
 

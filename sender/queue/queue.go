@@ -315,6 +315,18 @@ type Worker interface {
 	CloseBreaker(ctx context.Context, endpoint string, since time.Time, keep string) (rewound int, err error)
 }
 
+// UncertainWriter is implemented by a Store on which a write can take effect although the
+// call returned an error: a reply lost on the network after the server ran the write, a
+// wait for replicas that ran out after the primary wrote it. An async route that dedupes
+// derives its queued events' ids from the webhook on such a store, so a sender's retry of
+// a hand-off answered 503 finds the event already queued instead of queueing it twice. A
+// store without it wrote nothing when a write failed; its events get fresh, time-ordered
+// ids, which keep its indexes appending instead of writing at random keys.
+type UncertainWriter interface {
+	// UncertainWrites reports whether a failed Enqueue may still have queued its event.
+	UncertainWrites() bool
+}
+
 // DefaultRetention is how long delivered deliveries are kept by default.
 const DefaultRetention = 72 * time.Hour
 

@@ -56,7 +56,13 @@ var (
 	_ queue.Store      = (*Store)(nil)
 	_ queue.Notifier   = (*Store)(nil)
 	_ queue.DueChecker = (*Store)(nil)
+
+	_ queue.UncertainWriter = (*Store)(nil)
 )
+
+// UncertainWrites implements queue.UncertainWriter: a command whose reply was lost may
+// have run, and replicas_ack's wait can run out after the primary wrote.
+func (s *Store) UncertainWrites() bool { return true }
 
 // New returns a queue on client c; every key starts with prefix.
 func New(c redis.UniversalClient, prefix string, opts Options) *Store {
