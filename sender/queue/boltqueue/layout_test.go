@@ -167,3 +167,19 @@ func conflictRecords(s *Store) int {
 	_ = db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bEvents).Stats().KeyN; return nil })
 	return n
 }
+
+// Delivery ids made from time-ordered event ids are told apart from hashed ones, which
+// decides how full q_index's pages are left when they split.
+func TestTimeOrderedDeliveryIDs(t *testing.T) {
+	for id, want := range map[string]bool{
+		queue.DeliveryID("ep", queue.NewEventID()):               true,
+		queue.NewDeliveryID("inbound-r-0a1b2c3d"):                true,
+		queue.DeliveryID("ep", "evi_0123456789abcdef0123456789"): false,
+		queue.DeliveryID("ep", "sender-id-1"):                    false,
+		"no-tilde":                                               false,
+	} {
+		if got := timeOrdered(id); got != want {
+			t.Errorf("timeOrdered(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package boltqueue
 import (
 	"encoding/binary"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/hookgate/hookgate/sender/queue"
@@ -102,10 +103,22 @@ func putRecord(tx *bolt.Tx, r *record) error {
 	}
 	k := make([]byte, 0, 8+len(r.ID))
 	k = append(append(k, u64(time.Now().UnixNano())...), r.ID...)
-	if err := tx.Bucket(bIndex).Put([]byte(r.ID), k); err != nil {
+	idx := tx.Bucket(bIndex)
+	idx.FillPercent = bolt.DefaultFillPercent // hashed ids land at random: pages split half full
+	if timeOrdered(r.ID) {
+		idx.FillPercent = recordsFill // at the end of its endpoint's range, as in q_records
+	}
+	if err := idx.Put([]byte(r.ID), k); err != nil {
 		return err
 	}
 	return recs.Put(k, v)
+}
+
+// timeOrdered reports whether delivery id was made from a time-ordered event id (see
+// queue.DeliveryID), not hashed.
+func timeOrdered(id string) bool {
+	i := strings.LastIndexByte(id, '~')
+	return i >= 0 && i+1 < len(id) && id[i+1] != 'h'
 }
 
 // deleteRecord removes id's record wherever it is kept.
