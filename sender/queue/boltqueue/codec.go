@@ -32,11 +32,19 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// headerJSON is how a record stores an event's header: JSON, "" for none.
+func headerJSON(h http.Header) string {
+	if len(h) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(h)
+	return string(b)
+}
+
 func encodeRecord(r *record) []byte {
-	hdr := ""
-	if len(r.Event.Header) > 0 {
-		h, _ := json.Marshal(r.Event.Header)
-		hdr = string(h)
+	hdr := r.hdrJSON
+	if hdr == "" {
+		hdr = headerJSON(r.Event.Header)
 	}
 	b := make([]byte, 0, 96+len(r.ID)*2+len(hdr)+len(r.Event.TransformError)+len(r.Attempts)*24+len(r.Event.Body))
 	strs := []string{r.ID, r.Endpoint, r.Event.ID, r.Event.Type, string(r.State), hdr}
@@ -116,6 +124,19 @@ func (r *reader) string() string {
 // decodeRecord reads what encodeRecord wrote; with attempts false the history is
 // skipped (Lease does not need it). The body is copied out of bbolt's memory.
 func decodeRecord(v []byte, attempts bool) (record, error) {
+	return decode(v, attempts, false)
+}
+
+// decodeRecordRaw reads a record to rewrite or delete in the same transaction: its
+// attempts are read, its header is left encoded (hdrJSON) and its body is v's own bytes,
+// valid only until the transaction ends. Finishing a delivery then copies its body once,
+// into the new record, instead of decoding and encoding the header and copying the body
+// twice.
+func decodeRecordRaw(v []byte) (record, error) {
+	return decode(v, true, true)
+}
+
+func decode(v []byte, attempts, raw bool) (record, error) {
 	if len(v) == 0 || v[0] < 1 || v[0] > codecVersion {
 		return record{}, errCorrupt
 	}
@@ -123,7 +144,9 @@ func decodeRecord(v []byte, attempts bool) (record, error) {
 	var r record
 	r.ID, r.Endpoint, r.Event.ID, r.Event.Type = rd.string(), rd.string(), rd.string(), rd.string()
 	r.State = queue.State(rd.string())
-	if hdr := rd.string(); hdr != "" {
+	if hdr := rd.string(); raw {
+		r.hdrJSON = hdr
+	} else if hdr != "" {
 		var h http.Header
 		if json.Unmarshal([]byte(hdr), &h) == nil {
 			r.Event.Header = h
@@ -156,6 +179,10 @@ func decodeRecord(v []byte, attempts bool) (record, error) {
 	if rd.err != nil {
 		return record{}, rd.err
 	}
-	r.Event.Body = bytes.Clone(rd.b)
+	if raw {
+		r.Event.Body = rd.b
+	} else {
+		r.Event.Body = bytes.Clone(rd.b)
+	}
 	return r, nil
 }

@@ -28,6 +28,31 @@ func TestCodecRoundTripAndCorruption(t *testing.T) {
 	}
 }
 
+// A record read raw (to be finished or swept) and written again is the same bytes, and
+// its body is the stored value's own memory, not a copy.
+func TestCodecRawRewritesTheSameRecord(t *testing.T) {
+	r := record{ID: "a~1", Endpoint: "a", State: queue.Pending, N: 1, NextAt: 5, Created: 6,
+		Event:    queue.Event{ID: "evt_1", Type: "t", Body: []byte(`{"x":1}`), Header: http.Header{"X-A": {"b"}}, Created: time.Unix(1, 2).UTC()},
+		Attempts: []queue.Attempt{{At: time.Unix(3, 4).UTC(), Status: 500, Latency: time.Millisecond, Error: "e", Response: "busy"}}}
+	v := encodeRecord(&r)
+	raw, err := decodeRecordRaw(v)
+	if err != nil || raw.Event.Header != nil || raw.hdrJSON != `{"X-A":["b"]}` || len(raw.Attempts) != 1 {
+		t.Fatalf("raw: %v %+v", err, raw)
+	}
+	if &raw.Event.Body[0] != &v[len(v)-len(r.Event.Body)] {
+		t.Error("the raw body is a copy")
+	}
+	if again := encodeRecord(&raw); string(again) != string(v) {
+		t.Fatalf("rewritten raw record differs:\n%q\n%q", again, v)
+	}
+	raw.State, raw.Expires = queue.Delivered, 9 // what Finish changes
+	got, err := decodeRecord(encodeRecord(&raw), true)
+	r.State, r.Expires = queue.Delivered, 9
+	if err != nil || !reflect.DeepEqual(got, r) {
+		t.Fatalf("finished raw record: %v\n%+v\n%+v", err, got, r)
+	}
+}
+
 // encodeV1 is the record codec before version 2 (no transform error), as files written by
 // earlier releases hold it.
 func encodeV1(r *record) []byte {

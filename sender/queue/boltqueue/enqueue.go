@@ -10,9 +10,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// queueNew writes a new pending delivery of ev to ep, due now.
-func queueNew(tx *bolt.Tx, id, ep string, ev queue.Event, now int64) error {
-	r := record{ID: id, Endpoint: ep, Event: ev, State: queue.Pending, NextAt: now, Created: ev.Created.UnixNano()}
+// queueNew writes a new pending delivery of ev to ep, due now; hdr is ev.Header as
+// headerJSON encodes it ("" to have it encoded here).
+func queueNew(tx *bolt.Tx, id, ep string, ev queue.Event, hdr string, now int64) error {
+	r := record{ID: id, Endpoint: ep, Event: ev, State: queue.Pending, NextAt: now, Created: ev.Created.UnixNano(), hdrJSON: hdr}
 	if err := putRecord(tx, &r); err != nil {
 		return err
 	}
@@ -40,7 +41,9 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 	if !ev.Unique {
 		hash = []byte(ev.BodyHash())
 	}
-	latest := encodeRecord(&record{Event: ev.For("")}) // the latest event of its type, for Resend
+	base := ev.For("")
+	hdr := headerJSON(base.Header)                             // encoded once, for the record and the latest event
+	latest := encodeRecord(&record{Event: base, hdrJSON: hdr}) // the latest event of its type, for Resend
 	created := 0
 	err = db.Batch(func(tx *bolt.Tx) error {
 		created = 0 // Batch may run this function again
@@ -59,12 +62,14 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 			if hasRecord(tx, id) {
 				continue
 			}
-			epEv, epLatest := ev, latest
+			epEv, epHdr, epLatest := base, hdr, latest
 			if _, ok := ev.Variants[ep]; ok {
 				epEv = ev.For(ep)
-				epLatest = encodeRecord(&record{Event: epEv})
+				epHdr = headerJSON(epEv.Header)
+				epLatest = encodeRecord(&record{Event: epEv, hdrJSON: epHdr})
+				epEv = epEv.For("")
 			}
-			if err := queueNew(tx, id, ep, epEv.For(""), now); err != nil {
+			if err := queueNew(tx, id, ep, epEv, epHdr, now); err != nil {
 				return err
 			}
 			lk := append(epPrefix(ep), ev.Type...)
@@ -117,7 +122,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 			if hasRecord(tx, id) {
 				continue
 			}
-			if err := queueNew(tx, id, endpoint, ev, now+int64(i)); err != nil {
+			if err := queueNew(tx, id, endpoint, ev, "", now+int64(i)); err != nil {
 				return err
 			}
 			last[ev.Type] = i

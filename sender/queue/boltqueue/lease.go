@@ -90,7 +90,7 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 			if !s.held(res.Delivery.ID, res.Delivery.Lease) {
 				continue
 			}
-			r, ok := getRecord(tx, res.Delivery.ID)
+			r, ok := getRecordRaw(tx, res.Delivery.ID)
 			if !ok || r.State != queue.Pending {
 				continue
 			}
@@ -101,7 +101,7 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 				r.N++
 			}
 			if v := res.Reshaped; v != nil {
-				r.Event.Body, r.Event.Header, r.Event.TransformError = v.Body, v.Header, ""
+				r.Event.Body, r.Event.Header, r.Event.TransformError, r.hdrJSON = v.Body, v.Header, "", ""
 			}
 			r.Attempts = append(r.Attempts, res.Attempt)
 			if len(r.Attempts) > queue.MaxAttemptsKept {

@@ -22,6 +22,11 @@ type record struct {
 	Created  int64
 	DeadAt   int64
 	Expires  int64
+
+	// hdrJSON is Event.Header as stored, JSON: set by decodeRecordRaw (which leaves the
+	// header undecoded) and by Enqueue (which encodes it once for the record and the
+	// latest event); encodeRecord writes it instead of Event.Header when it is set.
+	hdrJSON string
 }
 
 type epStatus struct {
@@ -79,6 +84,18 @@ func recordValue(tx *bolt.Tx, id string) []byte {
 // hasRecord reports whether a delivery with id exists.
 func hasRecord(tx *bolt.Tx, id string) bool {
 	return recordKey(tx, id) != nil || tx.Bucket(bDeliveries).Get([]byte(id)) != nil
+}
+
+// getRecordRaw is getRecord for a record about to be rewritten or deleted in the same
+// transaction: the header stays encoded and the body points into the file's memory (see
+// decodeRecordRaw).
+func getRecordRaw(tx *bolt.Tx, id string) (record, bool) {
+	v := recordValue(tx, id)
+	if v == nil {
+		return record{}, false
+	}
+	r, err := decodeRecordRaw(v)
+	return r, err == nil
 }
 
 func getRecordWith(tx *bolt.Tx, id string, attempts bool) (record, bool) {

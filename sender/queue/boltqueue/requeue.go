@@ -140,7 +140,7 @@ func (s *Store) Resend(ctx context.Context, endpoint string) (int, error) {
 			}
 			ev := r.Event
 			ev.Created = now.UTC()
-			if err := queueNew(tx, queue.NewDeliveryID(endpoint), endpoint, ev, now.UnixNano()); err != nil {
+			if err := queueNew(tx, queue.NewDeliveryID(endpoint), endpoint, ev, "", now.UnixNano()); err != nil {
 				return err
 			}
 			n++

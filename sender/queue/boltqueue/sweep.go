@@ -27,7 +27,7 @@ func (s *Store) Sweep(now time.Time) error {
 		n := 0
 		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit) <= 0 && n < 10000; k, _ = c.Next() {
 			id := string(k[8:])
-			if r, ok := getRecord(tx, id); ok && r.State == queue.Delivered {
+			if r, ok := getRecordRaw(tx, id); ok && r.State == queue.Delivered {
 				_ = tx.Bucket(bRecent).Delete(epKey(r.Endpoint, r.Created, id))
 				_ = deleteRecord(tx, id)
 				// The event's conflict record goes with it, as Redis expires it with the
