@@ -3,6 +3,8 @@ package reqlog_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,4 +89,61 @@ func TestRedisWriterCallsItsScriptBySHA(t *testing.T) {
 	if strings.Contains(stats, "cmdstat_eval:") || !strings.Contains(stats, "cmdstat_evalsha:") {
 		t.Fatalf("the writer's commands:\n%s", stats)
 	}
+}
+
+// A burst is written in one script call per route and batch, not one per record, and the
+// list still holds the newest records, newest first, up to its limit, with its byte count
+// equal to what the list holds.
+func TestRedisWriterBatchesPerRoute(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	l := reqlog.NewRedis(c, "hg:")
+	t.Cleanup(l.Close)
+	ctx := context.Background()
+	l.SetLimit("a", 50)
+	l.SetLimit("b", 500)
+	if err := c.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	var lastA, lastB *reqlog.Entry
+	for i := range n {
+		lastA, lastB = reqlogtest.Entry("a", i, "accepted", 200), reqlogtest.Entry("b", i, "accepted", 200)
+		l.Add(lastA)
+		l.Add(lastB)
+	}
+	reqlogtest.Written(t, l, lastA, lastB)
+	stats, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	for _, line := range strings.Split(stats, "\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:calls="); ok {
+			calls, _ = strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+		}
+	}
+	if calls == 0 || calls > n/2 {
+		t.Fatalf("%d script calls for %d records", calls, 2*n)
+	}
+	for route, limit := range map[string]int{"a": 50, "b": 400} {
+		recs, err := l.List(ctx, route, reqlog.Filter{Limit: 1000})
+		if err != nil || len(recs) != limit {
+			t.Fatalf("route %s lists %d records (%v), want %d", route, len(recs), err, limit)
+		}
+		for i, r := range recs {
+			if want := fmt.Sprintf("evt-%d", n-1-i); r.EventID != want {
+				t.Fatalf("route %s record %d is %s, want %s (newest first)", route, i, r.EventID, want)
+			}
+		}
+		raw, _ := c.LRange(ctx, "hg:rl:{"+route+"}", 0, -1).Result()
+		held := 0
+		for _, s := range raw {
+			held += len(s)
+		}
+		if got, _ := c.Get(ctx, "hg:rl:{"+route+"}:bytes").Int(); got != held {
+			t.Fatalf("route %s counts %d bytes, holds %d", route, got, held)
+		}
+	}
+	t.Logf("%d records in %d script calls", 2*n, calls)
 }

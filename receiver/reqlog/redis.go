@@ -85,14 +85,24 @@ func (l *Redis) write(stop context.Context) {
 		share := l.share()
 		ctx, cancel := context.WithTimeout(stop, 2*time.Second)
 		// If Redis is away the batch is dropped: webhooks are not slowed for the log.
+		// One script call per route in the batch, its records in arrival order: the
+		// script's cost is mostly per call, not per record.
+		routes, args := []string{}, map[string][]any{}
+		for _, e := range batch {
+			b, err := json.Marshal(e.Materialize())
+			if err != nil {
+				continue
+			}
+			if args[e.Route] == nil {
+				routes = append(routes, e.Route)
+				args[e.Route] = []any{l.limit(e.Route), share}
+			}
+			args[e.Route] = append(args[e.Route], b)
+		}
 		_, _ = redisx.Pipelined(ctx, l.c, logScripts, func(p redis.Pipeliner) error {
-			for _, e := range batch {
-				b, err := json.Marshal(e.Materialize())
-				if err != nil {
-					continue
-				}
-				key := l.key(e.Route)
-				addScript.EvalSha(ctx, p, []string{key, key + ":bytes"}, b, l.limit(e.Route), share)
+			for _, route := range routes {
+				key := l.key(route)
+				addScript.EvalSha(ctx, p, []string{key, key + ":bytes"}, args[route]...)
 			}
 			return nil
 		})
@@ -180,9 +190,9 @@ func (l *Redis) share() int64 {
 //go:embed add.lua
 var addLua string
 
-// addScript pushes one record onto a route's list and trims it, oldest first, to its
-// limit and its byte share (the list's bytes are counted in a key beside it).
-// KEYS: list, bytes. ARGV: record, limit, share.
+// addScript pushes records onto a route's list, oldest first, and trims it, oldest first,
+// to its limit and its byte share (the list's bytes are counted in a key beside it).
+// KEYS: list, bytes. ARGV: limit, share, then the records.
 var addScript = redis.NewScript(addLua)
 
 // logScripts are the scripts the writer pipelines (loaded on a NOSCRIPT reply).
