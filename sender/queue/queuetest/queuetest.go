@@ -121,6 +121,56 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("FinishManyOfSeveralEndpointsAtOnce", func(t *testing.T) {
+		s := newStore(t).Store
+		const many = 150 // more than a store may take in one call
+		for i := range many {
+			if _, err := s.Enqueue(ctx, event(fmt.Sprintf("evt_many_%03d", i), "t", `{}`), []string{"a"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 3 {
+			if _, err := s.Enqueue(ctx, event(fmt.Sprintf("evt_few_%d", i), "t", `{}`), []string{"b"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		la, _ := s.Lease(ctx, "a", many, time.Now(), lease)
+		lb, _ := s.Lease(ctx, "b", 3, time.Now(), lease)
+		if len(la) != many || len(lb) != 3 {
+			t.Fatalf("leased %d of a and %d of b", len(la), len(lb))
+		}
+		var res []queue.Result
+		at := queue.Attempt{At: time.Now(), Status: 200}
+		for i, d := range append(la, lb...) { // interleaved outcomes: one dead, two retries, the rest done
+			r := queue.Result{Delivery: d, Outcome: queue.Done, Attempt: at}
+			switch i {
+			case 7:
+				r.Outcome = queue.Kill
+			case 70, many + 1:
+				r.Outcome, r.NextAt = queue.Retry, time.Now().Add(time.Hour)
+			}
+			res = append(res, r)
+		}
+		stale := res[0]
+		stale.Delivery.Lease = "not-the-lease" // a result whose lease was lost is not written
+		if err := s.Finish(ctx, append([]queue.Result{stale}, res...)); err != nil {
+			t.Fatal(err)
+		}
+		for ep, want := range map[string]queue.EndpointStatus{"a": {Pending: 1, Dead: 1, Delivered: many - 2}, "b": {Pending: 1, Delivered: 2}} {
+			st, err := s.Status(ctx, ep)
+			if err != nil || st.Pending != want.Pending || st.Dead != want.Dead || st.Delivered != want.Delivered {
+				t.Fatalf("Status(%s) = %+v, %v; want pending %d, dead %d, delivered %d", ep, st, err, want.Pending, want.Dead, want.Delivered)
+			}
+		}
+		for i, r := range res {
+			d, err := s.Get(ctx, r.Delivery.ID)
+			want := map[queue.Outcome]queue.State{queue.Done: queue.Delivered, queue.Retry: queue.Pending, queue.Kill: queue.Dead}[r.Outcome]
+			if err != nil || d.State != want || d.AttemptCount != 1 || len(d.Attempts) != 1 {
+				t.Fatalf("delivery %d: %+v, %v; want %s after one attempt", i, d, err, want)
+			}
+		}
+	})
+
 	t.Run("UniqueEventIsOneEvent", func(t *testing.T) {
 		s := newStore(t).Store
 		ev := event("evi_0123456789abcdef0123456789", "t", `{"x":true}`)
