@@ -158,7 +158,7 @@ type Route struct {
 	accepted  *zap.Logger // the per-webhook line of accepted webhooks (sampled unless log_accepted all)
 	obs       *routeObserver
 	fwd       *sender.Forwarder // async: hands accepted webhooks to the queue
-	dedupes   bool              // dedupe is on: a hand-off's queued id is derived (sender.Inbound.Idempotent)
+	dedupe    time.Duration     // the dedupe window, 0 when off: a hand-off's queued id may be derived (sender.Inbound.DedupeWindow)
 	log       reqlog.Log        // nil when the log is off
 	redactor  *reqlog.Redactor
 	server    atomic.Value // http.Handler: the server of the latest request, for replays
@@ -207,7 +207,12 @@ func (g *Gateway) AddRoute(spec RouteSpec) (*Route, error) {
 		rt.transform = spec.Transform
 	}
 	o.Store = g.stores.Dedupe // used only when dedupe is on and an event id is known
-	rt.dedupes = o.Dedupe >= 0
+	switch {
+	case o.Dedupe == 0:
+		rt.dedupe = receiver.DefaultDedupeWindow
+	case o.Dedupe > 0:
+		rt.dedupe = o.Dedupe
+	}
 	o.OrderStore = g.stores.Order
 	var query []string
 	for _, a := range o.Auth {
@@ -310,6 +315,10 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 					"a replay of route "+rp.route+" reached route "+rt.name).Write(w)
 				return nil
 			}
+		} else {
+			// Only a replay made in this process marks a request as one: a sender's header
+			// goes neither to the backend nor into the queue.
+			r.Header.Del("X-Hookgate-Replay-Of")
 		}
 	}
 	start := time.Now()
@@ -329,9 +338,12 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 			// A forced replay is sent again on purpose: a queued id derived from the webhook
 			// would map it to the event already queued, and deliver nothing.
 			rp, _ := r.Context().Value(replayCtxKey{}).(*replayCtx)
-			forced := rp != nil && rp.force
+			window := rt.dedupe
+			if rp != nil && rp.force {
+				window = 0
+			}
 			fwd, err := rt.fwd.Forward(r.Context(), w, sender.Inbound{Source: ev.Source, EventID: ev.ID,
-				Verified: ev.Verified, Header: r.Header, Body: ev.Body, Idempotent: rt.dedupes && !forced})
+				Verified: ev.Verified, Header: r.Header, Body: ev.Body, DedupeWindow: window})
 			if err != nil {
 				rt.logger.Error("cannot queue an accepted webhook", zap.String("event_id", ev.ID), zap.Error(err))
 			}

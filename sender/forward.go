@@ -31,15 +31,18 @@ type Inbound struct {
 	Header http.Header
 	// Body is the exact body received; it is copied into the queue.
 	Body []byte
-	// Idempotent derives the queued event's id from the endpoint, EventID and Body
-	// (InboundEventID) instead of a fresh one, on a queue whose failed write may still
-	// have happened (queue.UncertainWriter: Redis, where a 503 can follow the write when
-	// replicas_ack's wait runs out or the reply is lost), so that the sender's retry maps
-	// to the event already queued, not a second one. Set for routes that dedupe (where a
-	// repeat of an event id is a duplicate by design); ignored when EventID is "", and on a
-	// queue whose failed write wrote nothing (the embedded file): there the id is fresh and
-	// time-ordered, which its indexes insert at their ends instead of at random keys.
-	Idempotent bool
+	// DedupeWindow is the route's dedupe window (0 when the route does not dedupe). On a
+	// queue whose failed write may still have happened (queue.UncertainWriter: Redis,
+	// where a 503 can follow the write when replicas_ack's wait runs out or the reply is
+	// lost), a deduping route's queued event id is derived from the endpoint, EventID, Body
+	// and the window of time the hand-off falls in (InboundEventID), so that the sender's
+	// retry of a 503 maps to the event already queued, not a second one, while a repeat
+	// after the dedupe window, a new event by the route's own rule, is queued again. A
+	// retry that crosses into the next window is queued again too (at least once: a
+	// duplicate delivery, with a chance of the retry's delay over the window). Ignored
+	// when EventID is "", and on a queue whose failed write wrote nothing (the embedded
+	// file): there the id is fresh and time-ordered, which its indexes insert at their ends.
+	DedupeWindow time.Duration
 }
 
 // Outcome says how a hand-off ended: problem.ReasonQueued (durable in the queue; the
@@ -132,14 +135,16 @@ type Forwarded struct {
 }
 
 // InboundEventID is the queue's event id for the webhook of event id eventID and body
-// body handed to inbound endpoint endpoint by a route that dedupes, on a queue whose failed
-// writes may have happened (Inbound.Idempotent): "evi_" and 26 hex
-// characters of a SHA-256 of the three, so the same webhook queued twice is one event
-// (the queue's Enqueue is idempotent per event id) and a different body under the same
-// event id is another event, not a conflict.
-func InboundEventID(endpoint, eventID string, body []byte) string {
+// body handed to inbound endpoint endpoint at at by a route that dedupes over window, on a
+// queue whose failed writes may have happened (Inbound.DedupeWindow): "evi_" and 26 hex
+// characters of a SHA-256 of the three and of which window-long span of time at falls in,
+// so the same webhook queued twice in one span is one event (the queue's Enqueue is
+// idempotent per event id), a different body under the same event id is another event,
+// not a conflict, and a repeat a window or more later is another event.
+func InboundEventID(endpoint, eventID string, body []byte, at time.Time, window time.Duration) string {
 	h := sha256.New()
-	h.Write([]byte("inbound\x00" + endpoint + "\x00" + eventID + "\x00"))
+	span := at.UnixNano() / max(window.Nanoseconds(), 1)
+	h.Write([]byte("inbound\x00" + endpoint + "\x00" + eventID + "\x00" + strconv.FormatInt(span, 10) + "\x00"))
 	h.Write(body)
 	var sum [sha256.Size]byte
 	return "evi_" + hex.EncodeToString(h.Sum(sum[:0])[:13])
@@ -162,8 +167,8 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 	}
 	f.s.d.spans.learn(ctx) // Caddy's tracer, when its tracing handler runs on the route
 	id := queue.NewEventID()
-	if in.Idempotent && in.EventID != "" && f.s.uncertain {
-		id = InboundEventID(f.endpoint, in.EventID, in.Body)
+	if in.DedupeWindow > 0 && in.EventID != "" && f.s.uncertain {
+		id = InboundEventID(f.endpoint, in.EventID, in.Body, time.Now(), in.DedupeWindow)
 	}
 	// The id is new, or derived from the endpoint, the sender's id and the body: Unique.
 	ev := queue.Event{ID: id, Type: in.Source, Body: append([]byte(nil), in.Body...), Header: hdr, Created: time.Now().UTC(), Unique: true}
@@ -176,7 +181,7 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 		case errors.Is(err, queue.ErrNotReplicated):
 			outcome = problem.ReasonNotReplicated
 			detail = "the event was queued but fewer replicas than replicas_ack asks for hold it yet; retry later"
-			if in.Idempotent && in.EventID != "" && f.s.uncertain {
+			if in.DedupeWindow > 0 && in.EventID != "" && f.s.uncertain {
 				detail += " (a retry is the same event, not queued twice)"
 			}
 		case !errors.Is(err, queue.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded):

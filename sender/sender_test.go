@@ -164,13 +164,23 @@ func TestIdempotentForwardIsOneEvent(t *testing.T) {
 				}
 				return fwd
 			}
-			in := Inbound{Source: "webhook", EventID: "e1", Body: []byte(`{"a":1}`), Idempotent: true}
+			in := Inbound{Source: "webhook", EventID: "e1", Body: []byte(`{"a":1}`), DedupeWindow: time.Hour}
 			a, b := forward(in), forward(in)
 			want := 4 // one per distinct event
 			if uncertain {
-				if a.EventID != b.EventID || a.EventID != InboundEventID(f.Endpoint(), "e1", in.Body) || !strings.HasPrefix(a.EventID, "evi_") {
+				if a.EventID != b.EventID || a.EventID != InboundEventID(f.Endpoint(), "e1", in.Body, time.Now(), time.Hour) || !strings.HasPrefix(a.EventID, "evi_") {
 					t.Fatalf("two forwards of one webhook: %s, %s", a.EventID, b.EventID)
 				}
+				// A repeat a dedupe window later is a new event by the route's rule: queued
+				// again, not merged into the one already delivered.
+				short := in
+				short.DedupeWindow = 20 * time.Millisecond
+				c := forward(short)
+				time.Sleep(25 * time.Millisecond)
+				if d := forward(short); d.EventID == c.EventID {
+					t.Fatalf("a repeat after the dedupe window is the queued event %s", c.EventID)
+				}
+				want = 6
 			} else {
 				if a.EventID == b.EventID || !strings.HasPrefix(a.EventID, "evt_") || !strings.HasPrefix(b.EventID, "evt_") ||
 					a.DeliveryID != f.Endpoint()+"~"+a.EventID[4:] || b.DeliveryID[:len(a.DeliveryID)-14] < a.DeliveryID[:len(a.DeliveryID)-14] {
@@ -183,7 +193,7 @@ func TestIdempotentForwardIsOneEvent(t *testing.T) {
 			if c := forward(in); c.EventID == a.EventID {
 				t.Fatalf("another body under the same event id is the same queued event %s", c.EventID)
 			}
-			in.Idempotent = false
+			in.DedupeWindow = 0
 			if d, e := forward(in), forward(in); d.EventID == e.EventID {
 				t.Fatalf("without dedupe two forwards are one event %s", d.EventID)
 			}
