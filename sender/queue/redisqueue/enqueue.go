@@ -102,7 +102,11 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 			return n, classify("enqueue", err)
 		}
 		for _, c := range cmds {
-			if v, _ := c.Int(); v == 1 {
+			v, err := c.Int()
+			if err != nil {
+				return n, classify("enqueue", err)
+			}
+			if v == 1 {
 				n++
 			}
 		}
@@ -146,7 +150,11 @@ func (s *Store) enqueue(ctx context.Context, ev queue.Event, endpoints []string,
 	}
 	n := 0
 	for _, c := range cmds {
-		if v, _ := c.Int(); v == 1 {
+		v, err := c.Int()
+		if err != nil {
+			return n, classify("enqueue", err)
+		}
+		if v == 1 {
 			n++
 		}
 	}

@@ -50,6 +50,7 @@ type Store struct {
 	opts      Options
 	retention atomic.Int64 // nanoseconds
 	wake      *waker
+	g         group // the writes waiting for the next pipeline (group.go)
 }
 
 var (

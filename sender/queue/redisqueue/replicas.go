@@ -19,15 +19,16 @@ type write struct {
 	add func(redis.Pipeliner)
 }
 
-// writeAcked runs the writes; with Options.ReplicasAck set it returns only once each
-// write's master says that many replicas hold it (Redis' WAIT), and otherwise fails as
-// the store being unavailable, so the sender is told to retry (the write itself stays on
-// the master: a retry finds it there and is not queued twice).
+// runWrites runs the writes in one pipeline (writeAcked groups the callers' writes); with
+// Options.ReplicasAck set it returns only once each write's master says that many
+// replicas hold it (Redis' WAIT), and otherwise fails as the store being unavailable, so
+// the sender is told to retry (the write itself stays on the master: a retry finds it
+// there and is not queued twice).
 //
 // WAIT counts the writes of its own connection, so it goes in the same pipeline as the
 // writes, on the master of their slot: on a Cluster each master's writes are one
 // pipeline on that master's connection (go-redis would send a keyless WAIT to any node).
-func (s *Store) writeAcked(ctx context.Context, writes []write) error {
+func (s *Store) runWrites(ctx context.Context, writes []write) error {
 	if s.opts.ReplicasAck <= 0 {
 		_, err := s.pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, w := range writes {
