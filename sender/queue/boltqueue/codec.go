@@ -3,9 +3,7 @@ package boltqueue
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/hookgate/hookgate/sender/queue"
@@ -17,7 +15,7 @@ import (
 //	version byte: 1, 2 when the record has a transform error, 3 when an attempt kept a
 //	response excerpt (so a file written by this version stays readable by the previous
 //	ones, but for such records)
-//	strings ID, Endpoint, Event.ID, Event.Type, State, header JSON ("" for none), Event.TransformError (versions 2, 3)
+//	strings ID, Endpoint, Event.ID, Event.Type, State, header (queue.EncodeHeader, "" for none; JSON in records written before 2026-12-06), Event.TransformError (versions 2, 3)
 //	varints Event.Created, N, NextAt, Created, DeadAt, Expires (unix nanos / counts)
 //	uvarint attempt count, then per attempt: varint At, uvarint Status, varint Latency, string Error, string Response (version 3)
 //	the body, to the end
@@ -32,19 +30,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// headerJSON is how a record stores an event's header: JSON, "" for none.
-func headerJSON(h http.Header) string {
-	if len(h) == 0 {
-		return ""
-	}
-	b, _ := json.Marshal(h)
-	return string(b)
-}
-
 func encodeRecord(r *record) []byte {
-	hdr := r.hdrJSON
+	hdr := r.hdrEnc
 	if hdr == "" {
-		hdr = headerJSON(r.Event.Header)
+		hdr = queue.EncodeHeader(r.Event.Header)
 	}
 	b := make([]byte, 0, 96+len(r.ID)*2+len(hdr)+len(r.Event.TransformError)+len(r.Attempts)*24+len(r.Event.Body))
 	strs := []string{r.ID, r.Endpoint, r.Event.ID, r.Event.Type, string(r.State), hdr}
@@ -128,7 +117,7 @@ func decodeRecord(v []byte, attempts bool) (record, error) {
 }
 
 // decodeRecordRaw reads a record to rewrite or delete in the same transaction: its
-// attempts are read, its header is left encoded (hdrJSON) and its body is v's own bytes,
+// attempts are read, its header is left encoded (hdrEnc) and its body is v's own bytes,
 // valid only until the transaction ends. Finishing a delivery then copies its body once,
 // into the new record, instead of decoding and encoding the header and copying the body
 // twice.
@@ -145,12 +134,9 @@ func decode(v []byte, attempts, raw bool) (record, error) {
 	r.ID, r.Endpoint, r.Event.ID, r.Event.Type = rd.string(), rd.string(), rd.string(), rd.string()
 	r.State = queue.State(rd.string())
 	if hdr := rd.string(); raw {
-		r.hdrJSON = hdr
+		r.hdrEnc = hdr
 	} else if hdr != "" {
-		var h http.Header
-		if json.Unmarshal([]byte(hdr), &h) == nil {
-			r.Event.Header = h
-		}
+		r.Event.Header, _ = queue.DecodeHeader(hdr)
 	}
 	if v[0] >= 2 {
 		r.Event.TransformError = rd.string()

@@ -36,7 +36,7 @@ func TestCodecRawRewritesTheSameRecord(t *testing.T) {
 		Attempts: []queue.Attempt{{At: time.Unix(3, 4).UTC(), Status: 500, Latency: time.Millisecond, Error: "e", Response: "busy"}}}
 	v := encodeRecord(&r)
 	raw, err := decodeRecordRaw(v)
-	if err != nil || raw.Event.Header != nil || raw.hdrJSON != `{"X-A":["b"]}` || len(raw.Attempts) != 1 {
+	if err != nil || raw.Event.Header != nil || raw.hdrEnc != queue.EncodeHeader(http.Header{"X-A": {"b"}}) || len(raw.Attempts) != 1 {
 		t.Fatalf("raw: %v %+v", err, raw)
 	}
 	if &raw.Event.Body[0] != &v[len(v)-len(r.Event.Body)] {
@@ -117,5 +117,15 @@ func TestCodecVersion3KeepsResponses(t *testing.T) {
 	r.Attempts[0].Response = ""
 	if v := encodeRecord(&r); v[0] != 1 {
 		t.Fatalf("no response, no transform error: version %d, want 1", v[0])
+	}
+}
+
+// Records written before 2026-12-06 hold the event's header as JSON; they read as before.
+func TestCodecReadsTheEarlierJSONHeader(t *testing.T) {
+	old := record{ID: "a~1", Endpoint: "a", State: queue.Pending, hdrEnc: `{"X-A":["b","c"]}`,
+		Event: queue.Event{ID: "evt_1", Type: "t", Body: []byte(`{}`)}}
+	got, err := decodeRecord(encodeRecord(&old), false)
+	if err != nil || !reflect.DeepEqual(got.Event.Header, http.Header{"X-A": {"b", "c"}}) {
+		t.Fatalf("header of an earlier record: %v (err %v)", got.Event.Header, err)
 	}
 }

@@ -11,9 +11,9 @@ import (
 )
 
 // queueNew writes a new pending delivery of ev to ep, due now; hdr is ev.Header as
-// headerJSON encodes it ("" to have it encoded here).
+// queue.EncodeHeader encodes it ("" to have it encoded here).
 func queueNew(tx *bolt.Tx, id, ep string, ev queue.Event, hdr string, now int64) error {
-	r := record{ID: id, Endpoint: ep, Event: ev, State: queue.Pending, NextAt: now, Created: ev.Created.UnixNano(), hdrJSON: hdr}
+	r := record{ID: id, Endpoint: ep, Event: ev, State: queue.Pending, NextAt: now, Created: ev.Created.UnixNano(), hdrEnc: hdr}
 	if err := putRecord(tx, &r); err != nil {
 		return err
 	}
@@ -42,8 +42,8 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 		hash = []byte(ev.BodyHash())
 	}
 	base := ev.For("")
-	hdr := headerJSON(base.Header)                             // encoded once, for the record and the latest event
-	latest := encodeRecord(&record{Event: base, hdrJSON: hdr}) // the latest event of its type, for Resend
+	hdr := queue.EncodeHeader(base.Header)                    // encoded once, for the record and the latest event
+	latest := encodeRecord(&record{Event: base, hdrEnc: hdr}) // the latest event of its type, for Resend
 	created := 0
 	err = db.Batch(func(tx *bolt.Tx) error {
 		created = 0 // Batch may run this function again
@@ -65,8 +65,8 @@ func (s *Store) Enqueue(ctx context.Context, ev queue.Event, endpoints []string)
 			epEv, epHdr, epLatest := base, hdr, latest
 			if _, ok := ev.Variants[ep]; ok {
 				epEv = ev.For(ep)
-				epHdr = headerJSON(epEv.Header)
-				epLatest = encodeRecord(&record{Event: epEv, hdrJSON: epHdr})
+				epHdr = queue.EncodeHeader(epEv.Header)
+				epLatest = encodeRecord(&record{Event: epEv, hdrEnc: epHdr})
 				epEv = epEv.For("")
 			}
 			if err := queueNew(tx, id, ep, epEv, epHdr, now); err != nil {

@@ -101,7 +101,7 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 				r.N++
 			}
 			if v := res.Reshaped; v != nil {
-				r.Event.Body, r.Event.Header, r.Event.TransformError, r.hdrJSON = v.Body, v.Header, "", ""
+				r.Event.Body, r.Event.Header, r.Event.TransformError, r.hdrEnc = v.Body, v.Header, "", ""
 			}
 			r.Attempts = append(r.Attempts, res.Attempt)
 			if len(r.Attempts) > queue.MaxAttemptsKept {

@@ -23,10 +23,10 @@ type record struct {
 	DeadAt   int64
 	Expires  int64
 
-	// hdrJSON is Event.Header as stored, JSON: set by decodeRecordRaw (which leaves the
+	// hdrEnc is Event.Header as stored (queue.EncodeHeader): set by decodeRecordRaw (which leaves the
 	// header undecoded) and by Enqueue (which encodes it once for the record and the
 	// latest event); encodeRecord writes it instead of Event.Header when it is set.
-	hdrJSON string
+	hdrEnc string
 }
 
 type epStatus struct {

@@ -85,10 +85,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 		err := s.writeAcked(ctx, []write{{key: t, add: func(p redis.Pipeliner) {
 			for j, ev := range chunk {
 				hdr, latest := "", ""
-				if len(ev.Header) > 0 {
-					b, _ := json.Marshal(ev.Header)
-					hdr = string(b)
-				}
+				hdr = queue.EncodeHeader(ev.Header)
 				if last[ev.Type] == start+j {
 					b, _ := json.Marshal(ev)
 					latest = string(b)
@@ -116,10 +113,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 
 func (s *Store) enqueue(ctx context.Context, ev queue.Event, endpoints []string, idOf func(string) string, setLatest bool) (int, error) {
 	fields := func(ev queue.Event) (hdr, latest string) {
-		if len(ev.Header) > 0 {
-			b, _ := json.Marshal(ev.Header)
-			hdr = string(b)
-		}
+		hdr = queue.EncodeHeader(ev.Header)
 		if setLatest {
 			b, _ := json.Marshal(ev)
 			latest = string(b)

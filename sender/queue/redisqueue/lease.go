@@ -48,7 +48,7 @@ func (s *Store) Lease(ctx context.Context, endpoint string, max int, now time.Ti
 		d := queue.Delivery{ID: str(0), Endpoint: endpoint, Lease: str(1), State: queue.Pending,
 			Event: queue.Event{ID: str(2), Type: str(3), Body: []byte(str(4))}}
 		if h := str(5); h != "" {
-			_ = json.Unmarshal([]byte(h), &d.Event.Header)
+			d.Event.Header, _ = queue.DecodeHeader(h)
 		}
 		d.AttemptCount, _ = strconv.Atoi(str(6))
 		d.Created = fromMS(str(7))
@@ -110,10 +110,7 @@ func (s *Store) Finish(ctx context.Context, results []queue.Result) error {
 					reshaped, body, hdr := "0", "", ""
 					if v := r.Reshaped; v != nil {
 						reshaped, body = "1", string(v.Body)
-						if len(v.Header) > 0 {
-							b, _ := json.Marshal(v.Header)
-							hdr = string(b)
-						}
+						hdr = queue.EncodeHeader(v.Header)
 					}
 					keys = append(keys, t+"d:"+id, t+"a:"+id)
 					args = append(args, id, r.Delivery.Lease, outcome, ms(r.NextAt), att, max(keep.Milliseconds(), 1),

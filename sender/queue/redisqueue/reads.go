@@ -36,7 +36,7 @@ func (s *Store) fetch(ctx context.Context, ep string, ids []string) ([]queue.Del
 		d := queue.Delivery{ID: h["id"], Endpoint: ep, State: queue.State(h["state"]),
 			Event: queue.Event{ID: h["ev"], Type: h["type"], Body: []byte(h["body"]), TransformError: h["terr"]}}
 		if h["hdr"] != "" {
-			_ = json.Unmarshal([]byte(h["hdr"]), &d.Event.Header)
+			d.Event.Header, _ = queue.DecodeHeader(h["hdr"])
 		}
 		d.AttemptCount, _ = strconv.Atoi(h["n"])
 		d.Created = fromMS(h["created"])

@@ -3,6 +3,8 @@ package redisqueue_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
@@ -109,5 +111,26 @@ func TestWakeUpsCrossInstances(t *testing.T) {
 	got := hear("a", heardA, "y2", func() { b.Announce([]string{"y2"}) })
 	if got["x"] != 1 {
 		t.Fatalf("a heard its own announcement %d times", got["x"])
+	}
+}
+
+// Deliveries queued before 2026-12-06 hold the event's header as JSON; they lease as before.
+func TestEarlierJSONHeaderLeases(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	s := redisqueue.New(c, "hg:", redisqueue.Options{})
+	t.Cleanup(s.Close)
+	ctx := context.Background()
+	ev := queue.Event{ID: "evt_old", Type: "t", Body: []byte(`{}`), Header: http.Header{"X-A": {"new"}}}
+	if _, err := s.Enqueue(ctx, ev, []string{"ep"}); err != nil {
+		t.Fatal(err)
+	}
+	key := "hg:{hg:q:ep}:d:" + queue.DeliveryID("ep", "evt_old")
+	if err := c.HSet(ctx, key, "hdr", `{"X-A":["b","c"]}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Lease(ctx, "ep", 10, time.Now(), time.Minute)
+	if err != nil || len(ds) != 1 || !reflect.DeepEqual(ds[0].Event.Header, http.Header{"X-A": {"b", "c"}}) {
+		t.Fatalf("leased %+v (err %v), want the JSON header read", ds, err)
 	}
 }
