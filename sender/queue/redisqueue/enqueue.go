@@ -3,7 +3,6 @@ package redisqueue
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -14,7 +13,8 @@ import (
 //go:embed enqueue.lua
 var enqueueLua string
 
-// KEYS: d, due, recent, latest. ARGV: id, ev, type, body, hdr, created, now, latestJSON, trimBefore, transformError
+// KEYS: d, due, recent, latest. ARGV: id, ev, type, body, hdr, created, now, setLatest ('1'
+// or ''), trimBefore, transformError
 var enqueueScript = redis.NewScript(enqueueLua)
 
 // Enqueue implements queue.Store.
@@ -84,11 +84,9 @@ func (s *Store) EnqueueBatch(ctx context.Context, endpoint string, evs []queue.E
 		cmds := make([]*redis.Cmd, len(chunk))
 		err := s.writeAcked(ctx, []write{{key: t, add: func(p redis.Pipeliner) {
 			for j, ev := range chunk {
-				hdr, latest := "", ""
-				hdr = queue.EncodeHeader(ev.Header)
+				hdr, latest := queue.EncodeHeader(ev.Header), ""
 				if last[ev.Type] == start+j {
-					b, _ := json.Marshal(ev)
-					latest = string(b)
+					latest = "1"
 				}
 				id := queue.DeliveryID(endpoint, ev.ID)
 				cmds[j] = enqueueScript.EvalSha(ctx, p, []string{t + "d:" + id, t + "due", t + "recent", t + "latest"},
@@ -115,8 +113,7 @@ func (s *Store) enqueue(ctx context.Context, ev queue.Event, endpoints []string,
 	fields := func(ev queue.Event) (hdr, latest string) {
 		hdr = queue.EncodeHeader(ev.Header)
 		if setLatest {
-			b, _ := json.Marshal(ev)
-			latest = string(b)
+			latest = "1"
 		}
 		return hdr, latest
 	}

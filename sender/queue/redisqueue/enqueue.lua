@@ -5,6 +5,10 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ev', ARGV[2], 'type', ARGV[3], 'body
 redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
-if ARGV[8] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[8]) end
+if ARGV[8] == '1' then
+	-- the latest event of its type, for Resend, from the arguments already here (latest.go)
+	local function ns(s) return #s .. ':' .. s end
+	redis.call('HSET', KEYS[4], ARGV[3], '\1' .. ns(ARGV[2]) .. ns(ARGV[3]) .. ns(ARGV[4]) .. ns(ARGV[5]) .. ns(ARGV[6]) .. ns(ARGV[10]))
+end
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'terr', ARGV[10]) end
 return 1

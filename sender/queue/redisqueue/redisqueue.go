@@ -10,7 +10,7 @@
 //	recent  sorted set: delivery id -> created (ms), trimmed to the retention
 //	d:<id>  hash: the delivery (event, body, state, attempt count, lease counter)
 //	a:<id>  list: the attempt history (JSON, last 50)
-//	latest  hash: event type -> latest event (JSON), for resend
+//	latest  hash: event type -> latest event, for resend (latest.go)
 //	ep      hash: disabled, reason, delivered count, last attempt
 //
 // Durability is Redis's own: run it with appendonly yes (and appendfsync always to make a

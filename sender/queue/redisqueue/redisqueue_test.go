@@ -134,3 +134,41 @@ func TestEarlierJSONHeaderLeases(t *testing.T) {
 		t.Fatalf("leased %+v (err %v), want the JSON header read", ds, err)
 	}
 }
+
+// An endpoint's latest events written by earlier releases (JSON, the body in base64) are
+// resent as before, beside those written now.
+func TestResendReadsEarlierLatestEvents(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	s := redisqueue.New(c, "hg:", redisqueue.Options{})
+	t.Cleanup(s.Close)
+	ctx := context.Background()
+	if _, err := s.Enqueue(ctx, queue.Event{ID: "evt_new", Type: "deal", Body: []byte(`{"n":2}`),
+		Header: http.Header{"X-A": {"1"}}, TransformError: "boom"}, []string{"ep"}); err != nil {
+		t.Fatal(err)
+	}
+	old := `{"id":"evt_old","type":"contact","body":"eyJuIjoxfQ==","header":{"X-B":["2"]},"created":"2026-12-01T00:00:00Z"}`
+	if err := c.HSet(ctx, "hg:{hg:q:ep}:latest", "contact", old).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Resend(ctx, "ep"); err != nil || n != 2 {
+		t.Fatalf("resend: %d, %v; want the 2 latest events", n, err)
+	}
+	ds, err := s.Lease(ctx, "ep", 10, time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]queue.Event{}
+	for _, d := range ds {
+		got[d.Event.ID] = d.Event // the original and the two resent copies
+	}
+	if e := got["evt_old"]; string(e.Body) != `{"n":1}` || e.Type != "contact" || e.Header.Get("X-B") != "2" {
+		t.Fatalf("the earlier latest event resent as %+v", e)
+	}
+	if e := got["evt_new"]; string(e.Body) != `{"n":2}` || e.Type != "deal" || e.Header.Get("X-A") != "1" || e.TransformError != "boom" {
+		t.Fatalf("the latest event resent as %+v", e)
+	}
+	if len(ds) != 3 {
+		t.Fatalf("leased %d deliveries, want the first and the 2 resent", len(ds))
+	}
+}

@@ -3,7 +3,6 @@ package redisqueue
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -106,8 +105,8 @@ func (s *Store) Resend(ctx context.Context, endpoint string) (int, error) {
 	}
 	n := 0
 	for _, v := range latest {
-		var ev queue.Event
-		if json.Unmarshal([]byte(v), &ev) != nil {
+		ev, ok := decodeLatest(v)
+		if !ok {
 			continue
 		}
 		ev.Created = time.Now().UTC()
