@@ -7,7 +7,8 @@
 #   bash bench/ab.sh OLD_CADDY NEW_CADDY      # ROW=18107 (async) STORE="store embedded"
 #                                             # ROUNDS=4 DURATION=8 CONNS=32
 # Ports and rows are bench/config.sh's (18103 dedupe, 18107 async; STORE="store redis
-# redis://127.0.0.1:6379" for a running Redis).
+# redis://127.0.0.1:6379" for a running Redis). FLUSH_REDIS=127.0.0.1:6379 empties that
+# (benchmark) Redis before each run, so that no build inherits the other's queue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# = 2 ] || { echo "usage: bench/ab.sh OLD_CADDY NEW_CADDY"; exit 2; }
@@ -30,6 +31,7 @@ for r in $(seq "$ROUNDS"); do
 		bin=$1
 		[ $b = B ] && bin=$2
 		rm -rf "$out/data"
+		if [ -n "${FLUSH_REDIS:-}" ]; then redis-cli -h "${FLUSH_REDIS%:*}" -p "${FLUSH_REDIS##*:}" flushall >/dev/null; fi
 		BENCH_KEY=bench-key XDG_DATA_HOME="$out/data" "$bin" run --config "$out/caddyfile" --adapter caddyfile >"$out/caddy.log" 2>&1 &
 		pid=$!
 		for _ in $(seq 100); do curl -fs http://127.0.0.1:12039/config/ >/dev/null 2>&1 && break; sleep 0.1; done

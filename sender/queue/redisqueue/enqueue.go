@@ -14,7 +14,7 @@ import (
 var enqueueLua string
 
 // KEYS: d, due, recent, latest. ARGV: id, ev, type, body, hdr, created, now, setLatest ('1'
-// or ''), trimBefore, transformError
+// or ”), trimBefore, transformError
 var enqueueScript = redis.NewScript(enqueueLua)
 
 // Enqueue implements queue.Store.
