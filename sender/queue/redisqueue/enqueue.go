@@ -13,8 +13,8 @@ import (
 //go:embed enqueue.lua
 var enqueueLua string
 
-// KEYS: d, due, recent, latest. ARGV: id, ev, type, body, hdr, created, now, setLatest ('1'
-// or ”), trimBefore, transformError
+// KEYS: d, due, recent, latest. ARGV: id, ev, type, body, hdr, created, now, setLatest ("1"
+// or empty), trimBefore, transformError
 var enqueueScript = redis.NewScript(enqueueLua)
 
 // Enqueue implements queue.Store.
