@@ -7,8 +7,11 @@ redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
 if ARGV[8] == '1' then
 	-- the latest event of its type, for Resend, from the arguments already here (latest.go)
-	local function ns(s) return #s .. ':' .. s end
-	redis.call('HSET', KEYS[4], ARGV[3], '\1' .. ns(ARGV[2]) .. ns(ARGV[3]) .. ns(ARGV[4]) .. ns(ARGV[5]) .. ns(ARGV[6]) .. ns(ARGV[10]))
+	local v = {'\1'}
+	for _, i in ipairs({2, 3, 4, 5, 6, 10}) do
+		v[#v + 1], v[#v + 2], v[#v + 3] = #ARGV[i], ':', ARGV[i]
+	end
+	redis.call('HSET', KEYS[4], ARGV[3], table.concat(v))
 end
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'terr', ARGV[10]) end
 return 1
