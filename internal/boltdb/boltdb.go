@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/group"
 	"github.com/hookgate/hookgate/internal/lifecycle"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -116,6 +117,7 @@ func (h *Handle) DB() (*DB, error) {
 		return nil, err
 	}
 	db := &DB{h: h, db: bdb, unavail: h.unavail}
+	db.g = group.New(maxGroup, db.commit)
 	if err := db.Update(func(tx *bolt.Tx) error {
 		for _, s := range h.services {
 			for _, b := range s.Buckets {
@@ -272,8 +274,8 @@ const damagedCloseWait = 2 * time.Second
 type DB struct {
 	h       *Handle
 	db      *bolt.DB
-	unavail []error // the services' Unavailable errors, as the file opened
-	g       group   // the writers waiting for the next group commit (group.go)
+	unavail []error                            // the services' Unavailable errors, as the file opened
+	g       *group.Group[func(*bolt.Tx) error] // the writers waiting for the next group commit (group.go)
 }
 
 // View runs fn in a read-only transaction (bolt.DB.View).

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 
+	"github.com/hookgate/hookgate/internal/group"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -16,7 +16,8 @@ import (
 // is waiting when the file's writer is free: the first writer commits at once, those who
 // arrive while it commits go together into the next commit, led by the first of them. The
 // commit runs in a caller's goroutine, under the same guard as every other transaction,
-// so a damaged page met while committing is a damage error for the batch, not a crash.
+// so a damaged page met while committing is a damage error for the batch, not a crash
+// (internal/group runs the batches).
 
 // maxGroup caps the writers one commit carries (bbolt's default MaxBatchSize).
 const maxGroup = 1000
@@ -25,26 +26,8 @@ const maxGroup = 1000
 // that its error (or its panic) is its own and the others' writes still commit.
 var errSolo = errors.New("boltdb: run alone")
 
-type groupCall struct {
-	fn   func(*bolt.Tx) error
-	done chan error    // the call's result (buffered)
-	lead chan struct{} // the call is to commit the next group (buffered)
-}
-
-// group is the writers waiting for the next commit.
-type group struct {
-	mu      sync.Mutex
-	waiting []*groupCall
-	leading bool // a writer is committing, or has been asked to commit the next group
-	commits int64
-}
-
 // Commits returns how many group commits the file has made since it was opened.
-func (d *DB) Commits() int64 {
-	d.g.mu.Lock()
-	defer d.g.mu.Unlock()
-	return d.g.commits
-}
+func (d *DB) Commits() int64 { return d.g.Batches() }
 
 // Batch runs fn as part of the next commit of the writers waiting for the file: fn may run
 // more than once (when another function of its group fails, the group runs again without
@@ -55,62 +38,20 @@ func (d *DB) Batch(fn func(*bolt.Tx) error) error {
 	if dmg := d.h.damaged.Load(); dmg != nil {
 		return dmg
 	}
-	c := &groupCall{fn: fn, done: make(chan error, 1), lead: make(chan struct{}, 1)}
-	d.g.mu.Lock()
-	d.g.waiting = append(d.g.waiting, c)
-	leader := !d.g.leading
-	d.g.leading = true
-	d.g.mu.Unlock()
-	if leader {
-		d.commitNext()
+	if err := d.g.Do(fn); err != errSolo {
+		return err
 	}
-	for {
-		select {
-		case err := <-c.done:
-			if err == errSolo {
-				return d.Update(fn)
-			}
-			return err
-		case <-c.lead:
-			d.commitNext()
-		}
-	}
-}
-
-// commitNext commits the writers waiting now (the caller among them, unless it already
-// has its result), then hands the next commit to the first writer waiting after it.
-func (d *DB) commitNext() {
-	d.g.mu.Lock()
-	calls := d.g.waiting
-	if len(calls) > maxGroup {
-		calls = calls[:maxGroup:maxGroup]
-	}
-	d.g.waiting = d.g.waiting[len(calls):]
-	d.g.commits++
-	d.g.mu.Unlock()
-
-	d.commit(calls)
-	clear(calls) // the waiting list's array keeps no finished call (nor what its function holds)
-
-	d.g.mu.Lock()
-	if len(d.g.waiting) == 0 {
-		d.g.leading = false
-		d.g.mu.Unlock()
-		return
-	}
-	next := d.g.waiting[0]
-	d.g.mu.Unlock()
-	next.lead <- struct{}{}
+	return d.Update(fn)
 }
 
 // commit runs calls in one transaction and gives each its result. A call whose function
 // fails is sent to run alone and the others run again without it.
-func (d *DB) commit(calls []*groupCall) {
+func (d *DB) commit(calls []*group.Call[func(*bolt.Tx) error]) {
 	for len(calls) > 0 {
 		failed := -1
 		err := d.update(func(tx *bolt.Tx) error {
 			for i, c := range calls {
-				if err := callSafely(c.fn, tx); err != nil {
+				if err := callSafely(c.Arg, tx); err != nil {
 					failed = i
 					return err
 				}
@@ -118,12 +59,12 @@ func (d *DB) commit(calls []*groupCall) {
 			return nil
 		})
 		if failed >= 0 {
-			calls[failed].done <- errSolo
+			calls[failed].Done(errSolo)
 			calls = append(calls[:failed:failed], calls[failed+1:]...)
 			continue
 		}
 		for _, c := range calls {
-			c.done <- err
+			c.Done(err)
 		}
 		return
 	}

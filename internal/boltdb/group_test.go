@@ -30,11 +30,7 @@ func holdCommit(t *testing.T, db *DB) (release func(), done <-chan error) {
 	return func() { close(gate) }, out
 }
 
-func waiting(db *DB) int {
-	db.g.mu.Lock()
-	defer db.g.mu.Unlock()
-	return len(db.g.waiting)
-}
+func waiting(db *DB) int { return db.g.Waiting() }
 
 // Writers that arrive while a commit runs go together into the next one: 50 writers, two
 // commits, every write in the file.

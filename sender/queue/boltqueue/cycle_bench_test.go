@@ -8,18 +8,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookgate/hookgate/internal/boltdb"
 	"github.com/hookgate/hookgate/sender/queue"
 	"github.com/hookgate/hookgate/sender/queue/boltqueue"
+	"github.com/hookgate/hookgate/sender/queue/queuetest"
 )
-
-// cycleBody is a 1 KB webhook body, as an async route queues it.
-var cycleBody = []byte(`{"Id":"` + fmt.Sprintf("%0990d", 7) + `"}`)
 
 // BenchmarkCycle measures what an async webhook costs the embedded queue end to end: 32
 // concurrent writers each enqueue an event (durably, as before a 202) while one worker, as
@@ -45,76 +41,27 @@ func BenchmarkCycle(b *testing.B) {
 	h := boltdb.New(path)
 	s := boltqueue.New(h, boltqueue.Options{Retention: 72 * time.Hour})
 	defer func() { _ = h.Close() }()
-	ctx := context.Background()
 	// Open the file (and its check at open, which walks every page) before the clock starts.
-	if _, err := s.Status(ctx, "sink"); err != nil {
+	if _, err := s.Status(context.Background(), "sink"); err != nil {
 		b.Fatal(err)
 	}
-	var finished atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the worker
-		defer wg.Done()
-		for {
-			ds, err := s.Lease(ctx, "sink", 64, time.Now(), time.Minute)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if len(ds) == 0 {
-				select {
-				case <-stop:
-					return
-				case <-time.After(200 * time.Microsecond):
-				}
-				continue
-			}
-			res := make([]queue.Result, len(ds))
-			for i, d := range ds {
-				res[i] = queue.Result{Delivery: d, Outcome: queue.Done, Attempt: queue.Attempt{At: time.Now(), Status: 200}}
-			}
-			if err := s.Finish(ctx, res); err != nil {
-				b.Error(err)
-				return
-			}
-			finished.Add(int64(len(ds)))
-		}
-	}()
-	hashed := os.Getenv("HOOKGATE_BENCH_IDS") == "hashed"
-	var n atomic.Int64
-	b.SetParallelism(16) // 32 writers on 2 cores
-	b.ReportAllocs()
-	b.SetBytes(int64(len(cycleBody)))
 	db, err := h.DB()
 	if err != nil {
 		b.Fatal(err)
 	}
-	w0, c0 := writtenBytes(), db.Commits()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n.Add(1)
-			id := queue.NewEventID()
-			if hashed {
-				id = "totvs-" + strconv.FormatInt(n.Load(), 10) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-			}
-			if _, err := s.Enqueue(ctx, queue.Event{ID: id, Type: "webhook", Body: cycleBody, Unique: true}, []string{"sink"}); err != nil {
-				b.Error(err)
-				return
-			}
+	id := func(int64) string { return queue.NewEventID() }
+	if os.Getenv("HOOKGATE_BENCH_IDS") == "hashed" {
+		id = func(n int64) string {
+			return "totvs-" + strconv.FormatInt(n, 10) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		}
+	}
+	var w0, c0 int64
+	queuetest.Cycle(b, s, id, func() { w0, c0 = writtenBytes(), db.Commits() }, func() {
+		if w := writtenBytes(); w > 0 {
+			b.ReportMetric(float64(w-w0)/float64(b.N)/1024, "written-KB/op")
+		}
+		b.ReportMetric(float64(b.N)/float64(max(db.Commits()-c0, 1)), "events/commit")
 	})
-	for finished.Load() < n.Load() && !b.Failed() {
-		time.Sleep(100 * time.Microsecond)
-	}
-	b.StopTimer()
-	if w := writtenBytes(); w > 0 {
-		b.ReportMetric(float64(w-w0)/float64(b.N)/1024, "written-KB/op")
-	}
-	b.ReportMetric(float64(b.N)/float64(max(db.Commits()-c0, 1)), "events/commit")
-	close(stop)
-	wg.Wait()
 	if fi, err := os.Stat(path); err == nil {
 		b.ReportMetric(float64(fi.Size())/(1<<20), "file-MB")
 	}
@@ -141,7 +88,7 @@ func filledStore(b *testing.B, n int) string {
 	for i := 0; i < n; i += batch {
 		evs = evs[:0]
 		for j := i; j < i+batch && j < n; j++ {
-			evs = append(evs, queue.Event{ID: "fill-" + strconv.Itoa(j) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), Type: "webhook", Body: cycleBody})
+			evs = append(evs, queue.Event{ID: "fill-" + strconv.Itoa(j) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), Type: "webhook", Body: queuetest.CycleBody})
 		}
 		if _, err := s.EnqueueBatch(ctx, "sink", evs); err != nil {
 			b.Fatal(err)

@@ -2,23 +2,18 @@ package redisqueue_test
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hookgate/hookgate/internal/redistest"
 	"github.com/hookgate/hookgate/sender/queue"
+	"github.com/hookgate/hookgate/sender/queue/queuetest"
 	"github.com/hookgate/hookgate/sender/queue/redisqueue"
 	"github.com/redis/go-redis/v9"
 )
-
-// cycleBody is a 1 KB webhook body, as an async route queues it.
-var cycleBody = []byte(`{"Id":"` + fmt.Sprintf("%0990d", 7) + `"}`)
 
 // BenchmarkCycle measures what an async webhook costs the Redis queue end to end, as the
 // embedded store's BenchmarkCycle does: 32 concurrent writers each enqueue an event while
@@ -34,60 +29,15 @@ func BenchmarkCycle(b *testing.B) {
 	c := srv.Client(b)
 	s := redisqueue.New(c, "hg:", redisqueue.Options{})
 	defer s.Close()
-	ctx := context.Background()
-	var finished atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the worker
-		defer wg.Done()
-		for {
-			ds, err := s.Lease(ctx, "sink", 64, time.Now(), time.Minute)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if len(ds) == 0 {
-				select {
-				case <-stop:
-					return
-				case <-time.After(200 * time.Microsecond):
-				}
-				continue
-			}
-			res := make([]queue.Result, len(ds))
-			for i, d := range ds {
-				res[i] = queue.Result{Delivery: d, Outcome: queue.Done, Attempt: queue.Attempt{At: time.Now(), Status: 200}}
-			}
-			if err := s.Finish(ctx, res); err != nil {
-				b.Error(err)
-				return
-			}
-			finished.Add(int64(len(ds)))
-		}
-	}()
-	b.SetParallelism(16) // 32 writers on 2 cores
-	b.ReportAllocs()
-	b.SetBytes(int64(len(cycleBody)))
-	r0, u0, g0 := redisCPU(b, c), selfCPU(), s.Groups()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.Enqueue(ctx, queue.Event{ID: queue.NewEventID(), Type: "webhook", Body: cycleBody, Unique: true}, []string{"sink"}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	for finished.Load() < int64(b.N) && !b.Failed() {
-		time.Sleep(100 * time.Microsecond)
-	}
-	b.StopTimer()
-	b.ReportMetric((redisCPU(b, c)-r0).Seconds()*1e6/float64(b.N), "redis-CPU-µs/op")
-	b.ReportMetric((selfCPU()-u0).Seconds()*1e6/float64(b.N), "client-CPU-µs/op")
-	b.ReportMetric(float64(s.Groups()-g0)/float64(b.N), "pipelines/op")
-	close(stop)
-	wg.Wait()
+	var r0, u0 time.Duration
+	var g0 int64
+	queuetest.Cycle(b, s, func(int64) string { return queue.NewEventID() },
+		func() { r0, u0, g0 = redisCPU(b, c), selfCPU(), s.Groups() },
+		func() {
+			b.ReportMetric((redisCPU(b, c)-r0).Seconds()*1e6/float64(b.N), "redis-CPU-µs/op")
+			b.ReportMetric((selfCPU()-u0).Seconds()*1e6/float64(b.N), "client-CPU-µs/op")
+			b.ReportMetric(float64(s.Groups()-g0)/float64(b.N), "pipelines/op")
+		})
 }
 
 // redisCPU is the server's CPU time so far (user and system).

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/group"
 	"github.com/hookgate/hookgate/internal/redisx"
 	"github.com/hookgate/hookgate/internal/storeerr"
 	"github.com/hookgate/hookgate/sender/queue"
@@ -50,7 +51,7 @@ type Store struct {
 	opts      Options
 	retention atomic.Int64 // nanoseconds
 	wake      *waker
-	g         group // the writes waiting for the next pipeline (group.go)
+	g         *group.Group[groupCall] // the writes waiting for the next pipeline (group.go)
 }
 
 var (
@@ -73,6 +74,7 @@ func New(c redis.UniversalClient, prefix string, opts Options) *Store {
 	s := &Store{c: c, prefix: prefix, opts: opts}
 	s.retention.Store(int64(opts.Retention))
 	s.wake = newWaker(c, prefix+"wake")
+	s.g = group.New(maxGroupCalls, s.sendGroup)
 	return s
 }
 
