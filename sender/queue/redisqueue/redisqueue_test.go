@@ -116,10 +116,7 @@ func TestWakeUpsCrossInstances(t *testing.T) {
 
 // Deliveries queued before 2026-12-06 hold the event's header as JSON; they lease as before.
 func TestEarlierJSONHeaderLeases(t *testing.T) {
-	srv := redistest.Start(t)
-	c := srv.Client(t)
-	s := redisqueue.New(c, "hg:", redisqueue.Options{})
-	t.Cleanup(s.Close)
+	c, s := openStore(t)
 	ctx := context.Background()
 	ev := queue.Event{ID: "evt_old", Type: "t", Body: []byte(`{}`), Header: http.Header{"X-A": {"new"}}}
 	if _, err := s.Enqueue(ctx, ev, []string{"ep"}); err != nil {
@@ -138,10 +135,7 @@ func TestEarlierJSONHeaderLeases(t *testing.T) {
 // An endpoint's latest events written by earlier releases (JSON, the body in base64) are
 // resent as before, beside those written now.
 func TestResendReadsEarlierLatestEvents(t *testing.T) {
-	srv := redistest.Start(t)
-	c := srv.Client(t)
-	s := redisqueue.New(c, "hg:", redisqueue.Options{})
-	t.Cleanup(s.Close)
+	c, s := openStore(t)
 	ctx := context.Background()
 	if _, err := s.Enqueue(ctx, queue.Event{ID: "evt_new", Type: "deal", Body: []byte(`{"n":2}`),
 		Header: http.Header{"X-A": {"1"}}, TransformError: "boom"}, []string{"ep"}); err != nil {
@@ -171,4 +165,13 @@ func TestResendReadsEarlierLatestEvents(t *testing.T) {
 	if len(ds) != 3 {
 		t.Fatalf("leased %d deliveries, want the first and the 2 resent", len(ds))
 	}
+}
+
+// openStore returns a store on a Redis of its own, and a client of that Redis.
+func openStore(t *testing.T) (*redis.Client, *redisqueue.Store) {
+	t.Helper()
+	c := redistest.Start(t).Client(t)
+	s := redisqueue.New(c, "hg:", redisqueue.Options{})
+	t.Cleanup(s.Close)
+	return c, s
 }
