@@ -302,6 +302,10 @@ type Placeholders interface {
 	Set(name string, value any)
 }
 
+// webhookHeaders are the headers that tell a backend about the webhook: dropped from the
+// sender's request on every route.
+var webhookHeaders = []string{"X-Webhook-Source", "X-Webhook-Verified", "X-Webhook-Event-Id"}
+
 // Serve handles one webhook: the inbound core decides, an accepted one is handed to next
 // (sync) or queued (async); then the outcome is counted, logged and added to the request
 // log. ph may be nil; server is the HTTP server the request came through (kept for
@@ -319,6 +323,13 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 			// Only a replay made in this process marks a request as one: a sender's header
 			// goes neither to the backend nor into the queue.
 			r.Header.Del("X-Hookgate-Replay-Of")
+		}
+	}
+	// What Hookgate tells the backend about the webhook (async sets these headers; sync
+	// routes set them with header_up and the placeholders) is never the sender's to say.
+	for _, h := range webhookHeaders {
+		if r.Header[h] != nil {
+			r.Header.Del(h)
 		}
 	}
 	start := time.Now()
@@ -343,7 +354,8 @@ func (rt *Route) Serve(w http.ResponseWriter, r *http.Request, next Next, ph Pla
 				window = 0
 			}
 			fwd, err := rt.fwd.Forward(r.Context(), w, sender.Inbound{Source: ev.Source, EventID: ev.ID,
-				Verified: ev.Verified, Header: r.Header, Body: ev.Body, DedupeWindow: window})
+				Verified: ev.Verified, Header: r.Header, Body: ev.Body, DedupeWindow: window,
+				RemoteAddr: r.RemoteAddr, Host: r.Host, TLS: r.TLS != nil})
 			if err != nil {
 				rt.logger.Error("cannot queue an accepted webhook", zap.String("event_id", ev.ID), zap.Error(err))
 			}

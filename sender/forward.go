@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -31,6 +32,12 @@ type Inbound struct {
 	Header http.Header
 	// Body is the exact body received; it is copied into the queue.
 	Body []byte
+	// RemoteAddr, Host and TLS are the request's peer address, Host header and whether it
+	// came over TLS: the delivery's X-Forwarded-For, X-Forwarded-Host and
+	// X-Forwarded-Proto, set as reverse_proxy sets them for a client it does not trust
+	// (the sender's own forwarding headers are dropped).
+	RemoteAddr, Host string
+	TLS              bool
 	// DedupeWindow is the route's dedupe window (0 when the route does not dedupe). On a
 	// queue whose failed write may still have happened (queue.UncertainWriter: Redis,
 	// where a 503 can follow the write when replicas_ack's wait runs out or the reply is
@@ -54,11 +61,14 @@ type Outcome = problem.Reason
 const forwardTimeout = 5 * time.Second
 
 // alwaysStripped are headers never queued with an async event: hop-by-hop and framing
-// headers, and the Standard Webhooks headers the delivery sets itself. The credential
+// headers (and those the request's Connection header names), the Standard Webhooks
+// headers the delivery sets itself, and the forwarding headers a sender could use to pass
+// for another client (X-Forwarded-* are set again from the request). The credential
 // headers (credential.Headers, the list the request log redacts) are stripped too.
 var alwaysStripped = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host",
-	"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "Expect"}
+	"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "Expect",
+	"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Real-Ip"}
 
 // Forwarder hands accepted inbound webhooks of async routes to the queue, for one internal
 // target, and answers their senders.
@@ -155,11 +165,23 @@ func InboundEventID(endpoint, eventID string, body []byte, at time.Time, window 
 // store is away; 500 when it refused the write. It returns which.
 func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbound) (Forwarded, error) {
 	hdr := http.Header{}
+	hop := connectionListed(in.Header)
 	for k, vs := range in.Header {
-		if !f.strip[k] {
+		if !f.strip[k] && !hop[k] {
 			hdr[k] = vs
 		}
 	}
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		hdr.Set("X-Forwarded-For", ip)
+	}
+	if in.Host != "" {
+		hdr.Set("X-Forwarded-Host", in.Host)
+	}
+	proto := "http"
+	if in.TLS {
+		proto = "https"
+	}
+	hdr.Set("X-Forwarded-Proto", proto)
 	hdr.Set("X-Webhook-Source", in.Source)
 	hdr.Set("X-Webhook-Verified", strconv.FormatBool(in.Verified))
 	if in.EventID != "" {
@@ -200,4 +222,21 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in Inbou
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(b)
 	return Forwarded{Outcome: problem.ReasonQueued, EventID: ev.ID, DeliveryID: queue.DeliveryID(f.endpoint, ev.ID)}, nil
+}
+
+// connectionListed returns the headers h's Connection header names (hop-by-hop by RFC
+// 9110 7.6.1: they are not forwarded), nil when it names none.
+func connectionListed(h http.Header) map[string]bool {
+	var out map[string]bool
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				if out == nil {
+					out = map[string]bool{}
+				}
+				out[http.CanonicalHeaderKey(name)] = true
+			}
+		}
+	}
+	return out
 }
