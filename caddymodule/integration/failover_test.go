@@ -530,3 +530,50 @@ func retryingPost(client *http.Client, url, id string, until time.Duration, mu *
 	}
 	return code
 }
+
+// Outside review, stop 39: while Redis stalled (SIGSTOP for 15 s) under async load,
+// webhooks got 409 in_flight for the 5 minutes of claim_timeout, though nothing had been
+// handed on. One way there: a claim whose reply is lost (Redis holds the command past the
+// client's timeouts and retries, then runs it) is written under a token no request holds.
+// Here Redis holds the claim back with CLIENT PAUSE: the first attempt is answered 503,
+// and the sender's retry once Redis is back is handed on. This case held on the build the
+// review ran; the review's own case (an async hand-off whose enqueue and release both
+// timed out) is not reproduced here.
+func TestClaimWhoseReplyWasLostIsReleased(t *testing.T) {
+	srv := redistest.Start(t)
+	be := startBackend(t)
+	c := startCaddy(t, strings.NewReplacer("{URL}", srv.URL(), "{BE}", be.Addr).Replace(`{
+	{GLOBAL}
+	webhooks {
+		store redis {URL}
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_receive {
+		name claimed
+		auth none
+		event_id json:/id
+	}
+	reverse_proxy {BE}
+}
+`))
+	if code, _, rb := send(t, c.Base(), []byte(`{"id":"warm"}`)); code != http.StatusOK {
+		t.Fatalf("first webhook: %d %s", code, rb)
+	}
+	if err := srv.Client(t).Do(context.Background(), "client", "pause", 12000, "write").Err(); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"id":"lost-reply-1"}`)
+	if code, _, rb := send(t, c.Base(), body); code != http.StatusServiceUnavailable {
+		t.Fatalf("a claim Redis held past the client's timeout: %d %s, want 503", code, rb)
+	}
+	var code int
+	var rb []byte
+	testwait.Poll(20*time.Second, func() bool {
+		code, _, rb = send(t, c.Base(), body)
+		return code == http.StatusOK
+	})
+	if code != http.StatusOK || be.Count() != 2 {
+		t.Fatalf("the sender's retry after Redis resumed: %d %s (backend reached %d times), want it handed on", code, rb, be.Count())
+	}
+}
