@@ -344,21 +344,7 @@ func TestClaimOutlivingTheStoreIsReleased(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	c := startCaddy(t, strings.NewReplacer("{URL}", srv.URL(), "{BE}", be.Addr).Replace(`{
-	{GLOBAL}
-	webhooks {
-		store redis {URL}
-	}
-}
-http://127.0.0.1:{PORT} {
-	webhook_receive {
-		name claimed
-		auth none
-		event_id json:/id
-	}
-	reverse_proxy {BE}
-}
-`))
+	c := claimedCaddy(t, srv, be)
 	body := []byte(`{"id":"claimed-1"}`)
 	release := be.Hold()
 	first := make(chan int, 1)
@@ -542,21 +528,7 @@ func retryingPost(client *http.Client, url, id string, until time.Duration, mu *
 func TestClaimWhoseReplyWasLostIsReleased(t *testing.T) {
 	srv := redistest.Start(t)
 	be := startBackend(t)
-	c := startCaddy(t, strings.NewReplacer("{URL}", srv.URL(), "{BE}", be.Addr).Replace(`{
-	{GLOBAL}
-	webhooks {
-		store redis {URL}
-	}
-}
-http://127.0.0.1:{PORT} {
-	webhook_receive {
-		name claimed
-		auth none
-		event_id json:/id
-	}
-	reverse_proxy {BE}
-}
-`))
+	c := claimedCaddy(t, srv, be)
 	if code, _, rb := send(t, c.Base(), []byte(`{"id":"warm"}`)); code != http.StatusOK {
 		t.Fatalf("first webhook: %d %s", code, rb)
 	}
@@ -576,4 +548,25 @@ http://127.0.0.1:{PORT} {
 	if code != http.StatusOK || be.Count() != 2 {
 		t.Fatalf("the sender's retry after Redis resumed: %d %s (backend reached %d times), want it handed on", code, rb, be.Count())
 	}
+}
+
+// claimedCaddy starts a Caddy whose one sync route dedupes on srv (event ids at /id, no
+// auth) in front of be.
+func claimedCaddy(t *testing.T, srv *redistest.Server, be *Backend) *Caddy {
+	t.Helper()
+	return startCaddy(t, strings.NewReplacer("{URL}", srv.URL(), "{BE}", be.Addr).Replace(`{
+	{GLOBAL}
+	webhooks {
+		store redis {URL}
+	}
+}
+http://127.0.0.1:{PORT} {
+	webhook_receive {
+		name claimed
+		auth none
+		event_id json:/id
+	}
+	reverse_proxy {BE}
+}
+`))
 }
